@@ -1,0 +1,41 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace faultline::faults {
+
+// One problem with a fault spec, named by its field path (e.g. "process.signal").
+struct FieldError {
+  std::string field;
+  std::string reason;
+  bool operator==(const FieldError&) const = default;
+};
+using FieldErrors = std::vector<FieldError>;
+
+// "field: reason; field: reason" — one line, every error at once.
+std::string FormatFieldErrors(const FieldErrors& errors);
+
+// A spec that failed validation. Thrown before anything is changed.
+class ValidationError : public std::runtime_error {
+ public:
+  explicit ValidationError(FieldErrors errors)
+      : std::runtime_error(FormatFieldErrors(errors)), errors_(std::move(errors)) {}
+  const FieldErrors& errors() const { return errors_; }
+
+ private:
+  FieldErrors errors_;
+};
+
+// apply() or revert() could not do its job; the message says what and why.
+class FaultError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A system call failed: message is "what: strerror(errno)".
+[[noreturn]] void ThrowErrno(const std::string& what, int err);
+[[noreturn]] void ThrowErrno(const std::string& what);
+
+}  // namespace faultline::faults

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every build, test and lab dependency of faultline from Debian's archive.
+# Used by the README and by .ci/run; safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (apt-get)" >&2
+  exit 1
+fi
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+  build-essential cmake ninja-build pkg-config git ca-certificates \
+  clang-format clang-tidy \
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev libssl-dev \
+  libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libmicrohttpd-dev \
+  libfuse3-dev fuse3 \
+  libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libnetfilter-queue-dev \
+  libseccomp-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  iproute2 nftables procps psmisc curl \
+  etcd-server etcd-client
+# The kernel lane (netem under qemu) needs a Debian cloud kernel and qemu; optional so that a
+# machine without them still builds and runs every other tier.
+if [ "${FAULTLINE_KERNEL_LANE:-1}" = "1" ]; then
+  apt-get install -y -q --no-install-recommends \
+    qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod || \
+    echo "install-deps.sh: kernel lane packages unavailable; kernel tests will be skipped" >&2
+fi
