@@ -22,6 +22,8 @@ class ValidationError : public std::runtime_error {
  public:
   explicit ValidationError(FieldErrors errors)
       : std::runtime_error(FormatFieldErrors(errors)), errors_(std::move(errors)) {}
+  ValidationError(std::string field, std::string reason)
+      : ValidationError(FieldErrors{{std::move(field), std::move(reason)}}) {}
   const FieldErrors& errors() const { return errors_; }
 
  private:

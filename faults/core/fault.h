@@ -1,7 +1,6 @@
 #pragma once
 
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +9,7 @@
 #include "faultline/v1/fault.pb.h"
 #include "faults/core/errors.h"
 #include "faults/core/rng.h"
+#include "faults/core/supervisor.h"
 
 namespace faultline::faults {
 
@@ -22,8 +22,8 @@ struct FaultContext {
   std::filesystem::path state_dir;
   // The agent's own pid: process faults refuse to target it.
   int agent_pid = 0;
-  // Resolves a managed process name to its current pid (0 if not running). May be empty.
-  std::function<int(std::string_view)> managed_pid;
+  // The agent's managed processes; nullptr where the agent manages none.
+  Supervisor* supervisor = nullptr;
 };
 
 // One injected fault. Lifecycle: prepare() resolves targets without changing anything, the

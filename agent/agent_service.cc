@@ -1,0 +1,70 @@
+#include "agent/agent_service.h"
+
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace faultline::agent {
+
+grpc::Status Guard(const std::function<void()>& fn) {
+  try {
+    fn();
+    return grpc::Status::OK;
+  } catch (const faults::ValidationError& e) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
+  } catch (const faults::FaultError& e) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
+  } catch (const std::out_of_range& e) {
+    return {grpc::StatusCode::NOT_FOUND, e.what()};
+  } catch (const std::exception& e) {
+    return {grpc::StatusCode::INTERNAL, e.what()};
+  }
+}
+
+AgentService::AgentService(FaultManager& manager, const faults::Registry& registry,
+                           std::map<std::string, std::string> labels,
+                           std::vector<v1::Capability> capabilities)
+    : manager_(manager),
+      registry_(registry),
+      labels_(std::move(labels)),
+      capabilities_(std::move(capabilities)) {}
+
+grpc::Status AgentService::Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
+                                        v1::CapabilitiesResponse* out) {
+  out->set_agent_version(FAULTLINE_VERSION);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  out->set_hostname(host);
+  for (const auto& [k, v] : labels_) (*out->mutable_labels())[k] = v;
+  for (const auto& f : registry_.Families()) out->add_families(f);
+  for (const auto& c : capabilities_) *out->add_capabilities() = c;
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Inject(grpc::ServerContext*, const v1::InjectRequest* req,
+                                  v1::InjectResponse* out) {
+  return Guard([&] { *out->mutable_fault() = manager_.Inject(*req); });
+}
+
+grpc::Status AgentService::Renew(grpc::ServerContext*, const v1::RenewRequest* req,
+                                 v1::RenewResponse* out) {
+  return Guard([&] {
+    for (auto& s : manager_.Renew(*req)) *out->add_faults() = std::move(s);
+  });
+}
+
+grpc::Status AgentService::Recover(grpc::ServerContext*, const v1::RecoverRequest* req,
+                                   v1::RecoverResponse* out) {
+  return Guard([&] {
+    for (auto& s : manager_.Recover(*req)) *out->add_faults() = std::move(s);
+  });
+}
+
+grpc::Status AgentService::List(grpc::ServerContext*, const v1::ListRequest* req,
+                                v1::ListResponse* out) {
+  return Guard([&] {
+    for (auto& s : manager_.List(req->include_ended())) *out->add_faults() = std::move(s);
+  });
+}
+
+}  // namespace faultline::agent

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "agent/fault_manager.h"
+#include "faultline/v1/agent.grpc.pb.h"
+
+namespace faultline::agent {
+
+// The Agent gRPC service: a thin mapping of requests onto the FaultManager, and of its
+// exceptions onto status codes (bad spec -> INVALID_ARGUMENT, cannot apply here ->
+// FAILED_PRECONDITION, unknown id -> NOT_FOUND).
+class AgentService final : public v1::Agent::Service {
+ public:
+  AgentService(FaultManager& manager, const faults::Registry& registry,
+               std::map<std::string, std::string> labels,
+               std::vector<v1::Capability> capabilities);
+
+  grpc::Status Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
+                            v1::CapabilitiesResponse*) override;
+  grpc::Status Inject(grpc::ServerContext*, const v1::InjectRequest*,
+                      v1::InjectResponse*) override;
+  grpc::Status Renew(grpc::ServerContext*, const v1::RenewRequest*, v1::RenewResponse*) override;
+  grpc::Status Recover(grpc::ServerContext*, const v1::RecoverRequest*,
+                       v1::RecoverResponse*) override;
+  grpc::Status List(grpc::ServerContext*, const v1::ListRequest*, v1::ListResponse*) override;
+
+ private:
+  FaultManager& manager_;
+  const faults::Registry& registry_;
+  std::map<std::string, std::string> labels_;
+  std::vector<v1::Capability> capabilities_;
+};
+
+// Runs `fn`, translating the manager's exceptions into a gRPC status.
+grpc::Status Guard(const std::function<void()>& fn);
+
+}  // namespace faultline::agent

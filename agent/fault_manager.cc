@@ -1,0 +1,318 @@
+#include "agent/fault_manager.h"
+
+#include <unistd.h>
+
+#include <random>
+#include <stdexcept>
+
+#include "faults/core/duration.h"
+
+namespace faultline::agent {
+namespace {
+
+using Clock = faults::DeadlineTimer::Clock;
+
+void SetNow(google::protobuf::Timestamp* ts) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  ts->set_seconds(ns / 1'000'000'000);
+  ts->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+// Steady-clock deadlines shown as wall-clock timestamps.
+void SetFromSteady(Clock::time_point when, google::protobuf::Timestamp* ts) {
+  auto wall = std::chrono::system_clock::now() +
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(when - Clock::now());
+  auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
+  ts->set_seconds(ns / 1'000'000'000);
+  ts->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+v1::JournalRecord Record(v1::JournalRecord::Op op, const std::string& id,
+                         const std::string& experiment) {
+  v1::JournalRecord r;
+  r.set_op(op);
+  r.set_fault_id(id);
+  r.set_experiment_id(experiment);
+  return r;
+}
+
+}  // namespace
+
+FaultManager::FaultManager(const faults::Registry& registry, faults::FaultContext ctx,
+                           faults::Journal& journal, Options options)
+    : registry_(registry), ctx_(std::move(ctx)), journal_(journal), options_(options) {
+  // Ids must not repeat across agent restarts (the controller may still hold old ones).
+  std::random_device rd;
+  id_counter_ = (static_cast<uint64_t>(rd()) << 20) ^ static_cast<uint64_t>(::getpid());
+  timer_ = std::make_unique<faults::DeadlineTimer>([this](const std::string& id) { OnDeadline(id); });
+}
+
+FaultManager::~FaultManager() { timer_.reset(); }
+
+std::string FaultManager::NewId() {
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  uint64_t v = ++id_counter_ * 0x9e3779b97f4a7c15ULL;
+  std::string id = "f-";
+  for (int i = 0; i < 10; ++i) {
+    id += kAlphabet[v % 36];
+    v /= 36;
+  }
+  return id;
+}
+
+std::vector<std::string> FaultManager::Startup() {
+  std::vector<std::string> done;
+  std::vector<v1::JournalRecord> still_outstanding;
+  for (const auto& rec : faults::Journal::Outstanding(journal_.replayed())) {
+    std::string family = faults::FamilyOf(rec.spec());
+    const auto* factory = registry_.Find(family);
+    if (factory == nullptr) {
+      done.push_back("fault " + rec.fault_id() + ": family \"" + family +
+                     "\" is not served by this agent; cannot revert");
+      ++metrics_.revert_failures;
+      still_outstanding.push_back(rec);
+      continue;
+    }
+    journal_.Append(Record(v1::JournalRecord::INTENT_REVERT, rec.fault_id(), rec.experiment_id()));
+    try {
+      auto fault = factory->Restore(rec.spec(), rec.state(), ctx_);
+      fault->Revert();
+      journal_.Append(Record(v1::JournalRecord::REVERTED, rec.fault_id(), rec.experiment_id()));
+      ++metrics_.startup_reverts;
+      ++metrics_.reverts;
+      done.push_back("reverted " + rec.fault_id() + " left by a previous agent: " +
+                     fault->Describe());
+    } catch (const std::exception& e) {
+      auto r = Record(v1::JournalRecord::REVERT_FAILED, rec.fault_id(), rec.experiment_id());
+      r.set_error(e.what());
+      journal_.Append(r);
+      ++metrics_.revert_failures;
+      still_outstanding.push_back(rec);
+      done.push_back("failed to revert " + rec.fault_id() + ": " + e.what());
+    }
+  }
+  for (const auto& [name, factory] : registry_.factories()) {
+    for (auto& line : factory->Sweep(ctx_)) done.push_back(name + " sweep: " + line);
+  }
+  // Keep only what could not be reverted, so the next start tries again.
+  journal_.Compact(still_outstanding);
+  return done;
+}
+
+v1::FaultStatus FaultManager::Snapshot(const Entry& e) const {
+  v1::FaultStatus s = e.status;
+  s.set_description(e.fault->Describe());
+  s.mutable_counters()->clear();
+  for (const auto& [k, v] : e.fault->Observe()) (*s.mutable_counters())[k] = v;
+  return s;
+}
+
+void FaultManager::Reschedule(const std::string& id, Entry& e) {
+  auto when = e.lease_until;
+  if (e.ends_at && *e.ends_at < when) when = *e.ends_at;
+  SetFromSteady(e.lease_until, e.status.mutable_lease_expires_at());
+  timer_->Set(id, when);
+}
+
+v1::FaultStatus FaultManager::Inject(const v1::InjectRequest& request) {
+  const auto& spec = request.spec();
+  auto lease = faults::FromProto(request.lease());
+  faults::FieldErrors errors = registry_.Validate(spec);
+  if (lease.count() < 0) errors.push_back({"lease", "must not be negative"});
+  if (!errors.empty()) throw faults::ValidationError(std::move(errors));
+  auto fault = registry_.Find(faults::FamilyOf(spec))->Create(spec, ctx_);
+  fault->Prepare();  // resolves targets; throws FaultError with the reason
+
+  v1::FaultStatus status;
+  status.set_kind(fault->Kind());
+  *status.mutable_spec() = spec;
+  status.set_experiment_id(request.experiment_id());
+  status.set_description(fault->Describe());
+  if (request.dry_run()) return status;
+
+  std::lock_guard lock(mu_);
+  std::string id = NewId();
+  status.set_id(id);
+  auto intent = Record(v1::JournalRecord::INTENT_APPLY, id, request.experiment_id());
+  *intent.mutable_spec() = spec;
+  intent.set_state(fault->State());
+  journal_.Append(intent);
+  try {
+    fault->Apply();
+  } catch (const std::exception& e) {
+    // Apply may have done part of its work: undo it before reporting the failure, so nothing
+    // stays half-applied.
+    std::string why = e.what();
+    try {
+      fault->Revert();
+      journal_.Append(Record(v1::JournalRecord::REVERTED, id, request.experiment_id()));
+    } catch (const std::exception& re) {
+      auto r = Record(v1::JournalRecord::REVERT_FAILED, id, request.experiment_id());
+      r.set_error(re.what());
+      journal_.Append(r);
+      ++metrics_.revert_failures;
+      why += " (and undoing it failed: " + std::string(re.what()) + ")";
+    }
+    ++metrics_.injection_failures;
+    throw faults::FaultError(why);
+  }
+  auto applied = Record(v1::JournalRecord::APPLIED, id, request.experiment_id());
+  applied.set_state(fault->State());
+  journal_.Append(applied);
+  ++metrics_.injections;
+
+  Entry e;
+  e.fault = std::move(fault);
+  auto now = Clock::now();
+  auto duration = faults::FromProto(spec.duration());
+  if (duration.count() > 0) {
+    e.ends_at = now + duration;
+    SetFromSteady(*e.ends_at, status.mutable_ends_at());
+  }
+  // Every fault has a lease: given, or the duration, or the agent's default.
+  if (lease.count() == 0) lease = duration.count() > 0 ? duration : options_.default_lease;
+  e.lease_until = now + lease;
+  status.set_state(v1::FaultStatus::ACTIVE);
+  SetNow(status.mutable_applied_at());
+  e.status = status;
+  auto [it, inserted] = active_.emplace(id, std::move(e));
+  Reschedule(id, it->second);
+  return Snapshot(it->second);
+}
+
+std::vector<v1::FaultStatus> FaultManager::Renew(const v1::RenewRequest& request) {
+  auto lease = faults::FromProto(request.lease());
+  if (lease.count() <= 0) {
+    throw faults::ValidationError("lease", "must be a positive duration");
+  }
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids(request.fault_ids().begin(), request.fault_ids().end());
+  if (!request.experiment_id().empty()) {
+    for (const auto& [id, e] : active_) {
+      if (e.status.experiment_id() == request.experiment_id()) ids.push_back(id);
+    }
+  }
+  std::vector<v1::FaultStatus> out;
+  for (const auto& id : ids) {
+    auto it = active_.find(id);
+    if (it == active_.end()) throw std::out_of_range("no active fault " + id);
+    it->second.lease_until = Clock::now() + lease;
+    Reschedule(id, it->second);
+    out.push_back(Snapshot(it->second));
+  }
+  return out;
+}
+
+v1::FaultStatus FaultManager::RevertLocked(const std::string& id, const std::string& reason) {
+  auto it = active_.find(id);
+  Entry& e = it->second;
+  timer_->Cancel(id);
+  const auto& exp = e.status.experiment_id();
+  journal_.Append(Record(v1::JournalRecord::INTENT_REVERT, id, exp));
+  v1::FaultStatus s;
+  try {
+    e.fault->Revert();
+    journal_.Append(Record(v1::JournalRecord::REVERTED, id, exp));
+    ++metrics_.reverts;
+    s = Snapshot(e);
+    s.set_state(v1::FaultStatus::REVERTED);
+  } catch (const std::exception& ex) {
+    auto r = Record(v1::JournalRecord::REVERT_FAILED, id, exp);
+    r.set_error(ex.what());
+    journal_.Append(r);
+    ++metrics_.revert_failures;
+    s = Snapshot(e);
+    s.set_state(v1::FaultStatus::FAILED);
+    s.set_error(std::string("revert failed: ") + ex.what());
+  }
+  s.set_revert_reason(reason);
+  SetNow(s.mutable_reverted_at());
+  if (s.state() == v1::FaultStatus::FAILED) {
+    // Keep it listed and retry soon: a fault must not silently outlive its end.
+    e.status.set_error(s.error());
+    timer_->Set(id, Clock::now() + std::chrono::seconds(1));
+    return s;
+  }
+  active_.erase(it);
+  ended_.push_front(s);
+  if (ended_.size() > options_.ended_history) ended_.pop_back();
+  return s;
+}
+
+void FaultManager::OnDeadline(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  auto now = Clock::now();
+  std::string reason = "lease";
+  if (it->second.ends_at && *it->second.ends_at <= now) {
+    reason = "duration";
+  } else if (it->second.lease_until <= now) {
+    ++metrics_.lease_expiries;
+  } else {
+    reason = "retry";
+  }
+  RevertLocked(id, reason);
+}
+
+std::vector<v1::FaultStatus> FaultManager::Recover(const v1::RecoverRequest& request) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  switch (request.which_case()) {
+    case v1::RecoverRequest::kFaultId:
+      if (!active_.contains(request.fault_id())) {
+        // Revert of a reverted fault succeeds: report what we know.
+        for (const auto& s : ended_) {
+          if (s.id() == request.fault_id()) return {s};
+        }
+        throw std::out_of_range("no fault " + request.fault_id());
+      }
+      ids.push_back(request.fault_id());
+      break;
+    case v1::RecoverRequest::kExperimentId:
+      for (const auto& [id, e] : active_) {
+        if (e.status.experiment_id() == request.experiment_id()) ids.push_back(id);
+      }
+      break;
+    case v1::RecoverRequest::kAll:
+      for (const auto& [id, e] : active_) ids.push_back(id);
+      break;
+    default:
+      throw faults::ValidationError("which", "give a fault id, an experiment id, or all");
+  }
+  std::vector<v1::FaultStatus> out;
+  for (const auto& id : ids) out.push_back(RevertLocked(id, "recover"));
+  return out;
+}
+
+std::vector<v1::FaultStatus> FaultManager::List(bool include_ended) const {
+  std::lock_guard lock(mu_);
+  std::vector<v1::FaultStatus> out;
+  for (const auto& [id, e] : active_) out.push_back(Snapshot(e));
+  if (include_ended) out.insert(out.end(), ended_.begin(), ended_.end());
+  return out;
+}
+
+void FaultManager::Shutdown() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, e] : active_) ids.push_back(id);
+  for (const auto& id : ids) {
+    auto s = RevertLocked(id, "shutdown");
+    // A revert that failed at shutdown stays in the journal for the next start.
+    if (s.state() == v1::FaultStatus::FAILED) {
+      timer_->Cancel(id);
+      active_.erase(id);
+    }
+  }
+}
+
+size_t FaultManager::active() const {
+  std::lock_guard lock(mu_);
+  return active_.size();
+}
+
+}  // namespace faultline::agent

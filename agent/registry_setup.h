@@ -1,0 +1,45 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "agent/listen_address.h"
+#include "faultline/v1/agent.pb.h"
+#include "faults/core/registry.h"
+
+namespace faultline::agent {
+
+// Flags of the fault families and host services (managed processes, overlays, ...).
+struct AgentOptions {
+  std::string managed_config;
+  std::vector<std::string> controller_addresses;
+};
+void AddAgentOptions(CLI::App& app, AgentOptions& options);
+
+// What the agent hosts besides its faults: the family-specific long-lived objects (managed
+// processes, FUSE overlays, network state) that fault families act through. This is the one
+// place that knows every family; adding a family means registering it here.
+class Host {
+ public:
+  Host(const AgentOptions& options, std::filesystem::path state_dir);
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  faults::FaultContext Context();
+  void RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>& listen);
+  // Families served plus what each family's probe found on this kernel.
+  std::vector<v1::Capability> Capabilities(const faults::Registry& registry) const;
+  // Starts host services (managed processes) after the journal was replayed.
+  void Start();
+  void Stop();
+
+ private:
+  AgentOptions options_;
+  std::filesystem::path state_dir_;
+};
+
+}  // namespace faultline::agent

@@ -1,0 +1,7 @@
+#include "cli/commands.h"
+
+namespace faultline::cli {
+
+void AddAreaCommands(CLI::App&, GlobalOptions&) {}
+
+}  // namespace faultline::cli

@@ -1,0 +1,82 @@
+#include "cli/inject_command.h"
+#include "faults/core/duration.h"
+
+namespace faultline::cli {
+namespace {
+
+struct ProcessFlags {
+  int pid = 0;
+  std::string name, cmdline, cgroup, unit, managed, signal, grace, restart_after;
+  bool one = false;
+};
+
+void AddAction(CLI::App* family, GlobalOptions& g, const std::string& action,
+               const std::string& help, v1::ProcessFault::Action kind) {
+  auto* cmd = family->add_subcommand(action, help);
+  auto common_ptr = std::make_shared<InjectCommon>();
+  auto flags_ptr = std::make_shared<ProcessFlags>();
+  auto* target = cmd->add_option_group("target", "which processes");
+  target->add_option("--pid", flags_ptr->pid, "process id");
+  target->add_option("--name", flags_ptr->name, "exact process name (as in ps -o comm)");
+  target->add_option("--cmdline", flags_ptr->cmdline, "regular expression searched in the command line");
+  target->add_option("--cgroup", flags_ptr->cgroup, "cgroup v2 path under /sys/fs/cgroup");
+  target->add_option("--unit", flags_ptr->unit, "systemd unit, e.g. etcd.service");
+  target->add_option("--managed", flags_ptr->managed, "a process the agent manages, e.g. etcd");
+  target->require_option(1);
+  cmd->add_flag("--one", flags_ptr->one, "act on one matching process (picked by the seed), not all");
+  if (kind != v1::ProcessFault::PAUSE) {
+    cmd->add_option("--signal", flags_ptr->signal, "signal name or number (TERM, SIGKILL, 9)");
+  }
+  if (kind == v1::ProcessFault::RESTART) {
+    cmd->add_option("--grace", flags_ptr->grace, "wait this long for exit before SIGKILL (default 10s)");
+  }
+  if (kind == v1::ProcessFault::KILL) {
+    cmd->add_option("--restart-after", flags_ptr->restart_after,
+                    "managed processes: start again after this long");
+  }
+  common_ptr->AddFlags(cmd);
+  cmd->callback([&g, common_ptr, flags_ptr, kind, cmd] {
+    InjectCommon& common = *common_ptr;
+    ProcessFlags& f = *flags_ptr;
+    v1::FaultSpec spec;
+    auto* p = spec.mutable_process();
+    p->set_action(kind);
+    auto* t = p->mutable_target();
+    if (cmd->count("--pid")) t->set_pid(f.pid);
+    if (!f.name.empty()) t->set_name(f.name);
+    if (!f.cmdline.empty()) t->set_cmdline(f.cmdline);
+    if (!f.cgroup.empty()) t->set_cgroup(f.cgroup);
+    if (!f.unit.empty()) t->set_systemd_unit(f.unit);
+    if (!f.managed.empty()) t->set_managed(f.managed);
+    t->set_mode(f.one ? v1::ProcessTarget::ONE : v1::ProcessTarget::ALL);
+    if (!f.signal.empty()) {
+      int sig = ParseSignal(f.signal);
+      // Unknown names go through as an out-of-range number so the agent names the field.
+      p->set_signal(sig == 0 && f.signal != "0" ? -1 : sig);
+    }
+    if (!f.grace.empty()) faults::ToProto(DurationFlag("--grace", f.grace), p->mutable_grace());
+    if (!f.restart_after.empty()) {
+      auto d = DurationFlag("--restart-after", f.restart_after);
+      faults::ToProto(d, p->mutable_restart_after());
+      // The restart is the fault's end.
+      if (common.duration.empty()) common.duration = f.restart_after;
+    }
+    common.Submit(g, spec);
+  });
+}
+
+}  // namespace
+
+void AddInjectProcess(CLI::App* inject, GlobalOptions& g) {
+  auto* family = inject->add_subcommand("process", "signal, kill, pause or restart processes");
+  family->require_subcommand(1);
+  AddAction(family, g, "signal", "send a signal once", v1::ProcessFault::SIGNAL);
+  AddAction(family, g, "kill", "kill (SIGKILL unless --signal)",
+            v1::ProcessFault::KILL);
+  AddAction(family, g, "pause", "SIGSTOP now, SIGCONT when the fault ends",
+            v1::ProcessFault::PAUSE);
+  AddAction(family, g, "restart",
+            "restart a managed process and report its time to ready", v1::ProcessFault::RESTART);
+}
+
+}  // namespace faultline::cli

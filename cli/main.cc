@@ -1,0 +1,53 @@
+// faultline: the one command users type.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/agent_commands.h"
+#include "cli/commands.h"
+#include "cli/global_options.h"
+#include "cli/inject_command.h"
+
+int main(int argc, char** argv) {
+  using namespace faultline::cli;
+  CLI::App app{"faultline: chaos engineering for etcd"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every command");
+  GlobalOptions g;
+  if (const char* env = std::getenv("FAULTLINE_AGENT")) g.agent.address = env;
+  app.add_option("--agent", g.agent.address,
+                 "agent address: unix socket path or HOST:PORT (env FAULTLINE_AGENT)")
+      ->capture_default_str();
+  app.add_option("-o,--output", g.output, "output format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--tls-ca", g.agent.tls_ca, "CA (PEM) to verify the agent/controller");
+  app.add_option("--tls-cert", g.agent.tls_cert, "client certificate (PEM) for mTLS");
+  app.add_option("--tls-key", g.agent.tls_key, "client key (PEM) for mTLS");
+  AddInjectCommand(app, g);
+  AddAgentCommands(app, g);
+  AddAreaCommands(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, whatever CLI11 would have printed, and a usage exit code.
+    std::cerr << "faultline: " << e.what() << " (see --help)\n";
+    return kExitUsage;
+  } catch (const RpcError& e) {
+    std::cerr << "faultline: error: " << e.what() << "\n";
+    if (e.code() == grpc::StatusCode::UNAVAILABLE ||
+        e.code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return kExitUnreachable;
+    }
+    return e.code() == grpc::StatusCode::INVALID_ARGUMENT ? kExitUsage : kExitFailed;
+  } catch (const std::exception& e) {
+    std::cerr << "faultline: error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace faultline::faults {
+
+// The agent's supervisor of managed processes, as fault families see it: process faults pause,
+// kill and restart managed processes by name; syscall and IO faults find their targets here.
+class Supervisor {
+ public:
+  virtual ~Supervisor() = default;
+  virtual std::vector<std::string> Names() const = 0;
+  // Current pid of the managed process, 0 if it is not running. Throws FaultError if unknown.
+  virtual int Pid(std::string_view name) const = 0;
+  // Stop with `signal`, escalate to SIGKILL after `grace`, start again with the same argv, env,
+  // cwd and mounts; returns the time from the stop until the readiness probe passed.
+  virtual std::chrono::nanoseconds Restart(std::string_view name, int signal,
+                                           std::chrono::nanoseconds grace) = 0;
+  // Start a stopped managed process again (after a kill fault with automatic restart).
+  virtual std::chrono::nanoseconds Start(std::string_view name) = 0;
+};
+
+}  // namespace faultline::faults
