@@ -9,6 +9,37 @@
 #include "cli/global_options.h"
 #include "cli/inject_command.h"
 
+namespace {
+
+// CLI11 reports a mistyped subcommand as "A subcommand is required"; say which word was wrong
+// and what would have been accepted.
+std::string ExplainUnknownSubcommand(CLI::App& app, int argc, char** argv) {
+  CLI::App* current = &app;
+  std::string path = "faultline";
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word.starts_with("-")) continue;
+    auto subs = current->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty()) return "";
+    CLI::App* next = nullptr;
+    std::string names;
+    for (auto* s : subs) {
+      if (s->get_name() == word) next = s;
+      if (!s->get_name().empty()) names += (names.empty() ? "" : ", ") + s->get_name();
+    }
+    if (next == nullptr) {
+      if (current->get_require_subcommand_min() == 0) return "";
+      return "unknown " + std::string(path == "faultline inject" ? "fault kind" : "command") +
+             " \"" + word + "\" for \"" + path + "\" (one of: " + names + ")";
+    }
+    current = next;
+    path += " " + word;
+  }
+  return "";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace faultline::cli;
   CLI::App app{"faultline: chaos engineering for etcd"};
@@ -36,7 +67,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line, whatever CLI11 would have printed, and a usage exit code.
-    std::cerr << "faultline: " << e.what() << " (see --help)\n";
+    std::string better = ExplainUnknownSubcommand(app, argc, argv);
+    std::cerr << "faultline: " << (better.empty() ? e.what() : better) << " (see --help)\n";
     return kExitUsage;
   } catch (const RpcError& e) {
     std::cerr << "faultline: error: " << e.what() << "\n";

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "faultline/v1/fault.pb.h"
+#include "faults/core/errors.h"
 #include "faults/core/unique_fd.h"
 
 namespace faultline::faults {
