@@ -18,7 +18,19 @@ std::string ExplainUnknownSubcommand(CLI::App& app, int argc, char** argv) {
   std::string path = "faultline";
   for (int i = 1; i < argc; ++i) {
     std::string word = argv[i];
-    if (word.starts_with("-")) continue;
+    if (word.starts_with("-")) {
+      // Skip the value of an option that takes one ("--agent PATH").
+      if (word.find('=') == std::string::npos && i + 1 < argc) {
+        for (CLI::App* a = current; a != nullptr; a = a->get_parent()) {
+          const CLI::Option* opt = a->get_option_no_throw(word);
+          if (opt != nullptr) {
+            if (opt->get_expected_max() > 0) ++i;
+            break;
+          }
+        }
+      }
+      continue;
+    }
     auto subs = current->get_subcommands([](CLI::App*) { return true; });
     if (subs.empty()) return "";
     CLI::App* next = nullptr;
@@ -49,6 +61,7 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("FAULTLINE_AGENT")) g.agent.address = env;
   app.add_option("--agent", g.agent.address,
                  "agent address: unix socket path or HOST:PORT (env FAULTLINE_AGENT)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
   app.add_option("-o,--output", g.output, "output format")
       ->check(CLI::IsMember({"table", "json"}))

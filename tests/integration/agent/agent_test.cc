@@ -1,0 +1,244 @@
+// faultline-agent as a real process: faults measured from /proc, crashes by SIGKILL.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "faults/core/duration.h"
+#include "faults/process/proc.h"
+#include "tests/support/subprocess.h"
+
+namespace faultline::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+char StateOf(pid_t pid) {
+  auto info = faults::process::ReadProc(pid);
+  return info ? info->state : '?';
+}
+
+v1::InjectRequest PauseReq(pid_t pid, std::chrono::nanoseconds duration) {
+  v1::InjectRequest req;
+  auto* p = req.mutable_spec()->mutable_process();
+  p->set_action(v1::ProcessFault::PAUSE);
+  p->mutable_target()->set_pid(pid);
+  faults::ToProto(duration, req.mutable_spec()->mutable_duration());
+  return req;
+}
+
+grpc::Status Inject(v1::Agent::Stub& stub, const v1::InjectRequest& req,
+                    v1::InjectResponse* resp) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  return stub.Inject(&ctx, req, resp);
+}
+
+size_t ActiveFaults(v1::Agent::Stub& stub) {
+  grpc::ClientContext ctx;
+  v1::ListResponse resp;
+  EXPECT_TRUE(stub.List(&ctx, {}, &resp).ok());
+  return static_cast<size_t>(resp.faults_size());
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "integration tests run as root";
+  }
+  TempDir dir_{"faultline-agent-it"};
+};
+
+TEST_F(AgentTest, PauseSurvivesAgentSigkillAndNextStartResumesWithinOneSecond) {
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 10min), &resp).ok());
+  EXPECT_EQ(resp.fault().kind(), "process/pause");
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'T'; }, 1s));
+
+  agent.Crash();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(StateOf(victim.pid()), 'T') << "nothing but the agent resumes it";
+
+  auto restart_began = std::chrono::steady_clock::now();
+  agent.Restart();
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 1s))
+      << "paused process still stopped 1 s after the agent restarted\n"
+      << agent.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - restart_began, 3s);
+  EXPECT_NE(agent.log().find("left by a previous agent"), std::string::npos);
+  EXPECT_EQ(ActiveFaults(*stub), 0u);
+}
+
+TEST_F(AgentTest, LapsedDurationResumesOnTime) {
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 1s), &resp).ok());
+  ASSERT_EQ(StateOf(victim.pid()), 'T');
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 3s));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 1s);
+  EXPECT_LT(took, 2s) << "reverted later than 1 s after its end";
+}
+
+TEST_F(AgentTest, LapsedDurationWhileAgentWasDeadIsRevertedAtStart) {
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 500ms), &resp).ok());
+  agent.Crash();
+  std::this_thread::sleep_for(800ms);  // the fault's end passes with no agent
+  EXPECT_EQ(StateOf(victim.pid()), 'T');
+  agent.Restart();
+  EXPECT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 1s));
+}
+
+TEST_F(AgentTest, SigtermRevertsEverythingAndExitsZero) {
+  Subprocess a({"sleep", "120"}), b({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(a.pid()) == 'S' && StateOf(b.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, PauseReq(a.pid(), 10min), &resp).ok());
+  ASSERT_TRUE(Inject(*stub, PauseReq(b.pid(), 10min), &resp).ok());
+  int status = agent.process().Stop(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status)) << agent.log();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(StateOf(a.pid()), 'T');
+  EXPECT_NE(StateOf(b.pid()), 'T');
+}
+
+TEST_F(AgentTest, BadInputIsRefusedWithTheFieldNamedAndNothingApplied) {
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  struct Case {
+    std::string name;
+    v1::InjectRequest req;
+    grpc::StatusCode code;
+    std::string text;
+  };
+  std::vector<Case> cases;
+  {
+    v1::InjectRequest r;  // no fault kind at all
+    cases.push_back({"no kind", r, grpc::INVALID_ARGUMENT, "fault: no fault kind"});
+  }
+  {
+    v1::InjectRequest r;
+    r.mutable_spec()->mutable_stress()->set_action(v1::StressFault::CPU);
+    cases.push_back({"kind not served", r, grpc::INVALID_ARGUMENT, "not supported by this agent"});
+  }
+  cases.push_back({"negative duration", PauseReq(victim.pid(), -5s), grpc::INVALID_ARGUMENT,
+                   "duration: must not be negative"});
+  cases.push_back({"missing pid", PauseReq(999999, 5s), grpc::FAILED_PRECONDITION,
+                   "process.target.pid: no process with pid 999999"});
+  for (int sig : {0, 999}) {
+    v1::InjectRequest r;
+    auto* p = r.mutable_spec()->mutable_process();
+    p->set_action(v1::ProcessFault::SIGNAL);
+    p->set_signal(sig);
+    p->mutable_target()->set_pid(victim.pid());
+    cases.push_back({"signal " + std::to_string(sig), r, grpc::INVALID_ARGUMENT,
+                     "process.signal: must be a signal number between 1 and 64"});
+  }
+  for (const auto& c : cases) {
+    v1::InjectResponse resp;
+    auto st = Inject(*stub, c.req, &resp);
+    EXPECT_EQ(st.error_code(), c.code) << c.name << ": " << st.error_message();
+    EXPECT_NE(st.error_message().find(c.text), std::string::npos)
+        << c.name << ": " << st.error_message();
+  }
+  EXPECT_EQ(ActiveFaults(*stub), 0u);
+  EXPECT_EQ(StateOf(victim.pid()), 'S');
+}
+
+TEST_F(AgentTest, CliInjectStatusRecoverRoundTrip) {
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto run = [&](const std::string& args) {
+    std::string cmd = Binary("cli/faultline") + " --agent " + agent.socket() + " " + args +
+                      " > " + (dir_.path() / "out").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    std::ifstream in(dir_.path() / "out");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::make_pair(WEXITSTATUS(rc), ss.str());
+  };
+  auto [rc, out] = run("-o json inject process pause --pid " + std::to_string(victim.pid()) +
+                       " --duration 5m");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(StateOf(victim.pid()), 'T');
+  auto id_pos = out.find("\"id\": \"");
+  ASSERT_NE(id_pos, std::string::npos) << out;
+  std::string id = out.substr(id_pos + 7, out.find('"', id_pos + 7) - id_pos - 7);
+  std::tie(rc, out) = run("status");
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(out.find(id), std::string::npos) << out;
+  std::tie(rc, out) = run("recover " + id);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(StateOf(victim.pid()), 'T');
+  std::tie(rc, out) = run("inject process signal --pid " + std::to_string(victim.pid()) +
+                          " --signal 999");
+  EXPECT_EQ(rc, 2);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one line: " << out;
+  std::tie(rc, out) = run("--agent /nonexistent/agent.sock status");
+  EXPECT_EQ(rc, 3) << out;
+}
+
+TEST_F(AgentTest, MetricsCountInjectionsAndReverts) {
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path(), {"--metrics-listen", "127.0.0.1:0"});
+  std::string log = agent.log();
+  auto at = log.find("metrics on http://");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string url = log.substr(at + 11, log.find('\n', at) - at - 11);
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 200ms), &resp).ok());
+  auto scrape = [&] {
+    std::string cmd = "curl -s " + url + " > " + (dir_.path() / "m").string();
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    std::ifstream in(dir_.path() / "m");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  std::string m = scrape();
+  EXPECT_NE(m.find("faultline_agent_active_faults 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("faultline_agent_injections_total 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("counter=\"signalled\"} 1"), std::string::npos) << m;
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 2s));
+  m = scrape();
+  EXPECT_NE(m.find("faultline_agent_active_faults 0"), std::string::npos) << m;
+  EXPECT_NE(m.find("faultline_agent_reverts_total 1"), std::string::npos) << m;
+}
+
+TEST_F(AgentTest, PlaintextTcpOffLoopbackIsRefusedAtStart) {
+  Subprocess agent({Binary("agent/faultline-agent"), "--listen", "tcp://10.255.255.1:7070",
+                    "--state-dir", (dir_.path() / "s").string()},
+                   (dir_.path() / "log").string());
+  int status = agent.Stop(0, 5s);  // signal 0: just wait for it to exit by itself
+  ASSERT_TRUE(WaitFor([&] { return !agent.Running(); }, 5s));
+  (void)status;
+  std::ifstream in(dir_.path() / "log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_NE(ss.str().find("off loopback"), std::string::npos) << ss.str();
+}
+
+}  // namespace
+}  // namespace faultline::testing
