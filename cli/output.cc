@@ -43,7 +43,7 @@ std::string Relative(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
   auto when = std::chrono::system_clock::time_point(std::chrono::seconds(ts.seconds()) +
                                                     std::chrono::nanoseconds(ts.nanos()));
-  auto d = std::chrono::duration_cast<std::chrono::seconds>(when - std::chrono::system_clock::now());
+  auto d = std::chrono::round<std::chrono::seconds>(when - std::chrono::system_clock::now());
   if (d.count() >= 0) return "in " + faults::FormatDuration(d);
   return faults::FormatDuration(-d) + " ago";
 }
