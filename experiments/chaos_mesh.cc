@@ -57,7 +57,7 @@ class Mapper {
   // Marks a path (and its subpaths) as being written at `node`, for later errors.
   void Remember(const std::string& path, const YAML::Node& node) { r_.Remember(path, node.Mark()); }
 
-  void Common(v1::Step* step, bool duration_required);
+  void Common(v1::Step* step);
   void Selector(const YAML::Node& node, const std::string& path, v1::TargetSelector* t);
   void Io(v1::Step* step);
   void Net(v1::Step* step);
@@ -125,7 +125,7 @@ void Mapper::Selector(const YAML::Node& node, const std::string& path, v1::Targe
           }}});
 }
 
-void Mapper::Common(v1::Step* step, bool duration_required) {
+void Mapper::Common(v1::Step* step) {
   v1::TargetSelector* t = step->mutable_target();
   const std::string s = "spec.steps[0]";
   if (YAML::Node sel = Get("selector")) {
@@ -151,9 +151,8 @@ void Mapper::Common(v1::Step* step, bool duration_required) {
   if (YAML::Node d = Get("duration")) {
     SetField(step, "duration", d, d.Mark(), P("duration"), r_);
     Remember(P("duration"), d);
-  } else if (duration_required) {
-    r_.Error(spec_.Mark(), P("duration"), "required: faultline ends every fault (e.g. \"30s\")");
   }
+  // A missing duration is left to the structural check, which knows which faults are instant.
   r_.Alias(s + ".duration", P("duration"));
   r_.Alias(s, base_);
   if (YAML::Node sched = Get("scheduler")) {
@@ -167,7 +166,7 @@ void Mapper::Common(v1::Step* step, bool duration_required) {
 
 void Mapper::Io(v1::Step* step) {
   v1::IoFault* io = step->mutable_fault()->mutable_io();
-  Common(step, true);
+  Common(step);
   static const std::map<std::string, std::string> kActions = {
       {"latency", "LATENCY"}, {"fault", "ERRNO"}, {"attroverride", "ATTR"}, {"mistake", "CORRUPT"}};
   YAML::Node action = Get("action");
@@ -214,7 +213,7 @@ void Mapper::Io(v1::Step* step) {
 
 void Mapper::Net(v1::Step* step) {
   v1::NetFault* net = step->mutable_fault()->mutable_net();
-  Common(step, true);
+  Common(step);
   YAML::Node action = Get("action");
   std::string a = action && action.IsScalar() ? Lower(action.Scalar()) : "";
   static const std::set<std::string> kActions = {"delay",   "loss",      "duplicate",
@@ -348,7 +347,7 @@ void Mapper::Pod(v1::Step* step) {
   const std::string a = action && action.IsScalar() ? Lower(action.Scalar()) : "";
   // A killed pod comes back (its controller recreates it); a failed pod is unavailable for the
   // duration. The managed etcd behaves the same way under RESTART and PAUSE.
-  Common(step, a == "pod-failure");
+  Common(step);
   v1::ProcessFault* p = step->mutable_fault()->mutable_process();
   std::string managed = kManagedEtcd;
   if (!action) {
@@ -388,7 +387,7 @@ void Mapper::Pod(v1::Step* step) {
 }
 
 void Mapper::Stress(v1::Step* step) {
-  Common(step, true);
+  Common(step);
   YAML::Node s = Get("stressors");
   if (!s) {
     r_.Error(spec_.Mark(), P("stressors"), "required: cpu and/or memory");
