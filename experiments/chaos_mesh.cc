@@ -3,6 +3,7 @@
 // agent manages. Every spec field is either mapped or reported; nothing is dropped.
 #include <google/protobuf/descriptor.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -17,6 +18,11 @@ namespace pb = google::protobuf;
 
 // The managed process a pod stands for when a manifest names no container.
 constexpr const char* kManagedEtcd = "etcd";
+
+std::string Upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
 
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -63,6 +69,7 @@ class Mapper {
   void Net(v1::Step* step);
   void Pod(v1::Step* step);
   void Stress(v1::Step* step);
+  void MemorySize(v1::StressFault* st, const YAML::Node& v, const std::string& path);
 
   // Reads a mapping whose keys must all be in `allowed`; calls `on` for each.
   void Block(const YAML::Node& node, const std::string& path,
@@ -185,12 +192,27 @@ void Mapper::Io(v1::Step* step) {
       SetFieldText(io, "action", it->second, action.Mark(), P("action"), r_);
     }
   }
+  std::string volume;
   if (YAML::Node v = Get("volumePath")) {
     SetField(io, "mount", v, v.Mark(), P("volumePath"), r_);
+    if (v.IsScalar()) volume = v.Scalar();
+    while (volume.size() > 1 && volume.back() == '/') volume.pop_back();
   } else {
     r_.Error(spec_.Mark(), P("volumePath"), "required: the directory whose overlay is used");
   }
-  if (YAML::Node v = Get("path")) SetField(io, "path", v, v.Mark(), P("path"), r_);
+  if (YAML::Node v = Get("path"); v && v.IsScalar() && !volume.empty()) {
+    // chaos-mesh globs are absolute; the overlay's are relative to its mount.
+    std::string glob = v.Scalar();
+    if (glob.rfind(volume + "/", 0) == 0) {
+      SetFieldText(io, "path", glob.substr(volume.size() + 1), v.Mark(), P("path"), r_);
+    } else if (!glob.empty() && glob[0] == '/') {
+      r_.Error(v, P("path"), "'" + glob + "' is outside volumePath " + volume);
+    } else {
+      SetField(io, "path", v, v.Mark(), P("path"), r_);
+    }
+  } else if (v) {
+    SetField(io, "path", v, v.Mark(), P("path"), r_);
+  }
   if (YAML::Node v = Get("methods")) SetField(io, "methods", v, v.Mark(), P("methods"), r_);
   if (YAML::Node v = Get("percent")) {
     SetField(io, "percent", v, v.Mark(), P("percent"), r_);
@@ -208,7 +230,23 @@ void Mapper::Io(v1::Step* step) {
     if (delay) r_.Error(delay, P("delay"), "only for action latency");
   }
   if (delay) SetField(io, "delay", delay, delay.Mark(), P("delay"), r_);
-  if (err) SetField(io, "errno", err, err.Mark(), P("errno"), r_);
+  if (err) {
+    // chaos-mesh writes the errno as a number; the overlay takes weighted names.
+    int num = 0;
+    const char* name = nullptr;
+    if (err.IsScalar() && YAML::convert<int>::decode(err, num) && num > 0 && num < 4096) {
+      name = ::strerrorname_np(num);
+    }
+    if (name == nullptr) {
+      r_.Error(err, P("errno"), "expected an errno number (e.g. 5 for EIO, 28 for ENOSPC)");
+    } else {
+      YAML::Node weights(YAML::NodeType::Sequence);
+      YAML::Node one(YAML::NodeType::Map);
+      one["name"] = name;
+      weights.push_back(one);
+      SetField(io, "errnos", weights, err.Mark(), P("errno"), r_);
+    }
+  }
 }
 
 void Mapper::Net(v1::Step* step) {
@@ -386,6 +424,42 @@ void Mapper::Pod(v1::Step* step) {
   p->mutable_target()->set_managed(managed);
 }
 
+// stress-ng sizes as chaos-mesh writes them: "256MB", "1GB", "512KB", "4096" (bytes), "50%".
+void Mapper::MemorySize(v1::StressFault* st, const YAML::Node& v, const std::string& path) {
+  const std::string text = v.IsScalar() ? v.Scalar() : "";
+  size_t end = 0;
+  double num = 0;
+  try {
+    num = std::stod(text, &end);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  std::string unit = Upper(text.substr(end));
+  if (end == 0 || num <= 0) {
+    r_.Error(v, path, "expected a size like 256MB, 1GB or 50%");
+    return;
+  }
+  if (unit == "%") {
+    if (num > 100) {
+      r_.Error(v, path, "a percent of memory must be within 0..100");
+      return;
+    }
+    SetFieldText(st, "size_percent", text.substr(0, end), v.Mark(), path, r_);
+    return;
+  }
+  static const std::map<std::string, double> kUnits = {
+      {"", 1},         {"B", 1},         {"KB", 1024},    {"K", 1024},
+      {"MB", 1 << 20}, {"M", 1 << 20},   {"GB", 1 << 30}, {"G", 1 << 30},
+      {"KIB", 1024},   {"MIB", 1 << 20}, {"GIB", 1 << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) {
+    r_.Error(v, path, "unknown size unit '" + text.substr(end) + "'; use B, KB, MB, GB or %");
+    return;
+  }
+  SetFieldText(st, "size_bytes", std::to_string(static_cast<uint64_t>(num * it->second)), v.Mark(),
+               path, r_);
+}
+
 void Mapper::Stress(v1::Step* step) {
   Common(step);
   YAML::Node s = Get("stressors");
@@ -421,8 +495,7 @@ void Mapper::Stress(v1::Step* step) {
                   [&](const YAML::Node& x, const std::string& q) {
                     SetField(st, "workers", x, x.Mark(), q, r_);
                   }},
-                 {"size", [&](const YAML::Node& x,
-                              const std::string& q) { SetField(st, "size", x, x.Mark(), q, r_); }},
+                 {"size", [&](const YAML::Node& x, const std::string& q) { MemorySize(st, x, q); }},
                  {"oomScoreAdj", [&](const YAML::Node& x, const std::string& q) {
                     SetField(st, "oom_score_adj", x, x.Mark(), q, r_);
                   }}});

@@ -56,8 +56,58 @@ TEST(ChaosMesh, IssueIoChaosExample) {
   EXPECT_EQ(s.duration().seconds(), 400);
   EXPECT_EQ(s.fault().io().action(), v1::IoFault::LATENCY);
   EXPECT_EQ(s.fault().io().mount(), "/var/run/etcd");
+  const auto& io = s.fault().io();
+  EXPECT_EQ(testing::Str(io, "path"), "**/*")
+      << "chaos-mesh's absolute glob, relative to the mount";
+  EXPECT_EQ(testing::Ms(io, "delay"), std::chrono::milliseconds(100));
+  EXPECT_DOUBLE_EQ(testing::Dbl(io, "percent"), 50);
   EXPECT_EQ(e.schedule().cron(), "@every 10m");
   EXPECT_GT(e.checks_size(), 0) << "a chaos-mesh manifest still gets etcd's consistency checks";
+}
+
+TEST(ChaosMesh, IoChaosFaultMapsTheErrnoNumberToItsName) {
+  auto r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: IOChaos
+metadata: {name: eio}
+spec:
+  action: fault
+  mode: all
+  selector: {labelSelectors: {app: etcd}}
+  volumePath: /data/etcd/
+  path: /etc/passwd
+  errno: 5
+  methods: [write, fsync]
+  duration: 10s
+)",
+                      "io.yaml");
+  // The path outside the volume is wrong with any io.proto.
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors[0].path, "spec.path") << All(r);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("outside volumePath /data/etcd")) << All(r);
+  if (IsStub(v1::IoFault::descriptor())) GTEST_SKIP() << "io.proto is still the skeleton";
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: IOChaos
+metadata: {name: eio}
+spec:
+  action: fault
+  mode: all
+  selector: {labelSelectors: {app: etcd}}
+  volumePath: /data/etcd/
+  path: /data/etcd/member/wal/*.wal
+  errno: 28
+  methods: [write, fsync]
+  duration: 10s
+)",
+                 "io.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  const auto& io = r.experiments[0].steps(0).fault().io();
+  EXPECT_EQ(io.action(), v1::IoFault::ERRNO);
+  EXPECT_EQ(testing::Str(io, "path"), "member/wal/*.wal");
+  EXPECT_EQ(testing::Strs(io, "methods"), (std::vector<std::string>{"write", "fsync"}));
+  const auto* errnos = io.GetDescriptor()->FindFieldByName("errnos");
+  ASSERT_EQ(io.GetReflection()->FieldSize(io, errnos), 1);
+  EXPECT_EQ(testing::Str(io.GetReflection()->GetRepeatedMessage(io, errnos, 0), "name"), "ENOSPC");
 }
 
 TEST(ChaosMesh, IoChaosRequiredAndUnsupportedFields) {
@@ -204,6 +254,9 @@ spec:
   const auto* refl = s.fault().net().GetReflection();
   EXPECT_EQ(s.fault().net().action(), v1::NetFault::DELAY);
   EXPECT_DOUBLE_EQ(refl->GetDouble(s.fault().net(), d->FindFieldByName("correlation")), 25);
+  EXPECT_EQ(testing::Ms(s.fault().net(), "delay"), std::chrono::milliseconds(90));
+  EXPECT_EQ(testing::Ms(s.fault().net(), "jitter"), std::chrono::milliseconds(10));
+  EXPECT_EQ(refl->GetEnum(s.fault().net(), d->FindFieldByName("direction"))->name(), "BOTH");
   EXPECT_EQ(s.peer().mode(), v1::TargetSelector::ALL);
   EXPECT_EQ(s.peer().match_labels().at("app"), "etcd");
   EXPECT_EQ(s.duration().seconds(), 60);
@@ -285,6 +338,9 @@ spec:
   EXPECT_EQ(s.parallel(1).fault().stress().action(), v1::StressFault::MEMORY);
   EXPECT_EQ(s.parallel(1).duration().seconds(), 30);
   EXPECT_EQ(s.parallel(1).target().mode(), v1::TargetSelector::ONE);
+  EXPECT_EQ(testing::U64(s.parallel(0).fault().stress(), "workers"), 2u);
+  EXPECT_EQ(testing::U64(s.parallel(0).fault().stress(), "load"), 80u);
+  EXPECT_EQ(testing::U64(s.parallel(1).fault().stress(), "size_bytes"), 256u << 20);
 }
 
 TEST(ChaosMesh, ScheduleKindWrapsAChaos) {
