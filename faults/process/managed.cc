@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +29,15 @@ extern char** environ;
 
 namespace faultline::faults::process {
 namespace {
+
+// glibc 2.36 declares these in <sys/pidfd.h> without C linkage, so C++ cannot link them; the
+// system calls themselves are stable.
+int pidfd_open(pid_t pid, unsigned flags) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags));
+}
+int pidfd_send_signal(int pidfd, int sig, siginfo_t* info, unsigned flags) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags));
+}
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -629,7 +638,7 @@ bool ManagedProcess::AdoptLocked() {
   pid_t pid = j.value("pid", 0);
   uint64_t start = j.value("start_time", uint64_t{0});
   if (pid <= 0 || !SameProcess(pid, start)) return false;
-  UniqueFd fd(::pidfd_open(pid, 0));
+  UniqueFd fd(pidfd_open(pid, 0));
   // Checked again after opening: the pidfd now pins this exact process.
   if (!fd || !SameProcess(pid, start)) return false;
   pid_ = pid;
@@ -644,7 +653,7 @@ void ManagedProcess::SpawnLocked() {
   std::string who = "managed " + spec_.name;
   ExecPlan plan = MakePlan(spec_.argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   pid_t pid = Spawn(plan, who);
-  UniqueFd fd(::pidfd_open(pid, 0));
+  UniqueFd fd(pidfd_open(pid, 0));
   if (!fd) {
     int err = errno;
     ::kill(pid, SIGKILL);  // our unreaped child
@@ -734,11 +743,11 @@ void ManagedProcess::Stop(int signal, nanoseconds grace) {
   want_running_ = false;
   restart_at_.reset();
   if (pid_ != 0) {
-    ::pidfd_send_signal(pidfd_.get(), signal, nullptr, 0);
+    pidfd_send_signal(pidfd_.get(), signal, nullptr, 0);
     // A paused (SIGSTOPped) process only acts on the signal once continued.
-    if (signal != SIGSTOP && signal != SIGKILL) ::pidfd_send_signal(pidfd_.get(), SIGCONT, nullptr, 0);
+    if (signal != SIGSTOP && signal != SIGKILL) pidfd_send_signal(pidfd_.get(), SIGCONT, nullptr, 0);
     if (!cv_.wait_for(lk, grace, [&] { return pid_ == 0; })) {
-      ::pidfd_send_signal(pidfd_.get(), SIGKILL, nullptr, 0);
+      pidfd_send_signal(pidfd_.get(), SIGKILL, nullptr, 0);
       if (!cv_.wait_for(lk, std::chrono::seconds(10), [&] { return pid_ == 0; })) {
         throw FaultError("managed " + spec_.name + ": pid " + std::to_string(pid_) +
                          " did not exit 10s after SIGKILL");
