@@ -14,13 +14,11 @@ namespace faultline::agent {
 class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager& manager, const faults::Registry& registry,
-               std::map<std::string, std::string> labels,
-               std::vector<v1::Capability> capabilities);
+               std::map<std::string, std::string> labels, std::vector<v1::Capability> capabilities);
 
   grpc::Status Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                             v1::CapabilitiesResponse*) override;
-  grpc::Status Inject(grpc::ServerContext*, const v1::InjectRequest*,
-                      v1::InjectResponse*) override;
+  grpc::Status Inject(grpc::ServerContext*, const v1::InjectRequest*, v1::InjectResponse*) override;
   grpc::Status Renew(grpc::ServerContext*, const v1::RenewRequest*, v1::RenewResponse*) override;
   grpc::Status Recover(grpc::ServerContext*, const v1::RecoverRequest*,
                        v1::RecoverResponse*) override;

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "journal and family state")->capture_default_str();
   app.add_option("--tls-cert", tls_cert, "server certificate (PEM) for TCP listeners");
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
-  app.add_option("--tls-client-ca", tls_client_ca, "CA (PEM) that client certificates must chain to");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "CA (PEM) that client certificates must chain to");
   app.add_option("--label", label_args, "KEY=VALUE describing this agent (repeatable)");
   app.add_option("--default-lease", default_lease,
                  "lease of a fault injected without lease or duration")

@@ -17,7 +17,7 @@ apt-get install -y -q --no-install-recommends \
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libnetfilter-queue-dev \
   libseccomp-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  iproute2 nftables procps psmisc curl \
+  iproute2 nftables procps psmisc curl openssl \
   etcd-server etcd-client
 # The kernel lane (netem under qemu) needs a Debian cloud kernel and qemu; optional so that a
 # machine without them still builds and runs every other tier.

@@ -29,8 +29,7 @@ v1::InjectRequest PauseReq(pid_t pid, std::chrono::nanoseconds duration) {
   return req;
 }
 
-grpc::Status Inject(v1::Agent::Stub& stub, const v1::InjectRequest& req,
-                    v1::InjectResponse* resp) {
+grpc::Status Inject(v1::Agent::Stub& stub, const v1::InjectRequest& req, v1::InjectResponse* resp) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   return stub.Inject(&ctx, req, resp);
@@ -169,16 +168,16 @@ TEST_F(AgentTest, CliInjectStatusRecoverRoundTrip) {
   ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
   AgentProcess agent(dir_.path());
   auto run = [&](const std::string& args) {
-    std::string cmd = Binary("cli/faultline") + " --agent " + agent.socket() + " " + args +
-                      " > " + (dir_.path() / "out").string() + " 2>&1";
+    std::string cmd = Binary("cli/faultline") + " --agent " + agent.socket() + " " + args + " > " +
+                      (dir_.path() / "out").string() + " 2>&1";
     int rc = std::system(cmd.c_str());
     std::ifstream in(dir_.path() / "out");
     std::stringstream ss;
     ss << in.rdbuf();
     return std::make_pair(WEXITSTATUS(rc), ss.str());
   };
-  auto [rc, out] = run("-o json inject process pause --pid " + std::to_string(victim.pid()) +
-                       " --duration 5m");
+  auto [rc, out] =
+      run("-o json inject process pause --pid " + std::to_string(victim.pid()) + " --duration 5m");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(StateOf(victim.pid()), 'T');
   auto id_pos = out.find("\"id\": \"");
@@ -190,8 +189,8 @@ TEST_F(AgentTest, CliInjectStatusRecoverRoundTrip) {
   std::tie(rc, out) = run("recover " + id);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(StateOf(victim.pid()), 'T');
-  std::tie(rc, out) = run("inject process signal --pid " + std::to_string(victim.pid()) +
-                          " --signal 999");
+  std::tie(rc, out) =
+      run("inject process signal --pid " + std::to_string(victim.pid()) + " --signal 999");
   EXPECT_EQ(rc, 2);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one line: " << out;
   std::tie(rc, out) = run("--agent /nonexistent/agent.sock status");

@@ -1,0 +1,99 @@
+// TCP listeners: mTLS with real certificates; clients without a valid certificate are refused.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "tests/support/subprocess.h"
+
+namespace faultline::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+int Sh(const std::string& cmd) { return WEXITSTATUS(std::system(cmd.c_str())); }
+
+class MtlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "integration tests run as root";
+    if (Sh("command -v openssl >/dev/null") != 0) GTEST_SKIP() << "openssl not installed";
+    d_ = dir_.path().string();
+    // A CA, a server certificate for 127.0.0.1, a client certificate from the same CA, and a
+    // client certificate from a stranger's CA.
+    std::string q = " >/dev/null 2>&1";
+    auto ca = [&](const std::string& name) {
+      ASSERT_EQ(Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=" + name +
+                   " -keyout " + d_ + "/" + name + ".key -out " + d_ + "/" + name + ".crt" + q),
+                0);
+    };
+    auto leaf = [&](const std::string& name, const std::string& issuer, const std::string& ext) {
+      ASSERT_EQ(Sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + d_ +
+                   "/" + name + ".key -out " + d_ + "/" + name + ".csr" + q),
+                0);
+      std::ofstream(d_ + "/" + name + ".ext") << ext << "\n";
+      ASSERT_EQ(Sh("openssl x509 -req -days 1 -in " + d_ + "/" + name + ".csr -CA " + d_ + "/" +
+                   issuer + ".crt -CAkey " + d_ + "/" + issuer + ".key -CAcreateserial -out " +
+                   d_ + "/" + name + ".crt -extfile " + d_ + "/" + name + ".ext" + q),
+                0);
+    };
+    ca("ca");
+    ca("stranger-ca");
+    leaf("agent", "ca", "subjectAltName=IP:127.0.0.1");
+    leaf("cli", "ca", "extendedKeyUsage=clientAuth");
+    leaf("stranger", "stranger-ca", "extendedKeyUsage=clientAuth");
+  }
+
+  // Starts the agent on an ephemeral loopback port with mTLS; returns "127.0.0.1:PORT".
+  std::string StartAgent() {
+    agent_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{Binary("agent/faultline-agent"), "--listen",
+                                 "unix://" + d_ + "/agent.sock", "--listen", "tcp://127.0.0.1:0",
+                                 "--state-dir", d_ + "/state", "--tls-cert", d_ + "/agent.crt",
+                                 "--tls-key", d_ + "/agent.key", "--tls-client-ca", d_ + "/ca.crt"},
+        d_ + "/agent.log");
+    std::smatch m;
+    std::string log;
+    std::regex re("127\\.0\\.0\\.1:0 \\(mTLS\\) port ([0-9]+)");
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          std::ifstream in(d_ + "/agent.log");
+          std::stringstream ss;
+          ss << in.rdbuf();
+          log = ss.str();
+          return std::regex_search(log, m, re);
+        },
+        10s))
+        << log;
+    return "127.0.0.1:" + m[1].str();
+  }
+
+  int Cli(const std::string& args) {
+    return Sh(Binary("cli/faultline") + " " + args + " status >" + d_ + "/out 2>&1");
+  }
+
+  TempDir dir_{"faultline-mtls"};
+  std::string d_;
+  std::unique_ptr<Subprocess> agent_;
+};
+
+TEST_F(MtlsTest, OnlyClientsWithACertificateFromTheConfiguredCaGetIn) {
+  std::string addr = StartAgent();
+  std::string ca = " --tls-ca " + d_ + "/ca.crt";
+  EXPECT_EQ(Cli("--agent " + addr + ca + " --tls-cert " + d_ + "/cli.crt --tls-key " + d_ +
+                "/cli.key"),
+            0);
+  // No client certificate, a certificate from another CA, and plaintext: all refused.
+  EXPECT_NE(Cli("--agent " + addr + ca), 0);
+  EXPECT_NE(Cli("--agent " + addr + ca + " --tls-cert " + d_ + "/stranger.crt --tls-key " + d_ +
+                "/stranger.key"),
+            0);
+  EXPECT_NE(Cli("--agent " + addr), 0);
+  // The unix socket (local, permission-guarded) stays plaintext.
+  EXPECT_EQ(Cli("--agent " + d_ + "/agent.sock"), 0);
+}
+
+}  // namespace
+}  // namespace faultline::testing
