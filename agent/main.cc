@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   std::string default_lease = "10m";
   std::string metrics_listen;
   agent::AgentOptions agent_options;
+  bool recover_only = false;
   app.add_option("--listen", listen,
                  "unix:///PATH or tcp://HOST:PORT (repeatable); TCP off loopback requires mTLS")
       ->capture_default_str();
@@ -57,6 +58,9 @@ int main(int argc, char** argv) {
                  "lease of a fault injected without lease or duration")
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for GET /metrics (off if empty)");
+  app.add_flag("--recover-only", recover_only,
+               "revert everything the journal lists, sweep leftovers, and exit (for systemd "
+               "ExecStopPost after a crash)");
   agent::AddAgentOptions(app, agent_options);
   CLI11_PARSE(app, argc, argv);
 
@@ -110,6 +114,10 @@ int main(int argc, char** argv) {
 
     agent::FaultManager manager(registry, ctx, journal, {.default_lease = *lease});
     for (const auto& line : manager.Startup()) Log(line);
+    if (recover_only) {
+      Log("recover-only: done");
+      return 0;
+    }
     host.Start();
 
     std::unique_ptr<agent::MetricsServer> metrics;
