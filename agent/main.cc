@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen = {"unix:///run/faultline/agent.sock"};
   std::string state_dir = "/var/lib/faultline/agent";
   std::string tls_cert, tls_key, tls_client_ca;
+  std::vector<std::string> allowed_clients = {"faultline-controller", "faultline-cli"};
   std::vector<std::string> label_args;
   std::string default_lease = "10m";
   std::string metrics_listen;
@@ -53,6 +54,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
   app.add_option("--tls-client-ca", tls_client_ca,
                  "CA (PEM) that client certificates must chain to");
+  app.add_option("--tls-allowed-clients", allowed_clients,
+                 "client certificate common names accepted over TLS (those faultline certs init "
+                 "gives the controller and the CLI); empty string: any certificate the CA signed")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--label", label_args, "KEY=VALUE describing this agent (repeatable)");
   app.add_option("--default-lease", default_lease,
                  "lease of a fault injected without lease or duration")
@@ -128,7 +134,9 @@ int main(int argc, char** argv) {
           std::to_string(metrics->port()) + "/metrics");
     }
 
-    agent::AgentService service(manager, registry, labels, host.Capabilities(registry));
+    std::erase(allowed_clients, "");
+    agent::AgentService service(manager, registry, labels, host.Capabilities(registry),
+                                allowed_clients);
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
     if (have_tls) {

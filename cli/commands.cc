@@ -2,6 +2,6 @@
 
 namespace faultline::cli {
 
-void AddAreaCommands(CLI::App&, GlobalOptions&) {}
+void AddAreaCommands(CLI::App& app, GlobalOptions&) { AddCertsCommand(app); }
 
 }  // namespace faultline::cli
