@@ -4,6 +4,10 @@
 
 namespace faultline::cli {
 
-void AddAreaCommands(CLI::App& app, GlobalOptions& g) { AddLabCommand(app, g); }
+// The lab goes last: it lets the other commands' unknown options fall through to --lab/--target.
+void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
+  AddCertsCommand(app);
+  AddLabCommand(app, g);
+}
 
 }  // namespace faultline::cli
