@@ -9,6 +9,8 @@
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
@@ -103,6 +105,19 @@ class RuleBuilder {
     auto* i = Expr("immediate");
     nftnl_expr_set_u32(i, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
     nftnl_expr_set_u32(i, NFTNL_EXPR_IMM_VERDICT, verdict);
+  }
+  // The same through nft_compat and xt_NFQUEUE, for kernels built without nft_queue (this one).
+  void XtQueue(uint16_t num) {
+    auto* t = Expr("target");
+    nftnl_expr_set_str(t, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+    nftnl_expr_set_u32(t, NFTNL_EXPR_TG_REV, 3);
+    // The kernel checks the size against the target's aligned struct size.
+    auto* info = static_cast<xt_NFQ_info_v3*>(calloc(1, XT_ALIGN(sizeof(xt_NFQ_info_v3))));
+    info->queuenum = num;
+    info->queues_total = 1;
+    info->flags = NFQ_FLAG_BYPASS;
+    // libnftnl takes ownership of the info buffer (it frees it with the expression).
+    nftnl_expr_set(t, NFTNL_EXPR_TG_INFO, info, XT_ALIGN(sizeof(xt_NFQ_info_v3)));
   }
   void Queue(uint16_t num) {
     auto* q = Expr("queue");
@@ -227,7 +242,7 @@ class Batch {
 
 // Adds the rules of one chain: exemptions first, then the fault's match.
 void AddChainRules(Batch& b, const std::string& table, const char* chain, bool egress,
-                   const NftPlan& plan) {
+                   const NftPlan& plan, bool xt_queue) {
   // Offsets of the remote and local address in the IPv4 header for this direction.
   const uint32_t remote = egress ? 16 : 12, local = egress ? 12 : 16;
   for (const Cidr& c : plan.exempt_cidrs) {
@@ -278,7 +293,10 @@ void AddChainRules(Batch& b, const std::string& table, const char* chain, bool e
             r.Percent(plan.percent);
           r.Counter();
           if (plan.verdict == NftPlan::Verdict::kQueue) {
-            r.Queue(plan.queue);
+            if (xt_queue)
+              r.XtQueue(plan.queue);
+            else
+              r.Queue(plan.queue);
           } else {
             r.Verdict(NF_DROP);
           }
@@ -288,9 +306,9 @@ void AddChainRules(Batch& b, const std::string& table, const char* chain, bool e
 
 }  // namespace
 
-void NftCreateTable(const std::string& name, const NftPlan& plan) {
-  if (!plan.match.device.empty())
-    throw FaultError("nftables backend: device filtering is not implemented; omit device");
+namespace {
+
+void CreateTable(const std::string& name, const NftPlan& plan, bool xt_queue) {
   MnlSocket nl = OpenNetfilter();
   Batch b;
   // Create-then-delete-then-create makes the batch replace any older table of this name, so
@@ -300,13 +318,29 @@ void NftCreateTable(const std::string& name, const NftPlan& plan) {
   b.Table(NFT_MSG_NEWTABLE, name, NLM_F_CREATE);
   if (plan.match.egress) {
     b.Chain(name, "egress", NF_INET_LOCAL_OUT);
-    AddChainRules(b, name, "egress", true, plan);
+    AddChainRules(b, name, "egress", true, plan, xt_queue);
   }
   if (plan.match.ingress) {
     b.Chain(name, "ingress", NF_INET_LOCAL_IN);
-    AddChainRules(b, name, "ingress", false, plan);
+    AddChainRules(b, name, "ingress", false, plan, xt_queue);
   }
   b.Commit(nl.get());
+}
+
+}  // namespace
+
+void NftCreateTable(const std::string& name, const NftPlan& plan) {
+  if (!plan.match.device.empty())
+    throw FaultError("nftables backend: device filtering is not implemented; omit device");
+  if (plan.verdict != NftPlan::Verdict::kQueue) return CreateTable(name, plan, false);
+  try {
+    CreateTable(name, plan, false);
+  } catch (const FaultError& native) {
+    // ENOENT: the kernel has no nft_queue expression; the batch was aborted whole, so retrying
+    // with the xtables target changes nothing twice.
+    if (std::string(native.what()).find(strerror(ENOENT)) == std::string::npos) throw;
+    CreateTable(name, plan, true);
+  }
 }
 
 void NftDeleteTable(const std::string& name) {

@@ -8,7 +8,6 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netlink/netlink.h>
-#include <netlink/route/act/gact.h>
 #include <netlink/route/act/mirred.h>
 #include <netlink/route/action.h>
 #include <netlink/route/class.h>
@@ -229,17 +228,20 @@ void AddU32Filter(Rtnl& nl, int ifindex, bool ingress, uint16_t prio,
   for (const U32Key& k : keys)
     if (int err = rtnl_u32_add_key(c.p, htonl(k.value), htonl(k.mask), k.off, 0); err < 0)
       Fail("u32 key", err);
-  rtnl_act* act = rtnl_act_alloc();
+  // Without the terminal flag u32 would match but never run the action or return a class.
+  rtnl_u32_set_cls_terminal(c.p);
   if (to_ifindex > 0) {
+    rtnl_act* act = rtnl_act_alloc();
     rtnl_tc_set_kind(TC_CAST(act), "mirred");
     rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
     rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
     rtnl_mirred_set_ifindex(act, static_cast<uint32_t>(to_ifindex));
+    if (int err = rtnl_u32_add_action(c.p, act); err < 0) Fail("u32 action", err);
   } else {
-    rtnl_tc_set_kind(TC_CAST(act), "gact");
-    rtnl_gact_set_action(act, TC_ACT_OK);
+    // A class id and no action ends classification with TC_ACT_OK: the packet passes as is.
+    // (act_gact would say the same, but minimal kernels, this one included, lack it.)
+    rtnl_u32_set_classid(c.p, TC_HANDLE(1, 1));
   }
-  if (int err = rtnl_u32_add_action(c.p, act); err < 0) Fail("u32 action", err);
   if (int err = rtnl_cls_add(nl.get(), c.p, NLM_F_CREATE); err < 0)
     Fail("add u32 filter prio " + std::to_string(prio), err);
 }

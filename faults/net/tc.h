@@ -62,7 +62,7 @@ void DeleteClsact(Rtnl& nl, int ifindex);
 std::vector<uint16_t> FilterPrios(Rtnl& nl, int ifindex, bool ingress);
 // Removes every filter at `prio` on that hook. Absent is not an error.
 void DeleteFilters(Rtnl& nl, int ifindex, bool ingress, uint16_t prio);
-// Adds a u32 filter at `prio`: redirect to `to_ifindex` (mirred), or pass (gact ok) if 0.
+// Adds a u32 filter at `prio`: redirect to `to_ifindex` (mirred), or let pass if 0.
 void AddU32Filter(Rtnl& nl, int ifindex, bool ingress, uint16_t prio,
                   const std::vector<U32Key>& keys, int to_ifindex);
 
