@@ -1,17 +1,11 @@
 // Network faults on this kernel, inside two network namespaces the test creates ("a" runs the
-// fault, "b" is the peer), joined by a veth pair. Every effect is measured from outside the
-// fault code: UDP echo round trips, a TCP transfer, TCP connects.
+// fault, "b" is the peer; see net_lab.h), joined by a veth pair. Every effect is measured from
+// outside the fault code: UDP echo round trips, a TCP transfer, TCP connects.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -20,6 +14,7 @@
 #include "faults/net/nft.h"
 #include "faults/net/probe.h"
 #include "faults/net/tc.h"
+#include "net_lab.h"
 
 namespace faultline::faults::net {
 namespace {
@@ -28,204 +23,13 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using v1::NetFault;
 
-constexpr char kAddrA[] = "10.213.0.1";
-constexpr char kAddrB[] = "10.213.0.2";
-constexpr uint16_t kEchoPort = 7100;
-constexpr uint16_t kTcpPort = 7101;
-constexpr uint16_t kExemptPort = 7102;
-constexpr uint16_t kSinkPort = 7103;
-
-int Sh(const std::string& cmd) { return system((cmd + " >/dev/null 2>&1").c_str()); }
-
-// Enters a named network namespace for the calling thread; restores the old one on exit.
-class InNetns {
- public:
-  explicit InNetns(const std::string& name) {
-    old_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    int fd = open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) throw std::runtime_error("setns " + name);
-    close(fd);
-  }
-  ~InNetns() {
-    setns(old_, CLONE_NEWNET);
-    close(old_);
-  }
-
- private:
-  int old_;
-};
-
-// Two namespaces and a veth between them; removed even if the test fails.
-class Lab {
- public:
-  Lab() {
-    const std::string pid = std::to_string(getpid());
-    a_ = "fl-net-" + pid + "-a";
-    b_ = "fl-net-" + pid + "-b";
-    ok_ = Sh("ip netns add " + a_) == 0 && Sh("ip netns add " + b_) == 0 &&
-          Sh("ip -n " + a_ + " link add va type veth peer name vb netns " + b_) == 0 &&
-          Sh("ip -n " + a_ + " addr add " + kAddrA + "/24 dev va") == 0 &&
-          Sh("ip -n " + b_ + " addr add " + kAddrB + "/24 dev vb") == 0 &&
-          Sh("ip -n " + a_ + " link set va up") == 0 && Sh("ip -n " + b_ + " link set vb up") == 0 &&
-          Sh("ip -n " + a_ + " link set lo up") == 0 && Sh("ip -n " + b_ + " link set lo up") == 0;
-  }
-  ~Lab() {
-    Sh("ip netns del " + a_);
-    Sh("ip netns del " + b_);
-  }
-  bool ok() const { return ok_; }
-  const std::string& a() const { return a_; }
-  const std::string& b() const { return b_; }
-
- private:
-  std::string a_, b_;
-  bool ok_ = false;
-};
-
-sockaddr_in Addr(const char* ip, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &sa.sin_addr);
-  return sa;
-}
-
-// Servers in namespace b: UDP echo, TCP listeners (accept and hold), a TCP sink counting bytes.
-class PeerServers {
- public:
-  explicit PeerServers(const std::string& ns) {
-    thread_ = std::thread([this, ns] {
-      InNetns in(ns);
-      int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      auto ua = Addr(kAddrB, kEchoPort);
-      bind(udp, reinterpret_cast<sockaddr*>(&ua), sizeof ua);
-      std::vector<int> listeners;
-      for (uint16_t port : {kTcpPort, kExemptPort, kSinkPort}) {
-        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int one = 1;
-        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        auto la = Addr(kAddrB, port);
-        bind(l, reinterpret_cast<sockaddr*>(&la), sizeof la);
-        listen(l, 64);
-        listeners.push_back(l);
-      }
-      ready_ = true;
-      std::vector<int> conns;
-      char buf[65536];
-      while (!stop_) {
-        std::vector<pollfd> p{{udp, POLLIN, 0}};
-        for (int l : listeners) p.push_back({l, POLLIN, 0});
-        for (int c : conns) p.push_back({c, POLLIN, 0});
-        poll(p.data(), p.size(), 20);
-        if (p[0].revents & POLLIN) {
-          sockaddr_in from{};
-          socklen_t len = sizeof from;
-          ssize_t n = recvfrom(udp, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-          if (n > 0) sendto(udp, buf, n, 0, reinterpret_cast<sockaddr*>(&from), len);
-        }
-        for (size_t i = 0; i < listeners.size(); ++i)
-          if (p[1 + i].revents & POLLIN) conns.push_back(accept4(listeners[i], nullptr, nullptr,
-                                                                 SOCK_CLOEXEC));
-        for (size_t i = 0; i < conns.size(); ++i)
-          if (p[1 + listeners.size() + i].revents & (POLLIN | POLLHUP)) {
-            ssize_t n = read(conns[i], buf, sizeof buf);
-            if (n > 0) sunk_ += n;
-          }
-      }
-      for (int c : conns) close(c);
-      for (int l : listeners) close(l);
-      close(udp);
-    });
-    while (!ready_) std::this_thread::sleep_for(1ms);
-  }
-  ~PeerServers() {
-    stop_ = true;
-    thread_.join();
-  }
-  int64_t sunk() const { return sunk_; }
-
- private:
-  std::thread thread_;
-  std::atomic<bool> ready_{false}, stop_{false};
-  std::atomic<int64_t> sunk_{0};
-};
-
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * (v.size() - 1))];
-}
-
-// Sequential UDP echo round trips in ms (timeouts skipped).
-std::vector<double> EchoRtts(int n) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  auto to = Addr(kAddrB, kEchoPort);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
-  std::vector<double> out;
-  char buf[64] = "ping";
-  for (int i = 0; i < n; ++i) {
-    auto t0 = Clock::now();
-    send(s, buf, 16, 0);
-    pollfd p{s, POLLIN, 0};
-    if (poll(&p, 1, 500) == 1 && recv(s, buf, sizeof buf, 0) > 0)
-      out.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  close(s);
-  return out;
-}
-
-// Sends n numbered datagrams paced apart and counts distinct echoes.
-int EchoesOf(int n) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  int rcv = 4 << 20;
-  setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
-  auto to = Addr(kAddrB, kEchoPort);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
-  std::vector<bool> seen(n);
-  int got = 0;
-  auto drain = [&](int timeout_ms) {
-    pollfd p{s, POLLIN, 0};
-    uint32_t id;
-    while (poll(&p, 1, timeout_ms) == 1) {
-      if (recv(s, &id, sizeof id, 0) == sizeof id && id < static_cast<uint32_t>(n) && !seen[id]) {
-        seen[id] = true;
-        ++got;
-      }
-      timeout_ms = 0;
-    }
-  };
-  for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) {
-    send(s, &i, sizeof i, 0);
-    std::this_thread::sleep_for(100us);
-    drain(0);
-  }
-  drain(300);
-  close(s);
-  return got;
-}
-
-// True if a TCP connect to b:port completes within the timeout.
-bool CanConnect(uint16_t port, int timeout_ms = 400) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  auto to = Addr(kAddrB, port);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
-  pollfd p{s, POLLOUT, 0};
-  bool ok = false;
-  if (poll(&p, 1, timeout_ms) == 1) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
-    ok = err == 0;
-  }
-  close(s);
-  return ok;
-}
+using namespace testing;
 
 class NetIntegration : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root";
     lab_ = std::make_unique<Lab>();
-    ASSERT_TRUE(lab_->ok()) << "could not build the test namespaces";
     servers_ = std::make_unique<PeerServers>(lab_->b());
     in_a_ = std::make_unique<InNetns>(lab_->a());
     NetOptions opts;
@@ -390,7 +194,10 @@ TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
   Fault& fault = Inject(f);
   EXPECT_NE(fault.Describe().find("netem"), std::string::npos) << fault.Describe();
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto to = Addr(kAddrB, kSinkPort);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(kSinkPort);
+  inet_pton(AF_INET, kAddrB, &to.sin_addr);
   ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   const int64_t before = servers_->sunk();
   std::vector<char> chunk(16384, 'x');
