@@ -224,13 +224,8 @@ void PacketQueue::Run() {
             c_.dropped++;
             continue;
           }
-          const int64_t hold = HoldNs();
-          if (hold == 0) {
-            verdict(NFQNL_MSG_VERDICT, id, NF_ACCEPT);
-            c_.accepted++;
-            continue;
-          }
-          heap.Push(now + hold, id);
+          // Packets due now go through the heap too, so they share the batch verdict below.
+          heap.Push(now + HoldNs(), id);
         }
       }
       c_.held_now = static_cast<int64_t>(heap.size());
