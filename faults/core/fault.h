@@ -54,7 +54,8 @@ class FaultFactory {
   virtual std::string_view Family() const = 0;
   // Every problem at once, field paths relative to the spec root ("process.signal").
   virtual FieldErrors Validate(const v1::FaultSpec& spec) const = 0;
-  virtual std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext& ctx) const = 0;
+  virtual std::unique_ptr<Fault> Create(const v1::FaultSpec& spec,
+                                        const FaultContext& ctx) const = 0;
   // Rebuilds a fault from its journal record (spec and State()) so it can be reverted.
   virtual std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
                                          const FaultContext& ctx) const = 0;

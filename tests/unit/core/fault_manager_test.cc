@@ -130,9 +130,9 @@ TEST_F(FaultManagerTest, RecoverIsIdempotentAndUnknownIdIsNotFound) {
 TEST_F(FaultManagerTest, BadInputAppliesNothingAndJournalsNothing) {
   faults::Journal journal(dir_);
   FaultManager m(registry_, ctx_, journal, {});
-  EXPECT_THROW(m.Inject(Pause(999999, 10s)), faults::FaultError);       // no such pid
+  EXPECT_THROW(m.Inject(Pause(999999, 10s)), faults::FaultError);         // no such pid
   EXPECT_THROW(m.Inject(Pause(getpid(), -1s)), faults::ValidationError);  // negative duration
-  EXPECT_THROW(m.Inject(Pause(getpid(), 10s)), faults::FaultError);      // the agent itself
+  EXPECT_THROW(m.Inject(Pause(getpid(), 10s)), faults::FaultError);       // the agent itself
   EXPECT_EQ(m.active(), 0u);
   EXPECT_EQ(std::filesystem::file_size(journal.path()), 0u);
 }
