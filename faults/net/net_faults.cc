@@ -48,14 +48,13 @@ class NetFaultImpl : public Fault {
   std::string ifb() const { return kIfbPrefix + id_; }
 
   void Prepare() override {
+    Rtnl nl;
     if (s_.backend != Backend::kNetem) {
-      if (!s_.match.device.empty())
-        throw FaultError("device " + s_.match.device + ": the " + BackendName(s_.backend) +
-                         " backend acts on every device; device targeting needs the netem "
-                         "backend");
+      // nftables matches the name, so a missing device would silently match nothing.
+      if (!s_.match.device.empty() && LinkIndex(nl, s_.match.device) == 0)
+        throw FaultError("device " + s_.match.device + " does not exist");
       return;
     }
-    Rtnl nl;
     hooks_.clear();
     if (!s_.match.device.empty()) {
       if (LinkIndex(nl, s_.match.device) == 0)
@@ -145,6 +144,18 @@ class NetFaultImpl : public Fault {
     if (s_.backend != Backend::kNetem) {
       try {
         c["matched_packets"] = NftMatchedPackets(table());
+      } catch (const std::exception&) {
+      }
+    }
+    if (s_.backend == Backend::kNetem) {
+      try {
+        Rtnl nl;
+        if (int index = LinkIndex(nl, ifb()); index > 0) {
+          QdiscStats st = RootQdiscStats(nl, index);
+          c["qdisc_packets"] = st.packets;
+          c["qdisc_drops"] = st.drops;
+          c["qdisc_backlog"] = st.backlog;
+        }
       } catch (const std::exception&) {
       }
     }

@@ -11,6 +11,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/x_tables.h>
 #include <linux/netfilter/xt_NFQUEUE.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
@@ -55,6 +56,15 @@ class RuleBuilder {
     nftnl_expr_set_u32(m, NFTNL_EXPR_META_KEY, NFT_META_L4PROTO);
     nftnl_expr_set_u32(m, NFTNL_EXPR_META_DREG, NFT_REG_1);
     Cmp(NFT_CMP_EQ, &proto, 1);
+  }
+  // Interface name (NFT_META_OIFNAME / IIFNAME), compared as the kernel's IFNAMSIZ buffer.
+  void IfName(uint32_t key, const std::string& name) {
+    auto* m = Expr("meta");
+    nftnl_expr_set_u32(m, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(m, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    char buf[IFNAMSIZ] = {};
+    name.copy(buf, IFNAMSIZ - 1);
+    Cmp(NFT_CMP_EQ, buf, IFNAMSIZ);
   }
   // Network header address (offset 12 = saddr, 16 = daddr) inside `c`.
   void Addr(uint32_t offset, const Cidr& c) {
@@ -285,6 +295,7 @@ void AddChainRules(Batch& b, const std::string& table, const char* chain, bool e
       for (auto& proto : protos)
         for (auto& port : ports) {
           RuleBuilder r(table, chain);
+          if (!m.device.empty()) r.IfName(egress ? NFT_META_OIFNAME : NFT_META_IIFNAME, m.device);
           if (proto) r.L4Proto(*proto);
           if (to) r.Addr(remote, *to);
           if (from) r.Addr(local, *from);
@@ -330,8 +341,6 @@ void CreateTable(const std::string& name, const NftPlan& plan, bool xt_queue) {
 }  // namespace
 
 void NftCreateTable(const std::string& name, const NftPlan& plan) {
-  if (!plan.match.device.empty())
-    throw FaultError("nftables backend: device filtering is not implemented; omit device");
   if (plan.verdict != NftPlan::Verdict::kQueue) return CreateTable(name, plan, false);
   try {
     CreateTable(name, plan, false);

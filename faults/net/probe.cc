@@ -18,7 +18,12 @@ void Try(Capabilities& caps, const char* name, const std::string& ok_detail, Fn 
     fn();
     caps[name] = {true, ok_detail};
   } catch (const std::exception& e) {
-    caps[name] = {false, e.what()};
+    std::string why = e.what();
+    // ENOENT from the kernel here means it could not find (or load) the module for a kind.
+    if (why.find("Object not found") != std::string::npos ||
+        why.find(strerror(ENOENT)) != std::string::npos)
+      why = std::string("kernel has no ") + name + " (module missing?): " + why;
+    caps[name] = {false, why};
   }
 }
 

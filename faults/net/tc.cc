@@ -343,4 +343,18 @@ void DeleteRootQdisc(Rtnl& nl, int ifindex) {
     Fail("delete root qdisc", err);
 }
 
+QdiscStats RootQdiscStats(Rtnl& nl, int ifindex) {
+  QdiscStats st;
+  nl_cache* cache = nullptr;
+  if (int err = rtnl_qdisc_alloc_cache(nl.get(), &cache); err < 0) Fail("list qdiscs", err);
+  if (rtnl_qdisc* q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT)) {
+    st.packets = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_PACKETS));
+    st.drops = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_DROPS));
+    st.backlog = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_QLEN));
+    rtnl_qdisc_put(q);
+  }
+  nl_cache_free(cache);
+  return st;
+}
+
 }  // namespace faultline::faults::net

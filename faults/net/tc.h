@@ -71,5 +71,10 @@ void SetRootNetem(Rtnl& nl, int ifindex, const NetSpec& s);
 void SetRootTbf(Rtnl& nl, int ifindex, const NetSpec& s);
 void SetRootHtb(Rtnl& nl, int ifindex, uint64_t rate);
 void DeleteRootQdisc(Rtnl& nl, int ifindex);
+// Counters of the root qdisc (packets it passed, dropped, and holds now).
+struct QdiscStats {
+  int64_t packets = 0, drops = 0, backlog = 0;
+};
+QdiscStats RootQdiscStats(Rtnl& nl, int ifindex);
 
 }  // namespace faultline::faults::net

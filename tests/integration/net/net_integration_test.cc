@@ -173,6 +173,23 @@ TEST_F(NetIntegration, PartitionBlocksTcpAndHealRestores) {
   fault.Revert();  // idempotent
 }
 
+TEST_F(NetIntegration, PartitionOnNamedDevice) {
+  NetFault f;
+  f.set_action(NetFault::PARTITION);
+  f.set_device("nosuch0");
+  v1::FaultSpec spec;
+  *spec.mutable_net() = f;
+  auto missing = registry_.Create(spec, ctx_);
+  EXPECT_THROW(missing->Prepare(), FaultError);
+  f.set_device("lo");  // a device the traffic to b does not use: no effect
+  Fault& on_lo = Inject(f);
+  EXPECT_TRUE(CanConnect(kTcpPort));
+  on_lo.Revert();
+  f.set_device("va");
+  Inject(f);
+  EXPECT_FALSE(CanConnect(kTcpPort));
+}
+
 TEST_F(NetIntegration, OneWayPartitionIngressOnly) {
   NetFault f;
   f.set_action(NetFault::PARTITION);
@@ -215,6 +232,8 @@ TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
   std::printf("tbf 1mbit: %.3f mbit/s received over %.2f s (offered %.1f mbit/s)\n", mbit, secs,
               sent * 8 / secs / 1e6);
   EXPECT_NEAR(mbit, 1.0, 0.2);
+  auto c = fault.Observe();
+  EXPECT_GT(c["qdisc_packets"], 100);  // the tbf on the IFB saw the transfer
   fault.Revert();
   Rtnl nl;
   EXPECT_EQ(LinkIndex(nl, "flb"), 0);

@@ -104,6 +104,21 @@ TEST_F(Guest, NetemDelayAndTheIfbTree) {
   EXPECT_LT(Percentile(EchoRtts(50), 0.5), base + 5.0);
 }
 
+TEST_F(Guest, NetemDelayIngressThroughIfb) {
+  const double base = Percentile(EchoRtts(50), 0.5);
+  NetFault f = Netem(NetFault::DELAY);
+  ToProto(15ms, f.mutable_delay());
+  f.set_direction(NetFault::INGRESS);  // replies from b are held on their way in
+  Fault& fault = Inject(f);
+  Rtnl nl;
+  EXPECT_TRUE(FilterPrios(nl, LinkIndex(nl, "va"), false).empty());
+  EXPECT_FALSE(FilterPrios(nl, LinkIndex(nl, "va"), true).empty());
+  const double p50 = Percentile(EchoRtts(100), 0.5);
+  std::printf("netem ingress delay 15ms: base p50 %.3f ms, p50 %.3f ms\n", base, p50);
+  EXPECT_NEAR(p50 - base, 15.0, 5.0);
+  EXPECT_GE(fault.Observe()["qdisc_packets"], 100);
+}
+
 TEST_F(Guest, NetemLoss) {
   NetFault f = Netem(NetFault::LOSS);
   f.set_percent(30);
