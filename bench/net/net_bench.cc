@@ -126,13 +126,15 @@ void TreeBench(int iterations) {
   const double n = Percentile(nl, 0.5), c = Percentile(cmds, 0.5), b = Percentile(batch, 0.5);
   std::printf("tree (%s root on IFB, 6 u32 filters, clsact), %d iterations, median ms:\n",
               netem ? "netem" : "tbf", iterations);
-  std::printf("  netlink (factory Prepare+Apply+Revert) %8.3f ms  (prepare %.3f, apply %.3f, "
-              "revert %.3f)\n",
-              n, Percentile(prep, 0.5), Percentile(apply, 0.5), Percentile(revert, 0.5));
-  std::printf("  ip/tc, one process per command         %8.3f ms  (netlink %.1fx faster; apply "
-              "alone %.3f ms vs %.3f ms: %.1fx)\n",
-              c, c / n, Percentile(cmd_apply, 0.5), Percentile(prep, 0.5) + Percentile(apply, 0.5),
-              Percentile(cmd_apply, 0.5) / (Percentile(prep, 0.5) + Percentile(apply, 0.5)));
+  std::printf(
+      "  netlink (factory Prepare+Apply+Revert) %8.3f ms  (prepare %.3f, apply %.3f, "
+      "revert %.3f)\n",
+      n, Percentile(prep, 0.5), Percentile(apply, 0.5), Percentile(revert, 0.5));
+  std::printf(
+      "  ip/tc, one process per command         %8.3f ms  (netlink %.1fx faster; apply "
+      "alone %.3f ms vs %.3f ms: %.1fx)\n",
+      c, c / n, Percentile(cmd_apply, 0.5), Percentile(prep, 0.5) + Percentile(apply, 0.5),
+      Percentile(cmd_apply, 0.5) / (Percentile(prep, 0.5) + Percentile(apply, 0.5)));
   std::printf("  ip + tc -batch                         %8.3f ms  (netlink %.1fx faster)\n", b,
               b / n);
 }

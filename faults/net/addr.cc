@@ -126,9 +126,10 @@ std::optional<uint64_t> ParseRate(std::string_view text, std::string* why) {
     return std::nullopt;
   }
   static const std::pair<const char*, double> kUnits[] = {
-      {"", 1 / 8.0},         {"bit", 1 / 8.0},   {"kbit", 1e3 / 8}, {"mbit", 1e6 / 8},
-      {"gbit", 1e9 / 8},     {"bps", 1},         {"kbps", 1e3},     {"mbps", 1e6},
-      {"gbps", 1e9},         {"kibit", 1024 / 8.0}, {"mibit", 1048576 / 8.0}};
+      {"", 1 / 8.0},         {"bit", 1 / 8.0},        {"kbit", 1e3 / 8},
+      {"mbit", 1e6 / 8},     {"gbit", 1e9 / 8},       {"bps", 1},
+      {"kbps", 1e3},         {"mbps", 1e6},           {"gbps", 1e9},
+      {"kibit", 1024 / 8.0}, {"mibit", 1048576 / 8.0}};
   for (auto& [name, factor] : kUnits) {
     if (unit == name) {
       double bytes = v * factor;
@@ -151,8 +152,8 @@ std::optional<uint64_t> ParseSize(std::string_view text, std::string* why) {
     return std::nullopt;
   }
   static const std::pair<const char*, double> kUnits[] = {
-      {"", 1},         {"b", 1},          {"k", 1024},        {"kb", 1024},
-      {"m", 1048576},  {"mb", 1048576},   {"kbit", 1024 / 8.0}, {"mbit", 1048576 / 8.0}};
+      {"", 1},        {"b", 1},        {"k", 1024},          {"kb", 1024},
+      {"m", 1048576}, {"mb", 1048576}, {"kbit", 1024 / 8.0}, {"mbit", 1048576 / 8.0}};
   for (auto& [name, factor] : kUnits) {
     if (unit == name) {
       double bytes = v * factor;

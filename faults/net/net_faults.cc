@@ -94,9 +94,15 @@ class NetFaultImpl : public Fault {
     if (applied_) return;
     try {
       switch (s_.backend) {
-        case Backend::kNftables: ApplyNft(); break;
-        case Backend::kNfqueue: ApplyQueue(); break;
-        case Backend::kNetem: ApplyTc(); break;
+        case Backend::kNftables:
+          ApplyNft();
+          break;
+        case Backend::kNfqueue:
+          ApplyQueue();
+          break;
+        case Backend::kNetem:
+          ApplyTc();
+          break;
       }
     } catch (...) {
       applied_ = true;
@@ -118,15 +124,21 @@ class NetFaultImpl : public Fault {
         d += " " + FormatDuration(s_.delay);
         if (s_.jitter.count()) d += " ±" + FormatDuration(s_.jitter);
         break;
-      case NetFault::BANDWIDTH: d += " " + std::to_string(s_.rate * 8) + " bit/s"; break;
-      case NetFault::PARTITION: break;
+      case NetFault::BANDWIDTH:
+        d += " " + std::to_string(s_.rate * 8) + " bit/s";
+        break;
+      case NetFault::PARTITION:
+        break;
       case NetFault::REORDER:
         d += " " + Pct(s_.percent) + " at once, rest after " + FormatDuration(s_.delay);
         break;
-      default: d += " " + Pct(s_.percent); break;
+      default:
+        d += " " + Pct(s_.percent);
+        break;
     }
-    d += s_.match.egress && s_.match.ingress ? " both ways" : s_.match.egress ? " egress"
-                                                                               : " ingress";
+    d += s_.match.egress && s_.match.ingress ? " both ways"
+         : s_.match.egress                   ? " egress"
+                                             : " ingress";
     for (const Cidr& c : s_.match.to) d += " to " + c.ToString();
     for (const Cidr& c : s_.match.from) d += " from " + c.ToString();
     for (PortRange p : s_.match.ports)
@@ -352,7 +364,8 @@ class NetFaultFactory : public FaultFactory {
 
  private:
   const Capabilities& Caps() const {
-    std::call_once(once_, [&] { caps_ = opts_.capabilities ? *opts_.capabilities : ProbeKernel(); });
+    std::call_once(once_,
+                   [&] { caps_ = opts_.capabilities ? *opts_.capabilities : ProbeKernel(); });
     return caps_;
   }
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <poll.h>
@@ -12,7 +13,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <vector>
 
 #include "faults/net/timer_heap.h"
@@ -147,8 +147,7 @@ int64_t PacketQueue::HoldNs() {
   int64_t hold = b_.delay.count();
   if (b_.jitter.count() > 0) {
     const double rho = b_.correlation / 100;
-    double r = b_.normal_jitter ? std::clamp(rng_.Normal(), -3.0, 3.0) / 3
-                                : rng_.Uniform() * 2 - 1;
+    double r = b_.normal_jitter ? std::clamp(rng_.Normal(), -3.0, 3.0) / 3 : rng_.Uniform() * 2 - 1;
     last_jitter_ = (1 - rho) * r + rho * last_jitter_;
     hold += static_cast<int64_t>(last_jitter_ * static_cast<double>(b_.jitter.count()));
   }
@@ -216,7 +215,8 @@ void PacketQueue::Run() {
           if (h->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) continue;
           nlattr* attr[NFQA_MAX + 1] = {};
           if (nfq_nlmsg_parse(h, attr) < 0 || !attr[NFQA_PACKET_HDR]) continue;
-          auto* ph = static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
+          auto* ph =
+              static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
           const uint32_t id = ntohl(ph->packet_id);
           c_.received++;
           if (Drop()) {

@@ -276,8 +276,8 @@ void AddChainRules(Batch& b, const std::string& table, const char* chain, bool e
   }
   // Cross product of the match lists; an empty list is one wildcard.
   const Match& m = plan.match;
-  std::vector<std::optional<Cidr>> tos(m.to.begin(), m.to.end()), froms(m.from.begin(),
-                                                                         m.from.end());
+  std::vector<std::optional<Cidr>> tos(m.to.begin(), m.to.end()),
+      froms(m.from.begin(), m.from.end());
   if (tos.empty()) tos.push_back(std::nullopt);
   if (froms.empty()) froms.push_back(std::nullopt);
   std::vector<std::optional<uint8_t>> protos;
@@ -416,8 +416,7 @@ int64_t NftMatchedPackets(const std::string& name) {
   bool found = false;
   Dump(req, [&](const nlmsghdr* h) {
     nftnl_rule* r = nftnl_rule_alloc();
-    if (nftnl_rule_nlmsg_parse(h, r) == 0 &&
-        name == nftnl_rule_get_str(r, NFTNL_RULE_TABLE)) {
+    if (nftnl_rule_nlmsg_parse(h, r) == 0 && name == nftnl_rule_get_str(r, NFTNL_RULE_TABLE)) {
       found = true;
       nftnl_expr_iter* it = nftnl_expr_iter_create(r);
       for (nftnl_expr* e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it)) {

@@ -106,8 +106,8 @@ Capabilities ProbeKernel() {
   // threads where they are, and the namespace vanishes when the thread's sockets close.
   std::thread t([&] {
     if (unshare(CLONE_NEWNET) != 0) {
-      const std::string why = std::string("cannot create a scratch network namespace: ") +
-                              strerror(errno);
+      const std::string why =
+          std::string("cannot create a scratch network namespace: ") + strerror(errno);
       for (const char* n :
            {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue"})
         caps[n] = {false, why};

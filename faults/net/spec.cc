@@ -48,8 +48,9 @@ std::string Unsupported(Backend b, const NetFault& f, const Capabilities& caps) 
       return "";
     case Backend::kNfqueue:
       if (a == NetFault::DUPLICATE || a == NetFault::CORRUPT)
-        return ActionName(a) + " needs sch_netem; the NFQUEUE backend only delays, drops and "
-                               "reorders packets";
+        return ActionName(a) +
+               " needs sch_netem; the NFQUEUE backend only delays, drops and "
+               "reorders packets";
       if (a == NetFault::BANDWIDTH) return "bandwidth is served by tbf (netem backend)";
       if (a == NetFault::PARTITION) return "partition is served by the nftables backend";
       if (f.distribution() == NetFault::PARETO || f.distribution() == NetFault::PARETONORMAL)
@@ -76,11 +77,15 @@ std::string Unsupported(Backend b, const NetFault& f, const Capabilities& caps) 
 // Preference order when the user leaves the backend to the agent.
 std::vector<Backend> Candidates(NetFault::Action a) {
   switch (a) {
-    case NetFault::PARTITION: return {Backend::kNftables};
-    case NetFault::LOSS: return {Backend::kNetem, Backend::kNftables, Backend::kNfqueue};
+    case NetFault::PARTITION:
+      return {Backend::kNftables};
+    case NetFault::LOSS:
+      return {Backend::kNetem, Backend::kNftables, Backend::kNfqueue};
     case NetFault::DELAY:
-    case NetFault::REORDER: return {Backend::kNetem, Backend::kNfqueue};
-    default: return {Backend::kNetem};
+    case NetFault::REORDER:
+      return {Backend::kNetem, Backend::kNfqueue};
+    default:
+      return {Backend::kNetem};
   }
 }
 
@@ -96,33 +101,48 @@ void CheckPercent(double v, const char* field, bool required, FieldErrors* errs)
 
 const char* BackendName(Backend b) {
   switch (b) {
-    case Backend::kNetem: return "netem";
-    case Backend::kNfqueue: return "nfqueue";
-    case Backend::kNftables: return "nftables";
+    case Backend::kNetem:
+      return "netem";
+    case Backend::kNfqueue:
+      return "nfqueue";
+    case Backend::kNftables:
+      return "nftables";
   }
   return "?";
 }
 
 std::string ActionName(NetFault::Action a) {
   switch (a) {
-    case NetFault::DELAY: return "delay";
-    case NetFault::LOSS: return "loss";
-    case NetFault::DUPLICATE: return "duplicate";
-    case NetFault::CORRUPT: return "corrupt";
-    case NetFault::REORDER: return "reorder";
-    case NetFault::BANDWIDTH: return "bandwidth";
-    case NetFault::PARTITION: return "partition";
-    default: return "unspecified";
+    case NetFault::DELAY:
+      return "delay";
+    case NetFault::LOSS:
+      return "loss";
+    case NetFault::DUPLICATE:
+      return "duplicate";
+    case NetFault::CORRUPT:
+      return "corrupt";
+    case NetFault::REORDER:
+      return "reorder";
+    case NetFault::BANDWIDTH:
+      return "bandwidth";
+    case NetFault::PARTITION:
+      return "partition";
+    default:
+      return "unspecified";
   }
 }
 
 std::vector<uint8_t> Match::l4protos() const {
   switch (protocol) {
-    case NetFault::TCP: return {IPPROTO_TCP};
-    case NetFault::UDP: return {IPPROTO_UDP};
-    case NetFault::ICMP: return {IPPROTO_ICMP};
-    default: return ports.empty() ? std::vector<uint8_t>{} : std::vector<uint8_t>{IPPROTO_TCP,
-                                                                                 IPPROTO_UDP};
+    case NetFault::TCP:
+      return {IPPROTO_TCP};
+    case NetFault::UDP:
+      return {IPPROTO_UDP};
+    case NetFault::ICMP:
+      return {IPPROTO_ICMP};
+    default:
+      return ports.empty() ? std::vector<uint8_t>{}
+                           : std::vector<uint8_t>{IPPROTO_TCP, IPPROTO_UDP};
   }
 }
 
@@ -130,8 +150,9 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
   FieldErrors errs;
   const auto a = f.action();
   if (!NetFault::Action_IsValid(a) || a == NetFault::ACTION_UNSPECIFIED) {
-    errs.push_back({"net.action", "required: one of delay, loss, duplicate, corrupt, reorder, "
-                                  "bandwidth, partition"});
+    errs.push_back({"net.action",
+                    "required: one of delay, loss, duplicate, corrupt, reorder, "
+                    "bandwidth, partition"});
     return errs;
   }
   std::vector<Cidr> to, from;
@@ -151,8 +172,7 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
   }
   for (int i = 0; i < f.from_size(); ++i) {
     std::string why;
-    if (!ParseCidr(f.from(i), &why))
-      errs.push_back({"net.from[" + std::to_string(i) + "]", why});
+    if (!ParseCidr(f.from(i), &why)) errs.push_back({"net.from[" + std::to_string(i) + "]", why});
   }
   if (!NetFault::Protocol_IsValid(f.protocol()))
     errs.push_back({"net.protocol", "must be any, tcp, udp or icmp"});
@@ -192,12 +212,15 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
       break;
     case NetFault::LOSS:
     case NetFault::DUPLICATE:
-    case NetFault::CORRUPT: CheckPercent(f.percent(), "percent", true, &errs); break;
+    case NetFault::CORRUPT:
+      CheckPercent(f.percent(), "percent", true, &errs);
+      break;
     case NetFault::REORDER:
       CheckPercent(f.percent(), "percent", true, &errs);
       if (delay.count() <= 0)
-        errs.push_back({"net.delay", "required: reorder sends some packets at once and holds "
-                                     "the rest for this long"});
+        errs.push_back({"net.delay",
+                        "required: reorder sends some packets at once and holds "
+                        "the rest for this long"});
       break;
     case NetFault::BANDWIDTH: {
       std::string why;
@@ -211,7 +234,8 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
       if (!f.limit().empty() && !ParseSize(f.limit(), &why)) errs.push_back({"net.limit", why});
       break;
     }
-    default: break;
+    default:
+      break;
   }
   if (!errs.empty()) return errs;
 
@@ -222,8 +246,8 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
                       : f.backend() == NetFault::NFQUEUE ? Backend::kNfqueue
                                                          : Backend::kNftables;
     if (std::string why = Unsupported(b, f, caps); !why.empty())
-      errs.push_back({"net.backend", std::string(BackendName(b)) + " cannot serve " +
-                                         ActionName(a) + ": " + why});
+      errs.push_back({"net.backend",
+                      std::string(BackendName(b)) + " cannot serve " + ActionName(a) + ": " + why});
   } else {
     std::string reasons;
     bool ok = false;
@@ -236,8 +260,8 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
       reasons += std::string(reasons.empty() ? "" : "; ") + BackendName(b) + ": " + why;
     }
     if (!ok)
-      errs.push_back({"net.action", "no backend on this node can serve " + ActionName(a) + " (" +
-                                        reasons + ")"});
+      errs.push_back({"net.action",
+                      "no backend on this node can serve " + ActionName(a) + " (" + reasons + ")"});
   }
   return errs;
 }
@@ -270,8 +294,8 @@ NetSpec ResolveNet(const NetFault& f, const NetOptions& opts, const Capabilities
   s.delay = FromProto(f.delay());
   s.jitter = FromProto(f.jitter());
   s.correlation = f.correlation();
-  s.distribution = f.distribution() == NetFault::DISTRIBUTION_UNSPECIFIED ? NetFault::UNIFORM
-                                                                           : f.distribution();
+  s.distribution =
+      f.distribution() == NetFault::DISTRIBUTION_UNSPECIFIED ? NetFault::UNIFORM : f.distribution();
   s.percent = f.percent();
   s.gap = f.gap();
   if (!f.rate().empty()) s.rate = *ParseRate(f.rate());

@@ -300,7 +300,8 @@ void SetRootNetem(Rtnl& nl, int ifindex, const NetSpec& s) {
       rtnl_netem_set_reorder_correlation(q.p, corr);
       if (s.gap > 0) rtnl_netem_set_gap(q.p, static_cast<int>(s.gap));
       break;
-    default: throw FaultError("tc: netem cannot serve " + ActionName(s.action));
+    default:
+      throw FaultError("tc: netem cannot serve " + ActionName(s.action));
   }
   AddRoot(nl, q.p, "netem");
 }
@@ -313,8 +314,7 @@ void SetRootTbf(Rtnl& nl, int ifindex, const NetSpec& s) {
   rtnl_qdisc_tbf_set_limit(q.p, static_cast<int>(limit));
   rtnl_qdisc_tbf_set_rate(q.p, static_cast<int>(s.rate), static_cast<int>(burst), 0);
   if (s.peakrate) {
-    if (int err = rtnl_qdisc_tbf_set_peakrate(q.p, static_cast<int>(s.peakrate), 1514, 0);
-        err < 0)
+    if (int err = rtnl_qdisc_tbf_set_peakrate(q.p, static_cast<int>(s.peakrate), 1514, 0); err < 0)
       Fail("tbf peakrate", err);
   }
   AddRoot(nl, q.p, "tbf");

@@ -78,8 +78,8 @@ class NetIntegration : public ::testing::Test {
 };
 
 TEST_F(NetIntegration, ProbeReportsThisKernel) {
-  for (auto& [name, v] : *caps_) std::printf("probe %-8s %s %s\n", name.c_str(),
-                                             v.first ? "yes" : "no ", v.second.c_str());
+  for (auto& [name, v] : *caps_)
+    std::printf("probe %-8s %s %s\n", name.c_str(), v.first ? "yes" : "no ", v.second.c_str());
   EXPECT_TRUE(caps_->at("nftables").first) << caps_->at("nftables").second;
   EXPECT_TRUE(caps_->at("nfqueue").first) << caps_->at("nfqueue").second;
   EXPECT_TRUE(caps_->at("ifb").first) << caps_->at("ifb").second;

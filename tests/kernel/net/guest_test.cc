@@ -77,8 +77,8 @@ class Guest : public ::testing::Test {
 };
 
 TEST_F(Guest, ProbeFindsNetem) {
-  for (const char* n : {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables",
-                        "nfqueue"})
+  for (const char* n :
+       {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue"})
     EXPECT_TRUE(caps_[n].first) << n << ": " << caps_[n].second;
 }
 
@@ -150,8 +150,8 @@ TEST_F(Guest, NetemCorrupt) {
   Inject(f);
   const int n = 500, got = EchoesOf(n);
   const int64_t csum = servers_->ReadCsumErrors() - before;
-  std::printf("netem corrupt 30%%: %d of %d echoed, %lld UDP checksum errors at the peer\n", got,
-              n, static_cast<long long>(csum));
+  std::printf("netem corrupt 30%%: %d of %d echoed, %lld UDP checksum errors at the peer\n", got, n,
+              static_cast<long long>(csum));
   // A flipped bit anywhere in the frame loses the datagram (bad MAC, IP or UDP checksum).
   EXPECT_NEAR(100.0 * (n - got) / n, 30.0, 8.0);
   EXPECT_GT(csum, 0);  // and the peer saw corrupted UDP, not just missing packets

@@ -59,15 +59,17 @@ TEST(NetKernelLane, NetemPathsInCloudKernel) {
   const std::string initrd = (tmp.path / "initrd.gz").string();
   int rc = 0;
   std::string out = Shell(std::string("sh ") + NET_KERNEL_MKINITRAMFS + " " + kver + " " +
-                            NET_KERNEL_GUEST + " " + initrd + " " + tmp.path.string(),
-                        &rc);
+                              NET_KERNEL_GUEST + " " + initrd + " " + tmp.path.string(),
+                          &rc);
   ASSERT_EQ(rc, 0) << out;
   // TCG (KVM is not usable here). panic=-1 + -no-reboot end qemu on a guest crash; the outer
   // timeout ends it if the guest hangs.
-  const std::string cmd = "timeout 200 qemu-system-x86_64 -machine accel=tcg -cpu max -m 768 "
-                          "-smp 1 -kernel /boot/vmlinuz-" + kver + " -initrd " + initrd +
-                          " -append 'console=ttyS0 panic=-1 quiet random.trust_cpu=on' "
-                          "-display none -monitor none -serial stdio -no-reboot -nodefaults";
+  const std::string cmd =
+      "timeout 200 qemu-system-x86_64 -machine accel=tcg -cpu max -m 768 "
+      "-smp 1 -kernel /boot/vmlinuz-" +
+      kver + " -initrd " + initrd +
+      " -append 'console=ttyS0 panic=-1 quiet random.trust_cpu=on' "
+      "-display none -monitor none -serial stdio -no-reboot -nodefaults";
   out = Shell(cmd, &rc);
   std::printf("%s\n", out.c_str());
   ASSERT_NE(out.find("FLNET-BOOTED"), std::string::npos) << "the VM did not reach /init";
