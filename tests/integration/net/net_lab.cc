@@ -137,6 +137,77 @@ Lab::~Lab() {
   close(b_);
 }
 
+Star::Star(int n, std::string prefix) : prefix_(std::move(prefix)) {
+  hub_ = NewNetns();
+  const std::string hub_addr = prefix_ + "254/24";
+  InNs(hub_, [&](nl_sock* s) {
+    rtnl_link* br = rtnl_link_alloc();
+    rtnl_link_set_name(br, "br0");
+    rtnl_link_set_type(br, "bridge");
+    int err = rtnl_link_add(s, br, NLM_F_CREATE | NLM_F_EXCL);
+    rtnl_link_put(br);
+    Check(err, "bridge");
+    AddAddr(s, "br0", hub_addr);
+    Up(s, "br0");
+    Up(s, "lo");
+  });
+  for (int i = 0; i < n; ++i) {
+    const int m = NewNetns();
+    members_.push_back(m);
+    const std::string hub_side = "vm" + std::to_string(i);
+    InNs(hub_, [&](nl_sock* s) {
+      rtnl_link* veth = rtnl_link_veth_alloc();
+      rtnl_link_set_name(veth, hub_side.c_str());
+      rtnl_link* peer = rtnl_link_veth_get_peer(veth);
+      rtnl_link_set_name(peer, "eth0");
+      rtnl_link_set_ns_fd(peer, m);
+      int err = rtnl_link_add(s, veth, NLM_F_CREATE | NLM_F_EXCL);
+      rtnl_link_put(peer);
+      rtnl_link_veth_release(veth);
+      Check(err, "veth " + hub_side);
+      rtnl_link* l = nullptr;
+      rtnl_link* br = nullptr;
+      Check(rtnl_link_get_kernel(s, 0, hub_side.c_str(), &l), "find " + hub_side);
+      Check(rtnl_link_get_kernel(s, 0, "br0", &br), "find br0");
+      rtnl_link* change = rtnl_link_alloc();
+      rtnl_link_set_master(change, rtnl_link_get_ifindex(br));
+      rtnl_link_set_flags(change, IFF_UP);
+      err = rtnl_link_change(s, l, change, 0);
+      rtnl_link_put(change);
+      rtnl_link_put(l);
+      rtnl_link_put(br);
+      Check(err, "enslave " + hub_side);
+    });
+    const std::string cidr = addr(i) + "/24";
+    InNs(m, [&](nl_sock* s) {
+      AddAddr(s, "eth0", cidr);
+      Up(s, "eth0");
+      Up(s, "lo");
+    });
+  }
+}
+
+Star::~Star() {
+  for (int m : members_) close(m);
+  close(hub_);
+}
+
+bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  auto to = Addr(ip.c_str(), port);
+  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  pollfd p{s, POLLOUT, 0};
+  bool ok = false;
+  if (poll(&p, 1, timeout_ms) == 1) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+    ok = err == 0;
+  }
+  close(s);
+  return ok;
+}
+
 PeerServers::PeerServers(int ns_fd) : ns_(ns_fd) {
   thread_ = std::thread([this] {
     InNetns in(ns_);

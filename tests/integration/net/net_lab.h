@@ -45,6 +45,30 @@ class Lab {
   int a_ = -1, b_ = -1;
 };
 
+// A hub namespace holding bridge "br0" (address <prefix>254/24) and n member namespaces, each
+// joined to it by a veth ("eth0" inside, "vm<i>" on the hub) with address <prefix><i+1>/24.
+class Star {
+ public:
+  explicit Star(int n, std::string prefix = "10.214.0.");
+  ~Star();
+  Star(const Star&) = delete;
+  Star& operator=(const Star&) = delete;
+  int hub() const { return hub_; }
+  int member(int i) const { return members_[i]; }
+  int size() const { return static_cast<int>(members_.size()); }
+  std::string addr(int i) const { return prefix_ + std::to_string(i + 1); }
+  std::string hub_addr() const { return prefix_ + "254"; }
+
+ private:
+  std::string prefix_;
+  int hub_ = -1;
+  std::vector<int> members_;
+};
+
+// True if a TCP connect to ip:port completes within the timeout (from the calling thread's
+// namespace).
+bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms = 400);
+
 // Servers in namespace b: UDP echo, TCP listeners that accept and read, counting bytes.
 class PeerServers {
  public:
