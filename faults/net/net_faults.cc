@@ -226,7 +226,8 @@ class NetFaultImpl : public Fault {
       b.reorder_percent = s_.percent;
       b.gap = s_.gap;
     }
-    b.seed = spec_.seed() ^ StableHash(id_);
+    // The spec seed alone, so a replayed experiment drops and jitters the same packets.
+    b.seed = spec_.seed();
     queue_ = std::make_unique<PacketQueue>(opts_.first_queue, opts_.last_queue, b);
     queue_->Start();
     NftPlan p = Plan();

@@ -11,6 +11,8 @@
 //              to a user-space queue that holds them on a timer heap: delay, jitter, loss,
 //              reorder. Works without sch_netem.
 //  - nftables: the same table drops matching packets: partition, and uncorrelated loss.
+// Randomness: NFQUEUE loss/jitter/reorder draw from the spec's seed (replayable); netem and
+// nftables `numgen random` use the kernel's generator and are not.
 // The exempt ports and addresses of NetOptions are refused as targets and always let through.
 // Sweep() removes every IFB named flb*, every filter in the priority range and every
 // faultline_* table, whichever process made them.

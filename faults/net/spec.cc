@@ -224,14 +224,29 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
       break;
     case NetFault::BANDWIDTH: {
       std::string why;
-      if (f.rate().empty())
-        errs.push_back({"net.rate", "required, e.g. 1mbit"});
-      else if (!ParseRate(f.rate(), &why))
-        errs.push_back({"net.rate", why});
-      if (!f.peakrate().empty() && !ParseRate(f.peakrate(), &why))
-        errs.push_back({"net.peakrate", why});
-      if (!f.burst().empty() && !ParseSize(f.burst(), &why)) errs.push_back({"net.burst", why});
-      if (!f.limit().empty() && !ParseSize(f.limit(), &why)) errs.push_back({"net.limit", why});
+      // tbf takes 32-bit signed rates and sizes (bytes): about 17 gbit and 2 GB.
+      constexpr uint64_t kMax = INT32_MAX;
+      auto rate = [&](const std::string& text, const char* field, bool required) {
+        if (text.empty()) {
+          if (required) errs.push_back({field, "required, e.g. 1mbit"});
+        } else if (auto r = ParseRate(text, &why); !r) {
+          errs.push_back({field, why});
+        } else if (*r > kMax) {
+          errs.push_back({field, "at most 17gbit for tbf"});
+        }
+      };
+      auto size = [&](const std::string& text, const char* field) {
+        if (text.empty()) return;
+        if (auto v = ParseSize(text, &why); !v) {
+          errs.push_back({field, why});
+        } else if (*v > kMax) {
+          errs.push_back({field, "at most 2gb for tbf"});
+        }
+      };
+      rate(f.rate(), "net.rate", true);
+      rate(f.peakrate(), "net.peakrate", false);
+      size(f.burst(), "net.burst");
+      size(f.limit(), "net.limit");
       break;
     }
     default:

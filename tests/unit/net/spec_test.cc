@@ -95,6 +95,10 @@ TEST_F(NetValidation, PercentsAndRates) {
   auto errs = Check(b);
   EXPECT_TRUE(HasField(errs, "net.rate"));
   EXPECT_TRUE(HasField(errs, "net.burst"));
+  b.set_rate("100gbit");
+  b.set_burst("3mb");
+  EXPECT_TRUE(HasField(Check(b), "net.rate", "17gbit"));
+  EXPECT_FALSE(HasField(Check(b), "net.burst"));
   NetFault r;
   r.set_action(NetFault::REORDER);
   r.set_percent(25);
