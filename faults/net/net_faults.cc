@@ -344,19 +344,30 @@ class NetFaultFactory : public FaultFactory {
       done.push_back("deleted nftables table ip " + t);
     }
     Rtnl nl;
-    for (auto& [index, name] : ListLinks(nl)) {
-      if (name.starts_with(kIfbPrefix)) {
-        DeleteLink(nl, name);
-        done.push_back("deleted IFB " + name);
-        continue;
-      }
+    const auto links = ListLinks(nl);
+    // Filters first: a redirect to a vanished IFB would drop the packets it matches.
+    for (auto& [index, name] : links) {
+      if (name.starts_with(kIfbPrefix)) continue;
+      bool ours = false;
       for (bool ingress : {false, true})
         for (uint16_t p : FilterPrios(nl, index, ingress))
           if (p >= kFirstPrio && p <= kLastPrio) {
             DeleteFilters(nl, index, ingress, p);
+            ours = true;
             done.push_back("deleted " + std::string(ingress ? "ingress" : "egress") +
                            " filters prio " + std::to_string(p) + " on " + name);
           }
+      // A clsact that held only our filters was almost surely ours; one with other filters
+      // (someone's BPF or tc rules) stays.
+      if (ours && FilterPrios(nl, index, false).empty() && FilterPrios(nl, index, true).empty()) {
+        DeleteClsact(nl, index);
+        done.push_back("deleted empty clsact on " + name);
+      }
+    }
+    for (auto& [index, name] : links) {
+      if (!name.starts_with(kIfbPrefix)) continue;
+      DeleteLink(nl, name);
+      done.push_back("deleted IFB " + name);
     }
     return done;
   }

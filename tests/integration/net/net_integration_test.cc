@@ -291,6 +291,9 @@ TEST_F(NetIntegration, SweepRemovesEverythingAfterCrash) {
   auto done = factory().Sweep(ctx_);
   for (auto& d : done) std::printf("sweep: %s\n", d.c_str());
   EXPECT_EQ(tagged(), 0);
+  bool clsact_left = false;
+  for (auto& d : done) clsact_left |= d == "deleted empty clsact on va";
+  EXPECT_TRUE(clsact_left);
   EXPECT_EQ(EchoesOf(20), 20);
   EXPECT_TRUE(CanConnect(kTcpPort));
 }
