@@ -152,8 +152,11 @@ TEST_F(Guest, NetemCorrupt) {
   const int64_t csum = servers_->ReadCsumErrors() - before;
   std::printf("netem corrupt 30%%: %d of %d echoed, %lld UDP checksum errors at the peer\n", got, n,
               static_cast<long long>(csum));
-  // A flipped bit anywhere in the frame loses the datagram (bad MAC, IP or UDP checksum).
-  EXPECT_NEAR(100.0 * (n - got) / n, 30.0, 8.0);
+  // A flipped bit loses the datagram unless it lands in the source MAC (6 of the 46 bytes of
+  // these frames), so about 26% of them go missing.
+  const double lost = 100.0 * (n - got) / n;
+  EXPECT_GT(lost, 15.0);
+  EXPECT_LT(lost, 36.0);
   EXPECT_GT(csum, 0);  // and the peer saw corrupted UDP, not just missing packets
 }
 
