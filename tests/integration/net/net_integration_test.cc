@@ -158,7 +158,7 @@ TEST_F(NetIntegration, NftablesLossThirtyPercent) {
 }
 
 TEST_F(NetIntegration, PartitionBlocksTcpAndHealRestores) {
-  ASSERT_TRUE(CanConnect(kTcpPort));
+  ASSERT_TRUE(CanConnect(kTcpPort, 2500));
   NetFault f;
   f.set_action(NetFault::PARTITION);
   f.add_to(std::string(kAddrB) + "/32");
@@ -166,10 +166,10 @@ TEST_F(NetIntegration, PartitionBlocksTcpAndHealRestores) {
   Fault& fault = Inject(f);
   EXPECT_FALSE(CanConnect(kTcpPort));
   // The agent's own port is exempt and keeps working through the partition.
-  EXPECT_TRUE(CanConnect(kExemptPort));
+  EXPECT_TRUE(CanConnect(kExemptPort, 2500));
   EXPECT_GT(fault.Observe()["matched_packets"], 0);
   fault.Revert();
-  EXPECT_TRUE(CanConnect(kTcpPort));
+  EXPECT_TRUE(CanConnect(kTcpPort, 2500));
   fault.Revert();  // idempotent
 }
 
@@ -183,7 +183,7 @@ TEST_F(NetIntegration, PartitionOnNamedDevice) {
   EXPECT_THROW(missing->Prepare(), FaultError);
   f.set_device("lo");  // a device the traffic to b does not use: no effect
   Fault& on_lo = Inject(f);
-  EXPECT_TRUE(CanConnect(kTcpPort));
+  EXPECT_TRUE(CanConnect(kTcpPort, 2500));
   on_lo.Revert();
   f.set_device("va");
   Inject(f);
@@ -199,7 +199,7 @@ TEST_F(NetIntegration, OneWayPartitionIngressOnly) {
   Inject(f);
   // Datagrams still leave a (b receives them) but echoes never come back.
   EXPECT_EQ(EchoesOf(50), 0);
-  EXPECT_TRUE(CanConnect(kTcpPort));  // TCP is not targeted
+  EXPECT_TRUE(CanConnect(kTcpPort, 2500));  // TCP is not targeted
 }
 
 TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
@@ -250,7 +250,7 @@ TEST_F(NetIntegration, RestoreFromJournalStateReverts) {
   ASSERT_FALSE(CanConnect(kTcpPort));
   auto restored = factory().Restore(spec, state, ctx_);
   restored->Revert();
-  EXPECT_TRUE(CanConnect(kTcpPort));
+  EXPECT_TRUE(CanConnect(kTcpPort, 2500));
 }
 
 TEST_F(NetIntegration, SweepRemovesEverythingAfterCrash) {
@@ -295,7 +295,7 @@ TEST_F(NetIntegration, SweepRemovesEverythingAfterCrash) {
   for (auto& d : done) clsact_left |= d == "deleted empty clsact on va";
   EXPECT_TRUE(clsact_left);
   EXPECT_EQ(EchoesOf(20), 20);
-  EXPECT_TRUE(CanConnect(kTcpPort));
+  EXPECT_TRUE(CanConnect(kTcpPort, 2500));
 }
 
 TEST_F(NetIntegration, ControllerAddressRefused) {

@@ -96,6 +96,21 @@ void InNs(int ns, Fn fn) {
   if (!error.empty()) throw std::runtime_error("lab: " + error);
 }
 
+// Waits until `name` has carrier (veth: both ends up), so the first packet of a test is not
+// lost to a link still coming up.
+void WaitOperUp(nl_sock* s, const char* name) {
+  for (int i = 0; i < 200; ++i) {
+    rtnl_link* l = nullptr;
+    if (rtnl_link_get_kernel(s, 0, name, &l) == 0 && l) {
+      const bool up = rtnl_link_get_carrier(l) != 0;
+      rtnl_link_put(l);
+      if (up) return;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  throw std::runtime_error(std::string(name) + " has no carrier after 2 s");
+}
+
 }  // namespace
 
 InNetns::InNetns(int ns_fd) {
@@ -129,7 +144,9 @@ Lab::Lab() {
     AddAddr(s, "vb", std::string(kAddrB) + "/24");
     Up(s, "vb");
     Up(s, "lo");
+    WaitOperUp(s, "vb");
   });
+  InNs(a_, [](nl_sock* s) { WaitOperUp(s, "va"); });
 }
 
 Lab::~Lab() {
@@ -183,6 +200,7 @@ Star::Star(int n, std::string prefix) : prefix_(std::move(prefix)) {
       AddAddr(s, "eth0", cidr);
       Up(s, "eth0");
       Up(s, "lo");
+      WaitOperUp(s, "eth0");
     });
   }
 }
