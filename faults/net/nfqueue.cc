@@ -44,6 +44,8 @@ int Config(mnl_socket* nl, uint32_t portid, nlmsghdr* nlh) {
 
 PacketQueue::PacketQueue(uint16_t first, uint16_t last, QueueBehaviour behaviour)
     : b_(behaviour), rng_(Rng(behaviour.seed).Fork("net.nfqueue")) {
+  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_) ThrowErrno("nfqueue: eventfd");
   nl_ = mnl_socket_open(NETLINK_NETFILTER);
   if (!nl_) ThrowErrno("nfqueue: netlink socket");
   if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -90,8 +92,6 @@ PacketQueue::PacketQueue(uint16_t first, uint16_t last, QueueBehaviour behaviour
     throw FaultError(std::string("nfqueue: configure queue: ") + strerror(-e));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_) ThrowErrno("nfqueue: eventfd");
 }
 
 PacketQueue::~PacketQueue() {
