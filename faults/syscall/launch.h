@@ -1,0 +1,52 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "faults/core/unique_fd.h"
+
+namespace faultline::faults::syscalls {
+
+// faultline-seccomp-exec beside the running executable (the agent is installed with it), or
+// $FAULTLINE_SECCOMP_EXEC when set.
+std::string LoaderPath();
+
+// The channel over which faultline-seccomp-exec hands its seccomp listener to the agent.
+// Use: create it, fork, in the child call PrepareChild() and exec WrapArgv(...); in the parent
+// call Receive() and give the fd to a SyscallInterceptor.
+class NotifyChannel {
+ public:
+  NotifyChannel();  // throws FaultError
+
+  // The argv that runs `argv` under the filter: the loader, the channel fd, the syscalls, `--`,
+  // then `argv` unchanged.
+  std::vector<std::string> WrapArgv(const std::vector<std::string>& argv,
+                                    const std::vector<std::string>& syscalls,
+                                    const std::string& loader = LoaderPath()) const;
+  // The child's end of the channel (the number WrapArgv passes).
+  int child_fd() const { return child_.get(); }
+  // In the forked child, before exec: lets the child's end survive exec. Async-signal-safe.
+  void PrepareChild() const;
+  // In the parent after fork: drops the child's end and waits for the listener. Throws
+  // FaultError if the loader exits or says nothing within `timeout`.
+  UniqueFd Receive(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  UniqueFd parent_;
+  UniqueFd child_;
+};
+
+// The loader's side: installs a filter that hands `syscalls` to a listener and returns the
+// listener fd. Uses SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where the kernel has it (5.19+), so a
+// held call is not restarted (and handed to us again) each time the process gets a signal: Go
+// programs such as etcd are signalled constantly for preemption. Throws FaultError.
+int InstallNotifyFilter(const std::vector<std::string>& syscalls, bool* wait_killable);
+
+// Sends / receives one fd over a unix socket.
+void SendFd(int socket, int fd, char tag);
+UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag);
+
+}  // namespace faultline::faults::syscalls
