@@ -446,6 +446,8 @@ class StressFactory : public FaultFactory {
         done.push_back("could not remove stress cgroup " + entry.path().string() + ": " + e.what());
       }
     }
+    // The shared parent goes once no agent has a stress cgroup under it (EBUSY otherwise).
+    ::rmdir(parent.c_str());
     return done;
   }
 

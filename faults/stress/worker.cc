@@ -33,6 +33,7 @@ enum Stage : int32_t {
   kSeccomp = 6,
   kMmap = 7,
   kMlock = 8,
+  kSetsid = 9,
 };
 
 // ---- Everything below runs in the child: raw syscalls only, no allocation, no locks. ----
@@ -134,6 +135,10 @@ void Report(int fd, int32_t index, int32_t stage, int32_t code) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail(status_fd, plan.index, kPdeathsig);
   // The parent may have died before PDEATHSIG was armed.
   if (getppid() != parent) Fail(status_fd, plan.index, kParentGone);
+  // A session of its own: with autogroup scheduling (Debian's default) the kernel shares CPU
+  // between sessions first, so workers left in the agent's session would only split the agent's
+  // share instead of competing with the processes under test like independent programs.
+  if (setsid() < 0) Fail(status_fd, plan.index, kSetsid);
   if (plan.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);

