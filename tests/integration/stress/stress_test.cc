@@ -1,10 +1,15 @@
 // Stress faults measured from outside: CPU share from /proc/<pid>/stat, memory from VmRSS,
 // confinement from /proc/<pid>/status, cleanup from the cgroup tree. Needs root and cgroup v2.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,6 +22,7 @@
 #include "faults/stress/cgroup.h"
 #include "faults/stress/size.h"
 #include "faults/stress/stress_faults.h"
+#include "faults/stress/worker.h"
 
 namespace faultline::faults::stress {
 namespace {
@@ -251,6 +257,42 @@ TEST_F(StressTest, PinnedWorkerRunsOnlyOnItsCpu) {
   ASSERT_EQ(pids.size(), 1u);
   EXPECT_EQ(StatusField(pids[0], "Cpus_allowed_list"), std::to_string(cpu));
   fault->Revert();
+}
+
+// The worker allowlist is strict: anything outside it (here open and a write to another fd) kills
+// the process with SIGSYS, while what a worker needs (its report, clocks, sleep) goes through.
+TEST_F(StressTest, WorkerFilterKillsAnythingOffTheAllowlist) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  auto filter = BuildWorkerFilter(fds[1]);
+  auto run = [&](int what) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) _exit(3);
+      timespec ts{0, 1000};
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+      nanosleep(&ts, nullptr);
+      if (write(fds[1], "r", 1) != 1) _exit(4);
+      if (what == 1) syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
+      if (what == 2) syscall(SYS_write, 2, "x", 1);
+      syscall(SYS_exit_group, 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+  };
+  int ok = run(0);
+  EXPECT_TRUE(WIFEXITED(ok) && WEXITSTATUS(ok) == 0) << ok;
+  int opened = run(1);
+  EXPECT_TRUE(WIFSIGNALED(opened) && WTERMSIG(opened) == SIGSYS) << opened;
+  int wrote = run(2);
+  EXPECT_TRUE(WIFSIGNALED(wrote) && WTERMSIG(wrote) == SIGSYS) << wrote;
+  char buf[8];
+  EXPECT_EQ(read(fds[0], buf, sizeof buf), 3);  // each child's allowed report arrived
+  close(fds[0]);
+  close(fds[1]);
 }
 
 // The agent dies by SIGKILL mid-stress: its workers die with it (PR_SET_PDEATHSIG), and the
