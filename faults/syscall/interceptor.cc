@@ -6,10 +6,12 @@
 #include <seccomp.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <queue>
 
 #include "faults/core/errors.h"
@@ -47,7 +49,11 @@ bool NeverIntercepted(std::string_view name) {
 }
 
 SyscallInterceptor::SyscallInterceptor(UniqueFd listener, std::vector<std::string> intercepted)
-    : listener_(std::move(listener)), names_(std::move(intercepted)) {
+    : SyscallInterceptor(std::move(listener), UniqueFd(), std::move(intercepted)) {}
+
+SyscallInterceptor::SyscallInterceptor(UniqueFd listener, UniqueFd keeper,
+                                       std::vector<std::string> intercepted)
+    : listener_(std::move(listener)), keeper_(std::move(keeper)), names_(std::move(intercepted)) {
   for (const auto& n : names_) {
     if (auto nr = ResolveSyscall(n)) numbers_.insert(*nr);
   }
@@ -74,6 +80,14 @@ SyscallInterceptor::~SyscallInterceptor() {
 void SyscallInterceptor::Wake() {
   uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void SyscallInterceptor::TellKeeper(char op, uint64_t id) {
+  if (!keeper_) return;
+  char msg[9];
+  msg[0] = op;
+  std::memcpy(msg + 1, &id, sizeof id);
+  (void)!::send(keeper_.get(), msg, sizeof msg, MSG_NOSIGNAL);
 }
 
 void SyscallInterceptor::Arm(SyscallRule rule) {
@@ -183,6 +197,7 @@ void SyscallInterceptor::Loop() {
           }
         }
         if (delay.count() > 0) {
+          TellKeeper('H', req.id);
           held.push({std::chrono::steady_clock::now() + delay, req.id, error});
         } else {
           Answer(req.id, error);
@@ -203,6 +218,7 @@ void SyscallInterceptor::Loop() {
         --totals_.pending;
       }
       Answer(h.id, h.error);
+      TellKeeper('D', h.id);
     }
   }
   // Shutting down: answer what is held now rather than leave the calls to fail with ENOSYS

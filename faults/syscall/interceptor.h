@@ -59,6 +59,9 @@ struct InterceptorCounters {
 class SyscallInterceptor {
  public:
   SyscallInterceptor(UniqueFd listener, std::vector<std::string> intercepted);
+  // Keeper mode (launch.h): `keeper` is the connection to the process's keeper; the interceptor
+  // tells it which calls it holds, so the keeper can release them if this agent dies.
+  SyscallInterceptor(UniqueFd listener, UniqueFd keeper, std::vector<std::string> intercepted);
   ~SyscallInterceptor();
   SyscallInterceptor(const SyscallInterceptor&) = delete;
   SyscallInterceptor& operator=(const SyscallInterceptor&) = delete;
@@ -90,9 +93,11 @@ class SyscallInterceptor {
   void Loop();
   void Answer(uint64_t id, int error);
   void Wake();
+  void TellKeeper(char op, uint64_t id);
 
   UniqueFd listener_;
-  UniqueFd wake_;  // eventfd: rule changes and shutdown
+  UniqueFd keeper_;  // keeper mode only
+  UniqueFd wake_;    // eventfd: rule changes and shutdown
   std::vector<std::string> names_;
   std::set<int> numbers_;
 

@@ -5,15 +5,21 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "faults/core/errors.h"
 #include "faults/syscall/interceptor.h"
@@ -46,6 +52,17 @@ std::vector<std::string> NotifyChannel::WrapArgv(const std::vector<std::string>&
   for (const auto& s : syscalls) list += (list.empty() ? "" : ",") + s;
   std::vector<std::string> out{loader,       "--fd", std::to_string(child_.get()),
                                "--syscalls", list,   "--"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+std::vector<std::string> NotifyChannel::WrapArgvWithKeeper(const std::vector<std::string>& argv,
+                                                           const std::vector<std::string>& syscalls,
+                                                           const std::string& keeper_path,
+                                                           const std::string& loader) {
+  std::string list;
+  for (const auto& s : syscalls) list += (list.empty() ? "" : ",") + s;
+  std::vector<std::string> out{loader, "--keeper", keeper_path, "--syscalls", list, "--"};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }
@@ -144,6 +161,146 @@ UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag) {
   std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
   if (tag != nullptr) *tag = payload;
   return UniqueFd(fd);
+}
+
+namespace {
+
+sockaddr_un UnixAddress(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) throw FaultError("socket path too long: " + path);
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  return a;
+}
+
+// Answers one pending notification with "continue" (the kernel runs the call as made).
+void ContinueOne(int listener) {
+  seccomp_notif req;
+  std::memset(&req, 0, sizeof req);
+  if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) return;
+  seccomp_notif_resp resp{};
+  resp.id = req.id;
+  resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+void ContinueId(int listener, uint64_t id) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+[[noreturn]] void KeeperMain(int handover, int server, const std::string& path) {
+  ::signal(SIGPIPE, SIG_IGN);
+  UniqueFd listener;
+  try {
+    listener = ReceiveFd(handover, std::chrono::seconds(30), nullptr);
+  } catch (const std::exception&) {
+    ::unlink(path.c_str());
+    _exit(1);
+  }
+  ::close(handover);
+  int attached = -1;
+  std::set<uint64_t> held;  // calls the attached agent holds (it tells us), answered if it dies
+  while (true) {
+    pollfd fds[3] = {{listener.get(), static_cast<short>(attached < 0 ? POLLIN : 0), 0},
+                     {server, POLLIN, 0},
+                     {attached, POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
+      ContinueOne(listener.get());
+    } else if ((fds[0].revents & (POLLHUP | POLLERR)) != 0) {
+      break;  // the process and all its children are gone
+    }
+    if ((fds[1].revents & POLLIN) != 0) {
+      int conn = ::accept4(server, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn >= 0 && attached >= 0) {
+        ::close(conn);  // one agent at a time
+      } else if (conn >= 0) {
+        try {
+          SendFd(conn, listener.get(), 'L');
+          attached = conn;
+        } catch (const std::exception&) {
+          ::close(conn);
+        }
+      }
+    }
+    if (attached >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      char msg[9];
+      ssize_t n = ::recv(attached, msg, sizeof msg, 0);
+      if (n == static_cast<ssize_t>(sizeof msg)) {
+        uint64_t id;
+        std::memcpy(&id, msg + 1, sizeof id);
+        if (msg[0] == 'H') held.insert(id);
+        if (msg[0] == 'D') held.erase(id);
+      } else {
+        // The agent is gone: release what it held, and answer from here on.
+        for (uint64_t id : held) ContinueId(listener.get(), id);
+        held.clear();
+        ::close(attached);
+        attached = -1;
+      }
+    }
+  }
+  ::unlink(path.c_str());
+  _exit(0);
+}
+
+}  // namespace
+
+UniqueFd StartKeeper(const std::string& path) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) ThrowErrno("socketpair");
+  UniqueFd mine(sv[0]), theirs(sv[1]);
+  UniqueFd server(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!server) ThrowErrno("socket");
+  ::unlink(path.c_str());
+  sockaddr_un addr = UnixAddress(path);
+  if (::bind(server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ThrowErrno("bind " + path);
+  }
+  if (::listen(server.get(), 4) != 0) ThrowErrno("listen " + path);
+  pid_t child = ::fork();
+  if (child < 0) ThrowErrno("fork");
+  if (child == 0) {
+    // Double fork: the keeper must not be a child of the program we exec (it would never be
+    // reaped) and lives in a session of its own.
+    ::setsid();
+    if (::fork() != 0) _exit(0);
+    int keep_a = theirs.get(), keep_b = server.get();
+    for (int fd = 0; fd < 1024; ++fd) {
+      if (fd != keep_a && fd != keep_b) ::close(fd);
+    }
+    KeeperMain(keep_a, keep_b, path);
+  }
+  int status;
+  ::waitpid(child, &status, 0);
+  return mine;
+}
+
+KeeperAttachment AttachKeeper(const std::string& path, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  sockaddr_un addr = UnixAddress(path);
+  while (true) {
+    UniqueFd conn(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!conn) ThrowErrno("socket");
+    if (::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      KeeperAttachment a;
+      a.listener = ReceiveFd(conn.get(), std::max(left, std::chrono::milliseconds(100)), nullptr);
+      a.connection = std::move(conn);
+      return a;
+    }
+    if ((errno != ENOENT && errno != ECONNREFUSED) || std::chrono::steady_clock::now() > deadline) {
+      ThrowErrno("connecting to the seccomp keeper at " + path);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 }  // namespace faultline::faults::syscalls

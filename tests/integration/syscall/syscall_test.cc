@@ -38,9 +38,11 @@ const std::string kProbe = FAULTLINE_BINARY_DIR "/tests/integration/syscall/sysc
 class ManagedChild {
  public:
   ManagedChild(const std::vector<std::string>& argv, const std::vector<std::string>& syscalls,
-               const std::string& log = "") {
+               const std::string& log = "", const std::string& keeper = "") {
     NotifyChannel channel;
-    auto wrapped = channel.WrapArgv(argv, syscalls, kLoader);
+    auto wrapped = keeper.empty()
+                       ? channel.WrapArgv(argv, syscalls, kLoader)
+                       : NotifyChannel::WrapArgvWithKeeper(argv, syscalls, keeper, kLoader);
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     std::vector<char*> cargv;
@@ -62,10 +64,16 @@ class ManagedChild {
     if (logfd >= 0) close(logfd);
     to_child_ = fdopen(in[1], "w");
     from_child_ = fdopen(out[0], "r");
-    interceptor_ = std::make_unique<SyscallInterceptor>(channel.Receive(), syscalls);
+    if (keeper.empty())
+      interceptor_ = std::make_unique<SyscallInterceptor>(channel.Receive(), syscalls);
+  }
+  // Closes the child's stdin: the probe exits.
+  void CloseInput() {
+    if (to_child_) fclose(to_child_);
+    to_child_ = nullptr;
   }
   ~ManagedChild() {
-    if (to_child_) fclose(to_child_);
+    CloseInput();
     if (from_child_) fclose(from_child_);
     Kill();
     interceptor_.reset();
@@ -264,6 +272,69 @@ TEST_F(SyscallTest, NotInterceptedOrNotManagedIsRefused) {
   auto other = Spec({"fsync"}, "EIO");
   other.mutable_syscall()->set_managed("nope");
   EXPECT_THROW(registry_.Create(other, ctx)->Prepare(), FaultError);
+}
+
+// Keeper mode: the agent holding the interceptor dies (SIGKILL) while it holds a call; the
+// process is released and runs on (calls continue, not ENOSYS and not a hang), and the next agent
+// attaches to the same keeper and can fault it again.
+TEST_F(SyscallTest, KeeperOutlivesTheAgentAndFailsOpen) {
+  const std::string keeper = (dir_ / "keeper.sock").string();
+  ManagedChild child({kProbe, (dir_ / "f").string()}, {"fsync", "fdatasync"}, "", keeper);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t agent = fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    // The first agent: EIO on every fsync, and a 30s stall on fdatasync.
+    try {
+      auto a = AttachKeeper(keeper);
+      SyscallInterceptor in(std::move(a.listener), std::move(a.connection), {"fsync", "fdatasync"});
+      SyscallRule eio{"eio", {*ResolveSyscall("fsync")}, EIO};
+      SyscallRule stall{"stall", {*ResolveSyscall("fdatasync")}, 0, 30s};
+      in.Arm(eio);
+      in.Arm(stall);
+      (void)!write(ready[1], "r", 1);
+      while (true) pause();
+    } catch (...) {
+    }
+    _exit(1);
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  EXPECT_EQ(child.Run("fsync", 5)["eio"], 5);
+
+  // A call held by the agent when it dies.
+  std::thread killer([&] {
+    std::this_thread::sleep_for(300ms);
+    kill(agent, SIGKILL);
+  });
+  auto held = child.Run("fdatasync", 1);
+  killer.join();
+  int status;
+  waitpid(agent, &status, 0);
+  EXPECT_EQ(held["ok"], 1);
+  EXPECT_LT(held["max_us"], 5e6) << "the held call was not released when the agent died";
+  auto alone = child.Run("fsync", 20);
+  EXPECT_EQ(alone["ok"], 20) << "with no agent the keeper lets calls run";
+
+  // The next agent attaches to the same keeper.
+  auto a = AttachKeeper(keeper);
+  SyscallInterceptor in(std::move(a.listener), std::move(a.connection), {"fsync", "fdatasync"});
+  in.Arm({"again", {*ResolveSyscall("fsync")}, EIO});
+  EXPECT_EQ(child.Run("fsync", 5)["eio"], 5);
+  in.Disarm("again");
+  EXPECT_EQ(child.Run("fsync", 5)["ok"], 5);
+
+  // The keeper leaves with the process.
+  child.CloseInput();
+  EXPECT_NE(child.WaitExit(5s), -1);
+  auto end = std::chrono::steady_clock::now() + 5s;
+  while (std::filesystem::exists(keeper) && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(std::filesystem::exists(keeper)) << "keeper outlived its process";
 }
 
 int FreePort() {
