@@ -97,7 +97,8 @@ class SyscallInterceptor {
 
   UniqueFd listener_;
   UniqueFd keeper_;  // keeper mode only
-  UniqueFd wake_;    // eventfd: rule changes and shutdown
+  uint64_t reported_ = 0;
+  UniqueFd wake_;  // eventfd: rule changes and shutdown
   std::vector<std::string> names_;
   std::set<int> numbers_;
 

@@ -203,6 +203,10 @@ void ContinueId(int listener, uint64_t id) {
   ::close(handover);
   int attached = -1;
   std::set<uint64_t> held;  // calls the attached agent holds (it tells us), answered if it dies
+  // The agent also reports a recent notification id now and then ('R'). Ids are sequential, so
+  // the calls it had received but not yet answered when it died lie just after that one.
+  bool have_recent = false;
+  uint64_t recent = 0;
   while (true) {
     pollfd fds[3] = {{listener.get(), static_cast<short>(attached < 0 ? POLLIN : 0), 0},
                      {server, POLLIN, 0},
@@ -237,10 +241,21 @@ void ContinueId(int listener, uint64_t id) {
         std::memcpy(&id, msg + 1, sizeof id);
         if (msg[0] == 'H') held.insert(id);
         if (msg[0] == 'D') held.erase(id);
+        if (msg[0] == 'R') {
+          have_recent = true;
+          recent = id;
+        }
       } else {
-        // The agent is gone: release what it held, and answer from here on.
+        // The agent is gone: release what it held and what it had received but not answered
+        // (the kernel accepts a reply only for a call that was received and is still unanswered,
+        // so answering a range of ids touches nothing else), then answer from here on.
         for (uint64_t id : held) ContinueId(listener.get(), id);
         held.clear();
+        if (have_recent) {
+          for (uint64_t id = recent - 128; id != recent + 4096; ++id)
+            ContinueId(listener.get(), id);
+        }
+        have_recent = false;
         ::close(attached);
         attached = -1;
       }

@@ -49,8 +49,10 @@ class NotifyChannel {
 // starts a small keeper process (not under the filter) that holds the listener and serves it on a
 // unix socket at `path`. While an agent is attached the agent answers; when the agent's
 // connection drops (crash, restart) the keeper answers every call with "continue" — including
-// the calls the agent was holding when it died — so the process runs on unharmed until the next
-// agent attaches. The keeper exits when the process and all its children have exited.
+// the calls the agent was holding when it died (it reports each held call and, every 64 calls,
+// a recent notification id, so the keeper can find calls received but not yet answered) — so the
+// process runs on unharmed until the next agent attaches. The keeper exits when the process and all
+// its children have exited.
 //
 // Agent side: connects to the keeper (retrying until `timeout`, since the keeper may still be
 // starting) and returns the listener plus the connection, which the SyscallInterceptor keeps.

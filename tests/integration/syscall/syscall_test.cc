@@ -4,13 +4,17 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -335,6 +339,49 @@ TEST_F(SyscallTest, KeeperOutlivesTheAgentAndFailsOpen) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_FALSE(std::filesystem::exists(keeper)) << "keeper outlived its process";
+}
+
+// The agent dies after receiving a call and before answering it (no rule held it on purpose):
+// from the id it last reported, the keeper finds and releases the call.
+TEST_F(SyscallTest, KeeperReleasesACallTheAgentReceivedButNeverAnswered) {
+  const std::string keeper = (dir_ / "keeper.sock").string();
+  ManagedChild child({kProbe, (dir_ / "f").string()}, {"fsync"}, "", keeper);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t agent = fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    // An agent that takes one call, reports its id the way SyscallInterceptor does, and hangs.
+    auto a = AttachKeeper(keeper);
+    (void)!write(ready[1], "a", 1);
+    pollfd p{a.listener.get(), POLLIN, 0};
+    poll(&p, 1, 10000);
+    seccomp_notif req;
+    memset(&req, 0, sizeof req);
+    if (ioctl(a.listener.get(), SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) _exit(1);
+    char msg[9] = {'R'};
+    memcpy(msg + 1, &req.id, sizeof req.id);
+    (void)!send(a.connection.get(), msg, sizeof msg, 0);
+    (void)!write(ready[1], "r", 1);
+    while (true) pause();
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);  // attached
+  std::thread killer([&] {
+    char r;
+    if (read(ready[0], &r, 1) == 1) {
+      std::this_thread::sleep_for(100ms);
+      kill(agent, SIGKILL);
+    }
+  });
+  auto r = child.Run("fsync", 1);
+  killer.join();
+  close(ready[0]);
+  int status;
+  waitpid(agent, &status, 0);
+  EXPECT_EQ(r["ok"], 1);
+  EXPECT_EQ(child.Run("fsync", 10)["ok"], 10);
 }
 
 int FreePort() {
