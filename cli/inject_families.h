@@ -1,0 +1,14 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/global_options.h"
+
+namespace faultline::cli {
+
+// `faultline inject stress cpu|memory ...` (faults/stress).
+void AddInjectStress(CLI::App* inject, GlobalOptions& g);
+// `faultline inject syscall --managed NAME --syscalls a,b ...` (faults/syscall).
+void AddInjectSyscall(CLI::App* inject, GlobalOptions& g);
+
+}  // namespace faultline::cli
