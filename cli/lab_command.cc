@@ -196,14 +196,13 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   auto target = std::make_shared<std::optional<std::string>>();
   app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
   app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
-  // Agent commands are written `faultline inject ... --lab x --target e1`: let options a
-  // subcommand does not know fall through to these.
+  // Agent commands are written `faultline inject ... --lab x --target e1`, and `-o json` is
+  // natural at the end of any command: let options a subcommand does not know fall through
+  // to the global ones.
   std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
     for (CLI::App* s : a->get_subcommands([](CLI::App*) { return true; })) {
-      if (s != lab) {
-        s->fallthrough();
-        fall(s);
-      }
+      s->fallthrough();
+      fall(s);
     }
   };
   fall(&app);

@@ -1,0 +1,261 @@
+// The lab end to end, checked from outside: an independent etcdctl reads the cluster, and
+// `ip netns`, `ip link` and /proc/mounts are read to prove `lab down` left nothing behind.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "deploy/lab/lab.h"
+#include "faults/core/errors.h"
+#include "faults/process/proc.h"
+#include "tests/support/subprocess.h"
+
+namespace faultline::lab {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const char* kEtcdctl = "/usr/bin/etcdctl";
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Member {
+  std::string endpoint;
+  uint64_t id = 0, leader = 0, raft_index = 0;
+};
+
+// `etcdctl endpoint status` for the given endpoints; members that did not answer are absent.
+std::vector<Member> EndpointStatus(const std::string& endpoints) {
+  auto r = RunCommand({kEtcdctl, "--endpoints", endpoints, "--dial-timeout", "1s",
+                       "--command-timeout", "2s", "endpoint", "status", "-w", "json"},
+                      5s);
+  std::vector<Member> out;
+  json j = json::parse(r.out, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& e : j) {
+    Member m;
+    m.endpoint = e.value("Endpoint", "");
+    m.id = e["Status"]["header"].value("member_id", uint64_t{0});
+    m.leader = e["Status"].value("leader", uint64_t{0});
+    m.raft_index = e["Status"].value("raftIndex", uint64_t{0});
+    out.push_back(m);
+  }
+  return out;
+}
+
+// True once every listed endpoint answers, they agree on one leader that is one of them, and
+// their raft indexes are equal.
+bool OneLeaderEqualIndexes(const std::string& endpoints, size_t n, uint64_t* leader = nullptr) {
+  auto ms = EndpointStatus(endpoints);
+  if (ms.size() != n) return false;
+  std::set<uint64_t> leaders, indexes;
+  int self_leaders = 0;
+  for (const auto& m : ms) {
+    leaders.insert(m.leader);
+    indexes.insert(m.raft_index);
+    if (m.id == m.leader) ++self_leaders;
+  }
+  if (leaders.size() != 1 || indexes.size() != 1 || *leaders.begin() == 0) return false;
+  if (leader) *leader = *leaders.begin();
+  return self_leaders == 1 || n < 3;  // with the leader paused, it is not among the endpoints
+}
+
+class LabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+    name_ = "t" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
+    // The CLI run as a subprocess finds the test's labs through the environment.
+    ::setenv("FAULTLINE_LAB_ROOT", root_.path().c_str(), 1);
+  }
+  void TearDown() override {
+    try {
+      if (!name_.empty()) Down(name_, root_.path());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cleanup: " << e.what();
+    }
+  }
+
+  LabOptions Options(bool agents) {
+    LabOptions o;
+    o.name = name_;
+    o.root = root_.path();
+    o.no_agents = !agents;
+    if (agents) o.agent = testing::Binary("agent/faultline-agent");
+    return o;
+  }
+
+  CommandResult Cli(std::vector<std::string> args, std::chrono::milliseconds t = 20s) {
+    args.insert(args.begin(), testing::Binary("cli/faultline"));
+    return RunCommand(args, t);
+  }
+
+  // Nothing of the lab is left: namespaces, links, mounts, processes, files.
+  void ExpectNothingLeft(const LabInfo& info) {
+    auto netns = RunCommand({"ip", "netns", "list"});
+    EXPECT_EQ(netns.out.find("fl-" + name_ + "-"), std::string::npos) << netns.out;
+    auto links = RunCommand({"ip", "-o", "link", "show"});
+    EXPECT_EQ(links.out.find(info.bridge), std::string::npos) << links.out;
+    for (const auto& m : info.members) {
+      EXPECT_EQ(links.out.find(m.veth), std::string::npos) << links.out;
+    }
+    std::string mounts = Slurp("/proc/mounts");
+    EXPECT_EQ(mounts.find("/run/netns/fl-" + name_ + "-"), std::string::npos) << mounts;
+    EXPECT_EQ(mounts.find(info.dir), std::string::npos) << mounts;
+    for (const auto& m : info.members) {
+      for (auto [pid, start] : {std::pair{m.etcd_pid, m.etcd_start_time},
+                                std::pair{m.agent_pid, m.agent_start_time}}) {
+        if (pid == 0) continue;
+        auto p = faults::process::ReadProc(pid);
+        bool alive = p && p->start_time == start && p->state != 'Z';
+        EXPECT_FALSE(alive) << m.name << " pid " << pid << " still runs";
+      }
+    }
+    EXPECT_FALSE(std::filesystem::exists(info.dir));
+  }
+
+  testing::TempDir root_{"faultline-lab"};
+  std::string name_;
+  static inline int counter_ = 0;
+};
+
+TEST_F(LabTest, ThreeMembersReplicateAndDownLeavesNothing) {
+  auto t0 = Clock::now();
+  LabInfo info = Up(Options(false));
+  auto took = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::cout << "lab up (3 members, no agents) took " << took << " s\n";
+  EXPECT_LT(took, 30.0);
+  ASSERT_EQ(info.members.size(), 3u);
+  EXPECT_EQ(info.state, "up");
+  EXPECT_EQ(LoadLab(name_, root_.path()), info);
+
+  // An independent client sees one leader, agreed by all, and equal raft indexes.
+  ASSERT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 10s));
+
+  // A write through e1 is read locally (serializable: no forwarding to the leader) on e2, e3.
+  auto put = RunCommand({kEtcdctl, "--endpoints", info.members[0].client_url, "put",
+                         "lab-key", "value-" + name_});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          auto get = RunCommand({kEtcdctl, "--endpoints", info.members[i].client_url, "get",
+                                 "lab-key", "--consistency=s", "--print-value-only"});
+          return get.out == "value-" + name_ + "\n";
+        },
+        5s))
+        << info.members[i].name;
+  }
+
+  // A second `lab up` of the same name refuses and does not disturb the running lab.
+  try {
+    Up(Options(false));
+    ADD_FAILURE() << "second lab up succeeded";
+  } catch (const faults::FaultError& e) {
+    EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(OneLeaderEqualIndexes(info.Endpoints(), 3));
+  auto again = Cli({"lab", "up", "--name", name_, "--no-agents"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+
+  // The CLI reads the description: endpoints (name left out: one lab is up) and status.
+  auto ep = Cli({"lab", "endpoints"});
+  EXPECT_EQ(ep.exit_code, 0) << ep.err;
+  EXPECT_EQ(ep.out, info.Endpoints() + "\n");
+  auto st = Cli({"lab", "status", "--name", name_, "-o", "json"});
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  json sj = json::parse(st.out);
+  ASSERT_EQ(sj["members"].size(), 3u);
+  int leaders = 0;
+  for (const auto& m : sj["members"]) {
+    EXPECT_TRUE(m["reachable"].get<bool>()) << m.dump();
+    leaders += m["leader"].get<bool>();
+  }
+  EXPECT_EQ(leaders, 1);
+  auto table = Cli({"lab", "status"});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("RAFT-INDEX"), std::string::npos) << table.out;
+
+  auto removed = Down(name_, root_.path());
+  EXPECT_FALSE(removed.empty());
+  ExpectNothingLeft(info);
+  EXPECT_TRUE(Down(name_, root_.path()).empty()) << "a second down has nothing to do";
+  auto down_again = Cli({"lab", "down", "--name", name_});
+  EXPECT_EQ(down_again.exit_code, 0) << down_again.err;
+}
+
+TEST_F(LabTest, DownCleansUpAfterLabUpIsKilledHalfway) {
+  auto desc = root_.path() / name_ / "lab.json";
+  testing::Subprocess up({testing::Binary("cli/faultline"), "lab", "up", "--name", name_,
+                          "--no-agents"},
+                         (root_.path() / "up.log").string());
+  // Kill it once the first etcd runs and the rest is still being built.
+  LabInfo partial;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        try {
+          partial = LabFromJson(Slurp(desc));
+          return partial.members.at(0).etcd_pid != 0;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      20s));
+  up.Stop(SIGKILL);
+  partial = LabFromJson(Slurp(desc));
+  EXPECT_EQ(partial.state, "creating");
+  // Something really was left behind for `down` to clean.
+  EXPECT_TRUE(faults::process::SameProcess(partial.members[0].etcd_pid,
+                                           partial.members[0].etcd_start_time));
+  auto down = Cli({"lab", "down", "--name", name_});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  ExpectNothingLeft(partial);
+  // Even processes started after the description was last written are gone: none may run in
+  // a namespace of this lab (they would have been found by namespace, not by record).
+  auto ps = RunCommand({"ps", "-eo", "args"});
+  EXPECT_EQ(ps.out.find("faultline-lab-" + name_), std::string::npos) << ps.out;
+}
+
+TEST_F(LabTest, DownWorksWithoutTheDescription) {
+  LabInfo info = Up(Options(false));
+  std::filesystem::remove(std::filesystem::path(info.dir) / "lab.json");
+  auto removed = Down(name_, root_.path());
+  EXPECT_FALSE(removed.empty());
+  ExpectNothingLeft(info);
+}
+
+TEST_F(LabTest, BadOptionsAreRefusedBeforeAnythingIsCreated) {
+  LabOptions o = Options(false);
+  o.members = 4;
+  o.etcd = "/nonexistent/etcd";
+  try {
+    Up(o);
+    FAIL();
+  } catch (const faults::ValidationError& e) {
+    EXPECT_NE(std::string(e.what()).find("--members: want 3 or 5"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("--etcd: /nonexistent/etcd is not an executable"),
+              std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_.path() / name_));
+  auto r = Cli({"lab", "up", "--name", "bad name"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--name"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace faultline::lab
