@@ -1,5 +1,8 @@
 // The lab end to end, checked from outside: an independent etcdctl reads the cluster, and
 // `ip netns`, `ip link` and /proc/mounts are read to prove `lab down` left nothing behind.
+#include "deploy/lab/lab.h"
+
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,9 +13,6 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
-#include "deploy/lab/lab.h"
 #include "faults/core/errors.h"
 #include "faults/process/proc.h"
 #include "tests/support/subprocess.h"
@@ -117,8 +117,8 @@ class LabTest : public ::testing::Test {
     EXPECT_EQ(mounts.find("/run/netns/fl-" + name_ + "-"), std::string::npos) << mounts;
     EXPECT_EQ(mounts.find(info.dir), std::string::npos) << mounts;
     for (const auto& m : info.members) {
-      for (auto [pid, start] : {std::pair{m.etcd_pid, m.etcd_start_time},
-                                std::pair{m.agent_pid, m.agent_start_time}}) {
+      for (auto [pid, start] :
+           {std::pair{m.etcd_pid, m.etcd_start_time}, std::pair{m.agent_pid, m.agent_start_time}}) {
         if (pid == 0) continue;
         auto p = faults::process::ReadProc(pid);
         bool alive = p && p->start_time == start && p->state != 'Z';
@@ -147,8 +147,8 @@ TEST_F(LabTest, ThreeMembersReplicateAndDownLeavesNothing) {
   ASSERT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 10s));
 
   // A write through e1 is read locally (serializable: no forwarding to the leader) on e2, e3.
-  auto put = RunCommand({kEtcdctl, "--endpoints", info.members[0].client_url, "put",
-                         "lab-key", "value-" + name_});
+  auto put = RunCommand(
+      {kEtcdctl, "--endpoints", info.members[0].client_url, "put", "lab-key", "value-" + name_});
   ASSERT_EQ(put.exit_code, 0) << put.err;
   for (size_t i = 1; i < 3; ++i) {
     EXPECT_TRUE(testing::WaitFor(
@@ -201,9 +201,9 @@ TEST_F(LabTest, ThreeMembersReplicateAndDownLeavesNothing) {
 
 TEST_F(LabTest, DownCleansUpAfterLabUpIsKilledHalfway) {
   auto desc = root_.path() / name_ / "lab.json";
-  testing::Subprocess up({testing::Binary("cli/faultline"), "lab", "up", "--name", name_,
-                          "--no-agents"},
-                         (root_.path() / "up.log").string());
+  testing::Subprocess up(
+      {testing::Binary("cli/faultline"), "lab", "up", "--name", name_, "--no-agents"},
+      (root_.path() / "up.log").string());
   // Kill it once the first etcd runs and the rest is still being built.
   LabInfo partial;
   ASSERT_TRUE(testing::WaitFor(

@@ -1,6 +1,7 @@
 // ManagedProcess against real processes: what it starts is checked from outside (/proc, the
 // log file, sockets), not by asking the supervisor.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,8 +14,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "deploy/lab/netns.h"
 #include "deploy/lab/rtnl.h"
@@ -63,8 +62,7 @@ struct StopOnExit {
 
 // A network namespace with lo up, removed at the end of the test.
 struct TestNetns {
-  std::string name = "fl-labmp-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(counter++);
+  std::string name = "fl-labmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   lab::NetNs ns = lab::NetNs::Create(name);
   TestNetns() { lab::Rtnl(ns.path()).SetUp("lo"); }
   static inline int counter = 0;
@@ -251,7 +249,8 @@ TEST(ManagedProcess, HttpProbeWantsTwoHundreds) {
       char buf[1024];
       ssize_t n = ::recv(c.get(), buf, sizeof(buf), 0);
       (void)n;
-      std::string resp = "HTTP/1.1 " + std::to_string(code.load()) + " X\r\nContent-Length: 0\r\n\r\n";
+      std::string resp =
+          "HTTP/1.1 " + std::to_string(code.load()) + " X\r\nContent-Length: 0\r\n\r\n";
       ssize_t w = ::send(c.get(), resp.data(), resp.size(), MSG_NOSIGNAL);
       (void)w;
     }

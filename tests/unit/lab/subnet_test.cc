@@ -69,8 +69,8 @@ TEST(LabNames, KernelNamesFitAndAreDistinct) {
 }
 
 TEST(LabNames, BadNamesAreRefusedNamingTheFlag) {
-  for (const char* bad : {"", "has space", "slash/no", "dots.no",
-                          "this-name-is-longer-than-thirty-two"}) {
+  for (const char* bad :
+       {"", "has space", "slash/no", "dots.no", "this-name-is-longer-than-thirty-two"}) {
     try {
       ValidateLabName(bad);
       ADD_FAILURE() << "accepted \"" << bad << "\"";
