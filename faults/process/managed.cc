@@ -765,13 +765,14 @@ bool ManagedProcess::WaitReady(nanoseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (true) {
     pid_t pid;
-    bool want;
+    bool coming;  // running, or a restart is due
     {
       std::lock_guard lk(mu_);
       pid = pid_;
-      want = want_running_;
+      coming = pid_ != 0 || (want_running_ && restart_at_.has_value());
     }
-    if (pid == 0 && !want) return false;
+    // Exited and nothing will start it again: waiting longer cannot help.
+    if (!coming) return false;
     if (pid != 0 && ProbeOnce(spec_.ready, spec_.netns)) {
       // The probe may have been answered by a process that died meanwhile: check again.
       std::lock_guard lk(mu_);

@@ -1,9 +1,11 @@
 // The lab end to end, checked from outside: an independent etcdctl reads the cluster, and
 // `ip netns`, `ip link` and /proc/mounts are read to prove `lab down` left nothing behind.
 #include "deploy/lab/lab.h"
+#include "deploy/lab/netns.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -236,6 +238,93 @@ TEST_F(LabTest, DownWorksWithoutTheDescription) {
   std::filesystem::remove(std::filesystem::path(info.dir) / "lab.json");
   auto removed = Down(name_, root_.path());
   EXPECT_FALSE(removed.empty());
+  ExpectNothingLeft(info);
+}
+
+// Field 4 of /proc/PID/stat.
+pid_t ParentOf(pid_t pid) {
+  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  char state;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
+  std::string agent = testing::Binary("agent/faultline-agent");
+  if (RunCommand({agent, "--help"}).out.find("--managed-config") == std::string::npos) {
+    GTEST_SKIP() << "this faultline-agent has no --managed-config yet";
+  }
+  auto t0 = Clock::now();
+  LabInfo info = Up(Options(true));
+  std::cout << "lab up (3 members with agents) took "
+            << std::chrono::duration<double>(Clock::now() - t0).count() << " s\n";
+  ASSERT_EQ(info.agent, std::filesystem::weakly_canonical(agent).string());
+  for (const auto& m : info.members) {
+    ASSERT_GT(m.agent_pid, 0) << m.name;
+    ASSERT_GT(m.etcd_pid, 0) << m.name;
+    // The agent runs inside the member's namespace, and etcd is the agent's child.
+    struct stat st;
+    ASSERT_EQ(::stat(("/proc/" + std::to_string(m.agent_pid) + "/ns/net").c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, NetNs::Inode(NetNs::PathOf(m.netns))) << m.name;
+    EXPECT_EQ(ParentOf(m.etcd_pid), m.agent_pid) << m.name;
+    // Its labels name the member (asked through the CLI's --lab/--target).
+    auto status = Cli({"status", "--lab", name_, "--target", m.name, "-o", "json"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    json labels = json::parse(status.out)["capabilities"]["labels"];
+    EXPECT_EQ(labels.value("member", ""), m.name) << status.out;
+    EXPECT_EQ(labels.value("app", ""), "etcd") << status.out;
+  }
+  auto st = Cli({"lab", "status", "-o", "json"});
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  for (const auto& m : json::parse(st.out)["members"]) EXPECT_EQ(m["agent"], "ok") << m.dump();
+
+  uint64_t leader_id = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return OneLeaderEqualIndexes(info.Endpoints(), 3, &leader_id); }, 10s));
+  const MemberInfo* leader = nullptr;
+  std::string others;
+  for (const auto& m : info.members) {
+    auto one = EndpointStatus(m.client_url);
+    if (!one.empty() && one[0].id == leader_id) {
+      leader = info.Member(m.name);
+    } else {
+      others += (others.empty() ? "" : ",") + m.client_url;
+    }
+  }
+  ASSERT_NE(leader, nullptr);
+
+  // Pause the leader's etcd through its agent; the other two elect a new leader.
+  auto pause = Cli({"inject", "process", "pause", "--managed", "etcd", "--duration", "60s",
+                    "--lab", name_, "--target", leader->name});
+  ASSERT_EQ(pause.exit_code, 0) << pause.out << pause.err;
+  auto paused_at = Clock::now();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto p = faults::process::ReadProc(leader->etcd_pid);
+        return p && p->state == 'T';
+      },
+      2s));
+  uint64_t new_leader = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return OneLeaderEqualIndexes(others, 2, &new_leader) && new_leader != leader_id; },
+      20s));
+  std::cout << "new leader elected "
+            << std::chrono::duration<double>(Clock::now() - paused_at).count()
+            << " s after pausing the old one\n";
+  EXPECT_NE(new_leader, leader_id);
+
+  // Resume: the old leader rejoins and catches up.
+  auto recover = Cli({"recover", "--all", "--lab", name_, "--target", leader->name});
+  ASSERT_EQ(recover.exit_code, 0) << recover.out << recover.err;
+  EXPECT_NE(faults::process::ReadProc(leader->etcd_pid)->state, 'T');
+  EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 15s));
+
+  // Agents first, then etcd, then the rest.
+  EXPECT_FALSE(Down(name_, root_.path()).empty());
   ExpectNothingLeft(info);
 }
 

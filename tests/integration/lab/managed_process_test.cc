@@ -273,8 +273,12 @@ TEST(ManagedProcess, HttpProbeWantsTwoHundreds) {
 
 TEST(ManagedProcess, CommandProbeAndRestartReportsTimeUntilReady) {
   TempDir dir;
-  // Each run withdraws readiness, takes 300 ms to become ready again, then announces it.
-  ManagedSpec s = Shell("slow", "rm -f ready; sleep 0.3; touch ready; exec sleep 60", dir);
+  // Readiness is withdrawn when a run ends (the trap runs before Stop() sees it exit) and
+  // takes each new run 300 ms to announce.
+  ManagedSpec s = Shell("slow",
+                        "trap 'rm -f ready; kill $!; exit 0' TERM; sleep 0.3; touch ready; "
+                        "sleep 60 & wait",
+                        dir);
   s.ready.kind = ReadinessProbe::Kind::kCommand;
   s.ready.command = {"/bin/sh", "-c", "test -f " + (dir.path() / "ready").string()};
   s.ready.interval = 20ms;
@@ -290,6 +294,21 @@ TEST(ManagedProcess, CommandProbeAndRestartReportsTimeUntilReady) {
   EXPECT_NE(p.Pid(), first);
   EXPECT_FALSE(Alive(first));
   EXPECT_TRUE(Alive(p.Pid()));
+  p.Stop(SIGTERM, 2s);  // lets the trap end its background sleep too
+}
+
+TEST(ManagedProcess, WaitReadyGivesUpAtOnceWhenTheProcessDiesForGood) {
+  TempDir dir;
+  ManagedSpec s = Shell("dies", "exit 1", dir);
+  s.ready.kind = ReadinessProbe::Kind::kCommand;
+  s.ready.command = {"/bin/false"};
+  ManagedProcess p(s, dir.path());
+  p.Start();
+  auto t0 = Clock::now();
+  EXPECT_FALSE(p.WaitReady(10s));
+  EXPECT_LT(Clock::now() - t0, 3s);
+  ASSERT_TRUE(WIFEXITED(p.last_status()));
+  EXPECT_EQ(WEXITSTATUS(p.last_status()), 1);
 }
 
 TEST(ManagedProcess, RestartPolicies) {
