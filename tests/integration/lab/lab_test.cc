@@ -1,7 +1,6 @@
 // The lab end to end, checked from outside: an independent etcdctl reads the cluster, and
 // `ip netns`, `ip link` and /proc/mounts are read to prove `lab down` left nothing behind.
 #include "deploy/lab/lab.h"
-#include "deploy/lab/netns.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "deploy/lab/netns.h"
 #include "faults/core/errors.h"
 #include "faults/process/proc.h"
 #include "tests/support/subprocess.h"
@@ -298,8 +298,8 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   ASSERT_NE(leader, nullptr);
 
   // Pause the leader's etcd through its agent; the other two elect a new leader.
-  auto pause = Cli({"inject", "process", "pause", "--managed", "etcd", "--duration", "60s",
-                    "--lab", name_, "--target", leader->name});
+  auto pause = Cli({"inject", "process", "pause", "--managed", "etcd", "--duration", "60s", "--lab",
+                    name_, "--target", leader->name});
   ASSERT_EQ(pause.exit_code, 0) << pause.out << pause.err;
   auto paused_at = Clock::now();
   EXPECT_TRUE(testing::WaitFor(
@@ -323,7 +323,22 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   EXPECT_NE(faults::process::ReadProc(leader->etcd_pid)->state, 'T');
   EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 15s));
 
-  // Agents first, then etcd, then the rest.
+  // An agent dies: status says so, etcd keeps running (it does not die with its agent), and
+  // `lab down` still removes everything.
+  const MemberInfo& e1 = info.members[0];
+  ASSERT_EQ(::kill(e1.agent_pid, SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return ParentOf(e1.agent_pid) == 0 || faults::process::ReadProc(e1.agent_pid)->state == 'Z';
+      },
+      5s));
+  auto after = Cli({"lab", "status", "-o", "json"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  json members = json::parse(after.out)["members"];
+  EXPECT_NE(members[0]["agent"].get<std::string>().find("down"), std::string::npos) << after.out;
+  EXPECT_TRUE(members[0]["reachable"].get<bool>()) << after.out;
+  EXPECT_TRUE(faults::process::SameProcess(e1.etcd_pid, e1.etcd_start_time));
+
   EXPECT_FALSE(Down(name_, root_.path()).empty());
   ExpectNothingLeft(info);
 }
