@@ -706,8 +706,15 @@ void ManagedProcess::Monitor() {
     if (n > 0 && pfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) && pidfd_.get() == pfd) {
       int st = -1;
       if (own_child_) {
-        int s = 0;
-        if (::waitpid(pid_, &s, 0) == pid_) st = s;
+        // WNOHANG: where SIGCHLD is ignored the kernel reaps children itself and a blocking
+        // waitpid would hang (with the lock held) until every child is gone.
+        for (int tries = 0; tries < 100; ++tries) {
+          int s = 0;
+          pid_t r = ::waitpid(pid_, &s, WNOHANG);
+          if (r == pid_) st = s;
+          if (r != 0) break;
+          std::this_thread::sleep_for(milliseconds(1));
+        }
       }
       last_status_ = st;
       bool failed = !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -311,6 +311,20 @@ TEST(ManagedProcess, WaitReadyGivesUpAtOnceWhenTheProcessDiesForGood) {
   EXPECT_EQ(WEXITSTATUS(p.last_status()), 1);
 }
 
+TEST(ManagedProcess, NoticesExitsWhenTheKernelReapsChildren) {
+  // With SIGCHLD ignored there is no zombie to wait for; the exit must still be seen.
+  struct sigaction ign {
+  }, old{};
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGCHLD, &ign, &old);
+  TempDir dir;
+  ManagedProcess p(Shell("reaped", "sleep 0.1", dir), dir.path());
+  p.Start();
+  EXPECT_TRUE(WaitFor([&] { return p.Pid() == 0; }, 2000ms));
+  EXPECT_EQ(p.last_status(), -1);  // unknown: the kernel took it
+  ::sigaction(SIGCHLD, &old, nullptr);
+}
+
 TEST(ManagedProcess, RestartPolicies) {
   TempDir dir;
   auto runs = [&](const std::string& n) { return CountLines(dir.path() / (n + ".runs")); };
