@@ -323,6 +323,25 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   EXPECT_NE(faults::process::ReadProc(leader->etcd_pid)->state, 'T');
   EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 15s));
 
+  // Restart e2's etcd through its agent: same flags and data dir, a new process, and the time
+  // until the member answered /health again is reported.
+  const MemberInfo& e2 = info.members[1];
+  auto restart = Cli({"inject", "process", "restart", "--managed", "etcd", "--lab", name_,
+                      "--target", e2.name, "-o", "json"});
+  ASSERT_EQ(restart.exit_code, 0) << restart.out << restart.err;
+  json rj = json::parse(restart.out, nullptr, false);
+  ASSERT_FALSE(rj.is_discarded()) << restart.out;
+  int64_t ready_ms = std::stoll(rj["counters"].value("time_to_ready_ms", "-1"));
+  std::cout << "etcd restart through the agent: ready again after " << ready_ms << " ms\n";
+  EXPECT_GT(ready_ms, 0) << restart.out;
+  json state = json::parse(Slurp(e2.dir + "/agent/managed/etcd.json"));
+  EXPECT_NE(state["pid"].get<int>(), e2.etcd_pid);
+  EXPECT_FALSE(faults::process::SameProcess(e2.etcd_pid, e2.etcd_start_time));
+  auto get = RunCommand({kEtcdctl, "--endpoints", e2.client_url, "get", "--consistency=s",
+                         "--print-value-only", "after-restart"});
+  EXPECT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 15s));
+
   // An agent dies: status says so, etcd keeps running (it does not die with its agent), and
   // `lab down` still removes everything.
   const MemberInfo& e1 = info.members[0];
