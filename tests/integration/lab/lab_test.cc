@@ -130,6 +130,8 @@ class LabTest : public ::testing::Test {
     EXPECT_FALSE(std::filesystem::exists(info.dir));
   }
 
+  void CrashHalfwayThenDown(bool agents);
+
   testing::TempDir root_{"faultline-lab"};
   std::string name_;
   static inline int counter_ = 0;
@@ -201,29 +203,32 @@ TEST_F(LabTest, ThreeMembersReplicateAndDownLeavesNothing) {
   EXPECT_EQ(down_again.exit_code, 0) << down_again.err;
 }
 
-TEST_F(LabTest, DownCleansUpAfterLabUpIsKilledHalfway) {
+void LabTest::CrashHalfwayThenDown(bool agents) {
   auto desc = root_.path() / name_ / "lab.json";
-  testing::Subprocess up(
-      {testing::Binary("cli/faultline"), "lab", "up", "--name", name_, "--no-agents"},
-      (root_.path() / "up.log").string());
-  // Kill it once the first etcd runs and the rest is still being built.
+  std::vector<std::string> argv = {testing::Binary("cli/faultline"), "lab", "up", "--name", name_};
+  argv.push_back(agents ? "--agent-binary=" + testing::Binary("agent/faultline-agent")
+                        : "--no-agents");
+  testing::Subprocess up(argv, (root_.path() / "up.log").string());
+  // Kill it once the first etcd (or agent) runs and the rest is still being built.
   LabInfo partial;
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         try {
           partial = LabFromJson(Slurp(desc));
-          return partial.members.at(0).etcd_pid != 0;
+          return (agents ? partial.members.at(0).agent_pid : partial.members.at(0).etcd_pid) != 0;
         } catch (const std::exception&) {
           return false;
         }
       },
-      20s));
+      20s))
+      << Slurp(root_.path() / "up.log");
   up.Stop(SIGKILL);
   partial = LabFromJson(Slurp(desc));
   EXPECT_EQ(partial.state, "creating");
   // Something really was left behind for `down` to clean.
-  EXPECT_TRUE(faults::process::SameProcess(partial.members[0].etcd_pid,
-                                           partial.members[0].etcd_start_time));
+  const MemberInfo& first = partial.members[0];
+  EXPECT_TRUE(agents ? faults::process::SameProcess(first.agent_pid, first.agent_start_time)
+                     : faults::process::SameProcess(first.etcd_pid, first.etcd_start_time));
   auto down = Cli({"lab", "down", "--name", name_});
   EXPECT_EQ(down.exit_code, 0) << down.err;
   ExpectNothingLeft(partial);
@@ -231,6 +236,16 @@ TEST_F(LabTest, DownCleansUpAfterLabUpIsKilledHalfway) {
   // a namespace of this lab (they would have been found by namespace, not by record).
   auto ps = RunCommand({"ps", "-eo", "args"});
   EXPECT_EQ(ps.out.find("faultline-lab-" + name_), std::string::npos) << ps.out;
+}
+
+TEST_F(LabTest, DownCleansUpAfterLabUpIsKilledHalfway) { CrashHalfwayThenDown(false); }
+
+TEST_F(LabTest, DownCleansUpAfterLabUpWithAgentsIsKilledHalfway) {
+  if (RunCommand({testing::Binary("agent/faultline-agent"), "--help"})
+          .out.find("--managed-config") == std::string::npos) {
+    GTEST_SKIP() << "this faultline-agent has no --managed-config yet";
+  }
+  CrashHalfwayThenDown(true);
 }
 
 TEST_F(LabTest, DownWorksWithoutTheDescription) {
