@@ -166,7 +166,9 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
                            {"agent_socket", m.agent_socket},
                            {"agent", agents[i]}});
       }
-      std::cout << json{{"name", info.name}, {"state", info.state}, {"leader", leader_name},
+      std::cout << json{{"name", info.name},
+                        {"state", info.state},
+                        {"leader", leader_name},
                         {"members", members}}
                        .dump(2)
                 << "\n";
@@ -177,8 +179,8 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
       const auto& s = etcd[i];
       const auto& m = info.members[i];
       if (!s.reachable) {
-        rows.push_back({m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-",
-                        agents[i]});
+        rows.push_back(
+            {m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-", agents[i]});
         continue;
       }
       rows.push_back({m.name, m.client_url, "ok " + s.version, s.is_leader() ? "*" : "",
@@ -196,14 +198,13 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   auto target = std::make_shared<std::optional<std::string>>();
   app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
   app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
-  // Agent commands are written `faultline inject ... --lab x --target e1`: let options a
-  // subcommand does not know fall through to these.
+  // Agent commands are written `faultline inject ... --lab x --target e1`, and `-o json` is
+  // natural at the end of any command: let options a subcommand does not know fall through
+  // to the global ones.
   std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
     for (CLI::App* s : a->get_subcommands([](CLI::App*) { return true; })) {
-      if (s != lab) {
-        s->fallthrough();
-        fall(s);
-      }
+      s->fallthrough();
+      fall(s);
     }
   };
   fall(&app);
@@ -219,9 +220,8 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
     }
     const lab::MemberInfo* m = info.Member(**target);
     if (m == nullptr) {
-      throw std::invalid_argument("--target " + **target + ": lab " + info.name +
-                                  " has members " + info.members.front().name + ".." +
-                                  info.members.back().name);
+      throw std::invalid_argument("--target " + **target + ": lab " + info.name + " has members " +
+                                  info.members.front().name + ".." + info.members.back().name);
     }
     if (m->agent_socket.empty()) {
       throw std::invalid_argument("--target " + **target + ": lab " + info.name +
