@@ -1,7 +1,11 @@
 #include "agent/registry_setup.h"
 
+#include "faults/net/addr.h"
+#include "faults/net/net_faults.h"
 #include "faults/process/managed.h"
 #include "faults/process/process_faults.h"
+#include "faults/stress/stress_faults.h"
+#include "faults/syscall/syscall_faults.h"
 
 namespace faultline::agent {
 
@@ -32,8 +36,31 @@ faults::FaultContext Host::Context() {
   return ctx;
 }
 
-void Host::RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>&) {
+void Host::RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>& listen) {
   faults::process::RegisterProcessFaults(registry);
+  faults::stress::RegisterStressFaults(registry);
+  faults::syscalls::RegisterSyscallFaults(registry);
+
+  // Network faults never cut the agent's own control channel: its TCP ports and the
+  // controllers' addresses are exempt, and a spec that would cover them is refused.
+  faults::net::NetOptions net;
+  for (const auto& a : listen) {
+    if (a.unix_socket) continue;
+    int port = std::stoi(a.host_port.substr(a.host_port.rfind(':') + 1));
+    if (port > 0) net.exempt_ports.push_back(static_cast<uint16_t>(port));
+  }
+  if (options_.metrics_port > 0) net.exempt_ports.push_back(options_.metrics_port);
+  for (const auto& c : options_.controller_addresses) {
+    std::string host = c.substr(
+        0, c.rfind(':') == std::string::npos || c.find('/') != std::string::npos ? c.size()
+                                                                                 : c.rfind(':'));
+    std::string why;
+    auto cidr =
+        faults::net::ParseCidr(host.find('/') == std::string::npos ? host + "/32" : host, &why);
+    if (!cidr) throw std::invalid_argument("--controller " + c + ": " + why);
+    net.exempt_cidrs.push_back(*cidr);
+  }
+  faults::net::RegisterNetFaults(registry, net);
 }
 
 std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry) const {

@@ -19,6 +19,7 @@ namespace faultline::agent {
 struct AgentOptions {
   std::string managed_config;
   std::vector<std::string> controller_addresses;
+  uint16_t metrics_port = 0;  // set by main from --metrics-listen
 };
 void AddAgentOptions(CLI::App& app, AgentOptions& options);
 
