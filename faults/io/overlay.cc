@@ -1129,12 +1129,35 @@ std::vector<MountEntry> FaultlineMounts() {
   return out;
 }
 
-std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep) {
+namespace {
+
+// A daemon that died (the agent was SIGKILLed) leaves its mount answering ENOTCONN. statfs is
+// never served from the kernel's caches, so it reaches the daemon if there is one.
+bool Alive(const std::string& mount_point) {
+  struct statvfs sv;
+  return ::statvfs(mount_point.c_str(), &sv) == 0;
+}
+
+bool Under(const std::string& path, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  return path == prefix || path.rfind(prefix.back() == '/' ? prefix : prefix + "/", 0) == 0;
+}
+
+}  // namespace
+
+std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep,
+                                          const std::string& under) {
   std::vector<std::string> did;
   auto mounts = FaultlineMounts();
   // Innermost first, so a stacked mount does not keep its parent busy.
   for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) {
+    if (!Under(it->mount_point, under)) continue;
     if (std::find(keep.begin(), keep.end(), it->mount_point) != keep.end()) continue;
+    if (Alive(it->mount_point)) {
+      did.push_back("left live faultline overlay " + it->mount_point +
+                    " alone (served by another process)");
+      continue;
+    }
     AbortConnection(it->major, it->minor);
     if (::umount2(it->mount_point.c_str(), MNT_DETACH) == 0) {
       did.push_back("unmounted stale faultline overlay " + it->mount_point);
@@ -1156,9 +1179,13 @@ std::shared_ptr<Overlay> OverlayManager::Mount(const std::filesystem::path& dir)
   std::lock_guard lock(mu_);
   auto key = Key(dir);
   if (auto it = overlays_.find(key); it != overlays_.end()) return it->second;
-  // A faultline mount here that we do not own was left by a crashed daemon: clear it first.
-  if (FindMount(key)) {
-    AbortConnection(FindMount(key)->major, FindMount(key)->minor);
+  // A faultline mount here that we do not own: left by a crashed daemon (clear it), or served
+  // by another live process (refuse rather than stack on it).
+  if (auto m = FindMount(key)) {
+    if (Alive(key)) {
+      throw FaultError("overlay " + key + ": another process serves a faultline overlay there");
+    }
+    AbortConnection(m->major, m->minor);
     ::umount2(key.c_str(), MNT_DETACH);
   }
   auto ov = std::make_shared<Overlay>(key);

@@ -63,10 +63,12 @@ struct MountEntry {
 };
 std::vector<MountEntry> FaultlineMounts();
 
-// Lazily unmounts (umount2 MNT_DETACH) every faultline mount not in `keep` and aborts its FUSE
-// connection if it is still alive, so the directory underneath is usable again (a crashed
-// daemon leaves "Transport endpoint is not connected" behind). Returns what it did.
-std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep = {});
+// Lazily unmounts (umount2 MNT_DETACH) every dead faultline mount (its daemon is gone: a crashed
+// agent leaves "Transport endpoint is not connected" behind) that is not in `keep` and lies
+// under `under` (empty: anywhere), so the directory underneath is usable again. Mounts that a
+// live process still serves are left alone. Returns what it did.
+std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep = {},
+                                          const std::string& under = "");
 
 // Owns the overlays of one agent, by mount directory. Thread-safe.
 //   Mount(dir)   mounts an overlay over dir (a stale faultline mount there is swept first);
