@@ -402,6 +402,10 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // this mount, so local locking is exact and costs no round trip.
   conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // Nothing changes the files underneath behind our back (the mount hides them), so the kernel
+  // need not re-check size/mtime to decide whether its cached pages are stale.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -1036,6 +1040,8 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   // One /dev/fuse fd per worker: requests do not contend on a single queue read.
   fuse_loop_cfg_set_clone_fd(s.loop_cfg, 1);
   fuse_loop_cfg_set_max_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
+  // Keep idle workers instead of destroying and re-creating threads between bursts.
+  fuse_loop_cfg_set_idle_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
   s.loop = std::thread([&s] {
     fuse_session_loop_mt(s.se, s.loop_cfg);
     std::lock_guard lock(s.loop_mu);
