@@ -2,7 +2,7 @@
 // variants interleaved (A B A B ...) so load from other processes hits both alike. Prints
 // Markdown for bench/RESULTS.md. Needs root (FUSE mount) and /usr/bin/etcd for the put test.
 //
-//   io_overlay_bench [--dir /var/tmp/x] [--rounds 3] [--skip-etcd]
+//   io_overlay_bench [--dir /var/tmp/x] [--rounds 3] [--skip-etcd | --only-etcd]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -247,6 +247,7 @@ int main(int argc, char** argv) {
   fs::path base = "/var/tmp/faultline-io-bench-" + std::to_string(::getpid());
   int rounds = 3;
   bool etcd = true;
+  bool only_etcd = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc)
@@ -270,82 +271,91 @@ int main(int argc, char** argv) {
     fflush(stdout);
   };
 
-  // (a) Alternating 250 ms slices: the disk here is shared, and its speed drifts by 5x within
-  // seconds, so only slices interleaved this finely see the same conditions.
-  {
-    int nfd = ::open((native / "fsync.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int ofd = ::open((over / "fsync.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (nfd < 0 || ofd < 0) Die("open fsync.dat");
-    long noff = 0, ooff = 0, nops = 0, oops = 0;
-    std::vector<double> ratios;
-    for (int i = 0; i < 16 * rounds; ++i) {
-      long a = FsyncSlice(nfd, &noff, 0.25);
-      long b = FsyncSlice(ofd, &ooff, 0.25);
-      nops += a;
-      oops += b;
-      if (a > 0) ratios.push_back(static_cast<double>(b) / static_cast<double>(a));
-    }
-    double secs = 0.25 * 16 * rounds;
-    printf(
-        "| 4 KiB write+fdatasync loop (%d x 250 ms slices each) | %.1f ops/s | %.1f ops/s | %.3f "
-        "(median of paired slices %.3f) |\n",
-        16 * rounds, static_cast<double>(nops) / secs, static_cast<double>(oops) / secs,
-        static_cast<double>(oops) / static_cast<double>(nops), Median(ratios));
-    fflush(stdout);
-    // The same loop alternating op by op: each fdatasync of one variant is followed by one of
-    // the other, the fairest pairing this shared disk allows.
-    std::vector<double> nlat, olat;
-    char buf[4096];
-    memset(buf, 'w', sizeof(buf));
-    for (int i = 0; i < 400 * rounds; ++i) {
-      for (int v = 0; v < 2; ++v) {
-        int fd = v == 0 ? nfd : ofd;
-        long* off = v == 0 ? &noff : &ooff;
-        auto t0 = Clock::now();
-        if (::pwrite(fd, buf, sizeof(buf), *off) != 4096 || ::fdatasync(fd) != 0) Die("loop");
-        *off += 4096;
-        (v == 0 ? nlat : olat).push_back(Secs(Clock::now() - t0) * 1e3);
+  if (!only_etcd) {
+    // (a) Alternating 250 ms slices: the disk here is shared, and its speed drifts by 5x within
+    // seconds, so only slices interleaved this finely see the same conditions.
+    {
+      int nfd = ::open((native / "fsync.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      int ofd = ::open((over / "fsync.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (nfd < 0 || ofd < 0) Die("open fsync.dat");
+      long noff = 0, ooff = 0, nops = 0, oops = 0;
+      std::vector<double> ratios;
+      for (int i = 0; i < 16 * rounds; ++i) {
+        long a, b;
+        if (i % 2 == 0) {
+          a = FsyncSlice(nfd, &noff, 0.25);
+          b = FsyncSlice(ofd, &ooff, 0.25);
+        } else {
+          b = FsyncSlice(ofd, &ooff, 0.25);
+          a = FsyncSlice(nfd, &noff, 0.25);
+        }
+        nops += a;
+        oops += b;
+        if (a > 0) ratios.push_back(static_cast<double>(b) / static_cast<double>(a));
       }
+      double secs = 0.25 * 16 * rounds;
+      printf(
+          "| 4 KiB write+fdatasync loop (%d x 250 ms slices each) | %.1f ops/s | %.1f ops/s | %.3f "
+          "(median of paired slices %.3f) |\n",
+          16 * rounds, static_cast<double>(nops) / secs, static_cast<double>(oops) / secs,
+          static_cast<double>(oops) / static_cast<double>(nops), Median(ratios));
+      fflush(stdout);
+      // The same loop alternating op by op: each fdatasync of one variant is followed by one of
+      // the other, the fairest pairing this shared disk allows.
+      std::vector<double> nlat, olat;
+      char buf[4096];
+      memset(buf, 'w', sizeof(buf));
+      for (int i = 0; i < 400 * rounds; ++i) {
+        for (int v = 0; v < 2; ++v) {
+          int fd = v == 0 ? nfd : ofd;
+          long* off = v == 0 ? &noff : &ooff;
+          auto t0 = Clock::now();
+          if (::pwrite(fd, buf, sizeof(buf), *off) != 4096 || ::fdatasync(fd) != 0) Die("loop");
+          *off += 4096;
+          (v == 0 ? nlat : olat).push_back(Secs(Clock::now() - t0) * 1e3);
+        }
+      }
+      double nsum = 0, osum = 0;
+      for (double x : nlat) nsum += x;
+      for (double x : olat) osum += x;
+      printf(
+          "| 4 KiB write+fdatasync, alternating op by op (%zu ops each) | %.1f ops/s (p50 %.2f ms) "
+          "| %.1f ops/s (p50 %.2f ms) | %.3f |\n",
+          nlat.size(), 1e3 * static_cast<double>(nlat.size()) / nsum, Pct(nlat, 50),
+          1e3 * static_cast<double>(olat.size()) / osum, Pct(olat, 50), nsum / osum);
+      fflush(stdout);
+      ::close(nfd);
+      ::close(ofd);
     }
-    double nsum = 0, osum = 0;
-    for (double x : nlat) nsum += x;
-    for (double x : olat) osum += x;
-    printf(
-        "| 4 KiB write+fdatasync, alternating op by op (%zu ops each) | %.1f ops/s (p50 %.2f ms) "
-        "| %.1f ops/s (p50 %.2f ms) | %.3f |\n",
-        nlat.size(), 1e3 * static_cast<double>(nlat.size()) / nsum, Pct(nlat, 50),
-        1e3 * static_cast<double>(olat.size()) / osum, Pct(olat, 50), nsum / osum);
-    fflush(stdout);
-    ::close(nfd);
-    ::close(ofd);
-  }
 
-  // (b) 256 MiB file written once per variant.
-  std::vector<char> chunk(1 << 20, 'r');
-  for (const auto& d : {native, over}) {
-    int fd = ::open((d / "seq.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    for (int i = 0; i < 256; ++i) {
-      if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
-        Die("write");
+    // (b) 256 MiB file written once per variant.
+    std::vector<char> chunk(1 << 20, 'r');
+    for (const auto& d : {native, over}) {
+      int fd = ::open((d / "seq.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      for (int i = 0; i < 256; ++i) {
+        if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
+          Die("write");
+      }
+      ::fsync(fd);
+      ::close(fd);
     }
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::vector<double> cn, co, hn, ho;
-  for (int r = 0; r < rounds; ++r) {
-    // Cold: drop the overlay's page cache and the real file's under it.
-    DropCache(native / "seq.dat");
-    cn.push_back(SeqRead(native / "seq.dat"));
-    DropCache(over / "seq.dat");                      // the overlay's own pages
-    int real = ::openat(under, "seq.dat", O_RDONLY);  // and the backing file's, underneath
-    ::posix_fadvise(real, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(real);
-    co.push_back(SeqRead(over / "seq.dat"));
-    hn.push_back(SeqRead(native / "seq.dat"));
-    ho.push_back(SeqRead(over / "seq.dat"));
-  }
-  row("sequential read 256 MiB, cold", cn, co, "MB/s");
-  row("sequential read 256 MiB, cached", hn, ho, "MB/s");
+    std::vector<double> cn, co, hn, ho;
+    for (int r = 0; r < rounds; ++r) {
+      // Cold: drop the overlay's page cache and the real file's under it.
+      DropCache(native / "seq.dat");
+      cn.push_back(SeqRead(native / "seq.dat"));
+      DropCache(over / "seq.dat");                      // the overlay's own pages
+      int real = ::openat(under, "seq.dat", O_RDONLY);  // and the backing file's, underneath
+      ::posix_fadvise(real, 0, 0, POSIX_FADV_DONTNEED);
+      ::close(real);
+      co.push_back(SeqRead(over / "seq.dat"));
+      hn.push_back(SeqRead(native / "seq.dat"));
+      ho.push_back(SeqRead(over / "seq.dat"));
+    }
+    row("sequential read 256 MiB, cold", cn, co, "MB/s");
+    row("sequential read 256 MiB, cached", hn, ho, "MB/s");
+
+  }  // !only_etcd
 
   // (c) Both members run at once; the load alternates between them in 1 s slices.
   if (etcd && ::access("/usr/bin/etcd", X_OK) == 0) {
@@ -354,8 +364,15 @@ int main(int argc, char** argv) {
     long pn = 0, po = 0;
     std::vector<double> ratios;
     for (int i = 0; i < 5 * rounds; ++i) {
-      long a = EtcdLoad(en, 16, 1.0);
-      long b = EtcdLoad(eo, 16, 1.0);
+      // ABBA order: whatever one slice leaves behind (writeback, compaction) lands on both.
+      long a, b;
+      if (i % 2 == 0) {
+        a = EtcdLoad(en, 16, 1.0);
+        b = EtcdLoad(eo, 16, 1.0);
+      } else {
+        b = EtcdLoad(eo, 16, 1.0);
+        a = EtcdLoad(en, 16, 1.0);
+      }
       pn += a;
       po += b;
       if (a > 0) ratios.push_back(static_cast<double>(b) / static_cast<double>(a));
@@ -372,43 +389,45 @@ int main(int argc, char** argv) {
   }
 
   // Latency injection error: fdatasync with a fixed delay, seen by the caller.
-  printf(
-      "\n| configured fdatasync delay | samples | measured p50 | measured p99 | p50 error | p99 "
-      "error |\n"
-      "|---|---|---|---|---|---|\n");
-  {
-    int fd = ::open((over / "lat.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    char buf[4096] = {};
-    std::vector<double> base_ms;
-    for (int i = 0; i < 100; ++i) {
-      ::pwrite(fd, buf, sizeof(buf), 0);
-      auto t0 = Clock::now();
-      ::fdatasync(fd);
-      base_ms.push_back(Secs(Clock::now() - t0) * 1e3);
-    }
-    printf("| 0 (no rule) | 100 | %.2f ms | %.2f ms | - | - |\n", Pct(base_ms, 50),
-           Pct(base_ms, 99));
-    for (int delay_ms : {10, 100}) {
-      RuleSpec s;
-      s.kind = faultline::faults::io::RuleKind::kLatency;
-      s.path_glob = "lat.dat";
-      s.methods = faultline::faults::io::Bit(faultline::faults::io::Method::kFdatasync);
-      s.delay = std::chrono::milliseconds(delay_ms);
-      auto rule = overlay->Arm(s);
-      int n = delay_ms == 10 ? 200 : 50;
-      std::vector<double> ms;
-      for (int i = 0; i < n; ++i) {
+  if (!only_etcd) {
+    printf(
+        "\n| configured fdatasync delay | samples | measured p50 | measured p99 | p50 error | p99 "
+        "error |\n"
+        "|---|---|---|---|---|---|\n");
+    {
+      int fd = ::open((over / "lat.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      char buf[4096] = {};
+      std::vector<double> base_ms;
+      for (int i = 0; i < 100; ++i) {
         ::pwrite(fd, buf, sizeof(buf), 0);
         auto t0 = Clock::now();
         ::fdatasync(fd);
-        ms.push_back(Secs(Clock::now() - t0) * 1e3);
+        base_ms.push_back(Secs(Clock::now() - t0) * 1e3);
       }
-      overlay->Disarm(rule->id());
-      printf("| %d ms | %d | %.2f ms | %.2f ms | %+.2f ms | %+.2f ms |\n", delay_ms, n, Pct(ms, 50),
-             Pct(ms, 99), Pct(ms, 50) - delay_ms, Pct(ms, 99) - delay_ms);
+      printf("| 0 (no rule) | 100 | %.2f ms | %.2f ms | - | - |\n", Pct(base_ms, 50),
+             Pct(base_ms, 99));
+      for (int delay_ms : {10, 100}) {
+        RuleSpec s;
+        s.kind = faultline::faults::io::RuleKind::kLatency;
+        s.path_glob = "lat.dat";
+        s.methods = faultline::faults::io::Bit(faultline::faults::io::Method::kFdatasync);
+        s.delay = std::chrono::milliseconds(delay_ms);
+        auto rule = overlay->Arm(s);
+        int n = delay_ms == 10 ? 200 : 50;
+        std::vector<double> ms;
+        for (int i = 0; i < n; ++i) {
+          ::pwrite(fd, buf, sizeof(buf), 0);
+          auto t0 = Clock::now();
+          ::fdatasync(fd);
+          ms.push_back(Secs(Clock::now() - t0) * 1e3);
+        }
+        overlay->Disarm(rule->id());
+        printf("| %d ms | %d | %.2f ms | %.2f ms | %+.2f ms | %+.2f ms |\n", delay_ms, n,
+               Pct(ms, 50), Pct(ms, 99), Pct(ms, 50) - delay_ms, Pct(ms, 99) - delay_ms);
+      }
+      ::close(fd);
     }
-    ::close(fd);
-  }
+  }  // !only_etcd
   overlay.reset();
   fs::remove_all(base);
   return 0;

@@ -77,8 +77,8 @@ TEST_F(IoValidateTest, ActionSpecificFields) {
                                       methods: "write" })"),
                        "io.methods[0]"));
   EXPECT_TRUE(HasField(Errors(R"(io { action: ATTR mount: "/d" })"), "io.attr"));
-  EXPECT_TRUE(HasField(Errors(R"(io { action: ATTR mount: "/d" attr { mode: 070000 } })"),
-                       "io.attr.mode"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: ATTR mount: "/d" attr { mode: 070000 } })"), "io.attr.mode"));
   EXPECT_TRUE(HasField(Errors(R"(io { action: ERRNO mount: "/d" errnos { name: "EIO" }
                                       delay { seconds: 1 } enospc_after_bytes: 5 })"),
                        "io.delay"));
