@@ -1021,6 +1021,7 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   for (auto& a : argv) cargv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
   s.se = fuse_session_new(&args, &kOps, sizeof(kOps), &s);
+  fuse_opt_free_args(&args);  // option parsing may have copied argv
   if (s.se == nullptr) {
     ::close(s.root.fd);
     ::close(s.proc_self_fd);
