@@ -270,24 +270,24 @@ TEST_F(OverlayTest, LatencyOnFsyncIsMeasuredByTheCaller) {
   ASSERT_EQ(::write(slow, "x", 1), 1);
   ASSERT_EQ(::write(fast, "x", 1), 1);
   auto rule = Arm(RuleKind::kLatency, "*.wal", Bit(Method::kFdatasync),
-                  [](RuleSpec& s) { s.delay = 100ms; });
+                  [](RuleSpec& s) { s.delay = 200ms; });
   for (int i = 0; i < 3; ++i) {
     double ms = TimedFsync(slow, /*datasync=*/true);
-    EXPECT_GE(ms, 100.0);
-    EXPECT_LT(ms, 250.0);
+    EXPECT_GE(ms, 200.0);
+    EXPECT_LT(ms, 450.0);  // not much more: the held reply is released on time
   }
-  EXPECT_LT(TimedFsync(slow, false), 90.0);  // fsync is not fdatasync
-  EXPECT_LT(TimedFsync(fast, true), 90.0);   // other paths are not delayed
+  EXPECT_LT(TimedFsync(slow, false), 150.0);  // fsync is not fdatasync
+  EXPECT_LT(TimedFsync(fast, true), 150.0);   // other paths are not delayed
   EXPECT_EQ(rule->acted(), 3);
   // Recover: normal at once.
   ASSERT_TRUE(overlay_->Disarm(rule->id()));
-  EXPECT_LT(TimedFsync(slow, true), 90.0);
+  EXPECT_LT(TimedFsync(slow, true), 150.0);
   EXPECT_FALSE(overlay_->Disarm(rule->id()));
   ::close(slow);
   ::close(fast);
 }
 
-// With only two FUSE workers, eight fsyncs held for 600 ms plus a stream of other ops would
+// With only two FUSE workers, eight fsyncs held for 1 s plus a stream of other ops would
 // take seconds if a delayed op occupied a worker; deferred replies keep everything flowing.
 TEST_F(OverlayTest, DelayedOpsDoNotSerializeTheFilesystem) {
   Overlay::Options o;
@@ -299,7 +299,7 @@ TEST_F(OverlayTest, DelayedOpsDoNotSerializeTheFilesystem) {
     ASSERT_EQ(::write(fd, "x", 1), 1);
     fds.push_back(fd);
   }
-  Arm(RuleKind::kLatency, "slow*", Bit(Method::kFsync), [](RuleSpec& s) { s.delay = 600ms; });
+  Arm(RuleKind::kLatency, "slow*", Bit(Method::kFsync), [](RuleSpec& s) { s.delay = 1000ms; });
   std::atomic<int> slow_done{0};
   std::vector<double> slow_ms(8);
   std::vector<std::thread> threads;
@@ -325,9 +325,9 @@ TEST_F(OverlayTest, DelayedOpsDoNotSerializeTheFilesystem) {
   for (auto& t : threads) t.join();
   double all_ms = Millis(Clock::now() - t0);
   EXPECT_EQ(done_during, 0) << "a delayed fsync finished before 600 other ops did";
-  EXPECT_LT(fast_ms, 600.0);
-  for (double ms : slow_ms) EXPECT_GE(ms, 600.0);
-  EXPECT_LT(all_ms, 1200.0) << "delayed fsyncs were served one after another";
+  EXPECT_LT(fast_ms, 1000.0);
+  for (double ms : slow_ms) EXPECT_GE(ms, 1000.0);
+  EXPECT_LT(all_ms, 2500.0) << "delayed fsyncs were served one after another (8 s if serial)";
   ::close(fast);
   for (int fd : fds) ::close(fd);
 }
@@ -571,9 +571,7 @@ TEST_F(OverlayTest, ManagerMountClearsDeadMount) {
   EXPECT_EQ(ReadUnder("f"), "fine");
   ov.reset();
   manager.UnmountAll();
-  EXPECT_TRUE(FaultlineMounts().empty() ||
-              std::none_of(FaultlineMounts().begin(), FaultlineMounts().end(),
-                           [&](const MountEntry& m) { return m.mount_point == dir_.string(); }));
+  for (auto& m : FaultlineMounts()) EXPECT_NE(m.mount_point, dir_.string());
 }
 
 }  // namespace
