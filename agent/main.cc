@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
 
     std::erase(allowed_clients, "");
     agent::AgentService service(manager, registry, labels, host.Capabilities(registry),
-                                allowed_clients);
+                                allowed_clients, &host.overlays());
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
     if (have_tls) {

@@ -1,5 +1,6 @@
 #include "agent/registry_setup.h"
 
+#include "faults/io/io_faults.h"
 #include "faults/net/addr.h"
 #include "faults/net/net_faults.h"
 #include "faults/process/managed.h"
@@ -38,6 +39,7 @@ faults::FaultContext Host::Context() {
 
 void Host::RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>& listen) {
   faults::process::RegisterProcessFaults(registry);
+  faults::io::RegisterIoFaults(registry, overlays_);
   faults::stress::RegisterStressFaults(registry);
   faults::syscalls::RegisterSyscallFaults(registry);
 
@@ -83,12 +85,37 @@ std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry)
 }
 
 void Host::Start() {
+  if (!managed_) return;
+  // A managed process that declares an overlay gets it before it starts: a process keeps the
+  // fds it opened before a mount, so the overlay must be there first.
+  for (const auto& name : managed_->Names()) {
+    auto& proc = managed_->Get(name);
+    if (!proc.spec().overlay.empty()) overlays_.Mount(proc.spec().overlay);
+  }
   // Re-adopts processes a previous agent started; starts the rest.
-  if (managed_) managed_->StartAll();
+  managed_->StartAll();
+  for (const auto& name : managed_->Names()) {
+    auto& proc = managed_->Get(name);
+    // A re-adopted process on an overlay still holds files on the mount the dead agent served
+    // (they fail with ENOTCONN): start it again on the new overlay.
+    if (proc.adopted() && !proc.spec().overlay.empty()) {
+      proc.Restart(proc.spec().stop_signal, proc.spec().stop_grace);
+    }
+  }
 }
 
 // Managed processes outlive the agent on purpose (etcd must not die with its chaos agent); the
 // next agent re-adopts them. Faults on them were reverted by the fault manager already.
-void Host::Stop() {}
+// Overlays cannot outlive the agent (it is their FUSE daemon), and neither can what runs on them.
+void Host::Stop() {
+  if (managed_) {
+    // Processes on an overlay cannot outlive it: stop them first, the next agent starts them.
+    for (const auto& name : managed_->Names()) {
+      auto& proc = managed_->Get(name);
+      if (!proc.spec().overlay.empty()) proc.Stop();
+    }
+  }
+  overlays_.UnmountAll();
+}
 
 }  // namespace faultline::agent

@@ -8,6 +8,7 @@
 #include "agent/listen_address.h"
 #include "faultline/v1/agent.pb.h"
 #include "faults/core/registry.h"
+#include "faults/io/overlay.h"
 
 namespace faultline::faults::process {
 class ManagedSet;
@@ -41,9 +42,13 @@ class Host {
   void Start();
   void Stop();
 
+  faults::io::OverlayManager& overlays() { return overlays_; }
+
  private:
   AgentOptions options_;
   std::filesystem::path state_dir_;
+  // Declared before managed_: managed processes may run on overlays, so overlays go last.
+  faults::io::OverlayManager overlays_;
   std::unique_ptr<faults::process::ManagedSet> managed_;
 };
 

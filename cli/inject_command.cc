@@ -71,6 +71,7 @@ void AddInjectCommand(CLI::App& app, GlobalOptions& g) {
   auto* inject = app.add_subcommand("inject", "inject a fault through an agent");
   inject->require_subcommand(1);
   AddInjectProcess(inject, g);
+  AddInjectIo(inject, g);
   AddInjectNet(inject, g);
   AddInjectStress(inject, g);
   AddInjectSyscall(inject, g);

@@ -8,6 +8,8 @@ namespace faultline::cli {
 
 // `faultline inject stress cpu|memory ...` (faults/stress).
 void AddInjectStress(CLI::App* inject, GlobalOptions& g);
+// `faultline inject io latency|errno|short|corrupt|attr|enospc --mount DIR ...`.
+void AddInjectIo(CLI::App* inject, GlobalOptions& g);
 // `faultline inject net delay|loss|duplicate|corrupt|reorder|bandwidth|partition ...`.
 void AddInjectNet(CLI::App* inject, GlobalOptions& g);
 // `faultline inject syscall --managed NAME --syscalls a,b ...` (faults/syscall).

@@ -24,6 +24,8 @@
 #include "faults/core/duration.h"
 #include "faults/core/errors.h"
 #include "faults/process/proc.h"
+#include "faults/syscall/interceptor.h"
+#include "faults/syscall/launch.h"
 
 extern char** environ;
 
@@ -176,9 +178,9 @@ ManagedSpec ParseOne(const json& p, const std::string& path, Fields& f) {
     f.Add(path, "want an object");
     return s;
   }
-  static const std::set<std::string> known = {"name",        "argv",        "env",        "cwd",
-                                              "netns",       "log",         "restart",    "backoff",
-                                              "max_backoff", "stop_signal", "stop_grace", "ready"};
+  static const std::set<std::string> known = {
+      "name",    "argv",        "env",         "cwd",        "netns", "log",     "restart",
+      "backoff", "max_backoff", "stop_signal", "stop_grace", "ready", "overlay", "syscalls"};
   for (const auto& [k, _] : p.items()) {
     if (!known.count(k)) f.Add(path + "." + k, "unknown field");
   }
@@ -215,6 +217,21 @@ ManagedSpec ParseOne(const json& p, const std::string& path, Fields& f) {
   if (auto v = StringField(p, "cwd", path, f, true)) s.cwd = *v;
   if (auto v = StringField(p, "netns", path, f, true)) s.netns = *v;
   if (auto v = StringField(p, "log", path, f, true)) s.log = *v;
+  if (auto v = StringField(p, "overlay", path, f, true)) s.overlay = *v;
+  if (p.contains("syscalls")) {
+    const auto& list = p["syscalls"];
+    if (!list.is_array()) {
+      f.Add(path + ".syscalls", "want a list of syscall names");
+    } else {
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (!list[i].is_string() || list[i].get<std::string>().empty()) {
+          f.Add(path + ".syscalls[" + std::to_string(i) + "]", "want a syscall name");
+        } else {
+          s.syscalls.push_back(list[i].get<std::string>());
+        }
+      }
+    }
+  }
   if (auto v = StringField(p, "restart", path, f)) {
     if (*v == "never") {
       s.restart = RestartPolicy::kNever;
@@ -526,6 +543,8 @@ std::string ManagedConfigToJson(const std::vector<ManagedSpec>& specs) {
     p["cwd"] = s.cwd;
     if (!s.netns.empty()) p["netns"] = s.netns;
     if (!s.log.empty()) p["log"] = s.log;
+    if (!s.overlay.empty()) p["overlay"] = s.overlay;
+    if (!s.syscalls.empty()) p["syscalls"] = s.syscalls;
     p["restart"] = s.restart == RestartPolicy::kAlways      ? "always"
                    : s.restart == RestartPolicy::kOnFailure ? "on-failure"
                                                             : "never";
@@ -648,12 +667,35 @@ bool ManagedProcess::AdoptLocked() {
   pidfd_ = std::move(fd);
   own_child_ = false;
   adopted_ = true;
+  // Its filter's keeper kept the process running while no agent was attached; take over.
+  if (!spec_.syscalls.empty()) AttachInterceptorLocked();
   return true;
+}
+
+std::filesystem::path ManagedProcess::keeper_path() const {
+  return state_dir_ / (spec_.name + ".keeper.sock");
+}
+
+void ManagedProcess::AttachInterceptorLocked() {
+  auto attached = syscalls::AttachKeeper(keeper_path().string());
+  interceptor_ = std::make_shared<syscalls::SyscallInterceptor>(
+      std::move(attached.listener), std::move(attached.connection), spec_.syscalls);
+}
+
+std::shared_ptr<syscalls::SyscallInterceptor> ManagedProcess::interceptor() const {
+  std::lock_guard lk(mu_);
+  return interceptor_;
 }
 
 void ManagedProcess::SpawnLocked() {
   std::string who = "managed " + spec_.name;
-  ExecPlan plan = MakePlan(spec_.argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
+  // Under a seccomp filter the loader execs the real argv; its keeper serves the filter to us.
+  std::vector<std::string> argv = spec_.syscalls.empty()
+                                      ? spec_.argv
+                                      : syscalls::NotifyChannel::WrapArgvWithKeeper(
+                                            spec_.argv, spec_.syscalls, keeper_path().string());
+  interceptor_.reset();
+  ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   pid_t pid = Spawn(plan, who);
   UniqueFd fd(pidfd_open(pid, 0));
   if (!fd) {
@@ -670,6 +712,7 @@ void ManagedProcess::SpawnLocked() {
   adopted_ = false;
   started_at_ = Clock::now();
   WriteStateLocked();
+  if (!spec_.syscalls.empty()) AttachInterceptorLocked();
 }
 
 void ManagedProcess::Start() {
@@ -858,6 +901,10 @@ nanoseconds ManagedSet::Start(std::string_view name) {
   p.Start();
   if (!p.WaitReady()) throw FaultError("managed " + std::string(name) + ": not ready after start");
   return Clock::now() - t0;
+}
+
+syscalls::SyscallInterceptor* ManagedSet::Interceptor(std::string_view name) {
+  return Get(name).interceptor().get();
 }
 
 }  // namespace faultline::faults::process
