@@ -76,6 +76,11 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   up->add_option("--agent-binary", up_opts->agent,
                  "faultline-agent binary (default: next to faultline, then /usr/sbin)");
   up->add_flag("--no-agents", up_opts->no_agents, "run etcd without an agent per member");
+  up->add_flag("!--no-overlay", up_opts->overlay,
+               "keep etcd's data dir off the FUSE overlay (no IO faults)");
+  up->add_option("--intercept-syscalls", up_opts->intercept_syscalls,
+                 "etcd syscalls routed to the agent for syscall faults, e.g. fdatasync,fsync")
+      ->delimiter(',');
   up->add_option("--root", *up_root, "directory holding the labs");
   up->add_option("--timeout", *timeout_s, "seconds to wait for a healthy cluster")
       ->capture_default_str();

@@ -483,6 +483,12 @@ LabInfo Up(const LabOptions& o) {
         m.etcd_start_time = procs.back()->StartTime();
         say(m.name + ": etcd pid " + std::to_string(m.etcd_pid));
       } else {
+        if (o.overlay) {
+          // The overlay covers the data dir, so it must exist before the agent mounts it.
+          std::filesystem::create_directories(m.data_dir);
+          etcd.overlay = m.data_dir;
+        }
+        etcd.syscalls = o.intercept_syscalls;
         WriteAtomic(m.dir + "/managed.json", faults::process::ManagedConfigToJson({etcd}));
         procs.push_back(std::make_unique<ManagedProcess>(AgentSpec(info, m), m.dir));
         procs.back()->Start();
