@@ -39,14 +39,11 @@ etcdctl --endpoints "$endpoints" put /demo/before "written before any fault" >/d
 old=$(leader)
 step "fault 1: pause the leader's etcd ($old) for 8s (SIGSTOP, SIGCONT when it ends)"
 faultline --lab "$lab" --target "$old" inject process pause --managed etcd --duration 8s
-for _ in $(seq 40); do
-  new=$(leader || true)
-  [ -n "$new" ] && [ "$new" != "$old" ] && break
-  sleep 0.25
-done
-echo "the other members elected a new leader: ${new:-none}"
-faultline lab status --name "$lab"
-sleep 8
+# etcd's election timeout is 1 s; give the two healthy members time to elect.
+sleep 3
+echo "while $old is stopped, the other members elected: $(leader || true)"
+faultline lab status --name "$lab" || true
+sleep 5
 step "after the pause: $old resumed and rejoined (equal raft index)"
 sleep 1
 faultline lab status --name "$lab"
