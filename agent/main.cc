@@ -18,20 +18,13 @@
 #include "agent/prometheus.h"
 #include "agent/registry_setup.h"
 #include "faults/core/duration.h"
+#include "faults/core/host.h"
 
 namespace {
 
 using namespace faultline;
 
 void Log(const std::string& msg) { std::cerr << "faultline-agent: " << msg << std::endl; }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -146,8 +139,9 @@ int main(int argc, char** argv) {
     if (have_tls) {
       grpc::SslServerCredentialsOptions ssl(
           GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-      ssl.pem_root_certs = ReadFile(tls_client_ca);
-      ssl.pem_key_cert_pairs.push_back({ReadFile(tls_key), ReadFile(tls_cert)});
+      ssl.pem_root_certs = faults::ReadWholeFile(tls_client_ca);
+      ssl.pem_key_cert_pairs.push_back(
+          {faults::ReadWholeFile(tls_key), faults::ReadWholeFile(tls_cert)});
       tcp_creds = grpc::SslServerCredentials(ssl);
     }
     std::vector<int> ports(addrs.size(), 0);

@@ -5,19 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "faults/core/host.h"
+
 namespace faultline::cli {
-namespace {
-
-std::string ReadPem(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
-
 std::string GrpcTarget(const std::string& address) {
   if (address.starts_with("unix:")) return address;
   if (!address.empty() && address.front() == '/') return "unix://" + address;
@@ -30,10 +20,10 @@ std::unique_ptr<v1::Agent::Stub> ConnectAgent(const AgentAddress& a) {
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
   if (!a.tls_ca.empty()) {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadPem(a.tls_ca);
+    ssl.pem_root_certs = faults::ReadWholeFile(a.tls_ca);
     if (!a.tls_cert.empty()) {
-      ssl.pem_cert_chain = ReadPem(a.tls_cert);
-      ssl.pem_private_key = ReadPem(a.tls_key);
+      ssl.pem_cert_chain = faults::ReadWholeFile(a.tls_cert);
+      ssl.pem_private_key = faults::ReadWholeFile(a.tls_key);
     }
     creds = grpc::SslCredentials(ssl);
   }

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "faults/core/host.h"
 #include "faults/core/unique_fd.h"
 #include "faults/stress/cgroup.h"
 #include "faults/stress/size.h"
@@ -42,14 +43,6 @@ uint64_t ResolveBytes(const StressFault& f, uint64_t total) {
     return static_cast<uint64_t>(static_cast<double>(total) * f.size_percent() / 100.0);
   }
   return f.size_bytes();
-}
-
-bool KernelAtLeast(int major, int minor) {
-  utsname u{};
-  if (uname(&u) != 0) return false;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
-  return ma > major || (ma == major && mi >= minor);
 }
 
 // cgroup v2 keeps cpu.stat (usage_usec) even with no controller enabled.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faults/core/duration.h"
+#include "faults/core/host.h"
 #include "faults/syscall/interceptor.h"
 #include "faults/syscall/launch.h"
 
@@ -133,14 +134,6 @@ class SyscallFaultImpl : public Fault {
   std::string rule_id_;
   RuleCounters last_;
 };
-
-bool KernelAtLeast(int major, int minor) {
-  utsname u{};
-  if (uname(&u) != 0) return false;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
-  return ma > major || (ma == major && mi >= minor);
-}
 
 class SyscallFactory : public FaultFactory {
  public:
