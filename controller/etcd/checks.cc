@@ -300,8 +300,13 @@ CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::stri
   CheckResult r{"key-count"};
   std::vector<MemberStatus> ms = CollectStatus(client);
   if (Answered(ms).empty()) return NoMemberAnswered(r.name, ms);
-  int64_t rev = CommonRevision(ms);
-  r.evidence["revision"] = rev;
+  // Converged members are compared at their one revision, exactly; members whose revisions
+  // differ (lagging or diverged) are compared at their latest state, since "revision N" then
+  // means different things on different members.
+  std::set<int64_t> revs;
+  for (const MemberStatus* m : Answered(ms)) revs.insert(m->revision);
+  int64_t rev = revs.size() == 1 ? *revs.begin() : 0;
+  r.evidence["revision"] = rev == 0 ? json("latest per member") : json(rev);
   std::vector<std::string> ranges = {""};
   ranges.insert(ranges.end(), prefixes.begin(), prefixes.end());
   std::vector<std::string> problems;
@@ -333,8 +338,9 @@ CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::stri
   }
   r.passed = problems.empty();
   if (r.passed) {
-    r.summary = "every member holds " + r.evidence["counts"]["(all keys)"].begin()->dump() +
-                " keys at revision " + std::to_string(rev);
+    r.summary =
+        "every member holds " + r.evidence["counts"]["(all keys)"].begin()->dump() + " keys at " +
+        (rev == 0 ? std::string("their latest revision") : "revision " + std::to_string(rev));
     if (!prefixes.empty())
       r.summary += " (and agrees on " + std::to_string(prefixes.size()) + " prefixes)";
   } else {
