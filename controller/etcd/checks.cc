@@ -67,6 +67,25 @@ CheckResult NoMemberAnswered(const std::string& name, const std::vector<MemberSt
   return r;
 }
 
+// Members that did not answer, for checks that can only vouch for the ones that did.
+std::vector<std::string> Silent(const std::vector<MemberStatus>& ms) {
+  std::vector<std::string> out;
+  for (const auto& m : ms) {
+    if (!m.answered) out.push_back(m.endpoint);
+  }
+  return out;
+}
+
+// A check that passed on the answering members still fails if some member could not be asked.
+void FailIfSilent(const std::vector<MemberStatus>& ms, CheckResult* r) {
+  std::vector<std::string> silent = Silent(ms);
+  if (silent.empty()) return;
+  r->evidence["not_answering"] = silent;
+  if (r->passed) r->summary = "on the members that answered: " + r->summary;
+  r->passed = false;
+  r->summary = "not answering: " + Join(silent) + "; " + r->summary;
+}
+
 // One revision every answering member has reached.
 int64_t CommonRevision(const std::vector<MemberStatus>& ms) {
   int64_t rev = 0;
@@ -249,6 +268,7 @@ CheckResult CheckRevisions(const EtcdClient& client) {
   } else {
     r.summary = Join(problems);
   }
+  FailIfSilent(ms, &r);
   return r;
 }
 
@@ -346,6 +366,7 @@ CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::stri
   } else {
     r.summary = Join(problems);
   }
+  FailIfSilent(ms, &r);
   return r;
 }
 
@@ -408,6 +429,7 @@ CheckResult CheckDbSize(const EtcdClient& client, int64_t quota_bytes, double fa
                              "% of the quota"
                        : "db size above " + std::to_string(static_cast<int>(fail_ratio * 100)) +
                              "% of the quota on " + Join(over);
+  FailIfSilent(ms, &r);
   return r;
 }
 

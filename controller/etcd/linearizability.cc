@@ -21,9 +21,11 @@ uint64_t Mix(uint64_t x) {
 struct KState {
   bool present = false;
   uint32_t value = 0;
-  int64_t rev = 0;  // revision of the last change; 0 = unknown (written by an unknown op)
+  int64_t rev = 0;    // revision of the last change; 0 = unknown (written by an unknown op)
+  int64_t floor = 0;  // the store revision is known to have reached this (response headers)
   uint64_t Hash(uint64_t salt) const {
-    return Mix(salt ^ Mix((present ? 1ULL << 63 : 0) ^ value) ^ Mix(static_cast<uint64_t>(rev)));
+    return Mix(salt ^ Mix((present ? 1ULL << 63 : 0) ^ value) ^ Mix(static_cast<uint64_t>(rev)) ^
+               Mix(static_cast<uint64_t>(floor) * 0x9e3779b97f4a7c15ULL));
   }
 };
 
@@ -47,30 +49,44 @@ class Interner {
   std::unordered_map<std::string, uint32_t> ids_;
 };
 
-// The etcd KV model: false if `op` cannot happen in state `s`.
+// The etcd KV model: false if `op` cannot happen in state `s`. Besides the key's own value and
+// mod revision it tracks the lowest store revision the key's ops have shown (`floor`): etcd's
+// store revision only grows, so an op answered at header revision H cannot come after one that
+// saw a higher revision, and a write at revision R cannot come after an op that saw R or more.
 bool Step(const KState& s, const KOp& k, KState* out) {
   const Op& op = *k.src;
   *out = s;
+  // An answered op that did not change the key observed the store at header revision H.
+  auto observe = [&](int64_t h) {
+    if (h == 0) return true;  // no header recorded (hand-written histories)
+    if (h < s.floor || (s.rev != 0 && h < s.rev)) return false;
+    out->floor = h;
+    return true;
+  };
+  // An answered write at revision r.
+  auto write = [&](bool present, uint32_t value, int64_t r) {
+    if (r <= s.floor || (s.rev != 0 && r <= s.rev)) return false;
+    *out = {present, value, r, r};
+    return true;
+  };
   switch (op.type) {
     case OpType::kGet: {
       if (op.found != s.present) return false;
-      if (op.revision != 0 && s.rev != 0 && op.revision < s.rev) return false;
+      if (!observe(op.revision)) return false;
       if (!s.present) return true;
       if (k.read_value != s.value) return false;
       if (s.rev == 0) {
         out->rev = op.read_mod_revision;  // learn the revision of an unknown write
-        return true;
+        return op.read_mod_revision > 0;
       }
       return op.read_mod_revision == s.rev;
     }
     case OpType::kPut:
       if (k.unknown) {
-        *out = {true, k.value, 0};
+        *out = {true, k.value, 0, s.floor};
         return true;
       }
-      if (s.rev != 0 && op.revision <= s.rev) return false;
-      *out = {true, k.value, op.revision};
-      return true;
+      return write(true, k.value, op.revision);
     case OpType::kCas: {
       bool holds;
       if (op.cas_on == CasOn::kValue) {
@@ -83,25 +99,21 @@ bool Step(const KState& s, const KOp& k, KState* out) {
         holds = s.present && s.rev == op.expect_mod_revision;
       }
       if (k.unknown) {
-        if (holds) *out = {true, k.value, 0};
+        if (holds) *out = {true, k.value, 0, s.floor};
         return true;
       }
       if (op.succeeded != holds) return false;
-      if (!holds) return true;
-      if (s.rev != 0 && op.revision <= s.rev) return false;
-      *out = {true, k.value, op.revision};
-      return true;
+      if (!holds) return observe(op.revision);
+      return write(true, k.value, op.revision);
     }
     case OpType::kDelete:
       if (k.unknown) {
-        *out = {false, 0, s.present ? 0 : s.rev};
+        *out = {false, 0, s.present ? 0 : s.rev, s.floor};
         return true;
       }
       if (op.deleted != (s.present ? 1 : 0)) return false;
-      if (!s.present) return true;
-      if (s.rev != 0 && op.revision <= s.rev) return false;
-      *out = {false, 0, op.revision};
-      return true;
+      if (!s.present) return observe(op.revision);
+      return write(false, 0, op.revision);
   }
   return false;
 }
@@ -123,7 +135,10 @@ struct SearchStats {
 
 // Wing–Gong/Lowe search over one key's ops. Ops with unknown outcome have no return entry: they
 // never force a backtrack and the search ends once every ok op is linearized.
-Verdict Search(const std::vector<KOp>& ops, uint64_t budget, SearchStats* stats) {
+// On failure, *blocked (if given) is the op whose return the search could not get past when it
+// had linearized the most ops: where the history stops making sense.
+Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank,
+                      SearchStats* stats, int32_t* blocked) {
   struct Node {
     int32_t op = -1;
     bool call = false;
@@ -181,67 +196,120 @@ Verdict Search(const std::vector<KOp>& ops, uint64_t budget, SearchStats* stats)
   }
   std::unordered_set<MemoKey, MemoHash> memo;
   memo.reserve(ops.size() * 2);
-  struct Frame {
-    int32_t node;
-    KState state;
+  // The order candidates are tried in: by the revision their answer carries (a write's own, the
+  // header revision a read or no-op write was served at), writes before reads at the same
+  // revision, unknown ops last. The true order mostly follows revisions, so the search rarely
+  // has to backtrack; any order is correct, only the time taken differs.
+  std::vector<int64_t> rank(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = *ops[i].src;
+    bool changes = op.type == OpType::kPut || (op.type == OpType::kCas && op.succeeded) ||
+                   (op.type == OpType::kDelete && op.deleted > 0);
+    rank[i] = ops[i].unknown || op.revision == 0 ? std::numeric_limits<int64_t>::max()
+                                                 : op.revision * 2 + (changes ? 0 : 1);
+  }
+  // One level per linearized op: its candidates live in `arena[begin, end)`.
+  struct Level {
+    uint32_t begin, end, pos;
+    int32_t chosen = -1;
+    KState prev;
   };
-  std::vector<Frame> stack;
-  stack.reserve(ops.size());
+  std::vector<int32_t> arena;
+  std::vector<Level> levels;
+  levels.reserve(ops.size() + 1);
+  size_t fewest_remaining = remaining_ok + 1;
+  int32_t deepest_block = -1;
+  auto push_level = [&] {
+    Level l;
+    l.begin = static_cast<uint32_t>(arena.size());
+    int32_t e = nodes[0].next;
+    for (; e != tail && nodes[e].call; e = nodes[e].next) arena.push_back(e);
+    l.end = static_cast<uint32_t>(arena.size());
+    l.pos = l.begin;
+    if (by_rank) {
+      std::stable_sort(arena.begin() + l.begin, arena.end(),
+                       [&](int32_t x, int32_t y) { return rank[nodes[x].op] < rank[nodes[y].op]; });
+    }
+    if (e != tail && remaining_ok < fewest_remaining) {
+      fewest_remaining = remaining_ok;
+      deepest_block = nodes[e].op;
+    }
+    levels.push_back(l);
+  };
   KState state;
   uint64_t ha = 0, hb = 0;
-  int32_t entry = nodes[0].next;
   uint64_t steps = 0;
   Verdict verdict = Verdict::kFail;
+  push_level();
   while (true) {
     if (remaining_ok == 0) {
       verdict = Verdict::kOk;
       break;
     }
-    if (++steps > budget) {
+    Level& l = levels.back();
+    bool descended = false;
+    while (l.pos < l.end) {
+      if (++steps > budget) break;
+      int32_t c = arena[l.pos++];
+      const Node& n = nodes[c];
+      KState next;
+      if (!Step(state, ops[n.op], &next)) continue;
+      uint64_t na = ha ^ za[n.op], nb = hb ^ zb[n.op];
+      if (!memo.insert({na ^ next.Hash(0x1234), nb ^ next.Hash(0xabcdef)}).second) continue;
+      l.chosen = c;
+      l.prev = state;
+      state = next;
+      ha = na;
+      hb = nb;
+      unlink(c);
+      if (n.ret >= 0) {
+        unlink(n.ret);
+        --remaining_ok;
+      }
+      descended = true;
+      break;
+    }
+    if (steps > budget) {
       verdict = Verdict::kBudget;
       break;
     }
-    const Node& n = nodes[entry];
-    if (entry != tail && n.call) {
-      const KOp& op = ops[n.op];
-      KState next;
-      if (Step(state, op, &next)) {
-        uint64_t na = ha ^ za[n.op], nb = hb ^ zb[n.op];
-        if (memo.insert({na ^ next.Hash(0x1234), nb ^ next.Hash(0xabcdef)}).second) {
-          stack.push_back({entry, state});
-          state = next;
-          ha = na;
-          hb = nb;
-          unlink(entry);
-          if (n.ret >= 0) {
-            unlink(n.ret);
-            --remaining_ok;
-          }
-          entry = nodes[0].next;
-          continue;
-        }
-      }
-      entry = n.next;
+    if (descended) {
+      push_level();
       continue;
     }
-    // A return (or the end) of an op not yet linearized: undo the last choice.
-    if (stack.empty()) break;
-    Frame f = stack.back();
-    stack.pop_back();
-    const Node& c = nodes[f.node];
+    // No candidate fits here: drop this level and undo the parent's choice.
+    arena.resize(l.begin);
+    levels.pop_back();
+    if (levels.empty()) break;
+    Level& p = levels.back();
+    const Node& c = nodes[p.chosen];
     if (c.ret >= 0) {
       relink(c.ret);
       ++remaining_ok;
     }
-    relink(f.node);
+    relink(p.chosen);
     ha ^= za[c.op];
     hb ^= zb[c.op];
-    state = f.state;
-    entry = c.next;
+    state = p.prev;
   }
   stats->steps += steps;
   stats->memo += memo.size();
+  if (blocked != nullptr) *blocked = deepest_block;
   return verdict;
+}
+
+// Revision order first: nearly always straight through. Some histories (seen with 100k-op keys
+// and unknown writes) send it down a long wrong branch; then the plain invocation order, which
+// is slower on busy keys but does not share that weakness, gets the rest of the budget.
+Verdict Search(const std::vector<KOp>& ops, uint64_t budget, SearchStats* stats,
+               int32_t* blocked = nullptr) {
+  uint64_t first = std::min<uint64_t>(budget, 50 * ops.size() + 1'000'000);
+  SearchStats s1;
+  Verdict v = SearchOrdered(ops, first, true, &s1, blocked);
+  stats->steps += s1.steps;
+  stats->memo += s1.memo;
+  if (v != Verdict::kBudget || first == budget) return v;
+  return SearchOrdered(ops, budget - first, false, stats, blocked);
 }
 
 // The ops of a key that enter the search, in invocation order.
@@ -277,7 +345,7 @@ std::vector<KOp> CutAt(const std::vector<KOp>& ops, int64_t cut) {
   return out;
 }
 
-KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops,
+KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t blocked,
                   const LinearizabilityOptions& options, SearchStats* stats) {
   KeyFailure f;
   f.key = key;
@@ -287,8 +355,25 @@ KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops,
     if (!k.unknown) cuts.push_back(k.src->return_ns);
   }
   std::sort(cuts.begin(), cuts.end());
-  // Smallest cut that fails; the full history (last cut) is known to fail.
+  // The failing cut: first try where the full search got stuck deepest (one search); if that
+  // cut alone still fails, binary-search below it for the smallest failing cut, else above it.
   size_t lo = 0, hi = cuts.size() - 1;
+  if (blocked >= 0) {
+    size_t at =
+        std::lower_bound(cuts.begin(), cuts.end(), ops[blocked].src->return_ns) - cuts.begin();
+    if (at < cuts.size()) {
+      if (Search(CutAt(ops, cuts[at]), options.max_steps_per_key, stats) == Verdict::kFail) {
+        hi = at;
+        // Usually the op that got stuck is the culprit: check the cut just before it.
+        if (at == 0 ||
+            Search(CutAt(ops, cuts[at - 1]), options.max_steps_per_key, stats) != Verdict::kFail) {
+          lo = at;
+        }
+      } else {
+        lo = at + 1;
+      }
+    }
+  }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (Search(CutAt(ops, cuts[mid]), options.max_steps_per_key, stats) == Verdict::kFail) {
@@ -367,7 +452,8 @@ LinearizabilityResult CheckLinearizability(const History& h,
     Interner values;
     std::vector<KOp> ops = Prepare(by_key[key], &values);
     r.ops_checked += ops.size();
-    Verdict v = Search(ops, options.max_steps_per_key, &stats);
+    int32_t blocked = -1;
+    Verdict v = Search(ops, options.max_steps_per_key, &stats, &blocked);
     if (v == Verdict::kBudget) {
       r.inconclusive_keys.push_back(key);
       continue;
@@ -378,7 +464,7 @@ LinearizabilityResult CheckLinearizability(const History& h,
       continue;
     }
     if (options.shrink) {
-      r.failures.push_back(Shrink(key, ops, options, &stats));
+      r.failures.push_back(Shrink(key, ops, blocked, options, &stats));
     } else {
       KeyFailure f;
       f.key = key;

@@ -245,3 +245,31 @@ TEST(Linearizability, SearchBudgetGivesInconclusiveNotAFalseVerdict) {
 
 }  // namespace
 }  // namespace faultline::controller::etcd
+
+namespace faultline::controller::etcd {
+namespace {
+
+using testing::HistoryBuilder;
+
+TEST(Linearizability, HeaderRevisionsOrderOpsOnAKey) {
+  // The read answered at store revision 10 without the put that got revision 5: the put had been
+  // applied by then, so the read is stale although the two overlap in time.
+  HistoryBuilder b;
+  b.Put(0, "k", "a", 0, 10, 5);
+  b.Get(1, "k", 1, 2, std::nullopt, 0, 10);
+  EXPECT_FALSE(CheckLinearizability(b.history()).ok());
+  // Answered at revision 4, before the put: fine.
+  HistoryBuilder ok;
+  ok.Put(0, "k", "a", 0, 10, 5);
+  ok.Get(1, "k", 1, 2, std::nullopt, 0, 4);
+  EXPECT_TRUE(CheckLinearizability(ok.history()).ok());
+  // The store revision never goes back: a later read cannot be served at an older revision.
+  HistoryBuilder back;
+  back.Put(0, "k", "a", 0, 1, 2);
+  back.Get(1, "k", 2, 3, "a", 2, 10);
+  back.Get(2, "k", 4, 5, "a", 2, 8);
+  EXPECT_FALSE(CheckLinearizability(back.history()).ok());
+}
+
+}  // namespace
+}  // namespace faultline::controller::etcd
