@@ -24,8 +24,7 @@ void SetNow(google::protobuf::Timestamp* ts) {
 void SetFromSteady(Clock::time_point when, google::protobuf::Timestamp* ts) {
   auto wall = std::chrono::system_clock::now() +
               std::chrono::duration_cast<std::chrono::system_clock::duration>(when - Clock::now());
-  auto ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
   ts->set_seconds(ns / 1'000'000'000);
   ts->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
 }
@@ -47,7 +46,8 @@ FaultManager::FaultManager(const faults::Registry& registry, faults::FaultContex
   // Ids must not repeat across agent restarts (the controller may still hold old ones).
   std::random_device rd;
   id_counter_ = (static_cast<uint64_t>(rd()) << 20) ^ static_cast<uint64_t>(::getpid());
-  timer_ = std::make_unique<faults::DeadlineTimer>([this](const std::string& id) { OnDeadline(id); });
+  timer_ =
+      std::make_unique<faults::DeadlineTimer>([this](const std::string& id) { OnDeadline(id); });
 }
 
 FaultManager::~FaultManager() { timer_.reset(); }
@@ -83,8 +83,8 @@ std::vector<std::string> FaultManager::Startup() {
       journal_.Append(Record(v1::JournalRecord::REVERTED, rec.fault_id(), rec.experiment_id()));
       ++metrics_.startup_reverts;
       ++metrics_.reverts;
-      done.push_back("reverted " + rec.fault_id() + " left by a previous agent: " +
-                     fault->Describe());
+      done.push_back("reverted " + rec.fault_id() +
+                     " left by a previous agent: " + fault->Describe());
     } catch (const std::exception& e) {
       auto r = Record(v1::JournalRecord::REVERT_FAILED, rec.fault_id(), rec.experiment_id());
       r.set_error(e.what());
@@ -163,6 +163,19 @@ v1::FaultStatus FaultManager::Inject(const v1::InjectRequest& request) {
   applied.set_state(fault->State());
   journal_.Append(applied);
   ++metrics_.injections;
+  if (fault->OneShot()) {
+    // Nothing stays applied: close it in the journal and report it as done.
+    journal_.Append(Record(v1::JournalRecord::REVERTED, id, request.experiment_id()));
+    status.set_state(v1::FaultStatus::COMPLETED);
+    status.set_revert_reason("completed");
+    status.set_description(fault->Describe());
+    for (const auto& [k, v] : fault->Observe()) (*status.mutable_counters())[k] = v;
+    SetNow(status.mutable_applied_at());
+    *status.mutable_reverted_at() = status.applied_at();
+    ended_.push_front(status);
+    if (ended_.size() > options_.ended_history) ended_.pop_back();
+    return status;
+  }
 
   Entry e;
   e.fault = std::move(fault);

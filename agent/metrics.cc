@@ -10,8 +10,8 @@
 namespace faultline::agent {
 namespace {
 
-MHD_Result Handle(void* cls, MHD_Connection* conn, const char* url, const char* method,
-                  const char*, const char*, size_t*, void**) {
+MHD_Result Handle(void* cls, MHD_Connection* conn, const char* url, const char* method, const char*,
+                  const char*, size_t*, void**) {
   auto* render = static_cast<std::function<std::string()>*>(cls);
   std::string body;
   unsigned status = MHD_HTTP_OK;
@@ -26,8 +26,8 @@ MHD_Result Handle(void* cls, MHD_Connection* conn, const char* url, const char* 
     status = MHD_HTTP_NOT_FOUND;
     body = "try /metrics\n";
   }
-  MHD_Response* resp = MHD_create_response_from_buffer(body.size(), body.data(),
-                                                       MHD_RESPMEM_MUST_COPY);
+  MHD_Response* resp =
+      MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
   MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
   MHD_Result r = MHD_queue_response(conn, status, resp);
   MHD_destroy_response(resp);

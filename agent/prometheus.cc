@@ -46,8 +46,8 @@ std::string RenderMetrics(const FaultManager& manager) {
   for (const auto& f : faults) {
     for (const auto& [k, v] : f.counters()) {
       o << "faultline_fault_counter{fault_id=\"" << Escape(f.id()) << "\",kind=\""
-        << Escape(f.kind()) << "\",experiment=\"" << Escape(f.experiment_id())
-        << "\",counter=\"" << Escape(k) << "\"} " << v << '\n';
+        << Escape(f.kind()) << "\",experiment=\"" << Escape(f.experiment_id()) << "\",counter=\""
+        << Escape(k) << "\"} " << v << '\n';
     }
   }
   return o.str();

@@ -1,14 +1,17 @@
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "agent/listen_address.h"
 #include "faultline/v1/agent.pb.h"
 #include "faults/core/registry.h"
+
+namespace faultline::faults::process {
+class ManagedSet;
+}
 
 namespace faultline::agent {
 
@@ -40,6 +43,7 @@ class Host {
  private:
   AgentOptions options_;
   std::filesystem::path state_dir_;
+  std::unique_ptr<faults::process::ManagedSet> managed_;
 };
 
 }  // namespace faultline::agent

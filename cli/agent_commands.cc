@@ -9,7 +9,8 @@
 namespace faultline::cli {
 namespace {
 
-void PrintFaults(const GlobalOptions& g, const google::protobuf::RepeatedPtrField<v1::FaultStatus>& fs,
+void PrintFaults(const GlobalOptions& g,
+                 const google::protobuf::RepeatedPtrField<v1::FaultStatus>& fs,
                  const google::protobuf::Message& whole, const std::string& empty) {
   if (g.format() == Format::kJson) {
     std::cout << ToJson(whole) << "\n";

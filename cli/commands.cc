@@ -1,7 +1,13 @@
 #include "cli/commands.h"
 
+#include "cli/lab_command.h"
+
 namespace faultline::cli {
 
-void AddAreaCommands(CLI::App&, GlobalOptions&) {}
+// The lab goes last: it lets the other commands' unknown options fall through to --lab/--target.
+void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
+  AddCertsCommand(app);
+  AddLabCommand(app, g);
+}
 
 }  // namespace faultline::cli

@@ -30,8 +30,9 @@ std::chrono::nanoseconds DurationFlag(const std::string& flag, const std::string
 }
 
 void InjectCommon::AddFlags(CLI::App* cmd) {
-  cmd->add_option("--duration", duration, "how long the fault lasts (e.g. 30s, 5m); default: "
-                                          "until recovered or its lease lapses");
+  cmd->add_option("--duration", duration,
+                  "how long the fault lasts (e.g. 30s, 5m); default: "
+                  "until recovered or its lease lapses");
   cmd->add_option("--lease", lease,
                   "dead-man switch: revert unless renewed within this time (default: the "
                   "duration, or the agent's default lease)");
@@ -43,7 +44,8 @@ void InjectCommon::AddFlags(CLI::App* cmd) {
 
 void InjectCommon::Submit(GlobalOptions& g, v1::FaultSpec spec) const {
   v1::InjectRequest req;
-  if (!duration.empty()) faults::ToProto(DurationFlag("--duration", duration), spec.mutable_duration());
+  if (!duration.empty())
+    faults::ToProto(DurationFlag("--duration", duration), spec.mutable_duration());
   if (!lease.empty()) faults::ToProto(DurationFlag("--lease", lease), req.mutable_lease());
   spec.set_seed(seed_set ? seed : std::random_device{}());
   *req.mutable_spec() = spec;

@@ -18,17 +18,20 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& action,
   auto* target = cmd->add_option_group("target", "which processes");
   target->add_option("--pid", flags_ptr->pid, "process id");
   target->add_option("--name", flags_ptr->name, "exact process name (as in ps -o comm)");
-  target->add_option("--cmdline", flags_ptr->cmdline, "regular expression searched in the command line");
+  target->add_option("--cmdline", flags_ptr->cmdline,
+                     "regular expression searched in the command line");
   target->add_option("--cgroup", flags_ptr->cgroup, "cgroup v2 path under /sys/fs/cgroup");
   target->add_option("--unit", flags_ptr->unit, "systemd unit, e.g. etcd.service");
   target->add_option("--managed", flags_ptr->managed, "a process the agent manages, e.g. etcd");
   target->require_option(1);
-  cmd->add_flag("--one", flags_ptr->one, "act on one matching process (picked by the seed), not all");
+  cmd->add_flag("--one", flags_ptr->one,
+                "act on one matching process (picked by the seed), not all");
   if (kind != v1::ProcessFault::PAUSE) {
     cmd->add_option("--signal", flags_ptr->signal, "signal name or number (TERM, SIGKILL, 9)");
   }
   if (kind == v1::ProcessFault::RESTART) {
-    cmd->add_option("--grace", flags_ptr->grace, "wait this long for exit before SIGKILL (default 10s)");
+    cmd->add_option("--grace", flags_ptr->grace,
+                    "wait this long for exit before SIGKILL (default 10s)");
   }
   if (kind == v1::ProcessFault::KILL) {
     cmd->add_option("--restart-after", flags_ptr->restart_after,
@@ -71,12 +74,11 @@ void AddInjectProcess(CLI::App* inject, GlobalOptions& g) {
   auto* family = inject->add_subcommand("process", "signal, kill, pause or restart processes");
   family->require_subcommand(1);
   AddAction(family, g, "signal", "send a signal once", v1::ProcessFault::SIGNAL);
-  AddAction(family, g, "kill", "kill (SIGKILL unless --signal)",
-            v1::ProcessFault::KILL);
+  AddAction(family, g, "kill", "kill (SIGKILL unless --signal)", v1::ProcessFault::KILL);
   AddAction(family, g, "pause", "SIGSTOP now, SIGCONT when the fault ends",
             v1::ProcessFault::PAUSE);
-  AddAction(family, g, "restart",
-            "restart a managed process and report its time to ready", v1::ProcessFault::RESTART);
+  AddAction(family, g, "restart", "restart a managed process and report its time to ready",
+            v1::ProcessFault::RESTART);
 }
 
 }  // namespace faultline::cli

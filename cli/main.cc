@@ -1,8 +1,7 @@
 // faultline: the one command users type.
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/agent_commands.h"
 #include "cli/commands.h"

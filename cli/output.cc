@@ -14,7 +14,8 @@ std::string Table(const std::vector<std::string>& header,
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], r[i].size());
   }
   std::string out;
   auto line = [&](const std::vector<std::string>& cells) {
@@ -43,7 +44,7 @@ std::string Relative(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
   auto when = std::chrono::system_clock::time_point(std::chrono::seconds(ts.seconds()) +
                                                     std::chrono::nanoseconds(ts.nanos()));
-  auto d = std::chrono::duration_cast<std::chrono::seconds>(when - std::chrono::system_clock::now());
+  auto d = std::chrono::round<std::chrono::seconds>(when - std::chrono::system_clock::now());
   if (d.count() >= 0) return "in " + faults::FormatDuration(d);
   return faults::FormatDuration(-d) + " ago";
 }

@@ -15,13 +15,8 @@ struct Unit {
   double ns;
 };
 // Longest suffix first so "ms" is not read as "m" followed by garbage.
-constexpr std::array<Unit, 7> kUnits = {{{"ns", 1},
-                                         {"us", 1e3},
-                                         {"µs", 1e3},
-                                         {"ms", 1e6},
-                                         {"s", 1e9},
-                                         {"m", 60e9},
-                                         {"h", 3600e9}}};
+constexpr std::array<Unit, 7> kUnits = {
+    {{"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}}};
 
 }  // namespace
 
@@ -74,7 +69,8 @@ std::string FormatDuration(std::chrono::nanoseconds d) {
     d = -d;
   }
   if (d < microseconds(1)) return out + std::to_string(d.count()) + "ns";
-  if (d < milliseconds(1)) return out + std::to_string(duration_cast<microseconds>(d).count()) + "us";
+  if (d < milliseconds(1))
+    return out + std::to_string(duration_cast<microseconds>(d).count()) + "us";
   if (d < seconds(1)) return out + std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
   auto h = duration_cast<hours>(d);
   d -= h;

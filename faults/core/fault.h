@@ -45,6 +45,9 @@ class Fault {
   virtual Counters Observe() const { return {}; }
   // "family/action", e.g. "process/pause".
   virtual std::string Kind() const = 0;
+  // True when the whole effect happens in Apply() (a signal, a kill, a restart): nothing stays
+  // applied, so the agent records the fault as completed at once instead of holding a lease.
+  virtual bool OneShot() const { return false; }
 };
 
 // Creates the faults of one family. Registered by family name (the FaultSpec oneof field).
@@ -54,7 +57,8 @@ class FaultFactory {
   virtual std::string_view Family() const = 0;
   // Every problem at once, field paths relative to the spec root ("process.signal").
   virtual FieldErrors Validate(const v1::FaultSpec& spec) const = 0;
-  virtual std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext& ctx) const = 0;
+  virtual std::unique_ptr<Fault> Create(const v1::FaultSpec& spec,
+                                        const FaultContext& ctx) const = 0;
   // Rebuilds a fault from its journal record (spec and State()) so it can be reverted.
   virtual std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
                                          const FaultContext& ctx) const = 0;

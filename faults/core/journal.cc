@@ -132,8 +132,7 @@ void Journal::Compact(const std::vector<v1::JournalRecord>& keep) {
   fd_ = std::move(fresh);
 }
 
-std::vector<v1::JournalRecord> Journal::Outstanding(
-    const std::vector<v1::JournalRecord>& records) {
+std::vector<v1::JournalRecord> Journal::Outstanding(const std::vector<v1::JournalRecord>& records) {
   std::map<std::string, v1::JournalRecord> open;  // by fault id
   std::vector<std::string> order;
   for (const auto& r : records) {

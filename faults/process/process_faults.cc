@@ -25,11 +25,16 @@ struct Target {
 
 std::string ActionName(ProcessFault::Action a) {
   switch (a) {
-    case ProcessFault::SIGNAL: return "signal";
-    case ProcessFault::KILL: return "kill";
-    case ProcessFault::PAUSE: return "pause";
-    case ProcessFault::RESTART: return "restart";
-    default: return "unspecified";
+    case ProcessFault::SIGNAL:
+      return "signal";
+    case ProcessFault::KILL:
+      return "kill";
+    case ProcessFault::PAUSE:
+      return "pause";
+    case ProcessFault::RESTART:
+      return "restart";
+    default:
+      return "unspecified";
   }
 }
 
@@ -41,22 +46,33 @@ std::string SignalName(int sig) {
 int EffectiveSignal(const ProcessFault& f) {
   if (f.signal() != 0) return f.signal();
   switch (f.action()) {
-    case ProcessFault::KILL: return SIGKILL;
-    case ProcessFault::RESTART: return SIGTERM;
-    case ProcessFault::PAUSE: return SIGSTOP;
-    default: return 0;
+    case ProcessFault::KILL:
+      return SIGKILL;
+    case ProcessFault::RESTART:
+      return SIGTERM;
+    case ProcessFault::PAUSE:
+      return SIGSTOP;
+    default:
+      return 0;
   }
 }
 
 std::string SelectorText(const v1::ProcessTarget& t) {
   switch (t.selector_case()) {
-    case v1::ProcessTarget::kPid: return "pid " + std::to_string(t.pid());
-    case v1::ProcessTarget::kName: return "name \"" + t.name() + "\"";
-    case v1::ProcessTarget::kCmdline: return "cmdline /" + t.cmdline() + "/";
-    case v1::ProcessTarget::kCgroup: return "cgroup " + t.cgroup();
-    case v1::ProcessTarget::kSystemdUnit: return "unit " + t.systemd_unit();
-    case v1::ProcessTarget::kManaged: return "managed process " + t.managed();
-    default: return "no target";
+    case v1::ProcessTarget::kPid:
+      return "pid " + std::to_string(t.pid());
+    case v1::ProcessTarget::kName:
+      return "name \"" + t.name() + "\"";
+    case v1::ProcessTarget::kCmdline:
+      return "cmdline /" + t.cmdline() + "/";
+    case v1::ProcessTarget::kCgroup:
+      return "cgroup " + t.cgroup();
+    case v1::ProcessTarget::kSystemdUnit:
+      return "unit " + t.systemd_unit();
+    case v1::ProcessTarget::kManaged:
+      return "managed process " + t.managed();
+    default:
+      return "no target";
   }
 }
 
@@ -76,6 +92,12 @@ class ProcessFaultImpl : public Fault {
       : spec_(std::move(spec)), f_(spec_.process()), ctx_(ctx) {}
 
   std::string Kind() const override { return "process/" + ActionName(f_.action()); }
+
+  bool OneShot() const override {
+    if (f_.action() == ProcessFault::PAUSE) return false;
+    // A kill with automatic restart stays active until the restart (its revert) is due.
+    return !(f_.action() == ProcessFault::KILL && FromProto(f_.restart_after()).count() > 0);
+  }
 
   void Prepare() override {
     if (!targets_.empty()) return;
@@ -159,8 +181,8 @@ class ProcessFaultImpl : public Fault {
     auto j = json::parse(state, nullptr, false);
     if (j.is_discarded() || !j.contains("targets")) return;
     for (const auto& t : j["targets"]) {
-      targets_.push_back({t.value("pid", 0), t.value("start_time", uint64_t{0}),
-                          t.value("comm", std::string())});
+      targets_.push_back(
+          {t.value("pid", 0), t.value("start_time", uint64_t{0}), t.value("comm", std::string())});
     }
     applied_ = true;
   }
@@ -183,7 +205,8 @@ class ProcessFaultImpl : public Fault {
           if (::kill(t.pid, EffectiveSignal(f_)) == 0) {
             ++signalled_;
           } else if (errno != ESRCH) {
-            ThrowErrno("kill(" + std::to_string(t.pid) + ", " + SignalName(EffectiveSignal(f_)) + ")");
+            ThrowErrno("kill(" + std::to_string(t.pid) + ", " + SignalName(EffectiveSignal(f_)) +
+                       ")");
           }
         }
         if (signalled_ == 0 && !targets_.empty()) {
@@ -218,11 +241,15 @@ class ProcessFaultImpl : public Fault {
   std::string Describe() const override {
     std::string what;
     switch (f_.action()) {
-      case ProcessFault::PAUSE: what = "SIGSTOP (SIGCONT at end)"; break;
+      case ProcessFault::PAUSE:
+        what = "SIGSTOP (SIGCONT at end)";
+        break;
       case ProcessFault::RESTART:
         what = "restart with " + SignalName(EffectiveSignal(f_));
         break;
-      default: what = SignalName(EffectiveSignal(f_)); break;
+      default:
+        what = SignalName(EffectiveSignal(f_));
+        break;
     }
     std::string who;
     for (const auto& t : targets_) {
@@ -259,7 +286,8 @@ class ProcessFactory : public FaultFactory {
   FieldErrors Validate(const v1::FaultSpec& spec) const override {
     FieldErrors e;
     const auto& f = spec.process();
-    if (f.action() == ProcessFault::ACTION_UNSPECIFIED || !ProcessFault::Action_IsValid(f.action())) {
+    if (f.action() == ProcessFault::ACTION_UNSPECIFIED ||
+        !ProcessFault::Action_IsValid(f.action())) {
       e.push_back({"process.action", "required: one of signal, kill, pause, restart"});
     }
     const auto& t = f.target();
@@ -283,12 +311,14 @@ class ProcessFactory : public FaultFactory {
         try {
           std::regex re(t.cmdline());
         } catch (const std::regex_error& err) {
-          e.push_back({"process.target.cmdline", std::string("bad regular expression: ") + err.what()});
+          e.push_back(
+              {"process.target.cmdline", std::string("bad regular expression: ") + err.what()});
         }
         break;
       case v1::ProcessTarget::kCgroup:
         if (t.cgroup().empty() || t.cgroup().find("..") != std::string::npos) {
-          e.push_back({"process.target.cgroup", "must be a path under /sys/fs/cgroup without \"..\""});
+          e.push_back(
+              {"process.target.cgroup", "must be a path under /sys/fs/cgroup without \"..\""});
         }
         break;
       case v1::ProcessTarget::kSystemdUnit:
@@ -340,8 +370,6 @@ class ProcessFactory : public FaultFactory {
 
 }  // namespace
 
-void RegisterProcessFaults(Registry& registry) {
-  registry.Add(std::make_unique<ProcessFactory>());
-}
+void RegisterProcessFaults(Registry& registry) { registry.Add(std::make_unique<ProcessFactory>()); }
 
 }  // namespace faultline::faults::process

@@ -29,8 +29,7 @@ v1::InjectRequest PauseReq(pid_t pid, std::chrono::nanoseconds duration) {
   return req;
 }
 
-grpc::Status Inject(v1::Agent::Stub& stub, const v1::InjectRequest& req,
-                    v1::InjectResponse* resp) {
+grpc::Status Inject(v1::Agent::Stub& stub, const v1::InjectRequest& req, v1::InjectResponse* resp) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   return stub.Inject(&ctx, req, resp);
@@ -73,6 +72,24 @@ TEST_F(AgentTest, PauseSurvivesAgentSigkillAndNextStartResumesWithinOneSecond) {
   EXPECT_LT(std::chrono::steady_clock::now() - restart_began, 3s);
   EXPECT_NE(agent.log().find("left by a previous agent"), std::string::npos);
   EXPECT_EQ(ActiveFaults(*stub), 0u);
+}
+
+TEST_F(AgentTest, RecoverOnlyRevertsWhatACrashedAgentLeftAndExits) {
+  // What systemd's ExecStopPost runs after the agent died.
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 10min), &resp).ok());
+  agent.Crash();
+  ASSERT_EQ(StateOf(victim.pid()), 'T');
+  Subprocess recover({Binary("agent/faultline-agent"), "--state-dir",
+                      (dir_.path() / "state").string(), "--recover-only"});
+  int status = recover.Stop(0, 10s);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(StateOf(victim.pid()), 'T');
 }
 
 TEST_F(AgentTest, LapsedDurationResumesOnTime) {
@@ -169,16 +186,16 @@ TEST_F(AgentTest, CliInjectStatusRecoverRoundTrip) {
   ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
   AgentProcess agent(dir_.path());
   auto run = [&](const std::string& args) {
-    std::string cmd = Binary("cli/faultline") + " --agent " + agent.socket() + " " + args +
-                      " > " + (dir_.path() / "out").string() + " 2>&1";
+    std::string cmd = Binary("cli/faultline") + " --agent " + agent.socket() + " " + args + " > " +
+                      (dir_.path() / "out").string() + " 2>&1";
     int rc = std::system(cmd.c_str());
     std::ifstream in(dir_.path() / "out");
     std::stringstream ss;
     ss << in.rdbuf();
     return std::make_pair(WEXITSTATUS(rc), ss.str());
   };
-  auto [rc, out] = run("-o json inject process pause --pid " + std::to_string(victim.pid()) +
-                       " --duration 5m");
+  auto [rc, out] =
+      run("-o json inject process pause --pid " + std::to_string(victim.pid()) + " --duration 5m");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(StateOf(victim.pid()), 'T');
   auto id_pos = out.find("\"id\": \"");
@@ -190,8 +207,8 @@ TEST_F(AgentTest, CliInjectStatusRecoverRoundTrip) {
   std::tie(rc, out) = run("recover " + id);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(StateOf(victim.pid()), 'T');
-  std::tie(rc, out) = run("inject process signal --pid " + std::to_string(victim.pid()) +
-                          " --signal 999");
+  std::tie(rc, out) =
+      run("inject process signal --pid " + std::to_string(victim.pid()) + " --signal 999");
   EXPECT_EQ(rc, 2);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one line: " << out;
   std::tie(rc, out) = run("--agent /nonexistent/agent.sock status");
