@@ -23,8 +23,12 @@ struct KState {
   uint32_t value = 0;
   int64_t rev = 0;    // revision of the last change; 0 = unknown (written by an unknown op)
   int64_t floor = 0;  // the store revision is known to have reached this (response headers)
+  // Nothing known yet: the state a window cut out of the middle of a history starts in. The
+  // first op that observes the key pins it; every state is possible until then.
+  bool wild = false;
   uint64_t Hash(uint64_t salt) const {
-    return Mix(salt ^ Mix((present ? 1ULL << 63 : 0) ^ value) ^ Mix(static_cast<uint64_t>(rev)) ^
+    return Mix(salt ^ Mix((present ? 1ULL << 63 : 0) ^ (wild ? 1ULL << 62 : 0) ^ value) ^
+               Mix(static_cast<uint64_t>(rev)) ^
                Mix(static_cast<uint64_t>(floor) * 0x9e3779b97f4a7c15ULL));
   }
 };
@@ -53,7 +57,40 @@ class Interner {
 // mod revision it tracks the lowest store revision the key's ops have shown (`floor`): etcd's
 // store revision only grows, so an op answered at header revision H cannot come after one that
 // saw a higher revision, and a write at revision R cannot come after an op that saw R or more.
+bool StepKnown(const KState& s, const KOp& k, KState* out);
+
 bool Step(const KState& s, const KOp& k, KState* out) {
+  if (!s.wild) return StepKnown(s, k, out);
+  const Op& op = *k.src;
+  *out = s;
+  if (k.unknown) {
+    // Applied or not, an unknown write leaves the state as open as it was, unless it wrote.
+    if (op.type == OpType::kPut) *out = {true, k.value, 0, 0, false};
+    if (op.type == OpType::kDelete) *out = {false, 0, 0, 0, false};
+    return true;  // a cas from an unknown state may or may not have matched: stay wild
+  }
+  switch (op.type) {
+    case OpType::kGet:
+      if (!op.found) {
+        *out = {false, 0, 0, op.revision, false};
+      } else {
+        *out = {true, k.read_value, op.read_mod_revision, op.revision, false};
+      }
+      return true;
+    case OpType::kPut:
+      *out = {true, k.value, op.revision, op.revision, false};
+      return true;
+    case OpType::kCas:
+      if (op.succeeded) *out = {true, k.value, op.revision, op.revision, false};
+      return true;  // a false compare only says the value differed
+    case OpType::kDelete:
+      *out = {false, 0, op.deleted > 0 ? op.revision : 0, op.revision, false};
+      return true;
+  }
+  return false;
+}
+
+bool StepKnown(const KState& s, const KOp& k, KState* out) {
   const Op& op = *k.src;
   *out = s;
   // An answered op that did not change the key observed the store at header revision H.
@@ -137,7 +174,7 @@ struct SearchStats {
 // never force a backtrack and the search ends once every ok op is linearized.
 // On failure, *blocked (if given) is the op whose return the search could not get past when it
 // had linearized the most ops: where the history stops making sense.
-Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank,
+Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank, bool wild,
                       SearchStats* stats, int32_t* blocked) {
   struct Node {
     int32_t op = -1;
@@ -237,6 +274,7 @@ Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank
     levels.push_back(l);
   };
   KState state;
+  state.wild = wild;
   uint64_t ha = 0, hb = 0;
   uint64_t steps = 0;
   Verdict verdict = Verdict::kFail;
@@ -302,14 +340,14 @@ Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank
 // and unknown writes) send it down a long wrong branch; then the plain invocation order, which
 // is slower on busy keys but does not share that weakness, gets the rest of the budget.
 Verdict Search(const std::vector<KOp>& ops, uint64_t budget, SearchStats* stats,
-               int32_t* blocked = nullptr) {
+               int32_t* blocked = nullptr, bool wild = false) {
   uint64_t first = std::min<uint64_t>(budget, 50 * ops.size() + 1'000'000);
   SearchStats s1;
-  Verdict v = SearchOrdered(ops, first, true, &s1, blocked);
+  Verdict v = SearchOrdered(ops, first, true, wild, &s1, blocked);
   stats->steps += s1.steps;
   stats->memo += s1.memo;
   if (v != Verdict::kBudget || first == budget) return v;
-  return SearchOrdered(ops, budget - first, false, stats, blocked);
+  return SearchOrdered(ops, budget - first, false, wild, stats, blocked);
 }
 
 // The ops of a key that enter the search, in invocation order.
@@ -345,7 +383,7 @@ std::vector<KOp> CutAt(const std::vector<KOp>& ops, int64_t cut) {
   return out;
 }
 
-KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t blocked,
+KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t blocked, bool wild,
                   const LinearizabilityOptions& options, SearchStats* stats) {
   KeyFailure f;
   f.key = key;
@@ -362,11 +400,12 @@ KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t b
     size_t at =
         std::lower_bound(cuts.begin(), cuts.end(), ops[blocked].src->return_ns) - cuts.begin();
     if (at < cuts.size()) {
-      if (Search(CutAt(ops, cuts[at]), options.max_steps_per_key, stats) == Verdict::kFail) {
+      if (Search(CutAt(ops, cuts[at]), options.max_steps_per_key, stats, nullptr, wild) ==
+          Verdict::kFail) {
         hi = at;
         // Usually the op that got stuck is the culprit: check the cut just before it.
-        if (at == 0 ||
-            Search(CutAt(ops, cuts[at - 1]), options.max_steps_per_key, stats) != Verdict::kFail) {
+        if (at == 0 || Search(CutAt(ops, cuts[at - 1]), options.max_steps_per_key, stats, nullptr,
+                              wild) != Verdict::kFail) {
           lo = at;
         }
       } else {
@@ -376,7 +415,8 @@ KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t b
   }
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (Search(CutAt(ops, cuts[mid]), options.max_steps_per_key, stats) == Verdict::kFail) {
+    if (Search(CutAt(ops, cuts[mid]), options.max_steps_per_key, stats, nullptr, wild) ==
+        Verdict::kFail) {
       hi = mid;
     } else {
       lo = mid + 1;
@@ -410,8 +450,14 @@ KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t b
   if (window.size() > 40) window.erase(window.begin(), window.end() - 40);
   for (const Op* op : window) f.window.push_back(*op);
   std::ostringstream why;
-  why << "key " << key << ": no linearization of its first " << f.prefix_ops << " of " << f.key_ops
-      << " ops can place op " << failing->id << " (" << ToString(failing->type);
+  if (wild) {
+    why << "key " << key << ": no linearization of a window of " << f.prefix_ops
+        << " of its ops (from any starting state) can place op " << failing->id << " ("
+        << ToString(failing->type);
+  } else {
+    why << "key " << key << ": no linearization of its first " << f.prefix_ops << " of "
+        << f.key_ops << " ops can place op " << failing->id << " (" << ToString(failing->type);
+  }
   if (failing->type == OpType::kGet) {
     why << " -> " << (failing->found ? "\"" + failing->read_value + "\"" : "absent");
     if (failing->found) why << " @ mod_revision " << failing->read_mod_revision;
@@ -425,6 +471,48 @@ KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t b
   why << ", client " << failing->client << ")";
   f.explanation = why.str();
   return f;
+}
+
+// Proves a failure cheaply: the ops from a quiescent point (every earlier ok op had returned)
+// up to where the search got stuck, started from an unknown state, plus every unknown-outcome op
+// that could still take effect. If even that window has no linearization, neither has the whole
+// history, without searching every alternative back to its start. Windows grow until one fails
+// or they would cover the whole history.
+bool FindFailingWindow(const std::vector<KOp>& ops, int32_t blocked,
+                       const LinearizabilityOptions& options, SearchStats* stats,
+                       std::vector<KOp>* window) {
+  const int64_t cut = ops[blocked].src->return_ns;
+  const int64_t stuck_invoke = ops[blocked].src->invoke_ns;
+  std::vector<const KOp*> known;
+  for (const KOp& k : ops) {
+    if (!k.unknown && k.src->invoke_ns < stuck_invoke) known.push_back(&k);
+  }
+  std::sort(known.begin(), known.end(),
+            [](const KOp* a, const KOp* b) { return a->src->invoke_ns < b->src->invoke_ns; });
+  // quiescent[j]: no ok op invoked before known[j] is still running when known[j] starts.
+  std::vector<bool> quiescent(known.size(), false);
+  int64_t max_ret = std::numeric_limits<int64_t>::min();
+  for (size_t j = 0; j < known.size(); ++j) {
+    quiescent[j] = max_ret < known[j]->src->invoke_ns;
+    max_ret = std::max(max_ret, known[j]->src->return_ns);
+  }
+  std::vector<KOp> cut_ops = CutAt(ops, cut);
+  for (size_t size = 32; size < known.size(); size *= 8) {
+    size_t j = known.size() - size;
+    while (j > 0 && !quiescent[j]) --j;
+    if (j == 0) break;
+    const int64_t t0 = known[j]->src->invoke_ns;
+    std::vector<KOp> w;
+    for (const KOp& k : cut_ops) {
+      if (k.unknown || k.src->invoke_ns >= t0) w.push_back(k);
+    }
+    uint64_t budget = std::min<uint64_t>(options.max_steps_per_key, 50 * w.size() + 1'000'000);
+    if (Search(w, budget, stats, nullptr, /*wild=*/true) == Verdict::kFail) {
+      *window = std::move(w);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -452,8 +540,20 @@ LinearizabilityResult CheckLinearizability(const History& h,
     Interner values;
     std::vector<KOp> ops = Prepare(by_key[key], &values);
     r.ops_checked += ops.size();
+    // Revision order first, with a budget that is plenty for a linearizable key; if it runs out
+    // or fails, try to prove the failure on a window; else search in invocation order.
     int32_t blocked = -1;
-    Verdict v = Search(ops, options.max_steps_per_key, &stats, &blocked);
+    uint64_t first = std::min<uint64_t>(options.max_steps_per_key, 50 * ops.size() + 1'000'000);
+    Verdict v = SearchOrdered(ops, first, true, false, &stats, &blocked);
+    std::vector<KOp> window;
+    bool windowed = false;
+    if (v != Verdict::kOk && blocked >= 0) {
+      windowed = FindFailingWindow(ops, blocked, options, &stats, &window);
+      if (windowed) v = Verdict::kFail;
+    }
+    if (v == Verdict::kBudget && first < options.max_steps_per_key) {
+      v = SearchOrdered(ops, options.max_steps_per_key - first, false, false, &stats, &blocked);
+    }
     if (v == Verdict::kBudget) {
       r.inconclusive_keys.push_back(key);
       continue;
@@ -464,7 +564,10 @@ LinearizabilityResult CheckLinearizability(const History& h,
       continue;
     }
     if (options.shrink) {
-      r.failures.push_back(Shrink(key, ops, blocked, options, &stats));
+      KeyFailure f = windowed ? Shrink(key, window, -1, true, options, &stats)
+                              : Shrink(key, ops, blocked, false, options, &stats);
+      f.key_ops = ops.size();
+      r.failures.push_back(std::move(f));
     } else {
       KeyFailure f;
       f.key = key;

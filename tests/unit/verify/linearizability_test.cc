@@ -273,3 +273,31 @@ TEST(Linearizability, HeaderRevisionsOrderOpsOnAKey) {
 
 }  // namespace
 }  // namespace faultline::controller::etcd
+
+namespace faultline::controller::etcd {
+namespace {
+
+TEST(Linearizability, LateFailureInALongKeyIsProvenOnASmallWindow) {
+  // 3000 sequential writes and reads, then a stale read: the failure is shown on a window near
+  // the end, not by searching back to the start.
+  testing::HistoryBuilder b;
+  int64_t t = 0, rev = 1;
+  for (int i = 0; i < 3000; ++i) {
+    std::string v = "v" + std::to_string(i);
+    b.Put(i % 4, "k", v, t, t + 3, ++rev);
+    b.Get((i + 1) % 4, "k", t + 1, t + 4, v, rev, rev);
+    t += 5;
+  }
+  int64_t bad = b.Get(0, "k", t + 1, t + 2, "v2990", 2 + 2990, rev).id;
+  LinearizabilityResult r = CheckLinearizability(b.history());
+  ASSERT_EQ(r.verdict, LinearizabilityResult::Verdict::kNotLinearizable);
+  ASSERT_EQ(r.failures.size(), 1u);
+  EXPECT_EQ(r.failures[0].failing_op, bad);
+  EXPECT_EQ(r.failures[0].key_ops, 6001u);
+  EXPECT_LT(r.failures[0].prefix_ops, 100u);
+  EXPECT_NE(r.failures[0].explanation.find("window"), std::string::npos);
+  EXPECT_LT(r.steps, 100'000u);
+}
+
+}  // namespace
+}  // namespace faultline::controller::etcd
