@@ -541,18 +541,27 @@ LinearizabilityResult CheckLinearizability(const History& h,
     std::vector<KOp> ops = Prepare(by_key[key], &values);
     r.ops_checked += ops.size();
     // Revision order first, with a budget that is plenty for a linearizable key; if it runs out
-    // or fails, try to prove the failure on a window; else search in invocation order.
-    int32_t blocked = -1;
-    uint64_t first = std::min<uint64_t>(options.max_steps_per_key, 50 * ops.size() + 1'000'000);
-    Verdict v = SearchOrdered(ops, first, true, false, &stats, &blocked);
+    // or fails, try to prove the failure on a window where it got stuck; then the same with
+    // invocation order; only then the full budget in invocation order.
+    const uint64_t phase =
+        std::min<uint64_t>(options.max_steps_per_key, 50 * ops.size() + 1'000'000);
+    uint64_t spent = 0;
+    Verdict v = Verdict::kBudget;
     std::vector<KOp> window;
     bool windowed = false;
-    if (v != Verdict::kOk && blocked >= 0) {
-      windowed = FindFailingWindow(ops, blocked, options, &stats, &window);
-      if (windowed) v = Verdict::kFail;
-    }
-    if (v == Verdict::kBudget && first < options.max_steps_per_key) {
-      v = SearchOrdered(ops, options.max_steps_per_key - first, false, false, &stats, &blocked);
+    int32_t blocked = -1;
+    for (int attempt = 0; attempt < 3 && v != Verdict::kOk && !windowed; ++attempt) {
+      uint64_t budget = attempt < 2 ? phase : options.max_steps_per_key - spent;
+      if (attempt == 2 && spent >= options.max_steps_per_key) break;
+      if (attempt > 0 && v == Verdict::kFail) break;  // exhaustive already: no need to retry
+      SearchStats before = stats;
+      blocked = -1;
+      v = SearchOrdered(ops, budget, /*by_rank=*/attempt == 0, false, &stats, &blocked);
+      spent += stats.steps - before.steps;
+      if (v != Verdict::kOk && blocked >= 0 && attempt < 2) {
+        windowed = FindFailingWindow(ops, blocked, options, &stats, &window);
+        if (windowed) v = Verdict::kFail;
+      }
     }
     if (v == Verdict::kBudget) {
       r.inconclusive_keys.push_back(key);
