@@ -4,6 +4,7 @@
 // any history checker has to do.
 //
 //   verify_bench                 the table for bench/RESULTS.md
+//   verify_bench --case OPS KEYS CLIENTS STALE   one row (STALE: fraction, or -1 for none)
 //   verify_bench --write FILE --ops N --keys K --clients C [--stale F] [--seed S]
 //                                write one generated history (JSON lines) for `faultline check`
 #include <sys/resource.h>
@@ -109,7 +110,7 @@ bool RunIsolated(const Case& c, Row* out) {
   return n == sizeof *out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-int Table(bool quick) {
+int Table(bool quick, const std::vector<Case>& only) {
   std::vector<Case> cases = {
       {10'000, 10, 8, -1},       {10'000, 1000, 64, -1},   {100'000, 10, 8, -1},
       {100'000, 100, 32, -1},    {100'000, 1000, 64, -1},  {100'000, 10, 64, -1},
@@ -117,6 +118,7 @@ int Table(bool quick) {
       {100'000, 10, 8, 0.9},     {100'000, 1000, 64, 0.9}, {1'000'000, 10, 8, 0.9},
       {1'000'000, 1000, 64, 0.5}};
   if (quick) cases.resize(2);
+  if (!only.empty()) cases = only;
   std::printf(
       "| ops | keys | clients | history | verdict | check s | baseline sort s | ratio | "
       "search steps | memo entries | peak RSS MiB (before check) | shrunk to ops |\n");
@@ -152,6 +154,7 @@ int main(int argc, char** argv) {
   std::string write_to;
   bench::GenOptions g;
   bool quick = false;
+  std::vector<Case> only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -175,7 +178,14 @@ int main(int argc, char** argv) {
       g.seed = std::stoull(next());
     else if (a == "--quick")
       quick = true;
-    else {
+    else if (a == "--case") {  // OPS KEYS CLIENTS STALE (a fraction, or -1 for none)
+      Case c{};
+      c.ops = std::stoll(next());
+      c.keys = std::stoi(next());
+      c.clients = std::stoi(next());
+      c.stale = std::stod(next());
+      only.push_back(c);
+    } else {
       std::fprintf(stderr, "verify_bench: unknown argument %s\n", a.c_str());
       return 2;
     }
@@ -185,5 +195,5 @@ int main(int argc, char** argv) {
     controller::etcd::SaveJsonl(bench::Generate(g), out);
     return out ? 0 : 1;
   }
-  return Table(quick);
+  return Table(quick, only);
 }

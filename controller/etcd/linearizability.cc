@@ -515,6 +515,45 @@ bool FindFailingWindow(const std::vector<KOp>& ops, int32_t blocked,
   return false;
 }
 
+// When the search cannot conclude, sweeps the whole key with overlapping windows (each from a
+// quiescent point, any starting state, ending at a cut): any failing window proves the key is
+// not linearizable, in time linear in the key's length.
+bool ScanWindows(const std::vector<KOp>& ops, const LinearizabilityOptions& options,
+                 SearchStats* stats, std::vector<KOp>* window) {
+  std::vector<const KOp*> known;
+  for (const KOp& k : ops) {
+    if (!k.unknown) known.push_back(&k);
+  }
+  if (known.empty()) return false;
+  std::sort(known.begin(), known.end(),
+            [](const KOp* a, const KOp* b) { return a->src->invoke_ns < b->src->invoke_ns; });
+  std::vector<bool> quiescent(known.size(), false);
+  int64_t max_ret = std::numeric_limits<int64_t>::min();
+  for (size_t j = 0; j < known.size(); ++j) {
+    quiescent[j] = max_ret < known[j]->src->invoke_ns;
+    max_ret = std::max(max_ret, known[j]->src->return_ns);
+  }
+  constexpr size_t kSize = 1024, kStride = 512;
+  for (size_t end = std::min(kSize, known.size());; end = std::min(end + kStride, known.size())) {
+    size_t j = end > kSize ? end - kSize : 0;
+    while (j > 0 && !quiescent[j]) --j;
+    const int64_t t0 = known[j]->src->invoke_ns;
+    int64_t cut = 0;
+    for (size_t i = j; i < end; ++i) cut = std::max(cut, known[i]->src->return_ns);
+    std::vector<KOp> w;
+    for (const KOp& k : CutAt(ops, cut)) {
+      if (k.unknown || k.src->invoke_ns >= t0) w.push_back(k);
+    }
+    uint64_t budget = std::min<uint64_t>(options.max_steps_per_key, 200 * w.size() + 200'000);
+    if (Search(w, budget, stats, nullptr, /*wild=*/true) == Verdict::kFail) {
+      *window = std::move(w);
+      return true;
+    }
+    if (end == known.size()) break;
+  }
+  return false;
+}
+
 }  // namespace
 
 LinearizabilityResult CheckLinearizability(const History& h,
@@ -560,6 +599,10 @@ LinearizabilityResult CheckLinearizability(const History& h,
       spent += stats.steps - before.steps;
       if (v != Verdict::kOk && blocked >= 0 && attempt < 2) {
         windowed = FindFailingWindow(ops, blocked, options, &stats, &window);
+        if (windowed) v = Verdict::kFail;
+      }
+      if (v == Verdict::kBudget && !windowed && attempt == 1) {
+        windowed = ScanWindows(ops, options, &stats, &window);
         if (windowed) v = Verdict::kFail;
       }
     }
