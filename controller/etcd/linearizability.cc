@@ -237,13 +237,28 @@ Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank
   // header revision a read or no-op write was served at), writes before reads at the same
   // revision, unknown ops last. The true order mostly follows revisions, so the search rarely
   // has to backtrack; any order is correct, only the time taken differs.
+  // An unknown write some read saw ranks at the revision that read reported for it.
+  std::unordered_map<uint32_t, int64_t> seen_at;
+  for (const KOp& k : ops) {
+    if (!k.unknown && k.src->type == OpType::kGet && k.src->found) {
+      seen_at.emplace(k.read_value, k.src->read_mod_revision);
+    }
+  }
   std::vector<int64_t> rank(ops.size());
+  // The lowest store revision at which each op can still be placed: a write needs the floor
+  // below its revision, an observing op needs it at or below its header revision.
+  std::vector<int64_t> limit(ops.size(), std::numeric_limits<int64_t>::max());
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = *ops[i].src;
     bool changes = op.type == OpType::kPut || (op.type == OpType::kCas && op.succeeded) ||
                    (op.type == OpType::kDelete && op.deleted > 0);
     rank[i] = ops[i].unknown || op.revision == 0 ? std::numeric_limits<int64_t>::max()
                                                  : op.revision * 2 + (changes ? 0 : 1);
+    if (ops[i].unknown && op.type != OpType::kDelete) {
+      auto it = seen_at.find(ops[i].value);
+      if (it != seen_at.end()) rank[i] = it->second * 2;
+    }
+    if (!ops[i].unknown && op.revision != 0) limit[i] = changes ? op.revision - 1 : op.revision;
   }
   // One level per linearized op: its candidates live in `arena[begin, end)`.
   struct Level {
@@ -256,6 +271,8 @@ Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank
   levels.reserve(ops.size() + 1);
   size_t fewest_remaining = remaining_ok + 1;
   int32_t deepest_block = -1;
+  KState state;
+  state.wild = wild;
   auto push_level = [&] {
     Level l;
     l.begin = static_cast<uint32_t>(arena.size());
@@ -263,6 +280,15 @@ Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank
     for (; e != tail && nodes[e].call; e = nodes[e].next) arena.push_back(e);
     l.end = static_cast<uint32_t>(arena.size());
     l.pos = l.begin;
+    // A pending ok op that the store revision has already passed can never be placed: this
+    // state is dead, whatever is tried next (the floor only grows).
+    for (uint32_t i = l.begin; i < l.end; ++i) {
+      if (limit[nodes[arena[i]].op] < state.floor) {
+        arena.resize(l.begin);
+        l.end = l.begin;
+        break;
+      }
+    }
     if (by_rank) {
       std::stable_sort(arena.begin() + l.begin, arena.end(),
                        [&](int32_t x, int32_t y) { return rank[nodes[x].op] < rank[nodes[y].op]; });
@@ -273,8 +299,6 @@ Verdict SearchOrdered(const std::vector<KOp>& ops, uint64_t budget, bool by_rank
     }
     levels.push_back(l);
   };
-  KState state;
-  state.wild = wild;
   uint64_t ha = 0, hb = 0;
   uint64_t steps = 0;
   Verdict verdict = Verdict::kFail;
