@@ -505,7 +505,16 @@ KeyFailure Shrink(const std::string& key, const std::vector<KOp>& ops, int32_t b
 bool FindFailingWindow(const std::vector<KOp>& ops, int32_t blocked,
                        const LinearizabilityOptions& options, SearchStats* stats,
                        std::vector<KOp>* window) {
-  const int64_t cut = ops[blocked].src->return_ns;
+  // End the window a little after the op that got stuck: the op that cannot be placed may be
+  // one that returns just after it (a read concurrent with the write it contradicts).
+  std::vector<int64_t> returns;
+  for (const KOp& k : ops) {
+    if (!k.unknown) returns.push_back(k.src->return_ns);
+  }
+  std::sort(returns.begin(), returns.end());
+  size_t at = std::lower_bound(returns.begin(), returns.end(), ops[blocked].src->return_ns) -
+              returns.begin();
+  const int64_t cut = returns[std::min(at + 64, returns.size() - 1)];
   const int64_t stuck_invoke = ops[blocked].src->invoke_ns;
   std::vector<const KOp*> known;
   for (const KOp& k : ops) {
