@@ -154,8 +154,8 @@ TEST_F(AgentTest, BadInputIsRefusedWithTheFieldNamedAndNothingApplied) {
   }
   {
     v1::InjectRequest r;
-    r.mutable_spec()->mutable_stress()->set_action(v1::StressFault::CPU);
-    cases.push_back({"kind not served", r, grpc::INVALID_ARGUMENT, "not supported by this agent"});
+    r.mutable_spec()->mutable_process()->mutable_target()->set_pid(victim.pid());
+    cases.push_back({"no action", r, grpc::INVALID_ARGUMENT, "process.action: required"});
   }
   cases.push_back({"negative duration", PauseReq(victim.pid(), -5s), grpc::INVALID_ARGUMENT,
                    "duration: must not be negative"});
