@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include "cli/check_command.h"
 #include "cli/lab_command.h"
 
 namespace faultline::cli {
@@ -7,6 +8,7 @@ namespace faultline::cli {
 // The lab goes last: it lets the other commands' unknown options fall through to --lab/--target.
 void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
   AddCertsCommand(app);
+  AddCheckCommand(app);
   AddLabCommand(app, g);
 }
 

@@ -66,4 +66,5 @@ for e in e1 e2 e3; do
   n=$(etcdctl --endpoints "$(endpoint $e)" get /demo --prefix --keys-only --consistency=s | grep -c .)
   echo "$e: $n keys under /demo"
 done
-faultline lab status --name "$lab"
+step "faultline check etcd: health, convergence, revisions, HashKV, key counts, alarms on every member"
+faultline check etcd --endpoints "$(faultline lab endpoints --name "$lab")"
