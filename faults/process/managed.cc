@@ -695,6 +695,8 @@ void ManagedProcess::SpawnLocked() {
                                       : syscalls::NotifyChannel::WrapArgvWithKeeper(
                                             spec_.argv, spec_.syscalls, keeper_path().string());
   interceptor_.reset();
+  // The keeper binds its socket here, before the first state file would create the directory.
+  if (!spec_.syscalls.empty()) std::filesystem::create_directories(state_dir_);
   ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   pid_t pid = Spawn(plan, who);
   UniqueFd fd(pidfd_open(pid, 0));
