@@ -1,0 +1,132 @@
+#include <set>
+
+#include "experiments/internal.h"
+#include "faults/core/duration.h"
+
+namespace faultline::experiments::internal {
+
+namespace {
+
+using v1::Step;
+using v1::TargetSelector;
+
+// Faults that act once and are over (a signal, a kill): a zero duration is meaningful for them.
+bool IsInstant(const v1::FaultSpec& f) {
+  if (!f.has_process()) return false;
+  auto a = f.process().action();
+  return a == v1::ProcessFault::SIGNAL || a == v1::ProcessFault::KILL ||
+         a == v1::ProcessFault::RESTART;
+}
+
+void CheckTarget(const TargetSelector& t, const std::string& path, Reporter& r) {
+  switch (t.mode()) {
+    case TargetSelector::MODE_UNSPECIFIED:
+    case TargetSelector::ONE:
+    case TargetSelector::ALL:
+      if (t.value() != 0)
+        r.ErrorAt(path + ".value",
+                  "only used with modes fixed, fixed-percent "
+                  "and random-max-percent");
+      break;
+    case TargetSelector::FIXED:
+      if (t.value() == 0) r.ErrorAt(path + ".value", "mode fixed needs a count >= 1");
+      break;
+    case TargetSelector::FIXED_PERCENT:
+    case TargetSelector::RANDOM_MAX_PERCENT:
+      if (t.value() == 0 || t.value() > 100) {
+        r.ErrorAt(path + ".value", "must be a percent within 1..100 for this mode");
+      }
+      break;
+    default:
+      break;
+  }
+  for (const auto& [k, v] : t.match_labels()) {
+    if (k.empty()) r.ErrorAt(path + ".matchLabels", "label keys must not be empty");
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < t.members_size(); ++i) {
+    const std::string p = path + ".members[" + std::to_string(i) + "]";
+    if (t.members(i).empty()) r.ErrorAt(p, "must not be empty");
+    if (!seen.insert(t.members(i)).second) r.ErrorAt(p, "listed twice");
+  }
+}
+
+void CheckStep(const Step& s, const std::string& path, Reporter& r) {
+  const bool wait = s.has_wait();
+  const int actions = (s.has_fault() ? 1 : 0) + (wait ? 1 : 0) + (s.parallel_size() > 0 ? 1 : 0) +
+                      (s.serial_size() > 0 ? 1 : 0);
+  if (actions != 1) {
+    r.ErrorAt(path, actions == 0 ? "a step needs one of fault, wait, parallel, serial"
+                                 : "a step has exactly one of fault, wait, parallel, serial");
+    return;
+  }
+  if (s.has_fault()) {
+    const auto& f = s.fault();
+    if (f.fault_case() == v1::FaultSpec::FAULT_NOT_SET) {
+      r.ErrorAt(path + ".fault", "names no fault family (process, io, net, stress, syscall)");
+    }
+    if (!s.has_target()) {
+      r.ErrorAt(path, "target: required for a fault step (e.g. role: leader, mode: one)");
+    } else {
+      CheckTarget(s.target(), path + ".target", r);
+    }
+    if (s.has_peer()) {
+      if (!f.has_net()) {
+        r.ErrorAt(path + ".peer", "only network faults have a peer");
+      } else {
+        CheckTarget(s.peer(), path + ".peer", r);
+      }
+    }
+    if (faults::FromProto(s.duration()).count() <= 0 && !IsInstant(f)) {
+      r.ErrorAt(path + ".duration", "required: how long the fault lasts (e.g. 30s)");
+    }
+    return;
+  }
+  for (const char* field : {"target", "peer", "duration"}) {
+    const auto* fd = Step::descriptor()->FindFieldByName(field);
+    if (s.GetReflection()->HasField(s, fd)) {
+      r.ErrorAt(path + "." + fd->json_name(), "only fault steps have a " + std::string(field));
+    }
+  }
+  if (wait && faults::FromProto(s.wait()).count() <= 0) {
+    r.ErrorAt(path + ".wait", "must be longer than 0");
+  }
+  for (int i = 0; i < s.parallel_size(); ++i) {
+    CheckStep(s.parallel(i), path + ".parallel[" + std::to_string(i) + "]", r);
+  }
+  for (int i = 0; i < s.serial_size(); ++i) {
+    CheckStep(s.serial(i), path + ".serial[" + std::to_string(i) + "]", r);
+  }
+}
+
+}  // namespace
+
+void ValidateInto(const v1::Experiment& e, const std::string& prefix, const LoadOptions& o,
+                  Reporter& r) {
+  if (e.name().empty()) r.ErrorAt(prefix.empty() ? "name" : "metadata.name", "required");
+  if (e.steps_size() == 0) r.ErrorAt(prefix + "steps", "required: at least one step");
+  for (int i = 0; i < e.steps_size(); ++i) {
+    CheckStep(e.steps(i), prefix + "steps[" + std::to_string(i) + "]", r);
+  }
+  std::set<int> checks;
+  for (int i = 0; i < e.checks_size(); ++i) {
+    if (!checks.insert(e.checks(i)).second) {
+      r.ErrorAt(prefix + "checks[" + std::to_string(i) + "]", "listed twice");
+    }
+  }
+  if (e.has_schedule()) {
+    const auto& s = e.schedule();
+    const std::string p = prefix + "schedule";
+    if (s.cron().empty()) {
+      r.ErrorAt(p + ".cron", "required (e.g. \"@every 10m\" or \"*/5 * * * *\")");
+    } else if (o.validate_cron) {
+      std::string why = o.validate_cron(s.cron());
+      if (!why.empty()) r.ErrorAt(p + ".cron", why);
+    }
+    if (s.starting_deadline_seconds() < 0) {
+      r.ErrorAt(p + ".startingDeadlineSeconds", "must not be negative");
+    }
+  }
+}
+
+}  // namespace faultline::experiments::internal
