@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -225,8 +226,27 @@ int64_t EtcdGateway::CountAllSerializable() const {
 }
 
 std::pair<uint64_t, int64_t> EtcdGateway::HashKV(int64_t revision) const {
-  auto j = Call("/v3/maintenance/hashkv", {{"revision", std::to_string(revision)}});
-  return {U64(j, "hash"), int64_t(U64(j, "compact_revision"))};
+  // The JSON gateway routes /v3/maintenance/hash to Hash (the whole backend, which differs
+  // between members by design), so HashKV goes through etcdctl, the one client every etcd
+  // install ships.
+  std::string url = endpoint_.starts_with("http") ? endpoint_ : "http://" + endpoint_;
+  std::string cmd = "etcdctl --command-timeout=" + std::to_string(timeout_.count()) +
+                    "ms --endpoints=" + url + " endpoint hashkv --rev=" +
+                    std::to_string(revision) + " -w json 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("etcd " + endpoint_ + ": cannot run etcdctl");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int rc = ::pclose(p);
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (rc != 0 || j.is_discarded() || !j.is_array() || j.empty() || !j[0].contains("HashKV")) {
+    throw std::runtime_error("etcd " + endpoint_ + ": etcdctl endpoint hashkv: " +
+                             out.substr(0, 200));
+  }
+  const auto& h = j[0]["HashKV"];
+  return {h.value("hash", uint64_t{0}), h.value("compact_revision", int64_t{0})};
 }
 
 std::vector<std::string> EtcdGateway::Alarms() const {

@@ -195,6 +195,19 @@ std::string RenderHtml(const RunResult& r) {
   // member it called leader (grey: no leader, black: unreachable).
   svg << "<text x=\"" << left << "\" y=\"" << leader_top - 8
       << "\" font-weight=\"bold\">leader as seen by each member</text>\n";
+  // Legend: which colour names which leader.
+  {
+    double lx = left + 230;
+    auto swatch = [&](const std::string& fill, const std::string& label) {
+      svg << "<rect x=\"" << Fmt(lx) << "\" y=\"" << leader_top - 17 << "\" width=\"10\" "
+          << "height=\"10\" fill=\"" << fill << "\"/><text x=\"" << Fmt(lx + 13) << "\" y=\""
+          << leader_top - 8 << "\">" << XmlEscape(label) << "</text>\n";
+      lx += 20 + 7 * double(label.size());
+    };
+    for (size_t i = 0; i < members.size(); ++i) swatch(Colour(i), members[i]);
+    swatch("#bbb", "no leader");
+    swatch("#222", "unreachable");
+  }
   for (size_t mi = 0; mi < members.size(); ++mi) {
     double y = leader_top + row_h * double(mi);
     svg << "<text x=\"" << left - 6 << "\" y=\"" << y + 14 << "\" text-anchor=\"end\">"

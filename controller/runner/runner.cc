@@ -49,6 +49,17 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, i == 0 ? 0 : i - 1)];
 }
 
+std::string Secs(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2fs", s);
+  return b;
+}
+std::string Ms(double ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1fms", ms);
+  return b;
+}
+
 std::string FaultKind(const v1::FaultSpec& spec) {
   switch (spec.fault_case()) {
     case v1::FaultSpec::kProcess:
@@ -536,8 +547,7 @@ void Run::RunChecks(Workload& workload) {
     c.evidence = {{"p99_ms", p99}, {"limit_ms", limit}, {"samples", during.size()}};
     c.passed = !during.empty() && p99 <= limit;
     c.summary = during.empty() ? "no successful request while a fault was active"
-                               : "p99 " + std::to_string(p99) + " ms during faults (limit " +
-                                     std::to_string(limit) + " ms)";
+                               : "p99 " + Ms(p99) + " during faults (limit " + Ms(limit) + ")";
     result_.checks.push_back(c);
   }
   if (slo.has_time_to_leader() && faults::FromProto(slo.time_to_leader()).count() > 0) {
@@ -565,8 +575,7 @@ void Run::RunChecks(Workload& workload) {
     c.evidence = {{"worst_s", worst}, {"limit_s", limit}, {"leaderless_at_end", never}};
     c.passed = !never && worst <= limit;
     c.summary = never ? "no leader at the end of the run"
-                      : "longest leaderless span " + std::to_string(worst) + " s (limit " +
-                            std::to_string(limit) + " s)";
+                      : "longest leaderless span " + Secs(worst) + " (limit " + Secs(limit) + ")";
     result_.checks.push_back(c);
   }
   if (slo.has_time_to_healthy() && faults::FromProto(slo.time_to_healthy()).count() > 0) {
@@ -590,7 +599,7 @@ void Run::RunChecks(Workload& workload) {
     c.evidence = {{"seconds", took}, {"limit_s", limit}};
     c.passed = took >= 0 && took <= limit;
     c.summary = took < 0 ? "never healthy after the faults"
-                         : "healthy " + std::to_string(took) + " s after the last fault ended";
+                         : "healthy " + Secs(took) + " after the last fault ended";
     result_.checks.push_back(c);
   }
 }
