@@ -14,7 +14,8 @@ namespace faultline::agent {
 class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager& manager, const faults::Registry& registry,
-               std::map<std::string, std::string> labels, std::vector<v1::Capability> capabilities);
+               std::map<std::string, std::string> labels, std::vector<v1::Capability> capabilities,
+               std::vector<std::string> allowed_clients = {});
 
   grpc::Status Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                             v1::CapabilitiesResponse*) override;
@@ -29,6 +30,11 @@ class AgentService final : public v1::Agent::Service {
   const faults::Registry& registry_;
   std::map<std::string, std::string> labels_;
   std::vector<v1::Capability> capabilities_;
+  // Certificate common names accepted on TLS connections; empty accepts any the CA signed.
+  std::vector<std::string> allowed_clients_;
+
+  // PERMISSION_DENIED unless the peer is local (unix socket) or presents an allowed identity.
+  grpc::Status Authorize(const grpc::ServerContext* ctx) const;
 };
 
 // Runs `fn`, translating the manager's exceptions into a gRPC status.

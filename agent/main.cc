@@ -40,10 +40,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen = {"unix:///run/faultline/agent.sock"};
   std::string state_dir = "/var/lib/faultline/agent";
   std::string tls_cert, tls_key, tls_client_ca;
+  std::vector<std::string> allowed_clients = {"faultline-controller", "faultline-cli"};
   std::vector<std::string> label_args;
   std::string default_lease = "10m";
   std::string metrics_listen;
   agent::AgentOptions agent_options;
+  bool recover_only = false;
   app.add_option("--listen", listen,
                  "unix:///PATH or tcp://HOST:PORT (repeatable); TCP off loopback requires mTLS")
       ->capture_default_str();
@@ -52,11 +54,19 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
   app.add_option("--tls-client-ca", tls_client_ca,
                  "CA (PEM) that client certificates must chain to");
+  app.add_option("--tls-allowed-clients", allowed_clients,
+                 "client certificate common names accepted over TLS (those faultline certs init "
+                 "gives the controller and the CLI); empty string: any certificate the CA signed")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--label", label_args, "KEY=VALUE describing this agent (repeatable)");
   app.add_option("--default-lease", default_lease,
                  "lease of a fault injected without lease or duration")
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for GET /metrics (off if empty)");
+  app.add_flag("--recover-only", recover_only,
+               "revert everything the journal lists, sweep leftovers, and exit (for systemd "
+               "ExecStopPost after a crash)");
   agent::AddAgentOptions(app, agent_options);
   CLI11_PARSE(app, argc, argv);
 
@@ -110,6 +120,10 @@ int main(int argc, char** argv) {
 
     agent::FaultManager manager(registry, ctx, journal, {.default_lease = *lease});
     for (const auto& line : manager.Startup()) Log(line);
+    if (recover_only) {
+      Log("recover-only: done");
+      return 0;
+    }
     host.Start();
 
     std::unique_ptr<agent::MetricsServer> metrics;
@@ -120,7 +134,9 @@ int main(int argc, char** argv) {
           std::to_string(metrics->port()) + "/metrics");
     }
 
-    agent::AgentService service(manager, registry, labels, host.Capabilities(registry));
+    std::erase(allowed_clients, "");
+    agent::AgentService service(manager, registry, labels, host.Capabilities(registry),
+                                allowed_clients);
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
     if (have_tls) {

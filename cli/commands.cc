@@ -1,9 +1,15 @@
 #include "cli/commands.h"
 
+#include "cli/lab_command.h"
 #include "cli/run_command.h"
 
 namespace faultline::cli {
 
-void AddAreaCommands(CLI::App& app, GlobalOptions& g) { AddControllerCommands(app, g); }
+// The lab goes last: it lets the other commands' unknown options fall through to --lab/--target.
+void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
+  AddCertsCommand(app);
+  AddControllerCommands(app, g);
+  AddLabCommand(app, g);
+}
 
 }  // namespace faultline::cli

@@ -3,6 +3,7 @@
 // agent manages. Every spec field is either mapped or reported; nothing is dropped.
 #include <google/protobuf/descriptor.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -17,6 +18,11 @@ namespace pb = google::protobuf;
 
 // The managed process a pod stands for when a manifest names no container.
 constexpr const char* kManagedEtcd = "etcd";
+
+std::string Upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
 
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -57,12 +63,13 @@ class Mapper {
   // Marks a path (and its subpaths) as being written at `node`, for later errors.
   void Remember(const std::string& path, const YAML::Node& node) { r_.Remember(path, node.Mark()); }
 
-  void Common(v1::Step* step, bool duration_required);
+  void Common(v1::Step* step);
   void Selector(const YAML::Node& node, const std::string& path, v1::TargetSelector* t);
   void Io(v1::Step* step);
   void Net(v1::Step* step);
   void Pod(v1::Step* step);
   void Stress(v1::Step* step);
+  void MemorySize(v1::StressFault* st, const YAML::Node& v, const std::string& path);
 
   // Reads a mapping whose keys must all be in `allowed`; calls `on` for each.
   void Block(const YAML::Node& node, const std::string& path,
@@ -125,7 +132,7 @@ void Mapper::Selector(const YAML::Node& node, const std::string& path, v1::Targe
           }}});
 }
 
-void Mapper::Common(v1::Step* step, bool duration_required) {
+void Mapper::Common(v1::Step* step) {
   v1::TargetSelector* t = step->mutable_target();
   const std::string s = "spec.steps[0]";
   if (YAML::Node sel = Get("selector")) {
@@ -151,9 +158,8 @@ void Mapper::Common(v1::Step* step, bool duration_required) {
   if (YAML::Node d = Get("duration")) {
     SetField(step, "duration", d, d.Mark(), P("duration"), r_);
     Remember(P("duration"), d);
-  } else if (duration_required) {
-    r_.Error(spec_.Mark(), P("duration"), "required: faultline ends every fault (e.g. \"30s\")");
   }
+  // A missing duration is left to the structural check, which knows which faults are instant.
   r_.Alias(s + ".duration", P("duration"));
   r_.Alias(s, base_);
   if (YAML::Node sched = Get("scheduler")) {
@@ -167,7 +173,7 @@ void Mapper::Common(v1::Step* step, bool duration_required) {
 
 void Mapper::Io(v1::Step* step) {
   v1::IoFault* io = step->mutable_fault()->mutable_io();
-  Common(step, true);
+  Common(step);
   static const std::map<std::string, std::string> kActions = {
       {"latency", "LATENCY"}, {"fault", "ERRNO"}, {"attroverride", "ATTR"}, {"mistake", "CORRUPT"}};
   YAML::Node action = Get("action");
@@ -186,12 +192,27 @@ void Mapper::Io(v1::Step* step) {
       SetFieldText(io, "action", it->second, action.Mark(), P("action"), r_);
     }
   }
+  std::string volume;
   if (YAML::Node v = Get("volumePath")) {
     SetField(io, "mount", v, v.Mark(), P("volumePath"), r_);
+    if (v.IsScalar()) volume = v.Scalar();
+    while (volume.size() > 1 && volume.back() == '/') volume.pop_back();
   } else {
     r_.Error(spec_.Mark(), P("volumePath"), "required: the directory whose overlay is used");
   }
-  if (YAML::Node v = Get("path")) SetField(io, "path", v, v.Mark(), P("path"), r_);
+  if (YAML::Node v = Get("path"); v && v.IsScalar() && !volume.empty()) {
+    // chaos-mesh globs are absolute; the overlay's are relative to its mount.
+    std::string glob = v.Scalar();
+    if (glob.rfind(volume + "/", 0) == 0) {
+      SetFieldText(io, "path", glob.substr(volume.size() + 1), v.Mark(), P("path"), r_);
+    } else if (!glob.empty() && glob[0] == '/') {
+      r_.Error(v, P("path"), "'" + glob + "' is outside volumePath " + volume);
+    } else {
+      SetField(io, "path", v, v.Mark(), P("path"), r_);
+    }
+  } else if (v) {
+    SetField(io, "path", v, v.Mark(), P("path"), r_);
+  }
   if (YAML::Node v = Get("methods")) SetField(io, "methods", v, v.Mark(), P("methods"), r_);
   if (YAML::Node v = Get("percent")) {
     SetField(io, "percent", v, v.Mark(), P("percent"), r_);
@@ -209,12 +230,28 @@ void Mapper::Io(v1::Step* step) {
     if (delay) r_.Error(delay, P("delay"), "only for action latency");
   }
   if (delay) SetField(io, "delay", delay, delay.Mark(), P("delay"), r_);
-  if (err) SetField(io, "errno", err, err.Mark(), P("errno"), r_);
+  if (err) {
+    // chaos-mesh writes the errno as a number; the overlay takes weighted names.
+    int num = 0;
+    const char* name = nullptr;
+    if (err.IsScalar() && YAML::convert<int>::decode(err, num) && num > 0 && num < 4096) {
+      name = ::strerrorname_np(num);
+    }
+    if (name == nullptr) {
+      r_.Error(err, P("errno"), "expected an errno number (e.g. 5 for EIO, 28 for ENOSPC)");
+    } else {
+      YAML::Node weights(YAML::NodeType::Sequence);
+      YAML::Node one(YAML::NodeType::Map);
+      one["name"] = name;
+      weights.push_back(one);
+      SetField(io, "errnos", weights, err.Mark(), P("errno"), r_);
+    }
+  }
 }
 
 void Mapper::Net(v1::Step* step) {
   v1::NetFault* net = step->mutable_fault()->mutable_net();
-  Common(step, true);
+  Common(step);
   YAML::Node action = Get("action");
   std::string a = action && action.IsScalar() ? Lower(action.Scalar()) : "";
   static const std::set<std::string> kActions = {"delay",   "loss",      "duplicate",
@@ -348,7 +385,7 @@ void Mapper::Pod(v1::Step* step) {
   const std::string a = action && action.IsScalar() ? Lower(action.Scalar()) : "";
   // A killed pod comes back (its controller recreates it); a failed pod is unavailable for the
   // duration. The managed etcd behaves the same way under RESTART and PAUSE.
-  Common(step, a == "pod-failure");
+  Common(step);
   v1::ProcessFault* p = step->mutable_fault()->mutable_process();
   std::string managed = kManagedEtcd;
   if (!action) {
@@ -387,8 +424,44 @@ void Mapper::Pod(v1::Step* step) {
   p->mutable_target()->set_managed(managed);
 }
 
+// stress-ng sizes as chaos-mesh writes them: "256MB", "1GB", "512KB", "4096" (bytes), "50%".
+void Mapper::MemorySize(v1::StressFault* st, const YAML::Node& v, const std::string& path) {
+  const std::string text = v.IsScalar() ? v.Scalar() : "";
+  size_t end = 0;
+  double num = 0;
+  try {
+    num = std::stod(text, &end);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  std::string unit = Upper(text.substr(end));
+  if (end == 0 || num <= 0) {
+    r_.Error(v, path, "expected a size like 256MB, 1GB or 50%");
+    return;
+  }
+  if (unit == "%") {
+    if (num > 100) {
+      r_.Error(v, path, "a percent of memory must be within 0..100");
+      return;
+    }
+    SetFieldText(st, "size_percent", text.substr(0, end), v.Mark(), path, r_);
+    return;
+  }
+  static const std::map<std::string, double> kUnits = {
+      {"", 1},         {"B", 1},         {"KB", 1024},    {"K", 1024},
+      {"MB", 1 << 20}, {"M", 1 << 20},   {"GB", 1 << 30}, {"G", 1 << 30},
+      {"KIB", 1024},   {"MIB", 1 << 20}, {"GIB", 1 << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) {
+    r_.Error(v, path, "unknown size unit '" + text.substr(end) + "'; use B, KB, MB, GB or %");
+    return;
+  }
+  SetFieldText(st, "size_bytes", std::to_string(static_cast<uint64_t>(num * it->second)), v.Mark(),
+               path, r_);
+}
+
 void Mapper::Stress(v1::Step* step) {
-  Common(step, true);
+  Common(step);
   YAML::Node s = Get("stressors");
   if (!s) {
     r_.Error(spec_.Mark(), P("stressors"), "required: cpu and/or memory");
@@ -422,8 +495,7 @@ void Mapper::Stress(v1::Step* step) {
                   [&](const YAML::Node& x, const std::string& q) {
                     SetField(st, "workers", x, x.Mark(), q, r_);
                   }},
-                 {"size", [&](const YAML::Node& x,
-                              const std::string& q) { SetField(st, "size", x, x.Mark(), q, r_); }},
+                 {"size", [&](const YAML::Node& x, const std::string& q) { MemorySize(st, x, q); }},
                  {"oomScoreAdj", [&](const YAML::Node& x, const std::string& q) {
                     SetField(st, "oom_score_adj", x, x.Mark(), q, r_);
                   }}});

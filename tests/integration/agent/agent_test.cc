@@ -74,6 +74,24 @@ TEST_F(AgentTest, PauseSurvivesAgentSigkillAndNextStartResumesWithinOneSecond) {
   EXPECT_EQ(ActiveFaults(*stub), 0u);
 }
 
+TEST_F(AgentTest, RecoverOnlyRevertsWhatACrashedAgentLeftAndExits) {
+  // What systemd's ExecStopPost runs after the agent died.
+  Subprocess victim({"sleep", "120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 10min), &resp).ok());
+  agent.Crash();
+  ASSERT_EQ(StateOf(victim.pid()), 'T');
+  Subprocess recover({Binary("agent/faultline-agent"), "--state-dir",
+                      (dir_.path() / "state").string(), "--recover-only"});
+  int status = recover.Stop(0, 10s);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(StateOf(victim.pid()), 'T');
+}
+
 TEST_F(AgentTest, LapsedDurationResumesOnTime) {
   Subprocess victim({"sleep", "120"});
   ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'S'; }, 2s));

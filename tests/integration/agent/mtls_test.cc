@@ -21,29 +21,27 @@ class MtlsTest : public ::testing::Test {
     if (geteuid() != 0) GTEST_SKIP() << "integration tests run as root";
     if (Sh("command -v openssl >/dev/null") != 0) GTEST_SKIP() << "openssl not installed";
     d_ = dir_.path().string();
-    // A CA, a server certificate for 127.0.0.1, a client certificate from the same CA, and a
-    // client certificate from a stranger's CA.
+    // The project's own CA and certificates, as an operator would make them...
+    ASSERT_EQ(Sh(Binary("cli/faultline") + " certs init --dir " + d_ + " >/dev/null"), 0);
     std::string q = " >/dev/null 2>&1";
-    auto ca = [&](const std::string& name) {
-      ASSERT_EQ(Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=" + name +
-                   " -keyout " + d_ + "/" + name + ".key -out " + d_ + "/" + name + ".crt" + q),
+    // ...a stranger's CA with a client certificate, and a client certificate from our CA that
+    // carries an identity agents must not accept.
+    ASSERT_EQ(
+        Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=stranger-ca -keyout " + d_ +
+           "/stranger-ca.key -out " + d_ + "/stranger-ca.crt" + q),
+        0);
+    auto leaf = [&](const std::string& name, const std::string& cn, const std::string& issuer) {
+      ASSERT_EQ(Sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + cn + " -keyout " + d_ + "/" +
+                   name + ".key -out " + d_ + "/" + name + ".csr" + q),
                 0);
-    };
-    auto leaf = [&](const std::string& name, const std::string& issuer, const std::string& ext) {
-      ASSERT_EQ(Sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + name + " -keyout " + d_ +
-                   "/" + name + ".key -out " + d_ + "/" + name + ".csr" + q),
-                0);
-      std::ofstream(d_ + "/" + name + ".ext") << ext << "\n";
+      std::ofstream(d_ + "/" + name + ".ext") << "extendedKeyUsage=clientAuth\n";
       ASSERT_EQ(Sh("openssl x509 -req -days 1 -in " + d_ + "/" + name + ".csr -CA " + d_ + "/" +
-                   issuer + ".crt -CAkey " + d_ + "/" + issuer + ".key -CAcreateserial -out " +
-                   d_ + "/" + name + ".crt -extfile " + d_ + "/" + name + ".ext" + q),
+                   issuer + ".crt -CAkey " + d_ + "/" + issuer + ".key -CAcreateserial -out " + d_ +
+                   "/" + name + ".crt -extfile " + d_ + "/" + name + ".ext" + q),
                 0);
     };
-    ca("ca");
-    ca("stranger-ca");
-    leaf("agent", "ca", "subjectAltName=IP:127.0.0.1");
-    leaf("cli", "ca", "extendedKeyUsage=clientAuth");
-    leaf("stranger", "stranger-ca", "extendedKeyUsage=clientAuth");
+    leaf("stranger", "faultline-cli", "stranger-ca");
+    leaf("impostor", "someone-else", "ca");
   }
 
   // Starts the agent on an ephemeral loopback port with mTLS; returns "127.0.0.1:PORT".
@@ -70,6 +68,13 @@ class MtlsTest : public ::testing::Test {
     return "127.0.0.1:" + m[1].str();
   }
 
+  std::string Out() const {
+    std::ifstream in(d_ + "/out");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
   int Cli(const std::string& args) {
     return Sh(Binary("cli/faultline") + " " + args + " status >" + d_ + "/out 2>&1");
   }
@@ -79,20 +84,23 @@ class MtlsTest : public ::testing::Test {
   std::unique_ptr<Subprocess> agent_;
 };
 
-TEST_F(MtlsTest, OnlyClientsWithACertificateFromTheConfiguredCaGetIn) {
+TEST_F(MtlsTest, OnlyTheControllerAndCliIdentitiesFromTheConfiguredCaGetIn) {
   std::string addr = StartAgent();
-  std::string ca = " --tls-ca " + d_ + "/ca.crt";
-  EXPECT_EQ(Cli("--agent " + addr + ca + " --tls-cert " + d_ + "/cli.crt --tls-key " + d_ +
-                "/cli.key"),
-            0);
-  // No client certificate, a certificate from another CA, and plaintext: all refused.
-  EXPECT_NE(Cli("--agent " + addr + ca), 0);
-  EXPECT_NE(Cli("--agent " + addr + ca + " --tls-cert " + d_ + "/stranger.crt --tls-key " + d_ +
-                "/stranger.key"),
-            0);
+  std::string ca = " --agent " + addr + " --tls-ca " + d_ + "/ca.crt";
+  auto as = [&](const std::string& who) {
+    return ca + " --tls-cert " + d_ + "/" + who + ".crt --tls-key " + d_ + "/" + who + ".key";
+  };
+  EXPECT_EQ(Cli(as("cli")), 0) << Out();
+  EXPECT_EQ(Cli(as("controller")), 0) << Out();
+  // Signed by our CA but not an allowed identity: refused by name.
+  EXPECT_NE(Cli(as("impostor")), 0);
+  EXPECT_NE(Out().find("not allowed"), std::string::npos) << Out();
+  // No client certificate, a certificate from another CA, and plaintext: refused.
+  EXPECT_NE(Cli(ca), 0);
+  EXPECT_NE(Cli(as("stranger")), 0);
   EXPECT_NE(Cli("--agent " + addr), 0);
   // The unix socket (local, permission-guarded) stays plaintext.
-  EXPECT_EQ(Cli("--agent " + d_ + "/agent.sock"), 0);
+  EXPECT_EQ(Cli("--agent " + d_ + "/agent.sock"), 0) << Out();
 }
 
 }  // namespace

@@ -1,0 +1,234 @@
+#include "cli/lab_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/agent_client.h"
+#include "cli/output.h"
+#include "deploy/lab/lab.h"
+#include "faults/process/proc.h"
+
+namespace faultline::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct LabFlags {
+  std::optional<std::string> name;
+  std::string root;
+};
+
+void AddCommon(CLI::App* cmd, LabFlags& f) {
+  cmd->add_option("--name", f.name, "lab name (may be left out when one lab is up)");
+  cmd->add_option("--root", f.root,
+                  "directory holding the labs (default $FAULTLINE_LAB_ROOT or "
+                  "/var/lib/faultline/lab)");
+}
+
+// Lab-wide agent health: the agent answers Capabilities within two seconds.
+std::string AgentHealth(const lab::MemberInfo& m, const GlobalOptions& g) {
+  if (m.agent_socket.empty()) return "-";
+  if (m.agent_pid != 0 && !faults::process::SameProcess(m.agent_pid, m.agent_start_time)) {
+    return "down (pid " + std::to_string(m.agent_pid) + " gone)";
+  }
+  AgentAddress a = g.agent;
+  a.address = "unix://" + m.agent_socket;
+  a.timeout = std::chrono::milliseconds(2000);
+  try {
+    auto stub = ConnectAgent(a);
+    v1::CapabilitiesResponse caps;
+    auto ctx = Context(a);
+    auto st = stub->Capabilities(ctx.get(), {}, &caps);
+    if (!st.ok()) return "down (" + st.error_message() + ")";
+    return "ok";
+  } catch (const std::exception& e) {
+    return std::string("down (") + e.what() + ")";
+  }
+}
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+void AddLabCommand(CLI::App& app, GlobalOptions& g) {
+  auto* lab = app.add_subcommand("lab", "a local etcd cluster in network namespaces");
+  lab->require_subcommand(1);
+
+  // up
+  auto up_opts = std::make_shared<lab::LabOptions>();
+  auto up_root = std::make_shared<std::string>();
+  auto timeout_s = std::make_shared<int>(60);
+  auto* up = lab->add_subcommand("up", "create a lab: bridge, namespaces, etcd and agents");
+  up->add_option("--members", up_opts->members, "etcd members")
+      ->check(CLI::IsMember({3, 5}))
+      ->capture_default_str();
+  up->add_option("--name", up_opts->name, "lab name")->capture_default_str();
+  up->add_option("--etcd", up_opts->etcd, "etcd binary")->capture_default_str();
+  up->add_option("--agent-binary", up_opts->agent,
+                 "faultline-agent binary (default: next to faultline, then /usr/sbin)");
+  up->add_flag("--no-agents", up_opts->no_agents, "run etcd without an agent per member");
+  up->add_option("--root", *up_root, "directory holding the labs");
+  up->add_option("--timeout", *timeout_s, "seconds to wait for a healthy cluster")
+      ->capture_default_str();
+  up->callback([&g, up_opts, up_root, timeout_s] {
+    lab::LabOptions o = *up_opts;
+    o.root = *up_root;
+    o.timeout = std::chrono::seconds(*timeout_s);
+    o.progress = [](const std::string& line) { std::cerr << "lab: " << line << "\n"; };
+    auto t0 = std::chrono::steady_clock::now();
+    lab::LabInfo info = lab::Up(o);
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (g.format() == Format::kJson) {
+      std::cout << lab::ToJson(info);
+      return;
+    }
+    char secs[32];
+    snprintf(secs, sizeof(secs), "%.1fs", took);
+    std::cout << "lab " << info.name << " up in " << secs << ": " << info.members.size()
+              << " members on " << info.subnet << " (bridge " << info.bridge << ")"
+              << (info.agent.empty() ? ", no agents" : ", one agent per member") << "\n"
+              << "endpoints " << info.Endpoints() << "\n"
+              << "try: etcdctl --endpoints $(faultline lab endpoints --name " << info.name
+              << ") endpoint status -w table\n";
+  });
+
+  // down
+  auto down_flags = std::make_shared<LabFlags>();
+  auto* down = lab->add_subcommand("down", "remove everything a lab created (safe to repeat)");
+  AddCommon(down, *down_flags);
+  down->callback([down_flags] {
+    std::string name;
+    if (down_flags->name) {
+      name = *down_flags->name;
+    } else {
+      auto labs = lab::ListLabs(down_flags->root);
+      if (labs.empty()) {
+        std::cout << "no lab is up\n";
+        return;
+      }
+      name = lab::ResolveLabName(std::nullopt, down_flags->root);
+    }
+    auto done = lab::Down(name, down_flags->root);
+    for (const auto& line : done) std::cerr << "lab: " << line << "\n";
+    std::cout << (done.empty() ? "lab " + name + ": nothing left to remove"
+                               : "lab " + name + " is down")
+              << "\n";
+  });
+
+  // endpoints
+  auto ep_flags = std::make_shared<LabFlags>();
+  auto* endpoints = lab->add_subcommand("endpoints", "print the client URLs, comma separated");
+  AddCommon(endpoints, *ep_flags);
+  endpoints->callback([ep_flags] {
+    auto info = lab::LoadLab(lab::ResolveLabName(ep_flags->name, ep_flags->root), ep_flags->root);
+    std::cout << info.Endpoints() << "\n";
+  });
+
+  // status
+  auto st_flags = std::make_shared<LabFlags>();
+  auto* status = lab->add_subcommand("status", "members, leader, revision, raft index, agents");
+  AddCommon(status, *st_flags);
+  status->callback([&g, st_flags] {
+    auto info = lab::LoadLab(lab::ResolveLabName(st_flags->name, st_flags->root), st_flags->root);
+    auto etcd = lab::QueryEtcd(info);
+    std::vector<std::string> agents;
+    for (const auto& m : info.members) agents.push_back(AgentHealth(m, g));
+    std::string leader_name = "none";
+    for (size_t i = 0; i < etcd.size(); ++i) {
+      if (etcd[i].is_leader()) leader_name = etcd[i].member;
+    }
+    if (g.format() == Format::kJson) {
+      json members = json::array();
+      for (size_t i = 0; i < etcd.size(); ++i) {
+        const auto& s = etcd[i];
+        const auto& m = info.members[i];
+        members.push_back({{"name", m.name},
+                           {"endpoint", m.client_url},
+                           {"netns", m.netns},
+                           {"reachable", s.reachable},
+                           {"error", s.error},
+                           {"leader", s.is_leader()},
+                           {"member_id", Hex(s.member_id)},
+                           {"revision", s.revision},
+                           {"raft_index", s.raft_index},
+                           {"raft_applied_index", s.raft_applied_index},
+                           {"raft_term", s.raft_term},
+                           {"version", s.version},
+                           {"agent_socket", m.agent_socket},
+                           {"agent", agents[i]}});
+      }
+      std::cout << json{{"name", info.name}, {"state", info.state}, {"leader", leader_name},
+                        {"members", members}}
+                       .dump(2)
+                << "\n";
+      return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < etcd.size(); ++i) {
+      const auto& s = etcd[i];
+      const auto& m = info.members[i];
+      if (!s.reachable) {
+        rows.push_back({m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-",
+                        agents[i]});
+        continue;
+      }
+      rows.push_back({m.name, m.client_url, "ok " + s.version, s.is_leader() ? "*" : "",
+                      std::to_string(s.revision), std::to_string(s.raft_index),
+                      std::to_string(s.raft_term), agents[i]});
+    }
+    std::cout << "lab " << info.name << " (" << info.state << "), leader " << leader_name << "\n"
+              << Table({"MEMBER", "ENDPOINT", "ETCD", "LEADER", "REVISION", "RAFT-INDEX",
+                        "RAFT-TERM", "AGENT"},
+                       rows);
+  });
+
+  // Global --lab/--target: address a lab member's agent from any agent command.
+  auto lab_name = std::make_shared<std::optional<std::string>>();
+  auto target = std::make_shared<std::optional<std::string>>();
+  app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
+  app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
+  // Agent commands are written `faultline inject ... --lab x --target e1`: let options a
+  // subcommand does not know fall through to these.
+  std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
+    for (CLI::App* s : a->get_subcommands([](CLI::App*) { return true; })) {
+      if (s != lab) {
+        s->fallthrough();
+        fall(s);
+      }
+    }
+  };
+  fall(&app);
+  auto previous = g.resolve_agent;
+  g.resolve_agent = [lab_name, target, previous](GlobalOptions& opts) {
+    if (previous) previous(opts);
+    if (!*lab_name && !*target) return;
+    auto info = lab::LoadLab(lab::ResolveLabName(*lab_name));
+    if (!*target) {
+      throw std::invalid_argument("--lab " + info.name + ": say which member with --target (" +
+                                  info.members.front().name + ".." + info.members.back().name +
+                                  ")");
+    }
+    const lab::MemberInfo* m = info.Member(**target);
+    if (m == nullptr) {
+      throw std::invalid_argument("--target " + **target + ": lab " + info.name +
+                                  " has members " + info.members.front().name + ".." +
+                                  info.members.back().name);
+    }
+    if (m->agent_socket.empty()) {
+      throw std::invalid_argument("--target " + **target + ": lab " + info.name +
+                                  " runs without agents");
+    }
+    opts.agent.address = "unix://" + m->agent_socket;
+  };
+}
+
+}  // namespace faultline::cli

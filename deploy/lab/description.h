@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace faultline::lab {
+
+// One etcd member of a lab: its namespace, link, address and processes.
+struct MemberInfo {
+  std::string name;        // "e1"
+  std::string netns;       // namespace name under /run/netns
+  std::string veth;        // host end of the veth pair (the member's end is "eth0")
+  std::string address;     // "10.213.7.11"
+  std::string client_url;  // "http://10.213.7.11:2379"
+  std::string peer_url;    // "http://10.213.7.11:2380"
+  std::string dir;         // member directory under the lab directory
+  std::string data_dir;    // etcd --data-dir
+  std::string agent_socket;  // unix socket of the member's agent; empty without agents
+  int agent_pid = 0;
+  uint64_t agent_start_time = 0;  // /proc/PID/stat field 22, tells a reused pid apart
+  int etcd_pid = 0;
+  uint64_t etcd_start_time = 0;
+  bool operator==(const MemberInfo&) const = default;
+};
+
+// The lab description (DIR/lab.json) that `faultline lab ...` and the other commands read.
+// Written before anything is created and updated as bring-up proceeds, so `lab down` can find
+// everything even after `lab up` died halfway.
+struct LabInfo {
+  std::string name;
+  std::string dir;
+  std::string state;  // "creating" until every member answers health, then "up"
+  std::string subnet;  // "10.213.7.0/24"
+  std::string bridge;
+  std::string bridge_address;  // the host's address on the lab bridge (.1)
+  std::string etcd;    // etcd binary
+  std::string agent;   // faultline-agent binary; empty when etcd runs without agents
+  int64_t created_unix = 0;
+  int creator_pid = 0;
+  std::vector<MemberInfo> members;
+  bool operator==(const LabInfo&) const = default;
+
+  // "http://A:2379,http://B:2379,..." for etcdctl --endpoints.
+  std::string Endpoints() const;
+  const MemberInfo* Member(std::string_view name) const;
+};
+
+std::string ToJson(const LabInfo& info);
+// Throws std::invalid_argument naming the field that is missing or has the wrong type.
+LabInfo LabFromJson(std::string_view text);
+
+}  // namespace faultline::lab

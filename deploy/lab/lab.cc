@@ -1,0 +1,657 @@
+#include "deploy/lab/lab.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "deploy/lab/netns.h"
+#include "deploy/lab/rtnl.h"
+#include "deploy/lab/subnet.h"
+#include "faults/core/errors.h"
+#include "faults/core/rng.h"
+#include "faults/core/unique_fd.h"
+#include "faults/process/managed.h"
+#include "faults/process/proc.h"
+
+namespace faultline::lab {
+namespace {
+
+namespace fs = std::filesystem;
+using faults::FaultError;
+using faults::process::ManagedProcess;
+using faults::process::ManagedSpec;
+using faults::process::ReadinessProbe;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kMaxMembers = 9;  // link names have room for one digit
+
+fs::path RootOr(const fs::path& root) { return root.empty() ? DefaultRoot() : root; }
+
+std::string Tag(const std::string& lab) {
+  char buf[16];
+  snprintf(buf, sizeof(buf), "%06llx",
+           static_cast<unsigned long long>(faults::StableHash(lab) & 0xffffff));
+  return buf;
+}
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteAtomic(const fs::path& p, const std::string& text) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw FaultError("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, p);
+}
+
+void Save(const LabInfo& info) { WriteAtomic(fs::path(info.dir) / "lab.json", ToJson(info)); }
+
+std::string Tail(const std::string& path, size_t lines) {
+  std::string text = Slurp(path);
+  size_t pos = text.size();
+  for (size_t n = 0; n <= lines && pos > 0; ++n) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+  }
+  return text.substr(pos);
+}
+
+std::string SelfDir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "" : exe.parent_path().string();
+}
+
+// The agent binary to use, or "" if none that can supervise etcd (--managed-config) is found.
+std::string FindAgent(const LabOptions& o) {
+  std::vector<std::string> candidates;
+  if (!o.agent.empty()) {
+    candidates.push_back(o.agent);
+  } else {
+    std::string self = SelfDir();
+    if (!self.empty()) {
+      candidates.push_back(self + "/faultline-agent");
+      candidates.push_back(self + "/../agent/faultline-agent");
+    }
+    candidates.push_back("/usr/sbin/faultline-agent");
+    candidates.push_back("/usr/local/sbin/faultline-agent");
+  }
+  for (const auto& c : candidates) {
+    if (::access(c.c_str(), X_OK) != 0) continue;
+    auto help = RunCommand({c, "--help"}, std::chrono::seconds(5));
+    if (help.out.find("--managed-config") != std::string::npos) {
+      return fs::weakly_canonical(c).string();
+    }
+    if (!o.agent.empty()) {
+      throw faults::ValidationError(
+          {{"--agent", c + " does not support --managed-config (too old to supervise etcd)"}});
+    }
+  }
+  if (!o.agent.empty()) {
+    throw faults::ValidationError({{"--agent", o.agent + " is not an executable file"}});
+  }
+  return "";
+}
+
+ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string& cluster) {
+  ManagedSpec s;
+  s.name = "etcd";
+  s.argv = {info.etcd,
+            "--name", m.name,
+            "--data-dir", m.data_dir,
+            "--listen-client-urls", m.client_url + ",http://127.0.0.1:2379",
+            "--advertise-client-urls", m.client_url,
+            "--listen-peer-urls", m.peer_url,
+            "--initial-advertise-peer-urls", m.peer_url,
+            "--initial-cluster", cluster,
+            "--initial-cluster-token", "faultline-lab-" + info.name,
+            "--initial-cluster-state", "new",
+            "--logger", "zap",
+            "--log-outputs", "stderr"};
+  s.cwd = m.dir;
+  s.netns = NetNs::PathOf(m.netns);
+  s.log = m.dir + "/etcd.log";
+  // No automatic restart: a kill fault must leave etcd down until the agent is told otherwise.
+  s.restart = faults::process::RestartPolicy::kNever;
+  s.ready.kind = ReadinessProbe::Kind::kHttp;
+  s.ready.url = m.client_url + "/health";
+  s.ready.host = m.address;
+  s.ready.port = 2379;
+  s.ready.path = "/health";
+  s.ready.timeout = std::chrono::seconds(60);
+  return s;
+}
+
+ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
+  ManagedSpec s;
+  s.name = "agent";
+  s.argv = {info.agent,
+            "--listen", "unix://" + m.agent_socket,
+            "--state-dir", m.dir + "/agent",
+            "--label", "member=" + m.name,
+            "--label", "app=etcd",
+            "--label", "lab=" + info.name,
+            "--managed-config", m.dir + "/managed.json"};
+  s.cwd = m.dir;
+  s.netns = NetNs::PathOf(m.netns);
+  s.log = m.dir + "/agent.log";
+  s.ready.kind = ReadinessProbe::Kind::kCommand;
+  s.ready.command = {"/usr/bin/test", "-S", m.agent_socket};
+  s.ready.interval = std::chrono::milliseconds(20);
+  s.ready.timeout = std::chrono::seconds(20);
+  return s;
+}
+
+// Pids whose network namespace is one of `inodes`.
+std::vector<pid_t> PidsInNamespaces(const std::set<unsigned long>& inodes) {
+  std::vector<pid_t> out;
+  if (inodes.empty()) return out;
+  pid_t self = ::getpid();
+  for (pid_t pid : faults::process::ListPids()) {
+    if (pid == self) continue;
+    struct stat st;
+    std::string p = "/proc/" + std::to_string(pid) + "/ns/net";
+    if (::stat(p.c_str(), &st) == 0 && inodes.count(st.st_ino)) out.push_back(pid);
+  }
+  return out;
+}
+
+std::string Unescape(const std::string& s) {  // mountinfo writes ' ' as \040
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> MountsUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, dev, root, point;
+    ls >> id >> parent >> dev >> root >> point;
+    point = Unescape(point);
+    if (point == dir || point.starts_with(dir + "/")) out.push_back(point);
+  }
+  // Deepest first, so a mount on top of another comes off first.
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
+  return out;
+}
+
+std::vector<std::string> LabNamespaces(const std::string& lab) {
+  std::vector<std::string> out;
+  std::regex re("fl-" + lab + "-e[0-9]+");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/run/netns", ec)) {
+    std::string n = e.path().filename().string();
+    if (std::regex_match(n, re)) out.push_back(n);
+  }
+  return out;
+}
+
+bool WaitGone(const std::vector<std::pair<pid_t, uint64_t>>& procs, std::chrono::milliseconds limit) {
+  auto deadline = Clock::now() + limit;
+  while (true) {
+    bool any = false;
+    for (const auto& [pid, start] : procs) {
+      if (faults::process::SameProcess(pid, start)) {
+        auto info = faults::process::ReadProc(pid);
+        if (info && info->state != 'Z') any = true;  // a zombie is dead, just not yet reaped
+      }
+    }
+    if (!any) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
+fs::path DefaultRoot() {
+  if (const char* env = std::getenv("FAULTLINE_LAB_ROOT"); env && *env) return env;
+  return "/var/lib/faultline/lab";
+}
+
+void ValidateLabName(const std::string& name) {
+  static const std::regex re("[A-Za-z0-9_-]{1,32}");
+  if (!std::regex_match(name, re)) {
+    throw faults::ValidationError(
+        {{"--name", "want 1..32 characters of [A-Za-z0-9_-], got \"" + name + "\""}});
+  }
+}
+
+std::string NetnsName(const std::string& lab, int member) {
+  return "fl-" + lab + "-e" + std::to_string(member);
+}
+std::string BridgeName(const std::string& lab) { return "fl" + Tag(lab) + "br"; }
+std::string VethName(const std::string& lab, int member) {
+  return "fl" + Tag(lab) + "e" + std::to_string(member);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  int outp[2], errp[2];
+  if (::pipe2(outp, O_CLOEXEC) != 0) faults::ThrowErrno("pipe2");
+  faults::UniqueFd out_r(outp[0]), out_w(outp[1]);
+  if (::pipe2(errp, O_CLOEXEC) != 0) faults::ThrowErrno("pipe2");
+  faults::UniqueFd err_r(errp[0]), err_w(errp[1]);
+  std::vector<std::string> store = argv;
+  std::vector<char*> cargv;
+  for (auto& a : store) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) faults::ThrowErrno("fork");
+  if (pid == 0) {
+    ::dup2(out_w.get(), 1);
+    ::dup2(err_w.get(), 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execvp(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  out_w.reset();
+  err_w.reset();
+  CommandResult r;
+  auto deadline = Clock::now() + timeout;
+  bool killed = false;
+  char buf[4096];
+  while (out_r || err_r) {
+    pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    int n = ::poll(fds, 2, static_cast<int>(std::max<long>(left.count(), 0)));
+    if (n == 0) {
+      ::kill(pid, SIGKILL);  // our own unreaped child
+      killed = true;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t got = ::read(fds[i].fd, buf, sizeof(buf));
+      if (got <= 0) {
+        (i == 0 ? out_r : err_r).reset();
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, got);
+      }
+    }
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  r.exit_code = (!killed && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::vector<std::string> ListLabs(const fs::path& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(RootOr(root), ec)) {
+    if (fs::exists(e.path() / "lab.json")) out.push_back(e.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ResolveLabName(const std::optional<std::string>& name, const fs::path& root) {
+  if (name) {
+    ValidateLabName(*name);
+    return *name;
+  }
+  auto labs = ListLabs(root);
+  if (labs.empty()) throw FaultError("no lab is up under " + RootOr(root).string());
+  if (labs.size() > 1) {
+    std::string names;
+    for (const auto& l : labs) names += (names.empty() ? "" : ", ") + l;
+    throw FaultError("several labs are up (" + names + "): say which with --name");
+  }
+  return labs[0];
+}
+
+LabInfo LoadLab(const std::string& name, const fs::path& root) {
+  ValidateLabName(name);
+  fs::path p = RootOr(root) / name / "lab.json";
+  if (!fs::exists(p)) throw FaultError("no lab named \"" + name + "\" (no " + p.string() + ")");
+  return LabFromJson(Slurp(p));
+}
+
+LabInfo Up(const LabOptions& o) {
+  ValidateLabName(o.name);
+  faults::FieldErrors errs;
+  if (o.members != 3 && o.members != 5) {
+    errs.push_back({"--members", "want 3 or 5, got " + std::to_string(o.members)});
+  }
+  if (::access(o.etcd.c_str(), X_OK) != 0) {
+    errs.push_back({"--etcd", o.etcd + " is not an executable file"});
+  }
+  if (!errs.empty()) throw faults::ValidationError(errs);
+  std::string agent = o.no_agents ? "" : FindAgent(o);
+  auto say = [&](const std::string& s) {
+    if (o.progress) o.progress(s);
+  };
+
+  fs::path root = RootOr(o.root);
+  fs::path dir = root / o.name;
+  std::string refuse = "lab \"" + o.name + "\" already exists";
+  std::string hint = "; `faultline lab down --name " + o.name + "` removes it";
+  if (fs::exists(dir)) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
+  for (int i = 1; i <= o.members; ++i) {
+    if (NetNs::Exists(NetnsName(o.name, i))) {
+      throw FaultError(refuse + " (namespace " + NetnsName(o.name, i) + " is left over)" + hint);
+    }
+  }
+  {
+    Rtnl host;
+    if (host.IfIndex(BridgeName(o.name)) != 0) {
+      throw FaultError(refuse + " (link " + BridgeName(o.name) + " is left over)" + hint);
+    }
+  }
+  fs::create_directories(root);
+  // mkdir is the atomic claim on the name: of two concurrent `lab up`, one fails here.
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
+    faults::ThrowErrno("mkdir " + dir.string());
+  }
+
+  try {
+    Rtnl host;
+    std::vector<Prefix> taken = host.UsedPrefixes();
+    for (const auto& other : ListLabs(root)) {
+      try {
+        if (auto p = ParsePrefix(LoadLab(other, root).subnet)) taken.push_back(*p);
+      } catch (const std::exception&) {
+      }
+    }
+    auto subnet = ChooseLabSubnet(taken, o.name);
+    if (!subnet) throw FaultError("no free /24 in 10.213.0.0/16-10.215.0.0/16 for the lab");
+
+    LabInfo info;
+    info.name = o.name;
+    info.dir = dir.string();
+    info.state = "creating";
+    info.subnet = FormatPrefix(*subnet);
+    info.bridge = BridgeName(o.name);
+    info.bridge_address = FormatIpv4(BridgeAddress(*subnet));
+    info.etcd = o.etcd;
+    info.agent = agent;
+    info.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    info.creator_pid = ::getpid();
+    std::string cluster;
+    for (int i = 1; i <= o.members; ++i) {
+      MemberInfo m;
+      m.name = "e" + std::to_string(i);
+      m.netns = NetnsName(o.name, i);
+      m.veth = VethName(o.name, i);
+      m.address = FormatIpv4(MemberAddress(*subnet, i));
+      m.client_url = "http://" + m.address + ":2379";
+      m.peer_url = "http://" + m.address + ":2380";
+      m.dir = (dir / m.name).string();
+      m.data_dir = m.dir + "/etcd";
+      if (!agent.empty()) m.agent_socket = m.dir + "/agent.sock";
+      cluster += (cluster.empty() ? "" : ",") + m.name + "=" + m.peer_url;
+      info.members.push_back(m);
+    }
+    // The plan goes to disk before anything exists, so `lab down` can undo a crash at any step.
+    Save(info);
+
+    host.AddBridge(info.bridge);
+    host.AddAddress(info.bridge, BridgeAddress(*subnet), 24);
+    host.SetUp(info.bridge);
+    say("bridge " + info.bridge + " " + info.bridge_address + "/24");
+    for (auto& m : info.members) {
+      fs::create_directories(m.dir);
+      NetNs::Create(m.netns).Release();  // from now on `lab down` owns its removal
+      faults::UniqueFd nsfd(::open(NetNs::PathOf(m.netns).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!nsfd) faults::ThrowErrno("open " + NetNs::PathOf(m.netns));
+      host.AddVeth(m.veth, "eth0", nsfd.get());
+      host.SetMaster(m.veth, info.bridge);
+      host.SetUp(m.veth);
+      Rtnl inside(NetNs::PathOf(m.netns));
+      inside.SetUp("lo");
+      inside.AddAddress("eth0", *ParseIpv4(m.address), 24);
+      inside.SetUp("eth0");
+      say(m.name + ": netns " + m.netns + ", " + m.veth + " <-> eth0 " + m.address);
+    }
+    // Nothing starts until the host's route to every member leaves through the lab bridge.
+    int br = host.IfIndex(info.bridge);
+    for (const auto& m : info.members) {
+      int oif = RouteOutputIfIndex(*ParseIpv4(m.address));
+      if (oif != br) {
+        char name[IF_NAMESIZE] = "?";
+        if_indextoname(oif, name);
+        throw FaultError("route to " + m.name + " (" + m.address + ") goes out via " + name +
+                         ", not the lab bridge " + info.bridge + "; refusing to start");
+      }
+    }
+
+    std::vector<std::unique_ptr<ManagedProcess>> procs;
+    for (auto& m : info.members) {
+      ManagedSpec etcd = EtcdSpec(info, m, cluster);
+      if (agent.empty()) {
+        procs.push_back(std::make_unique<ManagedProcess>(etcd, m.dir));
+        procs.back()->Start();
+        m.etcd_pid = procs.back()->Pid();
+        m.etcd_start_time = procs.back()->StartTime();
+        say(m.name + ": etcd pid " + std::to_string(m.etcd_pid));
+      } else {
+        WriteAtomic(m.dir + "/managed.json", faults::process::ManagedConfigToJson({etcd}));
+        procs.push_back(std::make_unique<ManagedProcess>(AgentSpec(info, m), m.dir));
+        procs.back()->Start();
+        m.agent_pid = procs.back()->Pid();
+        m.agent_start_time = procs.back()->StartTime();
+        say(m.name + ": agent pid " + std::to_string(m.agent_pid));
+      }
+      Save(info);
+    }
+    auto deadline = Clock::now() + o.timeout;
+    if (!agent.empty()) {
+      for (size_t i = 0; i < procs.size(); ++i) {
+        auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(1));
+        if (!procs[i]->WaitReady(left)) {
+          throw FaultError(info.members[i].name + ": agent not serving on " +
+                           info.members[i].agent_socket + ":\n" +
+                           Tail(info.members[i].dir + "/agent.log", 10));
+        }
+      }
+      // The agents start etcd; their managed state files name its pid.
+      for (auto& m : info.members) {
+        std::ifstream in(m.dir + "/agent/managed/etcd.json");
+        json j = json::parse(in, nullptr, false);
+        if (!j.is_discarded() && j.is_object()) {
+          m.etcd_pid = j.value("pid", 0);
+          m.etcd_start_time = j.value("start_time", uint64_t{0});
+        }
+      }
+      Save(info);
+    }
+    // Healthy as seen from the host, through the bridge: the path every client will take.
+    for (auto& m : info.members) {
+      ReadinessProbe health = EtcdSpec(info, m, cluster).ready;
+      while (!faults::process::ProbeOnce(health, "")) {
+        if (Clock::now() >= deadline) {
+          throw FaultError(m.name + ": etcd not healthy at " + health.url + " after " +
+                           std::to_string(o.timeout.count()) + "s; last log lines:\n" +
+                           Tail(m.dir + "/etcd.log", 10));
+        }
+        if (m.etcd_pid != 0 && !faults::process::SameProcess(m.etcd_pid, m.etcd_start_time)) {
+          throw FaultError(m.name + ": etcd exited during start; last log lines:\n" +
+                           Tail(m.dir + "/etcd.log", 10));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      say(m.name + ": etcd healthy at " + m.client_url);
+    }
+    info.state = "up";
+    Save(info);
+    return info;
+  } catch (...) {
+    try {
+      Down(o.name, root);
+    } catch (const std::exception&) {
+      // The original error matters more; `lab down` can be run again.
+    }
+    throw;
+  }
+}
+
+std::vector<std::string> Down(const std::string& name, const fs::path& root_opt) {
+  ValidateLabName(name);
+  fs::path root = RootOr(root_opt);
+  fs::path dir = root / name;
+  std::vector<std::string> done;
+  std::optional<LabInfo> info;
+  try {
+    if (fs::exists(dir / "lab.json")) info = LabFromJson(Slurp(dir / "lab.json"));
+  } catch (const std::exception&) {
+    // A torn description: fall back to the names derived from the lab's name.
+  }
+
+  // 1. Processes. Agents first and politely, so they revert their faults and do not restart
+  //    etcd; then everything else recorded or living in one of the lab's namespaces.
+  std::vector<std::string> namespaces = LabNamespaces(name);
+  std::set<unsigned long> inodes;
+  for (const auto& n : namespaces) {
+    if (auto ino = NetNs::Inode(NetNs::PathOf(n))) inodes.insert(ino);
+  }
+  std::vector<std::pair<pid_t, uint64_t>> agents, others;
+  if (info) {
+    for (const auto& m : info->members) {
+      if (m.agent_pid > 0 && faults::process::SameProcess(m.agent_pid, m.agent_start_time)) {
+        agents.push_back({m.agent_pid, m.agent_start_time});
+      }
+      if (m.etcd_pid > 0 && faults::process::SameProcess(m.etcd_pid, m.etcd_start_time)) {
+        others.push_back({m.etcd_pid, m.etcd_start_time});
+      }
+    }
+  }
+  for (const auto& [pid, start] : agents) {
+    ::kill(pid, SIGTERM);
+    ::kill(pid, SIGCONT);
+  }
+  if (!WaitGone(agents, std::chrono::seconds(5))) {
+    for (const auto& [pid, start] : agents) {
+      if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);
+    }
+  }
+  for (pid_t pid : PidsInNamespaces(inodes)) {
+    if (auto p = faults::process::ReadProc(pid)) others.push_back({pid, p->start_time});
+  }
+  std::set<pid_t> seen;
+  for (const auto& [pid, start] : others) {
+    if (!seen.insert(pid).second) continue;
+    if (faults::process::SameProcess(pid, start)) {
+      ::kill(pid, SIGKILL);
+      done.push_back("killed pid " + std::to_string(pid));
+    }
+  }
+  for (const auto& [pid, start] : agents) done.push_back("stopped agent pid " + std::to_string(pid));
+  others.insert(others.end(), agents.begin(), agents.end());
+  if (!WaitGone(others, std::chrono::seconds(10))) {
+    throw FaultError("lab " + name + ": some processes did not exit after SIGKILL");
+  }
+
+  // 2. Mounts under the lab directory (IO overlays on data dirs).
+  for (const auto& m : MountsUnder(dir.string())) {
+    if (::umount2(m.c_str(), MNT_DETACH) == 0) done.push_back("unmounted " + m);
+  }
+
+  // 3. Links: deleting the host end of a veth removes the member's end with it.
+  Rtnl host;
+  for (int i = 1; i <= kMaxMembers; ++i) {
+    if (host.DeleteLink(VethName(name, i))) done.push_back("deleted link " + VethName(name, i));
+  }
+  if (host.DeleteLink(BridgeName(name))) done.push_back("deleted bridge " + BridgeName(name));
+
+  // 4. Namespaces.
+  for (const auto& n : namespaces) {
+    NetNs::Remove(n);
+    done.push_back("removed netns " + n);
+  }
+
+  // 5. State.
+  std::error_code ec;
+  if (fs::exists(dir)) {
+    fs::remove_all(dir, ec);
+    if (ec) throw FaultError("remove " + dir.string() + ": " + ec.message());
+    done.push_back("removed " + dir.string());
+  }
+  return done;
+}
+
+std::vector<EtcdStatus> QueryEtcd(const LabInfo& info, const std::string& etcdctl) {
+  std::vector<EtcdStatus> out;
+  std::vector<std::thread> threads;
+  out.resize(info.members.size());
+  // One etcdctl per member, in parallel: an unreachable member costs its timeout only once.
+  for (size_t i = 0; i < info.members.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const auto& m = info.members[i];
+      EtcdStatus& s = out[i];
+      s.member = m.name;
+      s.endpoint = m.client_url;
+      CommandResult r;
+      try {
+        r = RunCommand({etcdctl, "--endpoints", m.client_url, "--dial-timeout", "1s",
+                        "--command-timeout", "2s", "endpoint", "status", "-w", "json"},
+                       std::chrono::seconds(5));
+      } catch (const std::exception& e) {
+        s.error = e.what();
+        return;
+      }
+      json j = json::parse(r.out, nullptr, false);
+      if (r.exit_code != 0 || j.is_discarded() || !j.is_array() || j.empty()) {
+        std::string err = r.err.empty() ? r.out : r.err;
+        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+        auto nl = err.rfind('\n');
+        s.error = nl == std::string::npos ? err : err.substr(nl + 1);
+        if (s.error.empty()) s.error = "etcdctl exited " + std::to_string(r.exit_code);
+        return;
+      }
+      const json& st = j[0]["Status"];
+      s.reachable = true;
+      s.member_id = st["header"].value("member_id", uint64_t{0});
+      s.revision = st["header"].value("revision", uint64_t{0});
+      s.leader = st.value("leader", uint64_t{0});
+      s.raft_index = st.value("raftIndex", uint64_t{0});
+      s.raft_term = st.value("raftTerm", uint64_t{0});
+      s.raft_applied_index = st.value("raftAppliedIndex", uint64_t{0});
+      s.db_size = st.value("dbSize", uint64_t{0});
+      s.version = st.value("version", std::string());
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+}  // namespace faultline::lab

@@ -1,0 +1,92 @@
+#pragma once
+
+// The lab: a local etcd cluster, one network namespace per member joined by a bridge.
+//
+// Layout. Everything of lab NAME lives in ROOT/NAME (ROOT is $FAULTLINE_LAB_ROOT or
+// /var/lib/faultline/lab — on disk, not tmpfs, so etcd's fsyncs cost what they cost in
+// production and IO faults have something real to slow down):
+//   ROOT/NAME/lab.json            the description (see description.h)
+//   ROOT/NAME/eN/etcd/            etcd data dir          ROOT/NAME/eN/etcd.log
+//   ROOT/NAME/eN/agent.sock       the member's agent      ROOT/NAME/eN/agent.log
+//   ROOT/NAME/eN/agent/           agent state (journal, managed process state)
+//   ROOT/NAME/eN/managed.json     the agent's --managed-config (etcd)
+// Kernel objects are named from NAME so `lab down` finds them without the description:
+// namespaces /run/netns/fl-NAME-eN, bridge fl<tag>br and host veth ends fl<tag>eN, where tag
+// is 6 hex digits hashed from NAME (link names are limited to 15 bytes).
+// Addresses: a free /24 of 10.213-215.x.0 (see subnet.h); the bridge has .1, eN has .(10+N).
+// Members have no default route: their traffic cannot leave the bridge.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "deploy/lab/description.h"
+
+namespace faultline::lab {
+
+struct LabOptions {
+  std::string name = "default";
+  int members = 3;
+  std::string etcd = "/usr/bin/etcd";
+  // faultline-agent binary. Empty: look next to the running binary, then /usr/sbin. If none is
+  // found (or `no_agents`), etcd runs as a plain child without agents.
+  std::string agent;
+  bool no_agents = false;
+  std::filesystem::path root;  // empty: DefaultRoot()
+  std::chrono::seconds timeout{60};
+  // Called with one line per step ("e1: etcd pid 1234").
+  std::function<void(const std::string&)> progress;
+};
+
+std::filesystem::path DefaultRoot();
+// Throws ValidationError{"--name", why} unless NAME is 1..32 of [A-Za-z0-9_-].
+void ValidateLabName(const std::string& name);
+
+std::string NetnsName(const std::string& lab, int member);
+std::string BridgeName(const std::string& lab);
+std::string VethName(const std::string& lab, int member);
+
+// Brings a lab up and returns its description. Refuses (FaultError) if a lab of that name, or
+// any of its namespaces or links, exists. On failure it takes down what it created.
+LabInfo Up(const LabOptions& options);
+
+// Removes everything lab NAME created: processes in its namespaces and those recorded, mounts
+// under its directory, veths, bridge, namespaces and the directory. Works from the
+// description, or from the names alone if there is none. Returns one line per removed thing;
+// a lab that is already gone gives an empty list.
+std::vector<std::string> Down(const std::string& name, const std::filesystem::path& root = {});
+
+// Names of the labs under ROOT (directories holding lab.json).
+std::vector<std::string> ListLabs(const std::filesystem::path& root = {});
+// `name` if given, else the only lab there is; throws FaultError if none or several.
+std::string ResolveLabName(const std::optional<std::string>& name,
+                           const std::filesystem::path& root = {});
+LabInfo LoadLab(const std::string& name, const std::filesystem::path& root = {});
+
+// etcd's own view of one member, from `etcdctl endpoint status`.
+struct EtcdStatus {
+  std::string member;
+  std::string endpoint;
+  bool reachable = false;
+  std::string error;
+  uint64_t member_id = 0, leader = 0, revision = 0, raft_index = 0, raft_term = 0,
+           raft_applied_index = 0, db_size = 0;
+  std::string version;
+  bool is_leader() const { return reachable && member_id != 0 && member_id == leader; }
+};
+std::vector<EtcdStatus> QueryEtcd(const LabInfo& info,
+                                  const std::string& etcdctl = "/usr/bin/etcdctl");
+
+// A finished command: exit status (-1 if killed after the timeout) and what it printed.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace faultline::lab

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "deploy/lab/subnet.h"
+
+struct nl_sock;
+
+namespace faultline::lab {
+
+// Links, addresses and route lookups over route netlink (libnl-route; libmnl for the one
+// request libnl has no call for). One socket, bound to the namespace it was opened in.
+class Rtnl {
+ public:
+  // A socket in the caller's network namespace, or in the namespace at `netns_path`.
+  explicit Rtnl(const std::string& netns_path = "");
+  ~Rtnl();
+  Rtnl(const Rtnl&) = delete;
+  Rtnl& operator=(const Rtnl&) = delete;
+
+  // 0 if there is no such link.
+  int IfIndex(const std::string& name);
+  void AddBridge(const std::string& name);
+  // A veth pair whose `peer` end is created directly in the namespace open at `peer_netns_fd`.
+  void AddVeth(const std::string& name, const std::string& peer, int peer_netns_fd);
+  void SetMaster(const std::string& name, const std::string& master);
+  void SetUp(const std::string& name);
+  void AddAddress(const std::string& name, uint32_t address, int prefix_len);
+  // Deletes a link (a veth takes its peer with it); false if it did not exist.
+  bool DeleteLink(const std::string& name);
+  // IPv4 prefixes in use here: every route's destination and every address's subnet.
+  std::vector<Prefix> UsedPrefixes();
+
+ private:
+  nl_sock* sock_ = nullptr;
+  std::string where_;
+};
+
+// The interface index the kernel would send a packet to `dst` through (RTM_GETROUTE), in the
+// caller's namespace. Throws if there is no route.
+int RouteOutputIfIndex(uint32_t dst);
+
+}  // namespace faultline::lab

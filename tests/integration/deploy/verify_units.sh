@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# systemd-analyze verify on the configured units. The binaries they name are installed only by
+# `cmake --install`, so point ExecStart/ExecStopPost at the build tree's copies.
+set -euo pipefail
+build=$1
+command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: skipped"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for unit in faultline-agent faultline-controller; do
+  sed -e "s|/[^ =]*/sbin/faultline-agent|$build/agent/faultline-agent|g" \
+      -e "s|/[^ =]*/sbin/faultline-controller|/bin/true|g" \
+      "$build/deploy/systemd/$unit.service" > "$tmp/$unit.service"
+done
+systemd-analyze verify "$tmp"/*.service
+grep -q 'ExecStopPost=.*--recover-only' "$tmp/faultline-agent.service"
+echo "units verified"

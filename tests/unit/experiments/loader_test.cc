@@ -1,0 +1,303 @@
+#include "experiments/loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "faults/core/duration.h"
+#include "test_util.h"
+
+namespace faultline::experiments {
+namespace {
+
+using testing::All;
+using ::testing::HasSubstr;
+
+constexpr const char* kGood = R"(apiVersion: faultline/v1
+kind: Experiment
+metadata:
+  name: leader-pause
+  description: pause the leader
+spec:
+  seed: 7
+  workload:
+    kind: kv
+    clients: 4
+    rate: 100
+    readPercent: 50
+    warmup: 5s
+  steps:
+    - name: pause
+      fault:
+        process:
+          action: pause
+          target: {managed: etcd}
+      target:
+        role: leader
+        mode: one
+        matchLabels: {app: etcd}
+      duration: 20s
+    - wait: 5s
+    - parallel:
+        - fault: {process: {action: kill, target: {managed: etcd}, restart_after: 1s}}
+          target: {role: followers, mode: fixed, value: 1}
+        - fault: {process: {action: signal, signal: 1, target: {managed: etcd}}}
+          target: {members: [etcd-2], mode: all}
+  checks: [health, hashkv, Key-Diff]
+  slo:
+    p99Latency: 500ms
+    timeToLeader: 5s
+  schedule:
+    cron: "@every 10m"
+    concurrencyPolicy: forbid
+    startingDeadlineSeconds: 60
+    historyLimit: 3
+)";
+
+TEST(NativeLoader, LoadsEveryPartOfAnExperiment) {
+  auto r = LoadString(kGood, "good.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  ASSERT_EQ(r.experiments.size(), 1u);
+  const auto& e = r.experiments[0];
+  EXPECT_EQ(e.name(), "leader-pause");
+  EXPECT_EQ(e.description(), "pause the leader");
+  EXPECT_EQ(e.seed(), 7u);
+  EXPECT_EQ(e.source_kind(), "faultline/v1 Experiment");
+  EXPECT_EQ(e.workload().kind(), v1::Workload::KV);
+  EXPECT_EQ(e.workload().clients(), 4u);
+  EXPECT_DOUBLE_EQ(e.workload().read_percent(), 50);
+  EXPECT_EQ(e.workload().warmup().seconds(), 5);
+  ASSERT_EQ(e.steps_size(), 3);
+  const auto& s0 = e.steps(0);
+  EXPECT_EQ(s0.fault().process().action(), v1::ProcessFault::PAUSE);
+  EXPECT_EQ(s0.fault().process().target().managed(), "etcd");
+  EXPECT_EQ(s0.target().role(), v1::TargetSelector::LEADER);
+  EXPECT_EQ(s0.target().mode(), v1::TargetSelector::ONE);
+  EXPECT_EQ(s0.target().match_labels().at("app"), "etcd");
+  EXPECT_EQ(s0.duration().seconds(), 20);
+  EXPECT_FALSE(s0.fault().has_duration()) << "fault durations come from the step";
+  EXPECT_EQ(e.steps(1).wait().seconds(), 5);
+  ASSERT_EQ(e.steps(2).parallel_size(), 2);
+  EXPECT_EQ(e.steps(2).parallel(0).fault().process().restart_after().seconds(), 1);
+  EXPECT_EQ(e.steps(2).parallel(0).target().mode(), v1::TargetSelector::FIXED);
+  EXPECT_EQ(e.steps(2).parallel(0).target().value(), 1u);
+  EXPECT_EQ(e.steps(2).parallel(1).target().members(0), "etcd-2");
+  ASSERT_EQ(e.checks_size(), 3);
+  EXPECT_EQ(e.checks(2), v1::KEY_DIFF) << "enum names match case-insensitively, '-' as '_'";
+  EXPECT_EQ(faults::FromProto(e.slo().p99_latency()), std::chrono::milliseconds(500));
+  EXPECT_EQ(e.schedule().cron(), "@every 10m");
+  EXPECT_EQ(e.schedule().concurrency_policy(), v1::Schedule::FORBID);
+  EXPECT_EQ(e.schedule().starting_deadline_seconds(), 60);
+  EXPECT_EQ(e.schedule().history_limit(), 3u);
+}
+
+TEST(NativeLoader, SeedDefaultsToAStableHashOfTheName) {
+  std::string text = kGood;
+  text.replace(text.find("  seed: 7\n"), 10, "");
+  auto a = LoadString(text, "a.yaml");
+  auto b = LoadString(text, "b.yaml");
+  ASSERT_TRUE(a.ok()) << All(a);
+  EXPECT_NE(a.experiments[0].seed(), 0u);
+  EXPECT_EQ(a.experiments[0].seed(), b.experiments[0].seed());
+}
+
+TEST(NativeLoader, MalformedYamlGivesLineAndColumn) {
+  auto r =
+      LoadString("apiVersion: faultline/v1\nkind: Experiment\nspec:\n  steps: [a, b\n", "bad.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].ToString(), ::testing::StartsWith("bad.yaml:"));
+  EXPECT_GE(r.errors[0].line, 4);
+  EXPECT_GT(r.errors[0].column, 0);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("malformed YAML"));
+  EXPECT_TRUE(r.experiments.empty());
+}
+
+// 1-based line and column of the first `needle` in `text`, as an editor shows them.
+std::pair<int, int> Pos(const std::string& text, const std::string& needle) {
+  auto at = text.find(needle);
+  EXPECT_NE(at, std::string::npos) << needle;
+  int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
+  auto bol = text.rfind('\n', at);
+  int col = static_cast<int>(at - (bol == std::string::npos ? 0 : bol + 1)) + 1;
+  return {line, col};
+}
+
+// Replaces `from` (which must occur once) in the good document.
+std::string With(const std::string& from, const std::string& to) {
+  std::string text = kGood;
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  EXPECT_EQ(text.find(from, at + 1), std::string::npos) << from << " occurs twice";
+  text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(NativeLoader, UnknownFieldIsAnErrorWithPositionAndPath) {
+  std::string text =
+      With("          action: pause\n", "          action: pause\n          sigal: 9\n");
+  auto r = LoadString(text, "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  auto [line, col] = Pos(text, "sigal");
+  EXPECT_EQ(r.errors[0].line, line);
+  EXPECT_EQ(r.errors[0].column, col);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].fault.process.sigal");
+  EXPECT_THAT(r.errors[0].ToString(),
+              ::testing::StartsWith("exp.yaml:" + std::to_string(line) + ":" + std::to_string(col) +
+                                    ": spec.steps[0].fault.process.sigal: unknown "
+                                    "field; known fields: action, target, signal"));
+  EXPECT_TRUE(r.experiments.empty()) << "nothing is half-loaded";
+}
+
+TEST(NativeLoader, BadEnumNamesTheChoices) {
+  std::string text = With("action: pause", "action: freeze");
+  auto r = LoadString(text, "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].fault.process.action");
+  EXPECT_EQ(std::make_pair(r.errors[0].line, r.errors[0].column), Pos(text, "freeze"));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("unknown value 'freeze'; expected one of: signal, "
+                                             "kill, pause, restart"));
+}
+
+TEST(NativeLoader, BadAndNegativeDurations) {
+  std::string text = With("duration: 20s", "duration: 20 seconds");
+  auto r = LoadString(text, "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].duration");
+  EXPECT_EQ(std::make_pair(r.errors[0].line, r.errors[0].column), Pos(text, "20 seconds"));
+  EXPECT_THAT(r.errors[0].message, HasSubstr("bad duration '20 seconds'"));
+  r = LoadString(With("duration: 20s", "duration: -20s"), "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].duration");
+}
+
+TEST(NativeLoader, WrongTypes) {
+  auto r = LoadString(With("clients: 4", "clients: [4]"), "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.workload.clients");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("expected a scalar, got a list"));
+  r = LoadString(With("clients: 4", "clients: four"), "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("expected a non-negative integer"));
+  r = LoadString(With("clients: 4", "clients: -4"), "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  r = LoadString(With("checks: [health, hashkv, Key-Diff]", "checks: health"), "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.checks");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("expected a list, got a scalar"));
+}
+
+TEST(NativeLoader, CollectsEveryErrorNotJustTheFirst) {
+  std::string text = With("action: pause", "action: freeze");
+  text.replace(text.find("clients: 4"), 10, "clients: x");
+  text.replace(text.find("timeToLeader: 5s"), 16, "timeToLeadr: 5s");
+  text.replace(text.find("readPercent: 50"), 15, "readPercent: 150");
+  auto r = LoadString(text, "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 4u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.workload.clients");
+  EXPECT_EQ(r.errors[1].path, "spec.workload.readPercent");
+  EXPECT_THAT(r.errors[1].message, HasSubstr("0..100"));
+  EXPECT_EQ(r.errors[2].path, "spec.steps[0].fault.process.action");
+  EXPECT_EQ(r.errors[3].path, "spec.slo.timeToLeadr");
+}
+
+TEST(NativeLoader, FaultDurationAndSeedBelongToTheStep) {
+  auto r =
+      LoadString(With("          target: {managed: etcd}\n      target:",
+                      "          target: {managed: etcd}\n        duration: 3s\n      target:"),
+                 "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].fault.duration");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("write the duration on the step"));
+}
+
+TEST(NativeLoader, OneFamilyPerFault) {
+  auto r = LoadString(With("          target: {managed: etcd}\n      target:",
+                           "          target: {managed: etcd}\n        io: {}\n      target:"),
+                      "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].fault.io");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("only one of the 'fault' fields"));
+}
+
+TEST(NativeLoader, StructuralChecksPointAtTheStep) {
+  // A fault step without a target, a step with both fault and wait, fixed mode without a count.
+  std::string text = With(
+      "      target:\n        role: leader\n        mode: one\n        "
+      "matchLabels: {app: etcd}\n",
+      "");
+  text.replace(text.find("    - wait: 5s\n"), 15, "    - wait: 5s\n      duration: 1s\n");
+  text.replace(text.find("mode: fixed, value: 1"), 21, "mode: fixed");
+  auto r = LoadString(text, "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 3u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0]");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("target: required"));
+  EXPECT_EQ(r.errors[0].line, Pos(text, "- name: pause").first);
+  EXPECT_EQ(r.errors[1].path, "spec.steps[1].duration");
+  EXPECT_THAT(r.errors[1].message, HasSubstr("only fault steps"));
+  EXPECT_EQ(r.errors[2].path, "spec.steps[2].parallel[0].target.value");
+  EXPECT_THAT(r.errors[2].message, HasSubstr("count >= 1"));
+}
+
+TEST(NativeLoader, MissingDurationOnALastingFault) {
+  auto r = LoadString(With("      duration: 20s\n", ""), "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].duration");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("required"));
+}
+
+TEST(NativeLoader, CronIsCheckedByTheCallersParser) {
+  LoadOptions o;
+  o.validate_cron = [](const std::string& c) {
+    return c == "@every 10m" ? std::string() : "bad cron";
+  };
+  EXPECT_TRUE(LoadString(kGood, "exp.yaml", o).ok());
+  std::string text = With("@every 10m", "@every ten");
+  auto r = LoadString(text, "exp.yaml", o);
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.schedule.cron");
+  EXPECT_EQ(r.errors[0].line, Pos(text, "cron:").first);
+}
+
+TEST(NativeLoader, HeaderErrors) {
+  auto r = LoadString("kind: Experiment\nmetadata: {name: x}\nspec: {}\n", "h.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "apiVersion");
+  r = LoadString("apiVersion: faultline/v2\nkind: Experiment\n", "h.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].ToString().substr(0, 11), "h.yaml:1:13");
+  r = LoadString(
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {}\nspec:\n  steps: []\n"
+      "extra: 1\n",
+      "h.yaml");
+  ASSERT_EQ(r.errors.size(), 2u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "extra");
+  EXPECT_EQ(r.errors[1].path, "metadata.name");
+  r = LoadString(
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: x}\nspec:\n"
+      "  steps: []\n",
+      "h.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps") << "no step is an error once the document reads";
+  EXPECT_EQ(r.errors[0].line, 5);
+}
+
+TEST(NativeLoader, SeveralDocumentsAndDuplicateNames) {
+  std::string two = std::string(kGood) + "---\n" + With("name: leader-pause", "name: other");
+  auto r = LoadString(two, "two.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  EXPECT_EQ(r.experiments.size(), 2u);
+  r = LoadString(std::string(kGood) + "---\n" + kGood, "dup.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("duplicate experiment name"));
+}
+
+TEST(NativeLoader, MissingFileIsAnError) {
+  auto r = LoadFile("/nonexistent/x.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(r.errors[0].ToString(), HasSubstr("/nonexistent/x.yaml"));
+  EXPECT_THROW(LoadFileOrThrow("/nonexistent/x.yaml"), LoadError);
+}
+
+}  // namespace
+}  // namespace faultline::experiments
