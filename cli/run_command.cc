@@ -10,7 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
 #include "controller/runner/report.h"
+#include "faultline/v1/controller.grpc.pb.h"
 #include "controller/runner/runner.h"
 #include "experiments/loader.h"
 #include "faults/core/duration.h"
@@ -194,6 +200,135 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   return results;
 }
 
+
+std::string ControllerAddress(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("FAULTLINE_CONTROLLER");
+  if (env && *env) return env;
+  return "unix:///run/faultline/controller.sock";
+}
+
+std::unique_ptr<v1::Controller::Stub> ConnectController(const std::string& address) {
+  return v1::Controller::NewStub(
+      grpc::CreateChannel(GrpcTarget(address), grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto c = std::make_unique<grpc::ClientContext>();
+  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  return c;
+}
+
+void CheckController(const grpc::Status& st, const std::string& address) {
+  if (st.ok()) return;
+  if (st.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    // Manifest errors already carry file:line:col; print them as they are.
+    throw std::invalid_argument(st.error_message());
+  }
+  Check(st, "controller " + address);
+}
+
+std::string StateName(v1::Run::State s) {
+  std::string n = v1::Run::State_Name(s);
+  std::transform(n.begin(), n.end(), n.begin(), ::tolower);
+  return n;
+}
+
+std::string When(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() == 0) return "-";
+  return google::protobuf::util::TimeUtil::ToString(ts).substr(0, 19) + "Z";
+}
+
+// Submits the files to the controller, starts each now and follows the runs to their end.
+std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
+  const std::string addr = ControllerAddress(f.controller);
+  auto stub = ConnectController(addr);
+  const bool json = g.format() == Format::kJson;
+  std::ostream& progress = json ? std::cerr : std::cout;
+  std::vector<std::string> run_ids;
+  for (const auto& file : f.files) {
+    std::ifstream in(file);
+    if (!in) throw std::invalid_argument(file + ": cannot read");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    v1::SubmitExperimentRequest req;
+    req.set_yaml(ss.str());
+    req.set_file_name(file);
+    req.set_run_now(true);
+    v1::SubmitExperimentResponse resp;
+    CheckController(stub->SubmitExperiment(Ctx().get(), req, &resp), addr);
+    run_ids.insert(run_ids.end(), resp.run_ids().begin(), resp.run_ids().end());
+  }
+  std::signal(SIGINT, OnSignal);
+  std::vector<RunResult> results;
+  for (const auto& id : run_ids) {
+    progress << "run " << id << " on controller " << addr << std::endl;
+    size_t printed = 0;
+    bool cancel_sent = false;
+    v1::Run run;
+    while (true) {
+      v1::GetRunRequest req;
+      req.set_id(id);
+      CheckController(stub->GetRun(Ctx().get(), req, &run), addr);
+      auto j = nlohmann::json::parse(run.report_json().empty() ? "{}" : run.report_json(),
+                                     nullptr, false);
+      auto events = j.is_discarded() ? nlohmann::json::array()
+                                     : j.value("events", nlohmann::json::array());
+      for (; printed < events.size() && !f.quiet; ++printed) {
+        const auto& e = events[printed];
+        PrintEvent({e.value("t", 0.0), e.value("kind", ""), e.value("step", ""),
+                    e.value("agent", ""), e.value("member", ""), e.value("fault_id", ""),
+                    e.value("message", "")},
+                   progress);
+      }
+      if (run.state() != v1::Run::RUNNING) break;
+      if (g_cancel && !cancel_sent) {
+        v1::CancelRunRequest c;
+        c.set_id(id);
+        v1::Run ignored;
+        stub->CancelRun(Ctx().get(), c, &ignored);
+        cancel_sent = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    RunResult r;
+    auto j = nlohmann::json::parse(run.report_json().empty() ? "{}" : run.report_json(), nullptr,
+                                   false);
+    if (!j.is_discarded() && j.contains("run_id")) {
+      r = controller::RunResultFromJson(j);
+    } else {
+      r.run_id = id;
+      r.experiment = run.experiment_name();
+      r.state = run.state() == v1::Run::INTERRUPTED ? "error" : StateName(run.state());
+      r.error = run.summary();
+    }
+    if (!f.report_dir.empty()) {
+      fs::path dir = fs::path(f.report_dir) / r.run_id;
+      controller::WriteReports(r, dir);
+      progress << "reports in " << dir.string() << std::endl;
+    }
+    if (!json) PrintVerdict(r, std::cout);
+    results.push_back(std::move(r));
+  }
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : results) out.push_back(controller::ToJson(r));
+    std::cout << out.dump(2) << std::endl;
+  }
+  return results;
+}
+
+std::vector<RunResult> RunAny(const RunFlags& f, const GlobalOptions& g) {
+  if (!f.controller.empty()) {
+    if (f.lab || !f.agents.empty()) {
+      throw std::invalid_argument("--controller: the controller picks agents; drop --lab/--agents");
+    }
+    LoadAll(f.files);  // file:line:col errors before anything is sent
+    return RunRemote(f, g);
+  }
+  return RunEmbedded(f, g);
+}
+
 int ExitFor(const std::vector<RunResult>& results) {
   bool any_error = false, all_ok = !results.empty();
   for (const auto& r : results) {
@@ -253,7 +388,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                   "write report.json, junit.xml and report.html under DIR/RUN_ID");
   run->callback([rf, &g] {
     rf->lab_flag = rf->lab.has_value();
-    int code = Guard([&] { return ExitFor(RunEmbedded(*rf, g)); });
+    int code = Guard([&] { return ExitFor(RunAny(*rf, g)); });
     Exit(code);
   });
 
@@ -267,7 +402,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   gate->callback([gf, &g] {
     gf->lab_flag = gf->lab.has_value();
     int code = Guard([&] {
-      auto results = RunEmbedded(*gf, g);
+      auto results = RunAny(*gf, g);
       controller::WriteFileAtomic(gf->junit, controller::RenderJUnit(results));
       std::vector<std::string> failing;
       for (const auto& r : results) {
@@ -288,6 +423,98 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
     });
     Exit(code);
   });
+
+  auto runs_addr = std::make_shared<std::string>();
+  auto runs_id = std::make_shared<std::string>();
+  auto* runs = app.add_subcommand("runs", "list a controller's runs, or show one (ID)");
+  runs->add_option("id", *runs_id, "run id");
+  runs->add_option("--controller", *runs_addr, "controller address (env FAULTLINE_CONTROLLER)");
+  runs->callback([&g, runs_addr, runs_id] {
+    std::string addr = ControllerAddress(*runs_addr);
+    auto stub = ConnectController(addr);
+    if (!runs_id->empty()) {
+      v1::GetRunRequest req;
+      req.set_id(*runs_id);
+      v1::Run got;
+      CheckController(stub->GetRun(Ctx().get(), req, &got), addr);
+      if (g.format() == Format::kJson) {
+        std::cout << got.report_json() << "\n";
+        return;
+      }
+      std::cout << "run        " << got.id() << "\nexperiment " << got.experiment_name()
+                << "\nstate      " << StateName(got.state()) << "\ntrigger    " << got.trigger()
+                << "\nstarted    " << When(got.started_at()) << "\nended      "
+                << When(got.ended_at()) << "\nsummary    " << got.summary() << "\n";
+      auto j = nlohmann::json::parse(got.report_json().empty() ? "{}" : got.report_json(),
+                                     nullptr, false);
+      if (!j.is_discarded() && j.contains("run_id")) {
+        std::cout << "\n";
+        PrintVerdict(controller::RunResultFromJson(j), std::cout);
+      }
+      return;
+    }
+    v1::ListRunsResponse resp;
+    CheckController(stub->ListRuns(Ctx().get(), {}, &resp), addr);
+    if (g.format() == Format::kJson) {
+      std::cout << ToJson(resp) << "\n";
+      return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : resp.runs()) {
+      rows.push_back({r.id(), r.experiment_name(), StateName(r.state()), r.trigger(),
+                      When(r.started_at()), r.summary().substr(0, 60)});
+    }
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a[4] < b[4]; });
+    std::cout << Table({"RUN", "EXPERIMENT", "STATE", "TRIGGER", "STARTED", "SUMMARY"}, rows);
+  });
+
+  auto sched_addr = std::make_shared<std::string>();
+  auto sched_name = std::make_shared<std::string>();
+  auto* sched = app.add_subcommand("schedule", "list, pause or resume a controller's schedules");
+  sched->require_subcommand(1);
+  sched->add_option("--controller", *sched_addr, "controller address (env FAULTLINE_CONTROLLER)");
+  auto print_states = [&g](const std::vector<v1::ScheduleState>& states) {
+    if (g.format() == Format::kJson) {
+      v1::ListSchedulesResponse r;
+      for (const auto& s : states) *r.add_schedules() = s;
+      std::cout << ToJson(r) << "\n";
+      return;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& s : states) {
+      std::string active;
+      for (const auto& a : s.active_run_ids()) active += (active.empty() ? "" : ",") + a;
+      rows.push_back({s.experiment_name(), s.cron(), s.paused() ? "paused" : "active",
+                      When(s.last_scheduled()), When(s.next_run()), std::to_string(s.skipped()),
+                      std::to_string(s.missed()), active.empty() ? "-" : active});
+    }
+    std::cout << Table({"EXPERIMENT", "CRON", "STATE", "LAST", "NEXT", "SKIPPED", "MISSED",
+                        "ACTIVE RUNS"},
+                       rows);
+  };
+  sched->add_subcommand("list", "every schedule with its next run")->callback([=] {
+    std::string addr = ControllerAddress(*sched_addr);
+    v1::ListSchedulesResponse resp;
+    CheckController(ConnectController(addr)->ListSchedules(Ctx().get(), {}, &resp), addr);
+    print_states({resp.schedules().begin(), resp.schedules().end()});
+  });
+  for (bool pause : {true, false}) {
+    auto* c = sched->add_subcommand(pause ? "pause" : "resume",
+                                    pause ? "stop starting runs (the active one continues)"
+                                          : "start runs again from now on (no catch-up)");
+    c->add_option("name", *sched_name, "experiment name")->required();
+    c->callback([=] {
+      std::string addr = ControllerAddress(*sched_addr);
+      auto stub = ConnectController(addr);
+      v1::ScheduleRef ref;
+      ref.set_experiment_name(*sched_name);
+      v1::ScheduleState st;
+      CheckController(pause ? stub->PauseSchedule(Ctx().get(), ref, &st)
+                            : stub->ResumeSchedule(Ctx().get(), ref, &st),
+                      addr);
+      print_states({st});
+    });
+  }
 }
 
 }  // namespace faultline::cli

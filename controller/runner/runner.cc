@@ -97,9 +97,14 @@ class Run {
   double Now() const { return std::chrono::duration<double>(steady_clock::now() - t0_).count(); }
   bool IsCancelled() const { return opt_.cancel && opt_.cancel->load(); }
   // Sleeps up to `d`, waking early when the run is cancelled or stopping.
+  // The cancel flag is set from outside without a notify, so look at it every 50 ms.
   void Sleep(std::chrono::nanoseconds d) {
+    auto until = steady_clock::now() + d;
     std::unique_lock lock(wake_mu_);
-    wake_.wait_for(lock, d, [&] { return stopping_ || IsCancelled(); });
+    while (!stopping_ && !IsCancelled() && steady_clock::now() < until) {
+      wake_.wait_for(lock, std::min<steady_clock::duration>(until - steady_clock::now(),
+                                                            milliseconds(50)));
+    }
     if (IsCancelled()) throw Cancelled();
   }
   v1::Agent::StubInterface& Stub(const std::string& address) {
