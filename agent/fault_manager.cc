@@ -163,6 +163,19 @@ v1::FaultStatus FaultManager::Inject(const v1::InjectRequest& request) {
   applied.set_state(fault->State());
   journal_.Append(applied);
   ++metrics_.injections;
+  if (fault->OneShot()) {
+    // Nothing stays applied: close it in the journal and report it as done.
+    journal_.Append(Record(v1::JournalRecord::REVERTED, id, request.experiment_id()));
+    status.set_state(v1::FaultStatus::COMPLETED);
+    status.set_revert_reason("completed");
+    status.set_description(fault->Describe());
+    for (const auto& [k, v] : fault->Observe()) (*status.mutable_counters())[k] = v;
+    SetNow(status.mutable_applied_at());
+    *status.mutable_reverted_at() = status.applied_at();
+    ended_.push_front(status);
+    if (ended_.size() > options_.ended_history) ended_.pop_back();
+    return status;
+  }
 
   Entry e;
   e.fault = std::move(fault);

@@ -1,22 +1,34 @@
 #include "agent/registry_setup.h"
 
+#include "faults/process/managed.h"
 #include "faults/process/process_faults.h"
 
 namespace faultline::agent {
 
 void AddAgentOptions(CLI::App& app, AgentOptions& options) {
+  app.add_option("--managed-config", options.managed_config,
+                 "JSON list of processes this agent starts and supervises (e.g. etcd); see "
+                 "faults/process/managed.h for the format")
+      ->check(CLI::ExistingFile);
   app.add_option("--controller", options.controller_addresses,
                  "controller address(es) that network faults must never cut (repeatable)");
 }
 
 Host::Host(const AgentOptions& options, std::filesystem::path state_dir)
-    : options_(options), state_dir_(std::move(state_dir)) {}
+    : options_(options), state_dir_(std::move(state_dir)) {
+  if (!options_.managed_config.empty()) {
+    // Parsed before anything is served or reverted: a bad config stops the agent at once.
+    managed_ =
+        faults::process::ManagedSet::FromFile(options_.managed_config, state_dir_ / "managed");
+  }
+}
 
 Host::~Host() = default;
 
 faults::FaultContext Host::Context() {
   faults::FaultContext ctx;
   ctx.state_dir = state_dir_;
+  ctx.supervisor = managed_.get();
   return ctx;
 }
 
@@ -43,7 +55,13 @@ std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry)
   return out;
 }
 
-void Host::Start() {}
+void Host::Start() {
+  // Re-adopts processes a previous agent started; starts the rest.
+  if (managed_) managed_->StartAll();
+}
+
+// Managed processes outlive the agent on purpose (etcd must not die with its chaos agent); the
+// next agent re-adopts them. Faults on them were reverted by the fault manager already.
 void Host::Stop() {}
 
 }  // namespace faultline::agent

@@ -9,6 +9,10 @@
 #include "faultline/v1/agent.pb.h"
 #include "faults/core/registry.h"
 
+namespace faultline::faults::process {
+class ManagedSet;
+}
+
 namespace faultline::agent {
 
 // Flags of the fault families and host services (managed processes, overlays, ...).
@@ -39,6 +43,7 @@ class Host {
  private:
   AgentOptions options_;
   std::filesystem::path state_dir_;
+  std::unique_ptr<faults::process::ManagedSet> managed_;
 };
 
 }  // namespace faultline::agent

@@ -14,8 +14,6 @@ namespace faultline::experiments::internal {
 
 namespace {
 
-namespace pb = google::protobuf;
-
 // The managed process a pod stands for when a manifest names no container.
 constexpr const char* kManagedEtcd = "etcd";
 
@@ -47,7 +45,7 @@ const std::map<std::string, std::string>& KnownUnsupported() {
 // and `base` its path in the document.
 class Mapper {
  public:
-  Mapper(YAML::Node spec, std::string base, Reporter& r, v1::Experiment* e)
+  Mapper(const YAML::Node& spec, std::string base, Reporter& r, v1::Experiment* e)
       : spec_(spec), base_(std::move(base)), r_(r), e_(e) {}
 
   void Map(const std::string& kind);

@@ -34,8 +34,8 @@ void ReadDocument(const YAML::Node& doc, Reporter& r, const LoadOptions& options
     ok = false;
   }
   if (!ok) return;
-  const std::string api_s = api.Scalar();
-  const std::string kind_s = kind.Scalar();
+  const std::string& api_s = api.Scalar();
+  const std::string& kind_s = kind.Scalar();
   v1::Experiment e;
   size_t before = r.error_count();
   std::string prefix;

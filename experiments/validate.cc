@@ -18,7 +18,15 @@ bool IsInstant(const v1::FaultSpec& f) {
          a == v1::ProcessFault::RESTART;
 }
 
-void CheckTarget(const TargetSelector& t, const std::string& path, Reporter& r) {
+// `peer` selectors default to all; a fault's own target must say how many it hits unless it can
+// only be one (the leader, or one named member): a forgotten mode must not fault every member.
+void CheckTarget(const TargetSelector& t, const std::string& path, bool is_peer, Reporter& r) {
+  if (!is_peer && t.mode() == TargetSelector::MODE_UNSPECIFIED &&
+      t.role() != TargetSelector::LEADER && t.members_size() != 1) {
+    r.ErrorAt(path + ".mode",
+              "required: one, all, fixed, fixed-percent or random-max-percent (only the leader or "
+              "a single named member may leave it out)");
+  }
   switch (t.mode()) {
     case TargetSelector::MODE_UNSPECIFIED:
     case TargetSelector::ONE:
@@ -68,13 +76,13 @@ void CheckStep(const Step& s, const std::string& path, Reporter& r) {
     if (!s.has_target()) {
       r.ErrorAt(path, "target: required for a fault step (e.g. role: leader, mode: one)");
     } else {
-      CheckTarget(s.target(), path + ".target", r);
+      CheckTarget(s.target(), path + ".target", false, r);
     }
     if (s.has_peer()) {
       if (!f.has_net()) {
         r.ErrorAt(path + ".peer", "only network faults have a peer");
       } else {
-        CheckTarget(s.peer(), path + ".peer", r);
+        CheckTarget(s.peer(), path + ".peer", true, r);
       }
     }
     if (faults::FromProto(s.duration()).count() <= 0 && !IsInstant(f)) {

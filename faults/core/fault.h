@@ -45,6 +45,9 @@ class Fault {
   virtual Counters Observe() const { return {}; }
   // "family/action", e.g. "process/pause".
   virtual std::string Kind() const = 0;
+  // True when the whole effect happens in Apply() (a signal, a kill, a restart): nothing stays
+  // applied, so the agent records the fault as completed at once instead of holding a lease.
+  virtual bool OneShot() const { return false; }
 };
 
 // Creates the faults of one family. Registered by family name (the FaultSpec oneof field).

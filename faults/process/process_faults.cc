@@ -93,6 +93,12 @@ class ProcessFaultImpl : public Fault {
 
   std::string Kind() const override { return "process/" + ActionName(f_.action()); }
 
+  bool OneShot() const override {
+    if (f_.action() == ProcessFault::PAUSE) return false;
+    // A kill with automatic restart stays active until the restart (its revert) is due.
+    return !(f_.action() == ProcessFault::KILL && FromProto(f_.restart_after()).count() > 0);
+  }
+
   void Prepare() override {
     if (!targets_.empty()) return;
     const auto& t = f_.target();

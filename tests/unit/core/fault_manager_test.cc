@@ -127,6 +127,32 @@ TEST_F(FaultManagerTest, RecoverIsIdempotentAndUnknownIdIsNotFound) {
   EXPECT_THROW(m.Recover(r), std::out_of_range);
 }
 
+TEST_F(FaultManagerTest, OneShotSignalCompletesAtOnceAndHoldsNoLease) {
+  Child c;
+  ASSERT_TRUE(c.WaitState('S', 2s));
+  auto journal = std::make_unique<faults::Journal>(dir_);
+  auto m = std::make_unique<FaultManager>(registry_, ctx_, *journal, FaultManager::Options{});
+  v1::InjectRequest req;
+  auto* p = req.mutable_spec()->mutable_process();
+  p->set_action(v1::ProcessFault::SIGNAL);
+  p->set_signal(SIGSTOP);
+  p->mutable_target()->set_pid(c.pid());
+  auto s = m->Inject(req);
+  EXPECT_EQ(s.state(), v1::FaultStatus::COMPLETED);
+  EXPECT_EQ(s.counters().at("signalled"), 1);
+  EXPECT_TRUE(c.WaitState('T', 1s)) << "the signal was delivered";
+  EXPECT_EQ(m->active(), 0u);
+  ASSERT_EQ(m->List(true).size(), 1u);
+  EXPECT_EQ(m->List(true)[0].revert_reason(), "completed");
+  ::kill(c.pid(), SIGCONT);
+  // Nothing outstanding for a later agent to revert: the one-shot is closed in the journal.
+  m.reset();
+  journal.reset();
+  faults::Journal reopened(dir_);
+  EXPECT_EQ(reopened.replayed().size(), 3u);  // intent, applied, reverted
+  EXPECT_TRUE(faults::Journal::Outstanding(reopened.replayed()).empty());
+}
+
 TEST_F(FaultManagerTest, BadInputAppliesNothingAndJournalsNothing) {
   faults::Journal journal(dir_);
   FaultManager m(registry_, ctx_, journal, {});

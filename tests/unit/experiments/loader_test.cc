@@ -239,6 +239,20 @@ TEST(NativeLoader, StructuralChecksPointAtTheStep) {
   EXPECT_THAT(r.errors[2].message, HasSubstr("count >= 1"));
 }
 
+TEST(NativeLoader, ModeIsRequiredUnlessTheTargetIsASingleMember) {
+  auto r = LoadString(
+      With("target: {role: followers, mode: fixed, value: 1}", "target: {role: followers}"),
+      "exp.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[2].parallel[0].target.mode");
+  // The leader and one named member are one agent by definition.
+  EXPECT_TRUE(LoadString(With("        mode: one\n", ""), "exp.yaml").ok());
+  EXPECT_TRUE(
+      LoadString(With("target: {members: [etcd-2], mode: all}", "target: {members: [etcd-2]}"),
+                 "exp.yaml")
+          .ok());
+}
+
 TEST(NativeLoader, MissingDurationOnALastingFault) {
   auto r = LoadString(With("      duration: 20s\n", ""), "exp.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << All(r);
