@@ -1,0 +1,133 @@
+#include "bench/verify/history_gen.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "faults/core/rng.h"
+
+namespace faultline::bench {
+
+using namespace controller::etcd;
+
+History Generate(const GenOptions& o) {
+  faults::Rng rng(o.seed);
+  History h;
+  h.ops.reserve(o.ops);
+  struct Pending {
+    int64_t lin;
+    size_t index;
+  };
+  std::vector<Pending> order;
+  order.reserve(o.ops);
+  std::vector<int64_t> clock(o.clients);
+  for (int c = 0; c < o.clients; ++c) clock[c] = static_cast<int64_t>(rng.Below(1000)) * 1000;
+  for (int64_t i = 0; i < o.ops; ++i) {
+    int c = static_cast<int>(rng.Below(o.clients));
+    Op op;
+    op.id = i;
+    op.client = c;
+    op.endpoint = "m" + std::to_string(c % 3);
+    op.key = "k" + std::to_string(rng.Below(o.keys));
+    uint64_t pick = rng.Below(100);
+    op.type = pick < 40   ? OpType::kPut
+              : pick < 80 ? OpType::kGet
+              : pick < 90 ? OpType::kCas
+                          : OpType::kDelete;
+    if (op.type == OpType::kPut || op.type == OpType::kCas) op.value = "v" + std::to_string(i);
+    int64_t dur = 50'000 + static_cast<int64_t>(rng.Below(2'000'000));  // 50 us .. 2 ms
+    op.invoke_ns = clock[c];
+    op.return_ns = op.invoke_ns + dur;
+    clock[c] = op.return_ns + static_cast<int64_t>(rng.Below(100'000));
+    bool unknown = op.type != OpType::kGet && rng.Uniform() < o.unknown_fraction;
+    op.outcome = unknown ? Outcome::kUnknown : Outcome::kOk;
+    int64_t lin = op.invoke_ns + 1 + static_cast<int64_t>(rng.Below(dur - 1));
+    if (unknown && rng.Below(2) == 0) lin = -1;  // timed out and never applied
+    h.ops.push_back(std::move(op));
+    if (lin >= 0) order.push_back({lin, h.ops.size() - 1});
+  }
+  std::sort(order.begin(), order.end(),
+            [](const Pending& a, const Pending& b) { return a.lin < b.lin; });
+  struct Cell {
+    std::string value;
+    int64_t mod = 0;
+  };
+  std::unordered_map<std::string, Cell> store;
+  std::unordered_map<std::string, std::string> previous;  // key -> value before the current one
+  std::vector<std::unordered_map<std::string, std::optional<std::string>>> known(o.clients);
+  int64_t revision = 1;
+  size_t stale_at =
+      o.stale_read_at < 0 ? order.size() : static_cast<size_t>(o.stale_read_at * order.size());
+  bool stale_done = false;
+  for (size_t n = 0; n < order.size(); ++n) {
+    Op& op = h.ops[order[n].index];
+    auto it = store.find(op.key);
+    bool present = it != store.end();
+    auto& kn = known[op.client];
+    switch (op.type) {
+      case OpType::kPut:
+        if (present) previous[op.key] = it->second.value;
+        store[op.key] = {op.value, ++revision};
+        op.revision = revision;
+        kn[op.key] = op.value;
+        break;
+      case OpType::kGet:
+        op.revision = revision;
+        op.found = present;
+        if (present) {
+          op.read_value = it->second.value;
+          op.read_mod_revision = it->second.mod;
+        }
+        if (!stale_done && n >= stale_at && present && previous.count(op.key)) {
+          // Stale: the value that was there before the current one (whose mod revision we can
+          // reconstruct only approximately; the value alone already contradicts the model).
+          op.read_value = previous[op.key];
+          stale_done = true;
+        }
+        kn[op.key] = present ? std::optional<std::string>(op.read_value) : std::nullopt;
+        break;
+      case OpType::kCas: {
+        auto k = kn.find(op.key);
+        op.expect_absent = k == kn.end() || !k->second.has_value();
+        if (!op.expect_absent) op.expect_value = *k->second;
+        bool holds = op.expect_absent ? !present : (present && it->second.value == op.expect_value);
+        op.succeeded = holds;
+        if (holds) {
+          if (present) previous[op.key] = it->second.value;
+          store[op.key] = {op.value, ++revision};
+          kn[op.key] = op.value;
+        } else {
+          kn[op.key] = present ? std::optional<std::string>(it->second.value) : std::nullopt;
+        }
+        op.revision = revision;
+        break;
+      }
+      case OpType::kDelete:
+        op.deleted = present ? 1 : 0;
+        if (present) {
+          previous.erase(op.key);
+          store.erase(it);
+          ++revision;
+        }
+        op.revision = revision;
+        kn[op.key] = std::nullopt;
+        break;
+    }
+    if (op.outcome == Outcome::kUnknown) {
+      op.revision = 0;
+      op.succeeded = false;
+      op.deleted = 0;
+    }
+  }
+  // Unknown ops that never applied keep no response fields; unknown writes that did are only
+  // visible through later reads, as with a real timed-out request.
+  for (Op& op : h.ops) {
+    if (op.outcome == Outcome::kUnknown) op.error = "deadline exceeded";
+  }
+  std::sort(h.ops.begin(), h.ops.end(),
+            [](const Op& a, const Op& b) { return a.invoke_ns < b.invoke_ns; });
+  return h;
+}
+
+}  // namespace faultline::bench

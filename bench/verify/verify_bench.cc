@@ -1,0 +1,189 @@
+// Linearizability checker on generated histories: check time and peak memory per size, each case
+// in its own forked child so ru_maxrss is that case's peak. Time is also given as a ratio to a
+// baseline measured in the same child: sorting the history's 2n invoke/return events, the least
+// any history checker has to do.
+//
+//   verify_bench                 the table for bench/RESULTS.md
+//   verify_bench --write FILE --ops N --keys K --clients C [--stale F] [--seed S]
+//                                write one generated history (JSON lines) for `faultline check`
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bench/verify/history_gen.h"
+#include "controller/etcd/linearizability.h"
+
+namespace {
+
+using namespace faultline;
+using Clock = std::chrono::steady_clock;
+
+struct Case {
+  int64_t ops;
+  int keys;
+  int clients;
+  double stale;  // < 0: linearizable
+};
+
+struct Row {
+  double gen_s, baseline_s, check_s;
+  long rss_before_kb, rss_peak_kb;
+  int verdict;
+  uint64_t steps, memo;
+  size_t prefix_ops;
+};
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+long MaxRssKb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+Row RunCase(const Case& c) {
+  Row r{};
+  bench::GenOptions g;
+  g.ops = c.ops;
+  g.keys = c.keys;
+  g.clients = c.clients;
+  g.seed = static_cast<uint64_t>(c.ops) * 31 + c.keys * 7 + c.clients;
+  g.stale_read_at = c.stale;
+  auto t0 = Clock::now();
+  controller::etcd::History h = bench::Generate(g);
+  auto t1 = Clock::now();
+  r.gen_s = Seconds(t0, t1);
+  // Baseline: sort every invoke/return event by time.
+  std::vector<std::pair<int64_t, int64_t>> events;
+  events.reserve(h.ops.size() * 2);
+  auto b0 = Clock::now();
+  for (const auto& op : h.ops) {
+    events.push_back({op.invoke_ns, op.id});
+    events.push_back({op.return_ns, -op.id});
+  }
+  std::sort(events.begin(), events.end());
+  auto b1 = Clock::now();
+  r.baseline_s = Seconds(b0, b1);
+  events.clear();
+  events.shrink_to_fit();
+  r.rss_before_kb = MaxRssKb();
+  auto c0 = Clock::now();
+  controller::etcd::LinearizabilityResult lr = controller::etcd::CheckLinearizability(h);
+  auto c1 = Clock::now();
+  r.check_s = Seconds(c0, c1);
+  r.rss_peak_kb = MaxRssKb();
+  r.verdict = static_cast<int>(lr.verdict);
+  r.steps = lr.steps;
+  r.memo = lr.memo_entries;
+  r.prefix_ops = lr.failures.empty() ? 0 : lr.failures[0].prefix_ops;
+  return r;
+}
+
+// Runs a case in a child so its peak RSS is its own.
+bool RunIsolated(const Case& c, Row* out) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    Row r = RunCase(c);
+    ssize_t n = write(fds[1], &r, sizeof r);
+    _exit(n == sizeof r ? 0 : 1);
+  }
+  close(fds[1]);
+  ssize_t n = read(fds[0], out, sizeof *out);
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return n == sizeof *out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+int Table(bool quick) {
+  std::vector<Case> cases = {
+      {10'000, 10, 8, -1},       {10'000, 1000, 64, -1},   {100'000, 10, 8, -1},
+      {100'000, 100, 32, -1},    {100'000, 1000, 64, -1},  {100'000, 10, 64, -1},
+      {1'000'000, 10, 8, -1},    {1'000'000, 100, 32, -1}, {1'000'000, 1000, 64, -1},
+      {100'000, 10, 8, 0.9},     {100'000, 1000, 64, 0.9}, {1'000'000, 10, 8, 0.9},
+      {1'000'000, 1000, 64, 0.5}};
+  if (quick) cases.resize(2);
+  std::printf(
+      "| ops | keys | clients | history | verdict | check s | baseline sort s | ratio | "
+      "search steps | memo entries | peak RSS MiB (before check) | shrunk to ops |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Case& c : cases) {
+    Row r{};
+    if (!RunIsolated(c, &r)) {
+      std::printf("| %lld | %d | %d | case failed |\n", static_cast<long long>(c.ops), c.keys,
+                  c.clients);
+      continue;
+    }
+    const char* verdict = r.verdict == 0   ? "linearizable"
+                          : r.verdict == 1 ? "NOT lin."
+                                           : "inconcl.";
+    std::printf(
+        "| %lld | %d | %d | %s | %s | %.3f | %.3f | %.1fx | %llu | %llu | %.0f (%.0f) | %s |\n",
+        static_cast<long long>(c.ops), c.keys, c.clients,
+        c.stale < 0
+            ? "linearizable"
+            : ("stale read at " + std::to_string(static_cast<int>(c.stale * 100)) + "%").c_str(),
+        verdict, r.check_s, r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
+        static_cast<unsigned long long>(r.steps), static_cast<unsigned long long>(r.memo),
+        r.rss_peak_kb / 1024.0, r.rss_before_kb / 1024.0,
+        r.prefix_ops ? std::to_string(r.prefix_ops).c_str() : "-");
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string write_to;
+  bench::GenOptions g;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "verify_bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--write")
+      write_to = next();
+    else if (a == "--ops")
+      g.ops = std::stoll(next());
+    else if (a == "--keys")
+      g.keys = std::stoi(next());
+    else if (a == "--clients")
+      g.clients = std::stoi(next());
+    else if (a == "--stale")
+      g.stale_read_at = std::stod(next());
+    else if (a == "--seed")
+      g.seed = std::stoull(next());
+    else if (a == "--quick")
+      quick = true;
+    else {
+      std::fprintf(stderr, "verify_bench: unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!write_to.empty()) {
+    std::ofstream out(write_to);
+    controller::etcd::SaveJsonl(bench::Generate(g), out);
+    return out ? 0 : 1;
+  }
+  return Table(quick);
+}
