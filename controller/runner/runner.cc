@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "controller/runner/etcd_gateway.h"
+#include "controller/runner/history_load.h"
 #include "controller/runner/lease_keeper.h"
 #include "controller/runner/workload.h"
 #include "faults/core/duration.h"
@@ -72,6 +73,25 @@ std::string FaultKind(const v1::FaultSpec& spec) {
   }
 }
 
+// Agents are driven concurrently (up to this many RPCs in flight) so a fault reaches a large
+// fleet at nearly the same moment instead of one agent after another.
+constexpr size_t kFanout = 32;
+
+void ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
+  if (n <= 1) {
+    if (n == 1) fn(0);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < std::min(n, kFanout); ++w) {
+    threads.emplace_back([&] {
+      for (size_t i; (i = next++) < n;) fn(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
 struct Cancelled : std::runtime_error {
   Cancelled() : std::runtime_error("cancelled") {}
 };
@@ -125,7 +145,7 @@ class Run {
   void RunStep(const v1::Step& step, const std::string& path);
   void RunFaultStep(const v1::Step& step, const std::string& path);
   void RecoverAll(const std::string& why);
-  void RunChecks(Workload& workload);
+  void RunChecks(Workload& workload, HistoryLoad* history);
   CheckOutcome WaitHealthy(double* healthy_at);
 
   const v1::Experiment& exp_;
@@ -144,6 +164,8 @@ class Run {
 };
 
 void Run::DiscoverCluster() {
+  // No etcd at all (plain process fleets, the fan-out bench): labels-only targets, no checks.
+  if (opt_.etcd_endpoints.empty()) return;
   std::string err;
   for (const auto& ep : opt_.etcd_endpoints) {
     try {
@@ -226,8 +248,10 @@ bool Run::RenewAll() {
     std::lock_guard lock(mu_);
     agents = injected_agents_;
   }
-  bool ok = true;
-  for (const auto& a : agents) {
+  std::vector<std::string> list(agents.begin(), agents.end());
+  std::atomic<bool> ok{true};
+  ParallelFor(list.size(), [&](size_t k) {
+    const auto& a = list[k];
     v1::RenewRequest req;
     req.set_experiment_id(result_.run_id);
     faults::ToProto(opt_.lease, req.mutable_lease());
@@ -237,7 +261,7 @@ bool Run::RenewAll() {
       ok = false;
       Event({0, "error", "", a, "", "", "lease renewal failed: " + RpcMessage(st)});
     }
-  }
+  });
   return ok;
 }
 
@@ -302,8 +326,10 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
     size_t window;
   };
   std::vector<Applied> applied;
+  std::mutex applied_mu;
   auto revert_applied = [&](const std::string& reason) {
-    for (const auto& a : applied) {
+    ParallelFor(applied.size(), [&](size_t k) {
+      const auto& a = applied[k];
       v1::RecoverRequest req;
       req.set_fault_id(a.id);
       v1::RecoverResponse resp;
@@ -319,42 +345,54 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
         Event({0, "error", name, info.address, MemberOf(info), a.id,
                "recover failed (the lease will revert it): " + RpcMessage(st)});
       }
-    }
+    });
   };
   try {
-    for (size_t i : targets) {
-      const auto& info = opt_.agents[i];
-      v1::InjectRequest req;
-      *req.mutable_spec() = step.fault();
-      SubstituteLabels(req.mutable_spec(), info.labels);
-      faults::ToProto(duration, req.mutable_spec()->mutable_duration());
-      // The same experiment seed gives every (step, agent) its own reproducible stream.
-      req.mutable_spec()->set_seed(
-          faults::Rng(exp_.seed()).Fork("fault." + name + "." + info.address).Next());
-      req.set_experiment_id(result_.run_id);
-      faults::ToProto(opt_.lease, req.mutable_lease());
-      {
-        std::lock_guard lock(mu_);
-        injected_agents_.insert(info.address);
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i : targets) injected_agents_.insert(opt_.agents[i].address);
+    }
+    std::vector<std::string> errors(targets.size());
+    ParallelFor(targets.size(), [&](size_t k) {
+      const auto& info = opt_.agents[targets[k]];
+      try {
+        v1::InjectRequest req;
+        *req.mutable_spec() = step.fault();
+        SubstituteLabels(req.mutable_spec(), info.labels);
+        faults::ToProto(duration, req.mutable_spec()->mutable_duration());
+        // The same experiment seed gives every (step, agent) its own reproducible stream.
+        req.mutable_spec()->set_seed(
+            faults::Rng(exp_.seed()).Fork("fault." + name + "." + info.address).Next());
+        req.set_experiment_id(result_.run_id);
+        faults::ToProto(opt_.lease, req.mutable_lease());
+        v1::InjectResponse resp;
+        auto st = Stub(info.address).Inject(Ctx().get(), req, &resp);
+        if (!st.ok()) {
+          errors[k] = "step " + name + ": inject on " + info.address + " (" + MemberOf(info) +
+                      "): " + RpcMessage(st);
+          return;
+        }
+        size_t w;
+        {
+          std::lock_guard lock(mu_);
+          result_.windows.push_back({name, info.address, MemberOf(info), resp.fault().id(),
+                                     resp.fault().kind().empty() ? FaultKind(step.fault())
+                                                                 : resp.fault().kind(),
+                                     Now(), -1});
+          w = result_.windows.size() - 1;
+        }
+        {
+          std::lock_guard lock(applied_mu);
+          applied.push_back({targets[k], resp.fault().id(), w});
+        }
+        Event({0, "fault.applied", name, info.address, MemberOf(info), resp.fault().id(),
+               resp.fault().description()});
+      } catch (const std::exception& e) {
+        errors[k] = "step " + name + ": " + info.address + ": " + e.what();
       }
-      v1::InjectResponse resp;
-      auto st = Stub(info.address).Inject(Ctx().get(), req, &resp);
-      if (!st.ok()) {
-        throw std::runtime_error("step " + name + ": inject on " + info.address + " (" +
-                                 MemberOf(info) + "): " + RpcMessage(st));
-      }
-      size_t w;
-      {
-        std::lock_guard lock(mu_);
-        result_.windows.push_back({name, info.address, MemberOf(info), resp.fault().id(),
-                                   resp.fault().kind().empty() ? FaultKind(step.fault())
-                                                               : resp.fault().kind(),
-                                   Now(), -1});
-        w = result_.windows.size() - 1;
-      }
-      applied.push_back({i, resp.fault().id(), w});
-      Event({0, "fault.applied", name, info.address, MemberOf(info), resp.fault().id(),
-             resp.fault().description()});
+    });
+    for (const auto& e : errors) {
+      if (!e.empty()) throw std::runtime_error(e);
     }
     Sleep(duration);
   } catch (...) {
@@ -373,14 +411,16 @@ void Run::RecoverAll(const std::string& why) {
     std::lock_guard lock(mu_);
     agents = injected_agents_;
   }
-  for (const auto& a : agents) {
+  std::vector<std::string> list(agents.begin(), agents.end());
+  ParallelFor(list.size(), [&](size_t k) {
+    const auto& a = list[k];
     v1::RecoverRequest req;
     req.set_experiment_id(result_.run_id);
     v1::RecoverResponse resp;
     auto st = Stub(a).Recover(Ctx().get(), req, &resp);
     if (!st.ok()) {
       Event({0, "error", "", a, "", "", "recover by experiment failed: " + RpcMessage(st)});
-      continue;
+      return;
     }
     for (const auto& f : resp.faults()) {
       std::lock_guard lock(mu_);
@@ -392,7 +432,7 @@ void Run::RecoverAll(const std::string& why) {
       Event({0, "fault.reverted", "", a, "", "",
              std::to_string(resp.faults_size()) + " fault(s) recovered: " + why});
     }
-  }
+  });
 }
 
 CheckOutcome Run::WaitHealthy(double* healthy_at) {
@@ -423,12 +463,12 @@ CheckOutcome Run::WaitHealthy(double* healthy_at) {
   return c;
 }
 
-void Run::RunChecks(Workload& workload) {
+void Run::RunChecks(Workload& workload, HistoryLoad* history) {
   std::vector<Check> checks;
   for (int c : exp_.checks()) checks.push_back(static_cast<Check>(c));
   if (checks.empty()) {
     checks = {v1::HEALTH, v1::CONVERGENCE, v1::REVISIONS, v1::KEY_DIFF, v1::HASHKV, v1::ALARMS};
-    if (workload.enabled()) checks.push_back(v1::LOST_WRITES);
+    if (workload.enabled() || history) checks.push_back(v1::LOST_WRITES);
   }
   double healthy_at = -1;
   // Health first: the other checks compare members and need all of them answering.
@@ -514,7 +554,15 @@ void Run::RunChecks(Workload& workload) {
           break;
         }
         case v1::LOST_WRITES:
-          c = workload.CheckLostWrites();
+          c = history ? history->Check("LOST_WRITES") : workload.CheckLostWrites();
+          break;
+        case v1::LINEARIZABILITY:
+        case v1::WATCH_ORDER:
+          if (history) {
+            c = history->Check(v1::Check_Name(ck));
+          } else {
+            c.summary = "no workload history was recorded (workload kind none)";
+          }
           break;
         default:
           c.summary = "this controller build cannot run " + c.name +
@@ -543,7 +591,8 @@ void Run::RunChecks(Workload& workload) {
     c.slo = true;
     std::vector<double> during;
     for (const auto& w : result_.windows) {
-      auto v = workload.LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end);
+      auto v = history ? history->LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end)
+                       : workload.LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end);
       during.insert(during.end(), v.begin(), v.end());
     }
     double limit = std::chrono::duration<double, std::milli>(faults::FromProto(slo.p99_latency()))
@@ -616,6 +665,7 @@ RunResult Run::Execute() {
   Event({0, "run.start", "", "", "", "", "run " + result_.run_id + " of " + exp_.name()});
   std::thread watcher, renewer;
   std::unique_ptr<Workload> workload;
+  std::unique_ptr<HistoryLoad> history;
   auto stop_threads = [&] {
     {
       std::lock_guard lock(wake_mu_);
@@ -628,7 +678,7 @@ RunResult Run::Execute() {
   try {
     if (opt_.agents.empty()) throw std::runtime_error("no agents to run against");
     DiscoverCluster();
-    watcher = std::thread([this] { WatchLeaders(); });
+    if (!member_endpoint_.empty()) watcher = std::thread([this] { WatchLeaders(); });
     renewer = std::thread([this] {
       SteadyClock clock;
       LeaseKeeper keeper(clock, opt_.lease, [this] { return RenewAll(); });
@@ -643,8 +693,20 @@ RunResult Run::Execute() {
     });
     std::vector<std::string> endpoints;
     for (const auto& [m, ep] : member_endpoint_) endpoints.push_back(ep);
-    workload = std::make_unique<Workload>(exp_.workload(), endpoints,
-                                          "faultline/" + result_.run_id + "/", t0_, exp_.seed());
+    bool wants_history = false;
+    for (int c : exp_.checks()) {
+      wants_history = wants_history || c == v1::LINEARIZABILITY || c == v1::WATCH_ORDER;
+    }
+    v1::Workload spec = exp_.workload();
+    if (wants_history && spec.kind() != v1::Workload::NONE) {
+      // The history workload replaces the plain one: one load, both measured and checked.
+      history = std::make_unique<HistoryLoad>(spec, endpoints, exp_.seed(),
+                                              "/faultline/" + result_.run_id + "/");
+      history->Start(Now());
+      spec.set_kind(v1::Workload::NONE);
+    }
+    workload = std::make_unique<Workload>(spec, endpoints, "faultline/" + result_.run_id + "/",
+                                          t0_, exp_.seed());
     workload->Start();
     if (exp_.workload().has_warmup()) Sleep(faults::FromProto(exp_.workload().warmup()));
     for (int i = 0; i < exp_.steps_size(); ++i) {
@@ -652,8 +714,9 @@ RunResult Run::Execute() {
     }
     if (exp_.workload().has_cooldown()) Sleep(faults::FromProto(exp_.workload().cooldown()));
     workload->Stop();
+    if (history) history->Stop();
     RecoverAll("end of run");
-    RunChecks(*workload);
+    if (!member_endpoint_.empty()) RunChecks(*workload, history.get());
     result_.state = result_.failing().empty() ? "passed" : "failed";
   } catch (const Cancelled&) {
     result_.state = "cancelled";
@@ -666,10 +729,15 @@ RunResult Run::Execute() {
   }
   if (result_.state == "cancelled" || result_.state == "error") {
     if (workload) workload->Stop();
+    if (history) history->Stop();
     RecoverAll(result_.state);
   }
   stop_threads();
-  if (workload) result_.latency = workload->PerSecond();
+  if (history) {
+    result_.latency = history->PerSecond();
+  } else if (workload) {
+    result_.latency = workload->PerSecond();
+  }
   result_.duration_s = Now();
   Event({0, "run.end", "", "", "", "", result_.state});
   return result_;
