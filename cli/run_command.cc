@@ -1,5 +1,8 @@
 #include "cli/run_command.h"
 
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -9,16 +12,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <google/protobuf/util/time_util.h>
-#include <grpcpp/grpcpp.h>
-
 #include <thread>
 
 #include "controller/runner/report.h"
-#include "faultline/v1/controller.grpc.pb.h"
 #include "controller/runner/runner.h"
 #include "experiments/loader.h"
+#include "faultline/v1/controller.grpc.pb.h"
 #include "faults/core/duration.h"
 
 namespace faultline::cli {
@@ -150,8 +149,10 @@ void PrintVerdict(const RunResult& r, std::ostream& out) {
     rows.push_back({c.slo ? "slo" : "check", c.name, c.passed ? "pass" : "FAIL", c.summary});
   }
   if (!rows.empty()) out << Table({"TYPE", "NAME", "VERDICT", "SUMMARY"}, rows);
-  out << r.experiment << ": " << (r.passed() ? "PASSED" : r.state == "failed" ? "FAILED"
-                                                                             : "ERROR")
+  out << r.experiment << ": "
+      << (r.passed()            ? "PASSED"
+          : r.state == "failed" ? "FAILED"
+                                : "ERROR")
       << " (run " << r.run_id << ", " << static_cast<int>(r.duration_s) << "s)";
   if (!r.error.empty()) out << ": " << r.error;
   out << "\n";
@@ -199,7 +200,6 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   }
   return results;
 }
-
 
 std::string ControllerAddress(const std::string& flag) {
   if (!flag.empty()) return flag;
@@ -270,16 +270,16 @@ std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
       v1::GetRunRequest req;
       req.set_id(id);
       CheckController(stub->GetRun(Ctx().get(), req, &run), addr);
-      auto j = nlohmann::json::parse(run.report_json().empty() ? "{}" : run.report_json(),
-                                     nullptr, false);
-      auto events = j.is_discarded() ? nlohmann::json::array()
-                                     : j.value("events", nlohmann::json::array());
+      auto j = nlohmann::json::parse(run.report_json().empty() ? "{}" : run.report_json(), nullptr,
+                                     false);
+      auto events =
+          j.is_discarded() ? nlohmann::json::array() : j.value("events", nlohmann::json::array());
       for (; printed < events.size() && !f.quiet; ++printed) {
         const auto& e = events[printed];
-        PrintEvent({e.value("t", 0.0), e.value("kind", ""), e.value("step", ""),
-                    e.value("agent", ""), e.value("member", ""), e.value("fault_id", ""),
-                    e.value("message", "")},
-                   progress);
+        PrintEvent(
+            {e.value("t", 0.0), e.value("kind", ""), e.value("step", ""), e.value("agent", ""),
+             e.value("member", ""), e.value("fault_id", ""), e.value("message", "")},
+            progress);
       }
       if (run.state() != v1::Run::RUNNING) break;
       if (g_cancel && !cancel_sent) {
@@ -292,8 +292,8 @@ std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     RunResult r;
-    auto j = nlohmann::json::parse(run.report_json().empty() ? "{}" : run.report_json(), nullptr,
-                                   false);
+    auto j =
+        nlohmann::json::parse(run.report_json().empty() ? "{}" : run.report_json(), nullptr, false);
     if (!j.is_discarded() && j.contains("run_id")) {
       r = controller::RunResultFromJson(j);
     } else {
@@ -445,8 +445,8 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                 << "\nstate      " << StateName(got.state()) << "\ntrigger    " << got.trigger()
                 << "\nstarted    " << When(got.started_at()) << "\nended      "
                 << When(got.ended_at()) << "\nsummary    " << got.summary() << "\n";
-      auto j = nlohmann::json::parse(got.report_json().empty() ? "{}" : got.report_json(),
-                                     nullptr, false);
+      auto j = nlohmann::json::parse(got.report_json().empty() ? "{}" : got.report_json(), nullptr,
+                                     false);
       if (!j.is_discarded() && j.contains("run_id")) {
         std::cout << "\n";
         PrintVerdict(controller::RunResultFromJson(j), std::cout);
@@ -488,9 +488,8 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                       When(s.last_scheduled()), When(s.next_run()), std::to_string(s.skipped()),
                       std::to_string(s.missed()), active.empty() ? "-" : active});
     }
-    std::cout << Table({"EXPERIMENT", "CRON", "STATE", "LAST", "NEXT", "SKIPPED", "MISSED",
-                        "ACTIVE RUNS"},
-                       rows);
+    std::cout << Table(
+        {"EXPERIMENT", "CRON", "STATE", "LAST", "NEXT", "SKIPPED", "MISSED", "ACTIVE RUNS"}, rows);
   };
   sched->add_subcommand("list", "every schedule with its next run")->callback([=] {
     std::string addr = ControllerAddress(*sched_addr);

@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*l);
-  opt.heartbeat_interval = std::max(std::chrono::seconds(1),
-                                    std::chrono::duration_cast<std::chrono::seconds>(*h));
+  opt.heartbeat_interval =
+      std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*h));
 
   // Signals are taken synchronously on the main thread so shutdown can recover faults.
   sigset_t set;

@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
 
-  auto dir = std::filesystem::temp_directory_path() /
-             ("faultline-fanout-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("faultline-fanout-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   LightAgent service;
   grpc::ServerBuilder builder;
@@ -174,15 +174,14 @@ int main(int argc, char** argv) {
     if (r.state != "passed" || applied != size_t(n) || reverted != size_t(n) ||
         active_at_applied != size_t(n) || service.active() != 0) {
       std::cerr << "round " << round << ": run " << r.state << " " << r.error << ", applied "
-                << applied << ", reverted " << reverted << ", active at apply "
-                << active_at_applied << ", left " << service.active() << "\n";
+                << applied << ", reverted " << reverted << ", active at apply " << active_at_applied
+                << ", left " << service.active() << "\n";
       return 1;
     }
     double run_apply = (last_applied - step_start) * 1000;
     double run_recover = (step_end - last_applied) * 1000 - 500;
-    std::printf("%5d  %17.1f  %15.1f  %5.2f  %19.1f  %17.1f  %5.2f\n", round, base_apply,
-                run_apply, run_apply / base_apply, base_recover, run_recover,
-                run_recover / base_recover);
+    std::printf("%5d  %17.1f  %15.1f  %5.2f  %19.1f  %17.1f  %5.2f\n", round, base_apply, run_apply,
+                run_apply / base_apply, base_recover, run_recover, run_recover / base_recover);
   }
   server->Shutdown();
   std::filesystem::remove_all(dir);

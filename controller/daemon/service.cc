@@ -61,8 +61,8 @@ void ControllerService::Start() {
       auto cron = CronSchedule::Parse(e.schedule().cron());
       if (!cron) continue;
       ScheduleEntry se;
-      se.scheduler = std::make_unique<Scheduler>(e.name(), *cron,
-                                                 SchedulePolicy::FromProto(e.schedule()));
+      se.scheduler =
+          std::make_unique<Scheduler>(e.name(), *cron, SchedulePolicy::FromProto(e.schedule()));
       if (auto st = store_.Get("schedules", e.name())) {
         try {
           se.state = ScheduleState::FromJson(*st);
@@ -114,8 +114,8 @@ void ControllerService::RecoverInterrupted() {
     entry->run.set_summary("the controller stopped during the run; its faults were recovered");
     *entry->run.mutable_ended_at() = Ts(system_clock::now());
     PersistRun(entry->run);
-    std::string sched_run = store_.Get("runs", id).value_or(nlohmann::json::object())
-                                .value("schedule_run_id", "");
+    std::string sched_run =
+        store_.Get("runs", id).value_or(nlohmann::json::object()).value("schedule_run_id", "");
     auto it = schedules_.find(entry->run.experiment_name());
     if (it != schedules_.end() && !sched_run.empty()) {
       it->second.scheduler->Finished(sched_run, NowSeconds(), false, it->second.state);
@@ -336,8 +336,8 @@ grpc::Status ControllerService::SubmitExperiment(grpc::ServerContext*,
       auto& se = schedules_[e.name()];
       // Resubmitting keeps the schedule's history and pause state; only the rules change.
       bool fresh = !se.scheduler;
-      se.scheduler = std::make_unique<Scheduler>(e.name(), *cron,
-                                                 SchedulePolicy::FromProto(e.schedule()));
+      se.scheduler =
+          std::make_unique<Scheduler>(e.name(), *cron, SchedulePolicy::FromProto(e.schedule()));
       if (fresh) {
         se.state.created = NowSeconds();
         se.state.suspended = e.schedule().suspend();

@@ -133,9 +133,10 @@ nlohmann::json EtcdGateway::Call(const std::string& path, const nlohmann::json& 
     if (err != 0) throw std::runtime_error(what + ": connect: " + strerror(err));
   }
   std::string payload = body.dump();
-  std::string req = "POST " + path + " HTTP/1.0\r\nHost: " + host_ +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(payload.size()) + "\r\nConnection: close\r\n\r\n" + payload;
+  std::string req =
+      "POST " + path + " HTTP/1.0\r\nHost: " + host_ +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(payload.size()) +
+      "\r\nConnection: close\r\n\r\n" + payload;
   size_t off = 0;
   while (off < req.size()) {
     ssize_t n = ::send(fd.get(), req.data() + off, req.size() - off, MSG_NOSIGNAL);
@@ -231,8 +232,8 @@ std::pair<uint64_t, int64_t> EtcdGateway::HashKV(int64_t revision) const {
   // install ships.
   std::string url = endpoint_.starts_with("http") ? endpoint_ : "http://" + endpoint_;
   std::string cmd = "etcdctl --command-timeout=" + std::to_string(timeout_.count()) +
-                    "ms --endpoints=" + url + " endpoint hashkv --rev=" +
-                    std::to_string(revision) + " -w json 2>&1";
+                    "ms --endpoints=" + url + " endpoint hashkv --rev=" + std::to_string(revision) +
+                    " -w json 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("etcd " + endpoint_ + ": cannot run etcdctl");
   std::string out;
@@ -242,8 +243,8 @@ std::pair<uint64_t, int64_t> EtcdGateway::HashKV(int64_t revision) const {
   int rc = ::pclose(p);
   auto j = nlohmann::json::parse(out, nullptr, false);
   if (rc != 0 || j.is_discarded() || !j.is_array() || j.empty() || !j[0].contains("HashKV")) {
-    throw std::runtime_error("etcd " + endpoint_ + ": etcdctl endpoint hashkv: " +
-                             out.substr(0, 200));
+    throw std::runtime_error("etcd " + endpoint_ +
+                             ": etcdctl endpoint hashkv: " + out.substr(0, 200));
   }
   const auto& h = j[0]["HashKV"];
   return {h.value("hash", uint64_t{0}), h.value("compact_revision", int64_t{0})};

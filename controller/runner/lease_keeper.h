@@ -28,8 +28,7 @@ class SteadyClock : public Clock {
 class LeaseKeeper {
  public:
   // `renew` renews every fault of the run and returns false if any agent failed.
-  LeaseKeeper(const Clock& clock, std::chrono::milliseconds lease,
-              std::function<bool()> renew,
+  LeaseKeeper(const Clock& clock, std::chrono::milliseconds lease, std::function<bool()> renew,
               std::chrono::milliseconds retry = std::chrono::milliseconds(500));
 
   // Renews if it is due; returns true if a renewal was attempted.

@@ -43,11 +43,21 @@ std::string XmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // XML 1.0 forbids most control characters even escaped.
         if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
@@ -95,8 +105,7 @@ std::string RenderJUnit(const std::vector<RunResult>& runs) {
         << "\" name=\"" << XmlEscape(c.name) << "\">\n";
       if (!c.passed) {
         o << "      <failure message=\"" << XmlEscape(c.summary) << "\" type=\""
-          << (c.slo ? "slo" : "check") << "\">" << XmlEscape(c.evidence.dump(2))
-          << "</failure>\n";
+          << (c.slo ? "slo" : "check") << "\">" << XmlEscape(c.evidence.dump(2)) << "</failure>\n";
       } else {
         o << "      <system-out>" << XmlEscape(c.summary) << "</system-out>\n";
       }
@@ -146,8 +155,8 @@ std::string RenderHtml(const RunResult& r) {
   const double fault_top = leader_top + row_h * double(members.size()) + 30;
   const double height = fault_top + row_h * double(std::max<size_t>(lanes.size(), 1)) + 40;
 
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\""
-      << height << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
   svg << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height
       << "\" fill=\"#fff\"/>\n";
   // Fault windows shade every panel, so cause and effect line up.
@@ -217,16 +226,14 @@ std::string RenderHtml(const RunResult& r) {
       double t1 = si + 1 < r.leaders.size() ? r.leaders[si + 1].t : std::min(end_t, s.t + 1);
       auto it = s.leader_by_member.find(members[mi]);
       if (it == s.leader_by_member.end()) continue;
-      std::string fill = it->second == "?"   ? "#222"
-                         : it->second.empty() ? "#bbb"
-                         : member_colour.count(it->second)
-                             ? Colour(member_colour[it->second])
-                             : "#999";
+      std::string fill = it->second == "?"                 ? "#222"
+                         : it->second.empty()              ? "#bbb"
+                         : member_colour.count(it->second) ? Colour(member_colour[it->second])
+                                                           : "#999";
       svg << "<rect x=\"" << Fmt(X(s.t)) << "\" y=\"" << y + 3 << "\" width=\""
           << Fmt(std::max(0.5, X(t1) - X(s.t))) << "\" height=\"" << row_h - 6 << "\" fill=\""
-          << fill << "\"><title>" << XmlEscape(members[mi]) << " at " << Fmt(s.t)
-          << "s: leader " << XmlEscape(it->second.empty() ? "none" : it->second)
-          << "</title></rect>\n";
+          << fill << "\"><title>" << XmlEscape(members[mi]) << " at " << Fmt(s.t) << "s: leader "
+          << XmlEscape(it->second.empty() ? "none" : it->second) << "</title></rect>\n";
     }
   }
   svg << "<text x=\"" << left << "\" y=\"" << fault_top - 8
@@ -243,9 +250,8 @@ std::string RenderHtml(const RunResult& r) {
     double we = w.end < 0 ? end_t : w.end;
     svg << "<rect x=\"" << Fmt(X(w.start)) << "\" y=\"" << y + 3 << "\" width=\""
         << Fmt(std::max(1.0, X(we) - X(w.start))) << "\" height=\"" << row_h - 6
-        << "\" fill=\"#e15759\"><title>" << XmlEscape(w.kind + " " + w.fault_id + " (" + w.step +
-                                                      ")")
-        << "</title></rect>\n";
+        << "\" fill=\"#e15759\"><title>"
+        << XmlEscape(w.kind + " " + w.fault_id + " (" + w.step + ")") << "</title></rect>\n";
     svg << "<text x=\"" << Fmt(X(w.start) + 3) << "\" y=\"" << y + 14 << "\" fill=\"#fff\">"
         << XmlEscape(w.kind) << "</text>\n";
   }
@@ -262,8 +268,8 @@ std::string RenderHtml(const RunResult& r) {
   h << "<h1>" << XmlEscape(r.experiment) << " <span class=\"" << (ok ? "pass" : "fail") << "\">"
     << XmlEscape(r.state) << "</span></h1>\n";
   h << "<p>run <code>" << XmlEscape(r.run_id) << "</code>, started " << IsoTime(r.started_at_unix)
-    << ", " << Fmt(r.duration_s) << " s, seed " << r.seed << ", from "
-    << XmlEscape(r.source) << "</p>\n";
+    << ", " << Fmt(r.duration_s) << " s, seed " << r.seed << ", from " << XmlEscape(r.source)
+    << "</p>\n";
   if (!r.error.empty()) h << "<p class=\"fail\">" << XmlEscape(r.error) << "</p>\n";
   h << "<h2>Timeline</h2>\n" << svg.str();
   h << "<h2>Checks and SLOs</h2>\n<table><tr><th>check</th><th>verdict</th><th>summary</th>"

@@ -94,8 +94,7 @@ RunResult RunResultFromJson(const nlohmann::json& j) {
   }
   for (const auto& s : j.value("leaders", nlohmann::json::array())) {
     r.leaders.push_back(
-        {s.value("t", 0.0),
-         s.value("leader_by_member", std::map<std::string, std::string>{})});
+        {s.value("t", 0.0), s.value("leader_by_member", std::map<std::string, std::string>{})});
   }
   for (const auto& c : j.value("checks", nlohmann::json::array())) {
     r.checks.push_back({c.value("name", ""), c.value("slo", false), c.value("passed", false),

@@ -14,8 +14,8 @@ struct TimelineEvent {
   // "leader.change", "error", "info".
   std::string kind;
   std::string step;
-  std::string agent;     // address
-  std::string member;    // etcd member the agent acts for, if any
+  std::string agent;   // address
+  std::string member;  // etcd member the agent acts for, if any
   std::string fault_id;
   std::string message;
 };

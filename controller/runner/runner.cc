@@ -65,11 +65,16 @@ std::string FaultKind(const v1::FaultSpec& spec) {
   switch (spec.fault_case()) {
     case v1::FaultSpec::kProcess:
       return "process/" + v1::ProcessFault::Action_Name(spec.process().action());
-    case v1::FaultSpec::kIo: return "io";
-    case v1::FaultSpec::kNet: return "net";
-    case v1::FaultSpec::kStress: return "stress";
-    case v1::FaultSpec::kSyscall: return "syscall";
-    default: return "unknown";
+    case v1::FaultSpec::kIo:
+      return "io";
+    case v1::FaultSpec::kNet:
+      return "net";
+    case v1::FaultSpec::kStress:
+      return "stress";
+    case v1::FaultSpec::kSyscall:
+      return "syscall";
+    default:
+      return "unknown";
   }
 }
 
@@ -122,8 +127,8 @@ class Run {
     auto until = steady_clock::now() + d;
     std::unique_lock lock(wake_mu_);
     while (!stopping_ && !IsCancelled() && steady_clock::now() < until) {
-      wake_.wait_for(lock, std::min<steady_clock::duration>(until - steady_clock::now(),
-                                                            milliseconds(50)));
+      wake_.wait_for(
+          lock, std::min<steady_clock::duration>(until - steady_clock::now(), milliseconds(50)));
     }
     if (IsCancelled()) throw Cancelled();
   }
@@ -155,7 +160,7 @@ class Run {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<v1::Agent::StubInterface>> stubs_;
   std::set<std::string> injected_agents_;  // agents holding (or having held) faults of the run
-  std::map<uint64_t, std::string> member_names_;    // etcd member id -> name
+  std::map<uint64_t, std::string> member_names_;        // etcd member id -> name
   std::map<std::string, std::string> member_endpoint_;  // member name -> client endpoint
   std::mutex wake_mu_;
   std::condition_variable wake_;
@@ -204,8 +209,9 @@ ClusterView Run::View(LeaderSample* sample) {
     std::string leader = "?";
     try {
       auto st = f.get();
-      leader = st.leader == 0 ? "" : member_names_.count(st.leader) ? member_names_[st.leader]
-                                                                     : std::to_string(st.leader);
+      leader = st.leader == 0                   ? ""
+               : member_names_.count(st.leader) ? member_names_[st.leader]
+                                                : std::to_string(st.leader);
     } catch (const std::exception&) {
     }
     if (sample) sample->leader_by_member[name] = leader;
@@ -271,8 +277,8 @@ void Run::RunStep(const v1::Step& step, const std::string& path) {
   if (step.has_fault()) {
     RunFaultStep(step, name);
   } else if (step.has_wait()) {
-    Event({0, "step.start", name, "", "", "", "wait " + faults::FormatDuration(
-                                                             faults::FromProto(step.wait()))});
+    Event({0, "step.start", name, "", "", "",
+           "wait " + faults::FormatDuration(faults::FromProto(step.wait()))});
     Sleep(faults::FromProto(step.wait()));
     Event({0, "step.end", name, "", "", "", ""});
   } else if (step.parallel_size() > 0) {
@@ -375,10 +381,10 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
         size_t w;
         {
           std::lock_guard lock(mu_);
-          result_.windows.push_back({name, info.address, MemberOf(info), resp.fault().id(),
-                                     resp.fault().kind().empty() ? FaultKind(step.fault())
-                                                                 : resp.fault().kind(),
-                                     Now(), -1});
+          result_.windows.push_back(
+              {name, info.address, MemberOf(info), resp.fault().id(),
+               resp.fault().kind().empty() ? FaultKind(step.fault()) : resp.fault().kind(), Now(),
+               -1});
           w = result_.windows.size() - 1;
         }
         {
@@ -541,9 +547,9 @@ void Run::RunChecks(Workload& workload, HistoryLoad* history) {
             c.evidence["hash"][m] = h;
           }
           c.passed = hashes.size() == 1;
-          c.summary = c.passed ? "HashKV agrees at revision " + std::to_string(rev)
-                               : "HashKV differs between members at revision " +
-                                     std::to_string(rev);
+          c.summary = c.passed
+                          ? "HashKV agrees at revision " + std::to_string(rev)
+                          : "HashKV differs between members at revision " + std::to_string(rev);
           break;
         }
         case v1::ALARMS: {
@@ -595,8 +601,8 @@ void Run::RunChecks(Workload& workload, HistoryLoad* history) {
                        : workload.LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end);
       during.insert(during.end(), v.begin(), v.end());
     }
-    double limit = std::chrono::duration<double, std::milli>(faults::FromProto(slo.p99_latency()))
-                       .count();
+    double limit =
+        std::chrono::duration<double, std::milli>(faults::FromProto(slo.p99_latency())).count();
     double p99 = Percentile(during, 99);
     c.evidence = {{"p99_ms", p99}, {"limit_ms", limit}, {"samples", during.size()}};
     c.passed = !during.empty() && p99 <= limit;
@@ -705,8 +711,8 @@ RunResult Run::Execute() {
       history->Start(Now());
       spec.set_kind(v1::Workload::NONE);
     }
-    workload = std::make_unique<Workload>(spec, endpoints, "faultline/" + result_.run_id + "/",
-                                          t0_, exp_.seed());
+    workload = std::make_unique<Workload>(spec, endpoints, "faultline/" + result_.run_id + "/", t0_,
+                                          exp_.seed());
     workload->Start();
     if (exp_.workload().has_warmup()) Sleep(faults::FromProto(exp_.workload().warmup()));
     for (int i = 0; i < exp_.steps_size(); ++i) {

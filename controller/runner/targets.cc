@@ -1,13 +1,13 @@
 #include "controller/runner/targets.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/reflection.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
 #include <stdexcept>
-
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/message.h>
-#include <google/protobuf/reflection.h>
 
 namespace faultline::controller {
 
@@ -200,9 +200,8 @@ std::string Describe(const TargetSelector& sel) {
   }
   for (const auto& m : sel.members()) out += " member=" + m;
   out += std::string(out.empty() ? "" : " ") + "mode=" +
-         TargetSelector::Mode_Name(sel.mode() == TargetSelector::MODE_UNSPECIFIED
-                                       ? TargetSelector::ALL
-                                       : sel.mode());
+         TargetSelector::Mode_Name(
+             sel.mode() == TargetSelector::MODE_UNSPECIFIED ? TargetSelector::ALL : sel.mode());
   if (sel.mode() >= TargetSelector::FIXED) out += " value=" + std::to_string(sel.value());
   return out;
 }

@@ -34,8 +34,9 @@ inline constexpr const char* kMemberLabel = "member";
 // member names (agents are tied to members by `member_label`); the mode then picks among them
 // with `rng`. Throws std::invalid_argument naming the field ("target.role", "target.value", ...)
 // when the selector cannot be satisfied (no leader, more targets asked than candidates, ...).
-std::vector<size_t> ResolveTargets(const v1::TargetSelector& sel, const std::vector<AgentInfo>& agents,
-                                   const ClusterView& cluster, faults::Rng& rng,
+std::vector<size_t> ResolveTargets(const v1::TargetSelector& sel,
+                                   const std::vector<AgentInfo>& agents, const ClusterView& cluster,
+                                   faults::Rng& rng,
                                    const std::string& member_label = kMemberLabel);
 
 // Member names the role covers (MINORITY/MAJORITY pick their members with `rng`).

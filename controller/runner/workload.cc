@@ -14,7 +14,10 @@ using std::chrono::steady_clock;
 
 Workload::Workload(const v1::Workload& spec, std::vector<std::string> endpoints,
                    std::string key_prefix, steady_clock::time_point t0, uint64_t seed)
-    : spec_(spec), endpoints_(std::move(endpoints)), prefix_(std::move(key_prefix)), t0_(t0),
+    : spec_(spec),
+      endpoints_(std::move(endpoints)),
+      prefix_(std::move(key_prefix)),
+      t0_(t0),
       seed_(seed) {
   enabled_ = spec_.kind() != v1::Workload::NONE && !endpoints_.empty();
   if (spec_.clients() == 0) spec_.set_clients(2);
@@ -55,7 +58,8 @@ void Workload::Client(int index) {
       if (next < steady_clock::now()) next = steady_clock::now();
     }
     if (stop_) break;
-    std::string key = prefix_ + "c" + std::to_string(index) + "/k" + std::to_string(rng.Below(keys));
+    std::string key =
+        prefix_ + "c" + std::to_string(index) + "/k" + std::to_string(rng.Below(keys));
     bool read = rng.Percent(spec_.read_percent());
     std::string value;
     if (!read) {
@@ -94,7 +98,7 @@ namespace {
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = size_t(std::ceil(p / 100.0 * double(v.size()))) ;
+  size_t i = size_t(std::ceil(p / 100.0 * double(v.size())));
   return v[std::min(v.size() - 1, i == 0 ? 0 : i - 1)];
 }
 }  // namespace

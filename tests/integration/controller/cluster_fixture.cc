@@ -23,13 +23,27 @@ EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(g
     std::string peer = "http://127.0.0.1:" + std::to_string(base + 5 + i);
     endpoints_.push_back(client);
     etcd_.push_back(std::make_unique<Subprocess>(
-        std::vector<std::string>{"etcd", "--name", name(i), "--data-dir",
-                                 (dir() / ("data-" + name(i))).string(), "--listen-client-urls",
-                                 client, "--advertise-client-urls", client, "--listen-peer-urls",
-                                 peer, "--initial-advertise-peer-urls", peer, "--initial-cluster",
-                                 initial, "--initial-cluster-token",
-                                 "ctl-" + std::to_string(getpid()), "--heartbeat-interval", "100",
-                                 "--election-timeout", "1000"},
+        std::vector<std::string>{"etcd",
+                                 "--name",
+                                 name(i),
+                                 "--data-dir",
+                                 (dir() / ("data-" + name(i))).string(),
+                                 "--listen-client-urls",
+                                 client,
+                                 "--advertise-client-urls",
+                                 client,
+                                 "--listen-peer-urls",
+                                 peer,
+                                 "--initial-advertise-peer-urls",
+                                 peer,
+                                 "--initial-cluster",
+                                 initial,
+                                 "--initial-cluster-token",
+                                 "ctl-" + std::to_string(getpid()),
+                                 "--heartbeat-interval",
+                                 "100",
+                                 "--election-timeout",
+                                 "1000"},
         (dir() / ("etcd-" + name(i) + ".log")).string()));
   }
   for (int i = 0; i < members; ++i) {

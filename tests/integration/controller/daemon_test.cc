@@ -93,9 +93,9 @@ TEST_F(Daemon, EveryScheduleRunsRepeatedlyAndForbidSkipsTheOverlap) {
   StartController();
   // Every 4s, each run holding a 6s fault: the second due time finds the first run active.
   v1::SubmitExperimentResponse resp;
-  auto st = Submit(Pause("sched", "6s",
-                         "  schedule: {cron: '@every 4s', concurrencyPolicy: Forbid}\n"),
-                   false, &resp);
+  auto st =
+      Submit(Pause("sched", "6s", "  schedule: {cron: '@every 4s', concurrencyPolicy: Forbid}\n"),
+             false, &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
   ASSERT_TRUE(WaitFor([&] { return Runs().size() >= 2; }, 30s)) << Log();
   auto schedules = [&] {
@@ -174,9 +174,10 @@ TEST_F(Daemon, AgentsRegisterAndMalformedSubmissionsAreRefusedWithLocations) {
   EXPECT_TRUE(agents.agents(0).alive());
 
   v1::SubmitExperimentResponse resp;
-  auto st = Submit("apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: b}\nspec:\n"
-                   "  schedule: {cron: 'every tuesday'}\n",
-                   true, &resp);
+  auto st = Submit(
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: b}\nspec:\n"
+      "  schedule: {cron: 'every tuesday'}\n",
+      true, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("test.yaml:5:"), std::string::npos) << st.error_message();
   EXPECT_TRUE(Runs().empty());

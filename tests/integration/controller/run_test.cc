@@ -26,8 +26,7 @@ class ControllerRun : public ::testing::Test {
     return p.string();
   }
   std::vector<std::string> RunArgs(const std::string& file) {
-    return {Binary("cli/faultline"), "run",          file,
-            "--agents",              cluster_->AgentsCsv(), "--endpoints",
+    return {Binary("cli/faultline"), "run", file, "--agents", cluster_->AgentsCsv(), "--endpoints",
             cluster_->EndpointsCsv()};
   }
   // A pause of the leader's etcd for `duration`, the process addressed through the agent's
@@ -47,7 +46,8 @@ spec:
           action: pause
           target: {cmdline: "--name ${label:member} "}
       target: {role: leader, mode: one}
-      duration: )" + duration + R"(
+      duration: )" +
+           duration + R"(
   checks: [health, convergence, revisions, key_diff, hashkv, alarms, lost_writes,
            linearizability, watch_order]
   slo: {timeToHealthy: 20s}
@@ -101,7 +101,8 @@ TEST_F(ControllerRun, LeaderTargetedPauseLandsOnTheMemberEtcdctlCallsLeader) {
   EXPECT_TRUE(linearizable) << j["checks"].dump(1);
   ASSERT_EQ(j["fault_windows"].size(), 1u);
   EXPECT_EQ(j["fault_windows"][0]["member"], leader);
-  double len = j["fault_windows"][0]["end"].get<double>() - j["fault_windows"][0]["start"].get<double>();
+  double len =
+      j["fault_windows"][0]["end"].get<double>() - j["fault_windows"][0]["start"].get<double>();
   EXPECT_NEAR(len, 3.0, 0.5);
   // Seconds with no answered request are absent (every client can stall behind the paused
   // leader), so check the span the samples cover, not their count.
@@ -115,7 +116,8 @@ TEST_F(ControllerRun, LeaderTargetedPauseLandsOnTheMemberEtcdctlCallsLeader) {
     }
   }
   EXPECT_TRUE(saw_change) << "a 3s pause of the leader (1s election timeout) moves leadership";
-  for (const char* f : {"report.html", "junit.xml"}) EXPECT_TRUE(std::filesystem::exists(run_dir / f));
+  for (const char* f : {"report.html", "junit.xml"})
+    EXPECT_TRUE(std::filesystem::exists(run_dir / f));
 }
 
 TEST_F(ControllerRun, KilledRunnerLeavesNoFaultAfterItsLease) {
@@ -169,18 +171,17 @@ TEST_F(ControllerRun, GateExitsNonZeroListingFailingChecks) {
   auto file = WriteFile("gate.yaml", y);
   auto junit = cluster_->dir() / "junit.xml";
   std::string out;
-  int code = RunCommand({Binary("cli/faultline"), "gate", file, "--agents", cluster_->AgentsCsv(),
-                         "--endpoints", cluster_->EndpointsCsv(), "--junit", junit.string(),
-                         "--quiet"},
-                        &out);
+  int code =
+      RunCommand({Binary("cli/faultline"), "gate", file, "--agents", cluster_->AgentsCsv(),
+                  "--endpoints", cluster_->EndpointsCsv(), "--junit", junit.string(), "--quiet"},
+                 &out);
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("leader-pause: p99_latency"), std::string::npos) << out;
   std::ifstream in(junit);
   std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(xml.find("name=\"p99_latency\""), std::string::npos) << xml;
   // Failed, whichever way: too slow, or no request answered at all while the leader was paused.
-  EXPECT_NE(xml.find("name=\"p99_latency\">\n      <failure message=\""), std::string::npos)
-      << xml;
+  EXPECT_NE(xml.find("name=\"p99_latency\">\n      <failure message=\""), std::string::npos) << xml;
 }
 
 }  // namespace

@@ -40,10 +40,13 @@ TEST(LeaseKeeper, RetriesSoonAfterAFailureAndKeepsTheLeaseAlive) {
   FakeClock clock;
   int calls = 0;
   bool fail = true;
-  LeaseKeeper k(clock, 15s, [&] {
-    ++calls;
-    return !fail;
-  }, 500ms);
+  LeaseKeeper k(
+      clock, 15s,
+      [&] {
+        ++calls;
+        return !fail;
+      },
+      500ms);
   clock.now += 5s;
   EXPECT_TRUE(k.Tick());
   EXPECT_EQ(k.failures(), 1);

@@ -23,8 +23,8 @@ RunResult Sample() {
   r.leaders.push_back({0.0, {{"e1", "e1"}, {"e2", "e1"}, {"e3", "e1"}}});
   r.leaders.push_back({3.0, {{"e1", "?"}, {"e2", ""}, {"e3", "e2"}}});
   r.checks.push_back({"HEALTH", false, true, "ok", {{"leader", "e2"}}});
-  r.checks.push_back({"HASHKV", false, false, "hash differs at revision 9",
-                      {{"hash", {{"e1", 1}, {"e2", 2}}}}});
+  r.checks.push_back(
+      {"HASHKV", false, false, "hash differs at revision 9", {{"hash", {{"e1", 1}, {"e2", 2}}}}});
   r.checks.push_back({"p99_latency", true, false, "p99 900ms > 500ms", {{"p99_ms", 900}}});
   return r;
 }
@@ -79,7 +79,8 @@ TEST(Report, HtmlIsSelfContainedWithTheTimeline) {
 }
 
 TEST(Report, WriteReportsCreatesAllThreeFiles) {
-  auto dir = std::filesystem::temp_directory_path() / ("faultline-report-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("faultline-report-" + std::to_string(getpid()));
   WriteReports(Sample(), dir);
   for (const char* f : {"report.json", "junit.xml", "report.html"}) {
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;

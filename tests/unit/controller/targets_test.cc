@@ -12,7 +12,8 @@ using v1::TargetSelector;
 std::vector<AgentInfo> FiveMembers() {
   std::vector<AgentInfo> a;
   for (int i = 1; i <= 5; ++i) {
-    a.push_back({"unix:///a" + std::to_string(i), "h",
+    a.push_back({"unix:///a" + std::to_string(i),
+                 "h",
                  {{"member", "e" + std::to_string(i)}, {"app", "etcd"}}});
   }
   a.push_back({"unix:///other", "h", {{"app", "proxy"}}});
