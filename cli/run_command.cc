@@ -424,6 +424,36 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
     Exit(code);
   });
 
+  auto submit_addr = std::make_shared<std::string>();
+  auto submit_files = std::make_shared<std::vector<std::string>>();
+  auto* submit = app.add_subcommand(
+      "submit", "store experiments on a controller; those with a schedule start running on it");
+  submit->add_option("files", *submit_files, "experiment YAML files")->required();
+  submit->add_option("--controller", *submit_addr,
+                     "controller address (env FAULTLINE_CONTROLLER)");
+  submit->callback([submit_addr, submit_files] {
+    int code = Guard([&] {
+      LoadAll(*submit_files);  // every file:line:col error before anything is sent
+      std::string addr = ControllerAddress(*submit_addr);
+      auto stub = ConnectController(addr);
+      for (const auto& file : *submit_files) {
+        std::ifstream in(file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        v1::SubmitExperimentRequest req;
+        req.set_yaml(ss.str());
+        req.set_file_name(file);
+        v1::SubmitExperimentResponse resp;
+        CheckController(stub->SubmitExperiment(Ctx().get(), req, &resp), addr);
+        for (const auto& n : resp.experiment_names()) {
+          std::cout << "submitted " << n << " (" << file << ")\n";
+        }
+      }
+      return kExitOk;
+    });
+    Exit(code);
+  });
+
   auto runs_addr = std::make_shared<std::string>();
   auto runs_id = std::make_shared<std::string>();
   auto* runs = app.add_subcommand("runs", "list a controller's runs, or show one (ID)");
