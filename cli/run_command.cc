@@ -429,8 +429,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   auto* submit = app.add_subcommand(
       "submit", "store experiments on a controller; those with a schedule start running on it");
   submit->add_option("files", *submit_files, "experiment YAML files")->required();
-  submit->add_option("--controller", *submit_addr,
-                     "controller address (env FAULTLINE_CONTROLLER)");
+  submit->add_option("--controller", *submit_addr, "controller address (env FAULTLINE_CONTROLLER)");
   submit->callback([submit_addr, submit_files] {
     int code = Guard([&] {
       LoadAll(*submit_files);  // every file:line:col error before anything is sent

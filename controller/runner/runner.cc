@@ -658,16 +658,13 @@ void Run::RunChecks(Workload& workload, HistoryLoad* history) {
     bool never = lost_at >= 0;
     double limit = std::chrono::duration<double>(faults::FromProto(slo.time_to_leader())).count();
     double interval = std::chrono::duration<double>(opt_.leader_interval).count();
-    c.evidence = {{"worst_s", worst},
-                  {"limit_s", limit},
-                  {"leader_before", before},
-                  {"leader_replaced", replaced},
-                  {"leaderless_at_end", never},
-                  {"sample_interval_s", interval}};
+    c.evidence = {{"worst_s", worst},           {"limit_s", limit},
+                  {"leader_before", before},    {"leader_replaced", replaced},
+                  {"leaderless_at_end", never}, {"sample_interval_s", interval}};
     c.passed = !never && worst <= limit;
     c.summary = never ? "no leader at the end of the run"
-                      : "leader available again within " + Secs(worst) + " (limit " +
-                            Secs(limit) + ", sampled every " + Secs(interval) + ")";
+                      : "leader available again within " + Secs(worst) + " (limit " + Secs(limit) +
+                            ", sampled every " + Secs(interval) + ")";
     result_.checks.push_back(c);
   }
   if (slo.has_time_to_healthy() && faults::FromProto(slo.time_to_healthy()).count() > 0) {

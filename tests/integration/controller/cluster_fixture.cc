@@ -1,6 +1,9 @@
 #include "tests/integration/controller/cluster_fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,9 +14,29 @@
 
 namespace faultline::testing {
 
+namespace {
+bool PortsFree(int base, int count) {
+  for (int p = base; p < base + count; ++p) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(p));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (!ok) return false;
+  }
+  return true;
+}
+}  // namespace
+
 EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(getpid())) {
-  // Ports from the pid so concurrent test runs (other engineers') do not collide.
-  int base = 31000 + (getpid() % 800) * 10;
+  // Ports from the pid so concurrent test runs (other engineers') do not collide, below the
+  // ephemeral range (32768+) so an outgoing connection cannot hold one, and probed free first.
+  int base = 20000 + (getpid() % 1200) * 10;
+  for (int tries = 0; tries < 100 && !PortsFree(base, 10); ++tries) {
+    base = 20000 + (base - 20000 + 10) % 12000;
+  }
   std::string initial;
   for (int i = 0; i < members; ++i) {
     initial += (i ? "," : "") + name(i) + "=http://127.0.0.1:" + std::to_string(base + 5 + i);
