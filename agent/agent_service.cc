@@ -24,12 +24,14 @@ grpc::Status Guard(const std::function<void()>& fn) {
 AgentService::AgentService(FaultManager& manager, const faults::Registry& registry,
                            std::map<std::string, std::string> labels,
                            std::vector<v1::Capability> capabilities,
-                           std::vector<std::string> allowed_clients)
+                           std::vector<std::string> allowed_clients,
+                           faults::io::OverlayManager* overlays)
     : manager_(manager),
       registry_(registry),
       labels_(std::move(labels)),
       capabilities_(std::move(capabilities)),
-      allowed_clients_(std::move(allowed_clients)) {}
+      allowed_clients_(std::move(allowed_clients)),
+      overlays_(overlays) {}
 
 grpc::Status AgentService::Authorize(const grpc::ServerContext* ctx) const {
   auto auth = ctx->auth_context();
@@ -91,6 +93,47 @@ grpc::Status AgentService::List(grpc::ServerContext* ctx, const v1::ListRequest*
   return Guard([&] {
     for (auto& s : manager_.List(req->include_ended())) *out->add_faults() = std::move(s);
   });
+}
+
+namespace {
+
+grpc::Status OverlayCall(faults::io::OverlayManager* overlays, const std::string& dir,
+                         v1::OverlayResponse* out,
+                         const std::function<void(faults::io::OverlayManager&)>& fn) {
+  if (overlays == nullptr) {
+    return {grpc::StatusCode::UNIMPLEMENTED, "this agent serves no IO overlays"};
+  }
+  return Guard([&] {
+    if (!dir.empty() && dir.front() != '/') {
+      throw faults::ValidationError("dir", "must be an absolute path (got \"" + dir + "\")");
+    }
+    fn(*overlays);
+    for (const auto& m : overlays->Mounts()) out->add_mounts(m);
+  });
+}
+
+}  // namespace
+
+grpc::Status AgentService::MountOverlay(grpc::ServerContext* ctx, const v1::OverlayRequest* req,
+                                        v1::OverlayResponse* out) {
+  if (auto st = Authorize(ctx); !st.ok()) return st;
+  if (req->dir().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "dir: required"};
+  return OverlayCall(overlays_, req->dir(), out, [&](auto& o) { o.Mount(req->dir()); });
+}
+
+grpc::Status AgentService::UnmountOverlay(grpc::ServerContext* ctx, const v1::OverlayRequest* req,
+                                          v1::OverlayResponse* out) {
+  if (auto st = Authorize(ctx); !st.ok()) return st;
+  if (req->dir().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "dir: required"};
+  return OverlayCall(overlays_, req->dir(), out, [&](auto& o) {
+    if (!o.Unmount(req->dir())) throw std::out_of_range("no overlay mounted at " + req->dir());
+  });
+}
+
+grpc::Status AgentService::ListOverlays(grpc::ServerContext* ctx, const v1::ListOverlaysRequest*,
+                                        v1::OverlayResponse* out) {
+  if (auto st = Authorize(ctx); !st.ok()) return st;
+  return OverlayCall(overlays_, "", out, [](auto&) {});
 }
 
 }  // namespace faultline::agent

@@ -5,6 +5,7 @@
 
 #include "agent/fault_manager.h"
 #include "faultline/v1/agent.grpc.pb.h"
+#include "faults/io/overlay.h"
 
 namespace faultline::agent {
 
@@ -15,7 +16,8 @@ class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager& manager, const faults::Registry& registry,
                std::map<std::string, std::string> labels, std::vector<v1::Capability> capabilities,
-               std::vector<std::string> allowed_clients = {});
+               std::vector<std::string> allowed_clients = {},
+               faults::io::OverlayManager* overlays = nullptr);
 
   grpc::Status Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                             v1::CapabilitiesResponse*) override;
@@ -24,6 +26,12 @@ class AgentService final : public v1::Agent::Service {
   grpc::Status Recover(grpc::ServerContext*, const v1::RecoverRequest*,
                        v1::RecoverResponse*) override;
   grpc::Status List(grpc::ServerContext*, const v1::ListRequest*, v1::ListResponse*) override;
+  grpc::Status MountOverlay(grpc::ServerContext*, const v1::OverlayRequest*,
+                            v1::OverlayResponse*) override;
+  grpc::Status UnmountOverlay(grpc::ServerContext*, const v1::OverlayRequest*,
+                              v1::OverlayResponse*) override;
+  grpc::Status ListOverlays(grpc::ServerContext*, const v1::ListOverlaysRequest*,
+                            v1::OverlayResponse*) override;
 
  private:
   FaultManager& manager_;
@@ -32,6 +40,7 @@ class AgentService final : public v1::Agent::Service {
   std::vector<v1::Capability> capabilities_;
   // Certificate common names accepted on TLS connections; empty accepts any the CA signed.
   std::vector<std::string> allowed_clients_;
+  faults::io::OverlayManager* overlays_;
 
   // PERMISSION_DENIED unless the peer is local (unix socket) or presents an allowed identity.
   grpc::Status Authorize(const grpc::ServerContext* ctx) const;

@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
       Log("journal: dropped a torn last record (" + std::to_string(journal.torn_bytes()) +
           " bytes) from a crash mid-write");
     }
+    if (!metrics_listen.empty()) {
+      agent_options.metrics_port =
+          static_cast<uint16_t>(std::stoi(metrics_listen.substr(metrics_listen.rfind(':') + 1)));
+    }
     agent::Host host(agent_options, state_dir);
     faults::FaultContext ctx = host.Context();
     ctx.agent_pid = ::getpid();
@@ -136,7 +140,7 @@ int main(int argc, char** argv) {
 
     std::erase(allowed_clients, "");
     agent::AgentService service(manager, registry, labels, host.Capabilities(registry),
-                                allowed_clients);
+                                allowed_clients, &host.overlays());
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
     if (have_tls) {

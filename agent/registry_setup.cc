@@ -1,7 +1,12 @@
 #include "agent/registry_setup.h"
 
+#include "faults/io/io_faults.h"
+#include "faults/net/addr.h"
+#include "faults/net/net_faults.h"
 #include "faults/process/managed.h"
 #include "faults/process/process_faults.h"
+#include "faults/stress/stress_faults.h"
+#include "faults/syscall/syscall_faults.h"
 
 namespace faultline::agent {
 
@@ -32,8 +37,32 @@ faults::FaultContext Host::Context() {
   return ctx;
 }
 
-void Host::RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>&) {
+void Host::RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>& listen) {
   faults::process::RegisterProcessFaults(registry);
+  faults::io::RegisterIoFaults(registry, overlays_);
+  faults::stress::RegisterStressFaults(registry);
+  faults::syscalls::RegisterSyscallFaults(registry);
+
+  // Network faults never cut the agent's own control channel: its TCP ports and the
+  // controllers' addresses are exempt, and a spec that would cover them is refused.
+  faults::net::NetOptions net;
+  for (const auto& a : listen) {
+    if (a.unix_socket) continue;
+    int port = std::stoi(a.host_port.substr(a.host_port.rfind(':') + 1));
+    if (port > 0) net.exempt_ports.push_back(static_cast<uint16_t>(port));
+  }
+  if (options_.metrics_port > 0) net.exempt_ports.push_back(options_.metrics_port);
+  for (const auto& c : options_.controller_addresses) {
+    std::string host = c.substr(
+        0, c.rfind(':') == std::string::npos || c.find('/') != std::string::npos ? c.size()
+                                                                                 : c.rfind(':'));
+    std::string why;
+    auto cidr =
+        faults::net::ParseCidr(host.find('/') == std::string::npos ? host + "/32" : host, &why);
+    if (!cidr) throw std::invalid_argument("--controller " + c + ": " + why);
+    net.exempt_cidrs.push_back(*cidr);
+  }
+  faults::net::RegisterNetFaults(registry, net);
 }
 
 std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry) const {
@@ -56,12 +85,37 @@ std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry)
 }
 
 void Host::Start() {
+  if (!managed_) return;
+  // A managed process that declares an overlay gets it before it starts: a process keeps the
+  // fds it opened before a mount, so the overlay must be there first.
+  for (const auto& name : managed_->Names()) {
+    auto& proc = managed_->Get(name);
+    if (!proc.spec().overlay.empty()) overlays_.Mount(proc.spec().overlay);
+  }
   // Re-adopts processes a previous agent started; starts the rest.
-  if (managed_) managed_->StartAll();
+  managed_->StartAll();
+  for (const auto& name : managed_->Names()) {
+    auto& proc = managed_->Get(name);
+    // A re-adopted process on an overlay still holds files on the mount the dead agent served
+    // (they fail with ENOTCONN): start it again on the new overlay.
+    if (proc.adopted() && !proc.spec().overlay.empty()) {
+      proc.Restart(proc.spec().stop_signal, proc.spec().stop_grace);
+    }
+  }
 }
 
 // Managed processes outlive the agent on purpose (etcd must not die with its chaos agent); the
 // next agent re-adopts them. Faults on them were reverted by the fault manager already.
-void Host::Stop() {}
+// Overlays cannot outlive the agent (it is their FUSE daemon), and neither can what runs on them.
+void Host::Stop() {
+  if (managed_) {
+    // Processes on an overlay cannot outlive it: stop them first, the next agent starts them.
+    for (const auto& name : managed_->Names()) {
+      auto& proc = managed_->Get(name);
+      if (!proc.spec().overlay.empty()) proc.Stop();
+    }
+  }
+  overlays_.UnmountAll();
+}
 
 }  // namespace faultline::agent

@@ -8,6 +8,7 @@
 #include "agent/listen_address.h"
 #include "faultline/v1/agent.pb.h"
 #include "faults/core/registry.h"
+#include "faults/io/overlay.h"
 
 namespace faultline::faults::process {
 class ManagedSet;
@@ -19,6 +20,7 @@ namespace faultline::agent {
 struct AgentOptions {
   std::string managed_config;
   std::vector<std::string> controller_addresses;
+  uint16_t metrics_port = 0;  // set by main from --metrics-listen
 };
 void AddAgentOptions(CLI::App& app, AgentOptions& options);
 
@@ -40,9 +42,13 @@ class Host {
   void Start();
   void Stop();
 
+  faults::io::OverlayManager& overlays() { return overlays_; }
+
  private:
   AgentOptions options_;
   std::filesystem::path state_dir_;
+  // Declared before managed_: managed processes may run on overlays, so overlays go last.
+  faults::io::OverlayManager overlays_;
   std::unique_ptr<faults::process::ManagedSet> managed_;
 };
 

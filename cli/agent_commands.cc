@@ -86,6 +86,35 @@ void AddAgentCommands(CLI::App& app, GlobalOptions& g) {
     PrintFaults(g, resp.faults(), resp, "nothing to recover");
   });
 
+  auto* overlay = app.add_subcommand("overlay", "FUSE overlays that IO faults act through");
+  overlay->require_subcommand(1);
+  for (const std::string verb : {"mount", "unmount", "list"}) {
+    auto* cmd = overlay->add_subcommand(
+        verb, verb == "mount"     ? "cover DIR with an overlay (start the process using it after)"
+              : verb == "unmount" ? "remove the overlay from DIR"
+                                  : "list the agent's overlays");
+    auto dir = std::make_shared<std::string>();
+    if (verb != "list") cmd->add_option("dir", *dir, "absolute directory")->required();
+    cmd->callback([&g, dir, verb] {
+      g.Resolve();
+      auto stub = ConnectAgent(g.agent);
+      v1::OverlayRequest req;
+      req.set_dir(*dir);
+      v1::OverlayResponse resp;
+      auto ctx = Context(g.agent);
+      grpc::Status st = verb == "mount"     ? stub->MountOverlay(ctx.get(), req, &resp)
+                        : verb == "unmount" ? stub->UnmountOverlay(ctx.get(), req, &resp)
+                                            : stub->ListOverlays(ctx.get(), {}, &resp);
+      Check(st, g.agent.address);
+      if (g.format() == Format::kJson) {
+        std::cout << ToJson(resp) << "\n";
+        return;
+      }
+      for (const auto& m : resp.mounts()) std::cout << m << "\n";
+      if (resp.mounts().empty()) std::cout << "no overlays\n";
+    });
+  }
+
   auto* renew = app.add_subcommand("renew", "extend the lease of active faults");
   auto ids = std::make_shared<std::vector<std::string>>();
   auto lease = std::make_shared<std::string>();

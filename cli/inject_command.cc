@@ -5,6 +5,7 @@
 #include <iostream>
 #include <random>
 
+#include "cli/inject_families.h"
 #include "faults/core/duration.h"
 
 namespace faultline::cli {
@@ -70,6 +71,10 @@ void AddInjectCommand(CLI::App& app, GlobalOptions& g) {
   auto* inject = app.add_subcommand("inject", "inject a fault through an agent");
   inject->require_subcommand(1);
   AddInjectProcess(inject, g);
+  AddInjectIo(inject, g);
+  AddInjectNet(inject, g);
+  AddInjectStress(inject, g);
+  AddInjectSyscall(inject, g);
 }
 
 }  // namespace faultline::cli

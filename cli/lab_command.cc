@@ -76,6 +76,11 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   up->add_option("--agent-binary", up_opts->agent,
                  "faultline-agent binary (default: next to faultline, then /usr/sbin)");
   up->add_flag("--no-agents", up_opts->no_agents, "run etcd without an agent per member");
+  up->add_flag("!--no-overlay", up_opts->overlay,
+               "keep etcd's data dir off the FUSE overlay (no IO faults)");
+  up->add_option("--intercept-syscalls", up_opts->intercept_syscalls,
+                 "etcd syscalls routed to the agent for syscall faults, e.g. fdatasync,fsync")
+      ->delimiter(',');
   up->add_option("--root", *up_root, "directory holding the labs");
   up->add_option("--timeout", *timeout_s, "seconds to wait for a healthy cluster")
       ->capture_default_str();
@@ -166,7 +171,9 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
                            {"agent_socket", m.agent_socket},
                            {"agent", agents[i]}});
       }
-      std::cout << json{{"name", info.name}, {"state", info.state}, {"leader", leader_name},
+      std::cout << json{{"name", info.name},
+                        {"state", info.state},
+                        {"leader", leader_name},
                         {"members", members}}
                        .dump(2)
                 << "\n";
@@ -177,8 +184,8 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
       const auto& s = etcd[i];
       const auto& m = info.members[i];
       if (!s.reachable) {
-        rows.push_back({m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-",
-                        agents[i]});
+        rows.push_back(
+            {m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-", agents[i]});
         continue;
       }
       rows.push_back({m.name, m.client_url, "ok " + s.version, s.is_leader() ? "*" : "",
@@ -196,14 +203,13 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   auto target = std::make_shared<std::optional<std::string>>();
   app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
   app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
-  // Agent commands are written `faultline inject ... --lab x --target e1`: let options a
-  // subcommand does not know fall through to these.
+  // Agent commands are written `faultline inject ... --lab x --target e1`, and `-o json` is
+  // natural at the end of any command: let options a subcommand does not know fall through
+  // to the global ones.
   std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
     for (CLI::App* s : a->get_subcommands([](CLI::App*) { return true; })) {
-      if (s != lab) {
-        s->fallthrough();
-        fall(s);
-      }
+      s->fallthrough();
+      fall(s);
     }
   };
   fall(&app);
@@ -219,9 +225,8 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
     }
     const lab::MemberInfo* m = info.Member(**target);
     if (m == nullptr) {
-      throw std::invalid_argument("--target " + **target + ": lab " + info.name +
-                                  " has members " + info.members.front().name + ".." +
-                                  info.members.back().name);
+      throw std::invalid_argument("--target " + **target + ": lab " + info.name + " has members " +
+                                  info.members.front().name + ".." + info.members.back().name);
     }
     if (m->agent_socket.empty()) {
       throw std::invalid_argument("--target " + **target + ": lab " + info.name +

@@ -9,14 +9,14 @@ namespace faultline::lab {
 
 // One etcd member of a lab: its namespace, link, address and processes.
 struct MemberInfo {
-  std::string name;        // "e1"
-  std::string netns;       // namespace name under /run/netns
-  std::string veth;        // host end of the veth pair (the member's end is "eth0")
-  std::string address;     // "10.213.7.11"
-  std::string client_url;  // "http://10.213.7.11:2379"
-  std::string peer_url;    // "http://10.213.7.11:2380"
-  std::string dir;         // member directory under the lab directory
-  std::string data_dir;    // etcd --data-dir
+  std::string name;          // "e1"
+  std::string netns;         // namespace name under /run/netns
+  std::string veth;          // host end of the veth pair (the member's end is "eth0")
+  std::string address;       // "10.213.7.11"
+  std::string client_url;    // "http://10.213.7.11:2379"
+  std::string peer_url;      // "http://10.213.7.11:2380"
+  std::string dir;           // member directory under the lab directory
+  std::string data_dir;      // etcd --data-dir
   std::string agent_socket;  // unix socket of the member's agent; empty without agents
   int agent_pid = 0;
   uint64_t agent_start_time = 0;  // /proc/PID/stat field 22, tells a reused pid apart
@@ -31,12 +31,12 @@ struct MemberInfo {
 struct LabInfo {
   std::string name;
   std::string dir;
-  std::string state;  // "creating" until every member answers health, then "up"
+  std::string state;   // "creating" until every member answers health, then "up"
   std::string subnet;  // "10.213.7.0/24"
   std::string bridge;
   std::string bridge_address;  // the host's address on the lab bridge (.1)
-  std::string etcd;    // etcd binary
-  std::string agent;   // faultline-agent binary; empty when etcd runs without agents
+  std::string etcd;            // etcd binary
+  std::string agent;           // faultline-agent binary; empty when etcd runs without agents
   int64_t created_unix = 0;
   int creator_pid = 0;
   std::vector<MemberInfo> members;

@@ -123,17 +123,28 @@ ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string
   ManagedSpec s;
   s.name = "etcd";
   s.argv = {info.etcd,
-            "--name", m.name,
-            "--data-dir", m.data_dir,
-            "--listen-client-urls", m.client_url + ",http://127.0.0.1:2379",
-            "--advertise-client-urls", m.client_url,
-            "--listen-peer-urls", m.peer_url,
-            "--initial-advertise-peer-urls", m.peer_url,
-            "--initial-cluster", cluster,
-            "--initial-cluster-token", "faultline-lab-" + info.name,
-            "--initial-cluster-state", "new",
-            "--logger", "zap",
-            "--log-outputs", "stderr"};
+            "--name",
+            m.name,
+            "--data-dir",
+            m.data_dir,
+            "--listen-client-urls",
+            m.client_url + ",http://127.0.0.1:2379",
+            "--advertise-client-urls",
+            m.client_url,
+            "--listen-peer-urls",
+            m.peer_url,
+            "--initial-advertise-peer-urls",
+            m.peer_url,
+            "--initial-cluster",
+            cluster,
+            "--initial-cluster-token",
+            "faultline-lab-" + info.name,
+            "--initial-cluster-state",
+            "new",
+            "--logger",
+            "zap",
+            "--log-outputs",
+            "stderr"};
   s.cwd = m.dir;
   s.netns = NetNs::PathOf(m.netns);
   s.log = m.dir + "/etcd.log";
@@ -152,12 +163,18 @@ ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
   ManagedSpec s;
   s.name = "agent";
   s.argv = {info.agent,
-            "--listen", "unix://" + m.agent_socket,
-            "--state-dir", m.dir + "/agent",
-            "--label", "member=" + m.name,
-            "--label", "app=etcd",
-            "--label", "lab=" + info.name,
-            "--managed-config", m.dir + "/managed.json"};
+            "--listen",
+            "unix://" + m.agent_socket,
+            "--state-dir",
+            m.dir + "/agent",
+            "--label",
+            "member=" + m.name,
+            "--label",
+            "app=etcd",
+            "--label",
+            "lab=" + info.name,
+            "--managed-config",
+            m.dir + "/managed.json"};
   s.cwd = m.dir;
   s.netns = NetNs::PathOf(m.netns);
   s.log = m.dir + "/agent.log";
@@ -222,7 +239,8 @@ std::vector<std::string> LabNamespaces(const std::string& lab) {
   return out;
 }
 
-bool WaitGone(const std::vector<std::pair<pid_t, uint64_t>>& procs, std::chrono::milliseconds limit) {
+bool WaitGone(const std::vector<std::pair<pid_t, uint64_t>>& procs,
+              std::chrono::milliseconds limit) {
   auto deadline = Clock::now() + limit;
   while (true) {
     bool any = false;
@@ -465,6 +483,12 @@ LabInfo Up(const LabOptions& o) {
         m.etcd_start_time = procs.back()->StartTime();
         say(m.name + ": etcd pid " + std::to_string(m.etcd_pid));
       } else {
+        if (o.overlay) {
+          // The overlay covers the data dir, so it must exist before the agent mounts it.
+          std::filesystem::create_directories(m.data_dir);
+          etcd.overlay = m.data_dir;
+        }
+        etcd.syscalls = o.intercept_syscalls;
         WriteAtomic(m.dir + "/managed.json", faults::process::ManagedConfigToJson({etcd}));
         procs.push_back(std::make_unique<ManagedProcess>(AgentSpec(info, m), m.dir));
         procs.back()->Start();
@@ -575,7 +599,8 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
       done.push_back("killed pid " + std::to_string(pid));
     }
   }
-  for (const auto& [pid, start] : agents) done.push_back("stopped agent pid " + std::to_string(pid));
+  for (const auto& [pid, start] : agents)
+    done.push_back("stopped agent pid " + std::to_string(pid));
   others.insert(others.end(), agents.begin(), agents.end());
   if (!WaitGone(others, std::chrono::seconds(10))) {
     throw FaultError("lab " + name + ": some processes did not exit after SIGKILL");

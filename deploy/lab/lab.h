@@ -35,6 +35,11 @@ struct LabOptions {
   // found (or `no_agents`), etcd runs as a plain child without agents.
   std::string agent;
   bool no_agents = false;
+  // etcd's data dir sits on the agent's FUSE overlay (IO faults act on it). With agents only.
+  bool overlay = true;
+  // Syscalls of etcd routed through the agent's seccomp filter (syscall faults), e.g.
+  // {"fdatasync", "fsync"}. Empty: none. With agents only.
+  std::vector<std::string> intercept_syscalls;
   std::filesystem::path root;  // empty: DefaultRoot()
   std::chrono::seconds timeout{60};
   // Called with one line per step ("e1: etcd pid 1234").

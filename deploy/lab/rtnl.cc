@@ -168,7 +168,8 @@ int RouteOutputIfIndex(uint32_t dst) {
   };
   std::unique_ptr<mnl_socket, MnlClose> nl(mnl_socket_open(NETLINK_ROUTE));
   if (!nl) faults::ThrowErrno("route lookup: netlink socket");
-  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) faults::ThrowErrno("route lookup: bind");
+  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)
+    faults::ThrowErrno("route lookup: bind");
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_GETROUTE;
@@ -179,7 +180,8 @@ int RouteOutputIfIndex(uint32_t dst) {
   rtm->rtm_family = AF_INET;
   rtm->rtm_dst_len = 32;
   mnl_attr_put_u32(nlh, RTA_DST, htonl(dst));
-  if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) faults::ThrowErrno("route lookup: send");
+  if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0)
+    faults::ThrowErrno("route lookup: send");
   ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
   if (n < 0) faults::ThrowErrno("route lookup: receive");
   int oif = 0;

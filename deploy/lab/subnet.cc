@@ -20,7 +20,9 @@ std::optional<uint32_t> ParseIpv4(std::string_view text) {
   return ntohl(a.s_addr);
 }
 
-std::string FormatPrefix(const Prefix& p) { return FormatIpv4(p.net) + "/" + std::to_string(p.len); }
+std::string FormatPrefix(const Prefix& p) {
+  return FormatIpv4(p.net) + "/" + std::to_string(p.len);
+}
 
 std::optional<Prefix> ParsePrefix(std::string_view text) {
   auto slash = text.find('/');

@@ -7,6 +7,10 @@
 
 namespace faultline::faults {
 
+namespace syscalls {
+class SyscallInterceptor;
+}
+
 // The agent's supervisor of managed processes, as fault families see it: process faults pause,
 // kill and restart managed processes by name; syscall and IO faults find their targets here.
 class Supervisor {
@@ -21,6 +25,10 @@ class Supervisor {
                                            std::chrono::nanoseconds grace) = 0;
   // Start a stopped managed process again (after a kill fault with automatic restart).
   virtual std::chrono::nanoseconds Start(std::string_view name) = 0;
+  // The seccomp interceptor of a managed process started under faultline-seccomp-exec
+  // (faults/syscall), nullptr if it runs without one. Owned by the supervisor; replaced when the
+  // process restarts, so callers look it up again rather than keep it.
+  virtual syscalls::SyscallInterceptor* Interceptor(std::string_view /*name*/) { return nullptr; }
 };
 
 }  // namespace faultline::faults

@@ -9,8 +9,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +24,8 @@
 #include "faults/core/duration.h"
 #include "faults/core/errors.h"
 #include "faults/process/proc.h"
+#include "faults/syscall/interceptor.h"
+#include "faults/syscall/launch.h"
 
 extern char** environ;
 
@@ -68,8 +70,8 @@ bool ParseHostPort(const std::string& text, std::string* host, int* port) {
   return true;
 }
 
-void ParseDurationField(const json& obj, const char* key, const std::string& path,
-                        nanoseconds* out, Fields& f) {
+void ParseDurationField(const json& obj, const char* key, const std::string& path, nanoseconds* out,
+                        Fields& f) {
   if (!obj.contains(key)) return;
   const json& v = obj[key];
   if (!v.is_string()) {
@@ -119,8 +121,8 @@ std::vector<std::string> ArgvField(const json& obj, const char* key, const std::
     out.push_back(v[i].get<std::string>());
   }
   if (!out.empty() && (out[0].empty() || out[0].front() != '/')) {
-    f.Add(path + "." + key + "[0]", "must be an absolute path (no PATH search), got \"" + out[0] +
-                                        "\"");
+    f.Add(path + "." + key + "[0]",
+          "must be an absolute path (no PATH search), got \"" + out[0] + "\"");
   }
   return out;
 }
@@ -132,7 +134,8 @@ void ParseProbe(const json& r, const std::string& path, ReadinessProbe* probe, F
   }
   static const std::set<std::string> known = {"tcp", "http", "command", "interval", "timeout"};
   for (const auto& [k, _] : r.items()) {
-    if (!known.count(k)) f.Add(path + "." + k, "unknown field (known: tcp, http, command, interval, timeout)");
+    if (!known.count(k))
+      f.Add(path + "." + k, "unknown field (known: tcp, http, command, interval, timeout)");
   }
   int kinds = r.contains("tcp") + r.contains("http") + r.contains("command");
   if (kinds != 1) {
@@ -176,8 +179,8 @@ ManagedSpec ParseOne(const json& p, const std::string& path, Fields& f) {
     return s;
   }
   static const std::set<std::string> known = {
-      "name",    "argv",        "env",         "cwd",        "netns",      "log",  "restart",
-      "backoff", "max_backoff", "stop_signal", "stop_grace", "ready"};
+      "name",    "argv",        "env",         "cwd",        "netns", "log",     "restart",
+      "backoff", "max_backoff", "stop_signal", "stop_grace", "ready", "overlay", "syscalls"};
   for (const auto& [k, _] : p.items()) {
     if (!known.count(k)) f.Add(path + "." + k, "unknown field");
   }
@@ -214,6 +217,21 @@ ManagedSpec ParseOne(const json& p, const std::string& path, Fields& f) {
   if (auto v = StringField(p, "cwd", path, f, true)) s.cwd = *v;
   if (auto v = StringField(p, "netns", path, f, true)) s.netns = *v;
   if (auto v = StringField(p, "log", path, f, true)) s.log = *v;
+  if (auto v = StringField(p, "overlay", path, f, true)) s.overlay = *v;
+  if (p.contains("syscalls")) {
+    const auto& list = p["syscalls"];
+    if (!list.is_array()) {
+      f.Add(path + ".syscalls", "want a list of syscall names");
+    } else {
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (!list[i].is_string() || list[i].get<std::string>().empty()) {
+          f.Add(path + ".syscalls[" + std::to_string(i) + "]", "want a syscall name");
+        } else {
+          s.syscalls.push_back(list[i].get<std::string>());
+        }
+      }
+    }
+  }
   if (auto v = StringField(p, "restart", path, f)) {
     if (*v == "never") {
       s.restart = RestartPolicy::kNever;
@@ -291,7 +309,8 @@ bool Resolve(const std::string& host, int port, sockaddr_storage* addr, socklen_
 }
 
 // Connects within `limit`; returns the connected socket or an empty fd.
-UniqueFd ConnectIn(const std::string& netns, const std::string& host, int port, milliseconds limit) {
+UniqueFd ConnectIn(const std::string& netns, const std::string& host, int port,
+                   milliseconds limit) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   if (!Resolve(host, port, &addr, &len)) return {};
@@ -348,9 +367,9 @@ struct ExecPlan {
   std::string cwd;
 };
 
-ExecPlan MakePlan(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                  const std::string& cwd, const std::string& netns, const std::string& log,
-                  const std::string& who) {
+ExecPlan MakePlan(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env, const std::string& cwd,
+                  const std::string& netns, const std::string& log, const std::string& who) {
   ExecPlan p;
   p.argv_store = argv;
   std::map<std::string, std::string> merged;
@@ -524,6 +543,8 @@ std::string ManagedConfigToJson(const std::vector<ManagedSpec>& specs) {
     p["cwd"] = s.cwd;
     if (!s.netns.empty()) p["netns"] = s.netns;
     if (!s.log.empty()) p["log"] = s.log;
+    if (!s.overlay.empty()) p["overlay"] = s.overlay;
+    if (!s.syscalls.empty()) p["syscalls"] = s.syscalls;
     p["restart"] = s.restart == RestartPolicy::kAlways      ? "always"
                    : s.restart == RestartPolicy::kOnFailure ? "on-failure"
                                                             : "never";
@@ -646,12 +667,35 @@ bool ManagedProcess::AdoptLocked() {
   pidfd_ = std::move(fd);
   own_child_ = false;
   adopted_ = true;
+  // Its filter's keeper kept the process running while no agent was attached; take over.
+  if (!spec_.syscalls.empty()) AttachInterceptorLocked();
   return true;
+}
+
+std::filesystem::path ManagedProcess::keeper_path() const {
+  return state_dir_ / (spec_.name + ".keeper.sock");
+}
+
+void ManagedProcess::AttachInterceptorLocked() {
+  auto attached = syscalls::AttachKeeper(keeper_path().string());
+  interceptor_ = std::make_shared<syscalls::SyscallInterceptor>(
+      std::move(attached.listener), std::move(attached.connection), spec_.syscalls);
+}
+
+std::shared_ptr<syscalls::SyscallInterceptor> ManagedProcess::interceptor() const {
+  std::lock_guard lk(mu_);
+  return interceptor_;
 }
 
 void ManagedProcess::SpawnLocked() {
   std::string who = "managed " + spec_.name;
-  ExecPlan plan = MakePlan(spec_.argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
+  // Under a seccomp filter the loader execs the real argv; its keeper serves the filter to us.
+  std::vector<std::string> argv = spec_.syscalls.empty()
+                                      ? spec_.argv
+                                      : syscalls::NotifyChannel::WrapArgvWithKeeper(
+                                            spec_.argv, spec_.syscalls, keeper_path().string());
+  interceptor_.reset();
+  ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   pid_t pid = Spawn(plan, who);
   UniqueFd fd(pidfd_open(pid, 0));
   if (!fd) {
@@ -668,6 +712,7 @@ void ManagedProcess::SpawnLocked() {
   adopted_ = false;
   started_at_ = Clock::now();
   WriteStateLocked();
+  if (!spec_.syscalls.empty()) AttachInterceptorLocked();
 }
 
 void ManagedProcess::Start() {
@@ -704,8 +749,15 @@ void ManagedProcess::Monitor() {
     if (n > 0 && pfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) && pidfd_.get() == pfd) {
       int st = -1;
       if (own_child_) {
-        int s = 0;
-        if (::waitpid(pid_, &s, 0) == pid_) st = s;
+        // WNOHANG: where SIGCHLD is ignored the kernel reaps children itself and a blocking
+        // waitpid would hang (with the lock held) until every child is gone.
+        for (int tries = 0; tries < 100; ++tries) {
+          int s = 0;
+          pid_t r = ::waitpid(pid_, &s, WNOHANG);
+          if (r == pid_) st = s;
+          if (r != 0) break;
+          std::this_thread::sleep_for(milliseconds(1));
+        }
       }
       last_status_ = st;
       bool failed = !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -745,7 +797,8 @@ void ManagedProcess::Stop(int signal, nanoseconds grace) {
   if (pid_ != 0) {
     pidfd_send_signal(pidfd_.get(), signal, nullptr, 0);
     // A paused (SIGSTOPped) process only acts on the signal once continued.
-    if (signal != SIGSTOP && signal != SIGKILL) pidfd_send_signal(pidfd_.get(), SIGCONT, nullptr, 0);
+    if (signal != SIGSTOP && signal != SIGKILL)
+      pidfd_send_signal(pidfd_.get(), SIGCONT, nullptr, 0);
     if (!cv_.wait_for(lk, grace, [&] { return pid_ == 0; })) {
       pidfd_send_signal(pidfd_.get(), SIGKILL, nullptr, 0);
       if (!cv_.wait_for(lk, std::chrono::seconds(10), [&] { return pid_ == 0; })) {
@@ -762,23 +815,24 @@ bool ManagedProcess::WaitReady(nanoseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (true) {
     pid_t pid;
-    bool want;
+    bool coming;  // running, or a restart is due
     {
       std::lock_guard lk(mu_);
       pid = pid_;
-      want = want_running_;
+      coming = pid_ != 0 || (want_running_ && restart_at_.has_value());
     }
-    if (pid == 0 && !want) return false;
+    // Exited and nothing will start it again: waiting longer cannot help.
+    if (!coming) return false;
     if (pid != 0 && ProbeOnce(spec_.ready, spec_.netns)) {
       // The probe may have been answered by a process that died meanwhile: check again.
       std::lock_guard lk(mu_);
       if (pid_ == pid) return true;
     }
     if (Clock::now() >= deadline) return false;
-    auto step = spec_.ready.kind == ReadinessProbe::Kind::kNone ? milliseconds(10)
-                                                                 : spec_.ready.interval;
-    std::this_thread::sleep_for(std::min<nanoseconds>(step, deadline - Clock::now() +
-                                                                milliseconds(1)));
+    auto step =
+        spec_.ready.kind == ReadinessProbe::Kind::kNone ? milliseconds(10) : spec_.ready.interval;
+    std::this_thread::sleep_for(
+        std::min<nanoseconds>(step, deadline - Clock::now() + milliseconds(1)));
   }
 }
 
@@ -825,8 +879,8 @@ ManagedProcess& ManagedSet::Get(std::string_view name) const {
   }
   std::string known;
   for (const auto& p : procs_) known += (known.empty() ? "" : ", ") + p->spec().name;
-  throw FaultError("no managed process named \"" + std::string(name) + "\" (managed: " +
-                   (known.empty() ? "none" : known) + ")");
+  throw FaultError("no managed process named \"" + std::string(name) +
+                   "\" (managed: " + (known.empty() ? "none" : known) + ")");
 }
 
 std::vector<std::string> ManagedSet::Names() const {
@@ -847,6 +901,10 @@ nanoseconds ManagedSet::Start(std::string_view name) {
   p.Start();
   if (!p.WaitReady()) throw FaultError("managed " + std::string(name) + ": not ready after start");
   return Clock::now() - t0;
+}
+
+syscalls::SyscallInterceptor* ManagedSet::Interceptor(std::string_view name) {
+  return Get(name).interceptor().get();
 }
 
 }  // namespace faultline::faults::process

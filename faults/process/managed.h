@@ -14,6 +14,8 @@
 //         "cwd": "/var/lib/etcd",                  // default "/"
 //         "netns": "/run/netns/lab-e1",            // setns(CLONE_NEWNET) before exec; optional
 //         "log": "/var/log/etcd.log",              // stdout+stderr, appended; default /dev/null
+//         "overlay": "/var/lib/etcd",              // FUSE overlay mounted first (IO faults)
+//         "syscalls": ["fdatasync", "fsync"],      // routed to the agent (syscall faults)
 //         "restart": "on-failure",                 // never | on-failure | always (default never)
 //         "backoff": "200ms", "max_backoff": "10s",  // restart delay, doubling up to the max
 //         "stop_signal": 15, "stop_grace": "10s",  // how Stop() ends it before SIGKILL
@@ -51,6 +53,10 @@
 #include "faults/core/supervisor.h"
 #include "faults/core/unique_fd.h"
 
+namespace faultline::faults::syscalls {
+class SyscallInterceptor;
+}
+
 namespace faultline::faults::process {
 
 enum class RestartPolicy { kNever, kOnFailure, kAlways };
@@ -74,6 +80,12 @@ struct ManagedSpec {
   std::string cwd = "/";
   std::string netns;  // path of a network namespace file, e.g. /run/netns/NAME
   std::string log;    // empty: /dev/null
+  // A directory the agent covers with its FUSE overlay before starting the process (IO faults
+  // act through it), e.g. etcd's data dir. Absolute; optional.
+  std::string overlay;
+  // Syscalls to route through a seccomp user-notification filter (faultline-seccomp-exec, keeper
+  // mode) so syscall faults can act on them, e.g. ["fdatasync", "fsync"]. Optional.
+  std::vector<std::string> syscalls;
   RestartPolicy restart = RestartPolicy::kNever;
   std::chrono::nanoseconds backoff = std::chrono::milliseconds(200);
   std::chrono::nanoseconds max_backoff = std::chrono::seconds(10);
@@ -124,12 +136,18 @@ class ManagedProcess {
   int restarts() const;
   // Raw wait status of the last exit of an own child (-1 if unknown, e.g. adopted).
   int last_status() const;
+  // The syscall interceptor of the current process (spec.syscalls), or nullptr. Replaced when
+  // the process is started again.
+  std::shared_ptr<syscalls::SyscallInterceptor> interceptor() const;
   const ManagedSpec& spec() const { return spec_; }
   std::filesystem::path state_file() const;
 
  private:
   void SpawnLocked();
   bool AdoptLocked();
+  // Connects to the keeper of the current process's seccomp filter (spec.syscalls).
+  void AttachInterceptorLocked();
+  std::filesystem::path keeper_path() const;
   void WriteStateLocked();
   void Monitor();
   void Wake();
@@ -152,6 +170,7 @@ class ManagedProcess {
   std::optional<std::chrono::steady_clock::time_point> restart_at_;
   std::chrono::steady_clock::time_point started_at_;
 
+  std::shared_ptr<syscalls::SyscallInterceptor> interceptor_;
   UniqueFd wake_fd_;  // eventfd: tells the monitor something changed
   std::thread monitor_;
 };
@@ -173,6 +192,7 @@ class ManagedSet : public Supervisor {
   std::chrono::nanoseconds Restart(std::string_view name, int signal,
                                    std::chrono::nanoseconds grace) override;
   std::chrono::nanoseconds Start(std::string_view name) override;
+  syscalls::SyscallInterceptor* Interceptor(std::string_view name) override;
 
  private:
   std::vector<std::unique_ptr<ManagedProcess>> procs_;

@@ -84,7 +84,7 @@ TEST_F(FaultManagerTest, DurationEndsTheFaultOnTime) {
   auto start = std::chrono::steady_clock::now();
   auto s = m.Inject(Pause(c.pid(), 300ms));
   EXPECT_EQ(s.state(), v1::FaultStatus::ACTIVE);
-  EXPECT_EQ(c.State(), 'T');
+  EXPECT_TRUE(c.WaitState('T', 1s));
   ASSERT_TRUE(c.WaitState('S', 2s));
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, 300ms);
@@ -106,7 +106,7 @@ TEST_F(FaultManagerTest, LapsedLeaseRevertsAndRenewExtends) {
   faults::ToProto(600ms, renew.mutable_lease());
   m.Renew(renew);
   std::this_thread::sleep_for(300ms);  // past the original lease
-  EXPECT_EQ(c.State(), 'T');
+  EXPECT_TRUE(c.WaitState('T', 1s));
   ASSERT_TRUE(c.WaitState('S', 1500ms));
   EXPECT_EQ(m.metrics().lease_expiries, 1);
   EXPECT_EQ(m.List(true).at(0).revert_reason(), "lease");
@@ -170,7 +170,7 @@ TEST_F(FaultManagerTest, NextStartRevertsWhatACrashedAgentLeft) {
     faults::Journal journal(dir_);
     auto* m = new FaultManager(registry_, ctx_, journal, {});
     m->Inject(Pause(c.pid(), 60s));
-    ASSERT_EQ(c.State(), 'T');
+    ASSERT_TRUE(c.WaitState('T', 1s));
     // A crash: the manager never reverts. (Leaked on purpose; its timer is far in the future.)
     (void)m;
   }

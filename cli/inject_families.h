@@ -1,0 +1,18 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/global_options.h"
+
+namespace faultline::cli {
+
+// `faultline inject stress cpu|memory ...` (faults/stress).
+void AddInjectStress(CLI::App* inject, GlobalOptions& g);
+// `faultline inject io latency|errno|short|corrupt|attr|enospc --mount DIR ...`.
+void AddInjectIo(CLI::App* inject, GlobalOptions& g);
+// `faultline inject net delay|loss|duplicate|corrupt|reorder|bandwidth|partition ...`.
+void AddInjectNet(CLI::App* inject, GlobalOptions& g);
+// `faultline inject syscall --managed NAME --syscalls a,b ...` (faults/syscall).
+void AddInjectSyscall(CLI::App* inject, GlobalOptions& g);
+
+}  // namespace faultline::cli

@@ -1,0 +1,143 @@
+#include <cerrno>
+#include <cstring>
+
+#include "cli/inject_command.h"
+#include "cli/inject_families.h"
+#include "faults/core/duration.h"
+
+namespace faultline::cli {
+namespace {
+
+struct IoFlags {
+  std::string mount, path = "**", delay, jitter, distribution = "fixed";
+  std::vector<std::string> methods, errnos;
+  double percent = 100;
+  int64_t max_count = 0;
+  double short_fraction = 0;
+  uint64_t short_bytes = 0;
+  std::string corrupt_mode = "flip", corrupt_side = "read";
+  uint32_t corrupt_max_bytes = 0;
+  std::string size, mode, mtime;
+  uint64_t enospc_after = 0;
+};
+
+void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, const std::string& help,
+               v1::IoFault::Action action) {
+  auto* cmd = family->add_subcommand(name, help);
+  auto common = std::make_shared<InjectCommon>();
+  auto f = std::make_shared<IoFlags>();
+  cmd->add_option("--mount", f->mount, "the overlay's directory (faultline overlay mount DIR)")
+      ->required();
+  cmd->add_option("--path", f->path, "glob of affected paths under the mount (** aware)")
+      ->capture_default_str();
+  cmd->add_option("--methods", f->methods,
+                  "FUSE methods, e.g. fsync,fdatasync,write,read,open (default: all)")
+      ->delimiter(',');
+  cmd->add_option("--percent", f->percent, "percent of matching ops (seeded)")
+      ->capture_default_str();
+  cmd->add_option("--max-count", f->max_count, "act at most this many times (0: no limit)");
+  switch (action) {
+    case v1::IoFault::LATENCY:
+      cmd->add_option("--delay", f->delay, "added latency, e.g. 100ms")->required();
+      cmd->add_option("--jitter", f->jitter, "spread (uniform) or standard deviation (normal)");
+      cmd->add_option("--distribution", f->distribution, "fixed, uniform or normal")
+          ->check(CLI::IsMember({"fixed", "uniform", "normal"}));
+      break;
+    case v1::IoFault::ERRNO:
+      cmd->add_option("--errno", f->errnos,
+                      "errno name, optionally weighted: EIO or EIO:3,ENOSPC:1 (repeatable)")
+          ->delimiter(',')
+          ->required();
+      break;
+    case v1::IoFault::SHORT:
+      cmd->add_option("--fraction", f->short_fraction, "return this fraction of the bytes asked");
+      cmd->add_option("--bytes", f->short_bytes, "return at most this many bytes");
+      break;
+    case v1::IoFault::CORRUPT:
+      cmd->add_option("--mode", f->corrupt_mode, "flip, zero or random")
+          ->check(CLI::IsMember({"flip", "zero", "random"}));
+      cmd->add_option("--side", f->corrupt_side, "read (what the app sees) or write (the disk)")
+          ->check(CLI::IsMember({"read", "write"}));
+      cmd->add_option("--max-bytes", f->corrupt_max_bytes, "bytes changed per op (default 1)");
+      break;
+    case v1::IoFault::ATTR:
+      cmd->add_option("--size", f->size, "size to report (bytes)");
+      cmd->add_option("--mode", f->mode, "permission bits to report, octal (e.g. 0400)");
+      cmd->add_option("--mtime", f->mtime, "mtime to report (unix seconds)");
+      break;
+    case v1::IoFault::ENOSPC_AFTER:
+      cmd->add_option("--after", f->enospc_after, "bytes that may still be written")->required();
+      break;
+    default:
+      break;
+  }
+  common->AddFlags(cmd);
+  cmd->callback([&g, common, f, action, cmd] {
+    v1::FaultSpec spec;
+    auto* io = spec.mutable_io();
+    io->set_action(action);
+    io->set_mount(f->mount);
+    io->set_path(f->path);
+    for (const auto& m : f->methods) io->add_methods(m);
+    io->set_percent(f->percent);
+    io->set_max_count(f->max_count);
+    if (!f->delay.empty()) faults::ToProto(DurationFlag("--delay", f->delay), io->mutable_delay());
+    if (!f->jitter.empty()) {
+      faults::ToProto(DurationFlag("--jitter", f->jitter), io->mutable_jitter());
+    }
+    io->set_distribution(f->distribution == "normal"    ? v1::IoFault::NORMAL
+                         : f->distribution == "uniform" ? v1::IoFault::UNIFORM
+                                                        : v1::IoFault::FIXED);
+    for (const auto& e : f->errnos) {
+      auto* w = io->add_errnos();
+      auto colon = e.find(':');
+      w->set_name(e.substr(0, colon));
+      if (colon != std::string::npos) {
+        try {
+          w->set_weight(static_cast<uint32_t>(std::stoul(e.substr(colon + 1))));
+        } catch (const std::exception&) {
+          throw CLI::ValidationError("--errno", "\"" + e + "\": weight must be a number");
+        }
+      }
+    }
+    io->set_short_fraction(f->short_fraction);
+    io->set_short_bytes(f->short_bytes);
+    if (action == v1::IoFault::CORRUPT) {
+      io->set_corrupt_mode(f->corrupt_mode == "zero"     ? v1::IoFault::ZERO
+                           : f->corrupt_mode == "random" ? v1::IoFault::RANDOM
+                                                         : v1::IoFault::FLIP);
+      io->set_corrupt_side(f->corrupt_side == "write" ? v1::IoFault::WRITE : v1::IoFault::READ);
+      io->set_corrupt_max_bytes(f->corrupt_max_bytes);
+    }
+    if (action == v1::IoFault::ATTR) {
+      auto* a = io->mutable_attr();
+      try {
+        if (!f->size.empty()) a->set_size(std::stoull(f->size));
+        if (!f->mode.empty()) a->set_mode(static_cast<uint32_t>(std::stoul(f->mode, nullptr, 8)));
+        if (!f->mtime.empty()) a->set_mtime_unix(std::stoll(f->mtime));
+      } catch (const std::exception&) {
+        throw CLI::ValidationError("--size/--mode/--mtime", "must be numbers (mode in octal)");
+      }
+    }
+    io->set_enospc_after_bytes(f->enospc_after);
+    (void)cmd;
+    common->Submit(g, spec);
+  });
+}
+
+}  // namespace
+
+void AddInjectIo(CLI::App* inject, GlobalOptions& g) {
+  auto* family =
+      inject->add_subcommand("io", "IO faults through a faultline overlay (faultline overlay)");
+  family->require_subcommand(1);
+  AddAction(family, g, "latency", "delay matching filesystem ops", v1::IoFault::LATENCY);
+  AddAction(family, g, "errno", "fail matching ops with an errno", v1::IoFault::ERRNO);
+  AddAction(family, g, "short", "partial reads/writes", v1::IoFault::SHORT);
+  AddAction(family, g, "corrupt", "corrupt bytes on read or write", v1::IoFault::CORRUPT);
+  AddAction(family, g, "attr", "override file attributes", v1::IoFault::ATTR);
+  AddAction(family, g, "enospc", "the filesystem is full after N more bytes",
+            v1::IoFault::ENOSPC_AFTER);
+}
+
+}  // namespace faultline::cli

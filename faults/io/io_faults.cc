@@ -1,0 +1,334 @@
+#include "faults/io/io_faults.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "faults/core/duration.h"
+#include "faults/io/glob.h"
+
+namespace faultline::faults::io {
+namespace {
+
+using json = nlohmann::json;
+using v1::IoFault;
+
+std::string ActionName(IoFault::Action a) {
+  switch (a) {
+    case IoFault::LATENCY:
+      return "latency";
+    case IoFault::ERRNO:
+      return "errno";
+    case IoFault::SHORT:
+      return "short";
+    case IoFault::CORRUPT:
+      return "corrupt";
+    case IoFault::ATTR:
+      return "attr";
+    case IoFault::ENOSPC_AFTER:
+      return "enospc-after";
+    default:
+      return "unspecified";
+  }
+}
+
+RuleSpec ToRule(const v1::FaultSpec& spec) {
+  const IoFault& f = spec.io();
+  RuleSpec r;
+  r.kind = static_cast<RuleKind>(f.action());
+  r.path_glob = f.path();
+  for (const auto& m : f.methods()) r.methods |= ParseMethod(m).value_or(0);
+  r.percent = f.has_percent() ? f.percent() : 100.0;
+  r.max_count = f.max_count();
+  // Each fault draws from its own stream, so two faults with one seed do not act in lockstep.
+  r.seed = Rng(spec.seed()).Fork("io." + ActionName(f.action()) + "." + f.path()).Next();
+  r.delay = FromProto(f.delay());
+  r.jitter = FromProto(f.jitter());
+  r.distribution = static_cast<Distribution>(f.distribution());
+  for (const auto& e : f.errnos()) {
+    r.errnos.emplace_back(ParseErrno(e.name()).value_or(EIO), e.weight() == 0 ? 1 : e.weight());
+  }
+  r.short_fraction = f.short_fraction();
+  r.short_bytes = f.short_bytes();
+  r.corrupt_mode = static_cast<CorruptMode>(f.corrupt_mode());
+  r.corrupt_on_write = f.corrupt_side() == IoFault::WRITE;
+  r.corrupt_max_bytes = f.corrupt_max_bytes() == 0 ? 1 : f.corrupt_max_bytes();
+  const auto& a = f.attr();
+  if (a.has_size()) r.attr.size = a.size();
+  if (a.has_mode()) r.attr.mode = a.mode();
+  if (a.has_mtime_unix()) r.attr.mtime = a.mtime_unix();
+  if (a.has_atime_unix()) r.attr.atime = a.atime_unix();
+  if (a.has_ctime_unix()) r.attr.ctime = a.ctime_unix();
+  if (a.has_uid()) r.attr.uid = a.uid();
+  if (a.has_gid()) r.attr.gid = a.gid();
+  if (a.has_nlink()) r.attr.nlink = a.nlink();
+  r.enospc_after_bytes = f.enospc_after_bytes();
+  return r;
+}
+
+class IoFaultImpl : public Fault {
+ public:
+  IoFaultImpl(v1::FaultSpec spec, OverlayManager& manager)
+      : spec_(std::move(spec)), f_(spec_.io()), manager_(manager) {}
+
+  std::string Kind() const override { return "io/" + ActionName(f_.action()); }
+
+  void Prepare() override {
+    if (manager_.Find(f_.mount()) == nullptr) {
+      throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount() +
+                       " (mount one first: faultline overlay mount " + f_.mount() + ")");
+    }
+  }
+
+  std::string State() const override {
+    auto ov = manager_.Find(f_.mount());
+    json j{{"mount", f_.mount()},
+           {"instance", instance_.empty() && ov ? ov->instance() : instance_}};
+    if (rule_) j["rule_id"] = rule_->id();
+    return j.dump();
+  }
+
+  void LoadState(std::string_view state) {
+    auto j = json::parse(state, nullptr, false);
+    if (j.is_discarded()) return;
+    instance_ = j.value("instance", std::string());
+    rule_id_ = j.value("rule_id", uint64_t{0});
+    restored_ = true;
+  }
+
+  void Apply() override {
+    if (rule_ || restored_) return;
+    auto ov = manager_.Find(f_.mount());
+    if (!ov) {
+      throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount());
+    }
+    instance_ = ov->instance();
+    rule_ = ov->Arm(ToRule(spec_));
+    rule_id_ = rule_->id();
+  }
+
+  void Revert() override {
+    if (reverted_) return;
+    auto ov = manager_.Find(f_.mount());
+    // Gone or remounted since (an agent crash takes its overlays along): nothing is armed.
+    if (ov && ov->instance() == instance_ && rule_id_ != 0) ov->Disarm(rule_id_);
+    reverted_ = true;
+  }
+
+  std::string Describe() const override {
+    std::string what = ActionName(f_.action());
+    switch (f_.action()) {
+      case IoFault::LATENCY:
+        what += " " + FormatDuration(FromProto(f_.delay()));
+        if (FromProto(f_.jitter()).count() > 0)
+          what += " ±" + FormatDuration(FromProto(f_.jitter()));
+        break;
+      case IoFault::ERRNO: {
+        std::string list;
+        for (const auto& e : f_.errnos()) list += (list.empty() ? "" : ",") + e.name();
+        what += " " + list;
+        break;
+      }
+      case IoFault::ENOSPC_AFTER:
+        what += " " + std::to_string(f_.enospc_after_bytes()) + " bytes";
+        break;
+      default:
+        break;
+    }
+    std::string methods;
+    for (const auto& m : f_.methods()) methods += (methods.empty() ? "" : ",") + m;
+    if (methods.empty()) methods = "*";
+    std::string pct = f_.has_percent() ? " " + json(f_.percent()).dump() + "%" : "";
+    return what + " on " + methods + " of " + f_.mount() + "/" +
+           (f_.path().empty() ? "**" : f_.path()) + pct;
+  }
+
+  Counters Observe() const override {
+    if (!rule_) return {{"matched", 0}, {"acted", 0}};
+    Counters c{{"matched", rule_->matched()}, {"acted", rule_->acted()}};
+    switch (f_.action()) {
+      case IoFault::LATENCY:
+        c["delay_ns_total"] = rule_->effect();
+        break;
+      case IoFault::ERRNO:
+        c["errors"] = rule_->effect();
+        break;
+      case IoFault::SHORT:
+        c["bytes_withheld"] = rule_->effect();
+        break;
+      case IoFault::CORRUPT:
+        c["bytes_corrupted"] = rule_->effect();
+        break;
+      case IoFault::ATTR:
+        c["overridden"] = rule_->effect();
+        break;
+      case IoFault::ENOSPC_AFTER:
+        c["enospc_errors"] = rule_->effect();
+        break;
+      default:
+        break;
+    }
+    return c;
+  }
+
+ private:
+  v1::FaultSpec spec_;
+  const IoFault& f_;
+  OverlayManager& manager_;
+  std::shared_ptr<Rule> rule_;
+  std::string instance_;
+  uint64_t rule_id_ = 0;
+  bool restored_ = false;
+  bool reverted_ = false;
+};
+
+class IoFactory : public FaultFactory {
+ public:
+  explicit IoFactory(OverlayManager& manager) : manager_(manager) {}
+  std::string_view Family() const override { return "io"; }
+
+  FieldErrors Validate(const v1::FaultSpec& spec) const override {
+    FieldErrors e;
+    const IoFault& f = spec.io();
+    auto action = f.action();
+    if (action == IoFault::ACTION_UNSPECIFIED || !IoFault::Action_IsValid(action)) {
+      e.push_back(
+          {"io.action", "required: one of latency, errno, short, corrupt, attr, enospc-after"});
+    }
+    if (f.mount().empty()) {
+      e.push_back({"io.mount", "required: the directory where a faultline overlay is mounted"});
+    } else if (f.mount()[0] != '/') {
+      e.push_back({"io.mount", "must be an absolute path (got \"" + f.mount() + "\")"});
+    }
+    if (auto why = GlobError(f.path()); !why.empty()) e.push_back({"io.path", why});
+    MethodMask applicable =
+        IoFault::Action_IsValid(action) && action != 0 ? ApplicableMethods(action) : ~MethodMask{0};
+    for (int i = 0; i < f.methods_size(); ++i) {
+      std::string field = "io.methods[" + std::to_string(i) + "]";
+      auto m = ParseMethod(f.methods(i));
+      if (!m) {
+        e.push_back({field, "unknown FUSE method \"" + f.methods(i) + "\""});
+      } else if ((*m & applicable) == 0) {
+        e.push_back(
+            {field, "\"" + f.methods(i) + "\" cannot carry a " + ActionName(action) + " fault"});
+      }
+    }
+    if (f.has_percent() && !(f.percent() > 0 && f.percent() <= 100)) {
+      e.push_back({"io.percent", "must be in (0, 100] (got " + json(f.percent()).dump() + ")"});
+    }
+    if (f.max_count() < 0) e.push_back({"io.max_count", "must not be negative"});
+
+    auto delay = FromProto(f.delay());
+    auto jitter = FromProto(f.jitter());
+    bool latency = action == IoFault::LATENCY;
+    if (latency && delay.count() <= 0) e.push_back({"io.delay", "required: a positive delay"});
+    if (delay.count() < 0) e.push_back({"io.delay", "must not be negative"});
+    if (delay > std::chrono::hours(1)) e.push_back({"io.delay", "longer than 1h"});
+    if (jitter.count() < 0) e.push_back({"io.jitter", "must not be negative"});
+    if (!IoFault::Distribution_IsValid(f.distribution())) {
+      e.push_back({"io.distribution", "must be fixed, uniform or normal"});
+    } else if (f.distribution() != IoFault::FIXED && jitter.count() == 0) {
+      e.push_back({"io.jitter", "required by a uniform or normal distribution"});
+    }
+    if (!latency && (delay.count() > 0 || jitter.count() > 0)) {
+      e.push_back({"io.delay", "only a latency fault takes a delay"});
+    }
+
+    if (action == IoFault::ERRNO && f.errnos_size() == 0) {
+      e.push_back({"io.errnos", "required: at least one errno, e.g. EIO"});
+    }
+    if (action != IoFault::ERRNO && f.errnos_size() > 0) {
+      e.push_back({"io.errnos", "only an errno fault takes errnos"});
+    }
+    for (int i = 0; i < f.errnos_size(); ++i) {
+      if (!ParseErrno(f.errnos(i).name())) {
+        e.push_back({"io.errnos[" + std::to_string(i) + "].name",
+                     "unknown errno \"" + f.errnos(i).name() + "\" (use a name like EIO)"});
+      }
+    }
+
+    bool is_short = action == IoFault::SHORT;
+    if (is_short) {
+      bool frac = f.short_fraction() != 0;
+      bool bytes = f.short_bytes() != 0;
+      if (frac == bytes) {
+        e.push_back({"io.short_fraction", "set exactly one of short_fraction and short_bytes"});
+      }
+      if (frac && !(f.short_fraction() > 0 && f.short_fraction() < 1)) {
+        e.push_back({"io.short_fraction", "must be in (0, 1)"});
+      }
+    } else if (f.short_fraction() != 0 || f.short_bytes() != 0) {
+      e.push_back({f.short_fraction() != 0 ? "io.short_fraction" : "io.short_bytes",
+                   "only a short fault takes it"});
+    }
+
+    if (action == IoFault::CORRUPT) {
+      if (!IoFault::CorruptMode_IsValid(f.corrupt_mode())) {
+        e.push_back({"io.corrupt_mode", "must be flip, zero or random"});
+      }
+      if (!IoFault::Side_IsValid(f.corrupt_side())) {
+        e.push_back({"io.corrupt_side", "must be read or write"});
+      }
+      // The side decides the method; a list naming the other one would never act.
+      for (int i = 0; i < f.methods_size(); ++i) {
+        auto m = ParseMethod(f.methods(i)).value_or(0);
+        auto side = f.corrupt_side() == IoFault::WRITE ? Bit(Method::kWrite) : Bit(Method::kRead);
+        if (m != 0 && (m & side) == 0) {
+          e.push_back({"io.methods[" + std::to_string(i) + "]",
+                       "corrupt_side is " +
+                           std::string(f.corrupt_side() == IoFault::WRITE ? "write" : "read") +
+                           ": \"" + f.methods(i) + "\" would never be corrupted"});
+        }
+      }
+    } else if (f.corrupt_max_bytes() != 0) {
+      e.push_back({"io.corrupt_max_bytes", "only a corrupt fault takes it"});
+    }
+
+    const auto& a = f.attr();
+    bool any_attr = a.has_size() || a.has_mode() || a.has_mtime_unix() || a.has_atime_unix() ||
+                    a.has_ctime_unix() || a.has_uid() || a.has_gid() || a.has_nlink();
+    if (action == IoFault::ATTR && !any_attr) {
+      e.push_back({"io.attr", "required: at least one attribute to override"});
+    }
+    if (action != IoFault::ATTR && any_attr)
+      e.push_back({"io.attr", "only an attr fault takes it"});
+    if (a.has_mode() && (a.mode() & ~07777u) != 0) {
+      e.push_back({"io.attr.mode", "permission bits only (at most 07777)"});
+    }
+
+    if (action == IoFault::ENOSPC_AFTER) {
+      // 0 is meaningful: full at once.
+    } else if (f.enospc_after_bytes() != 0) {
+      e.push_back({"io.enospc_after_bytes", "only an enospc-after fault takes it"});
+    }
+    return e;
+  }
+
+  std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext&) const override {
+    return std::make_unique<IoFaultImpl>(spec, manager_);
+  }
+
+  std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
+                                 const FaultContext&) const override {
+    auto f = std::make_unique<IoFaultImpl>(spec, manager_);
+    f->LoadState(state);
+    return f;
+  }
+
+  std::vector<std::string> Sweep(const FaultContext&) const override { return manager_.Sweep(); }
+
+  std::map<std::string, std::pair<bool, std::string>> Probe() const override {
+    bool fuse = ::access("/dev/fuse", R_OK | W_OK) == 0;
+    return {{"fuse", {fuse, fuse ? "/dev/fuse" : "/dev/fuse is not accessible"}}};
+  }
+
+ private:
+  OverlayManager& manager_;
+};
+
+}  // namespace
+
+void RegisterIoFaults(Registry& registry, OverlayManager& manager) {
+  registry.Add(std::make_unique<IoFactory>(manager));
+}
+
+}  // namespace faultline::faults::io

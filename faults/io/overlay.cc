@@ -1,0 +1,1237 @@
+#define FUSE_USE_VERSION 312
+#include "faults/io/overlay.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "faults/core/errors.h"
+#include "faults/io/glob.h"
+
+namespace faultline::faults::io {
+namespace {
+
+// Entries and attributes may be cached by the kernel for a long time: the directory underneath
+// is hidden by the mount, so every change to it goes through this overlay and the kernel sees
+// it. Rules that need fresh attributes (attr) get a timeout of 0 and an explicit invalidation.
+constexpr double kCacheTimeout = 86400.0;
+
+constexpr uint64_t kDirectBit = uint64_t{1} << 32;
+
+struct Inode {
+  int fd = -1;  // O_PATH
+  dev_t dev = 0;
+  ino_t ino = 0;
+  mode_t type = 0;
+  uint64_t nlookup = 0;  // guarded by the table mutex
+  // Last known name and parent, for rule path globs. Only read while a rule is armed.
+  std::mutex name_mu;
+  Inode* parent = nullptr;
+  std::string name;
+};
+
+struct DirHandle {
+  DIR* dp = nullptr;
+  off_t offset = 0;
+  struct dirent* entry = nullptr;
+};
+
+struct KeyHash {
+  size_t operator()(const std::pair<dev_t, ino_t>& k) const {
+    return std::hash<uint64_t>()(k.second * 0x9e3779b97f4a7c15ULL ^ k.first);
+  }
+};
+
+// Holds replies back for a rule's delay and sends them from its own thread, so a delayed op
+// occupies neither a FUSE worker nor any lock while it waits (fuse_reply_* may be called from
+// any thread).
+class DelayQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+  DelayQueue() : thread_([this] { Run(); }) {}
+  ~DelayQueue() { Stop(); }
+
+  void Add(Clock::time_point when, std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      if (!stopped_) {
+        bool first = queue_.empty() || when < queue_.begin()->first;
+        queue_.emplace(when, std::move(fn));
+        if (first) cv_.notify_one();
+        return;
+      }
+    }
+    fn();  // shutting down: reply now
+  }
+
+  // Sends every held reply now and ends the thread.
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      if (stopped_ && queue_.empty()) return;
+      if (queue_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      auto it = queue_.begin();
+      if (!stopped_ && it->first > Clock::now()) {
+        cv_.wait_until(lock, it->first);
+        continue;
+      }
+      auto fn = std::move(it->second);
+      queue_.erase(it);
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<Clock::time_point, std::function<void()>> queue_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() + 0 && isdigit(s[i + 1])) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string RandomToken() {
+  std::random_device rd;
+  std::ostringstream os;
+  os << std::hex << rd() << rd();
+  return os.str();
+}
+
+void AbortConnection(unsigned major, unsigned minor) {
+  // fusectl names connections by the kernel's dev_t encoding; faultline mounts are anonymous
+  // devices (major 0), where that is just the minor number.
+  if (major != 0) return;
+  const char* ctl = "/sys/fs/fuse/connections";
+  std::string abort_path = std::string(ctl) + "/" + std::to_string(minor) + "/abort";
+  if (::access(ctl, F_OK) == 0 && ::access((std::string(ctl) + "/0").c_str(), F_OK) != 0) {
+    // Not mounted on this host (no systemd): mount it, it is the only way to abort.
+    struct stat st;
+    if (::stat(abort_path.c_str(), &st) != 0) ::mount("fusectl", ctl, "fusectl", 0, nullptr);
+  }
+  int fd = ::open(abort_path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!::write(fd, "1", 1);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+struct Overlay::Impl {
+  std::filesystem::path dir;
+  std::string instance = RandomToken();
+  Inode root;
+  int proc_self_fd = -1;
+  mode_t umask_bits = 022;
+  fuse_session* se = nullptr;
+  fuse_loop_config* loop_cfg = nullptr;
+  std::thread loop;
+  std::mutex loop_mu;
+  std::condition_variable loop_cv;
+  bool loop_done = false;
+  MountEntry mount_entry;
+  DelayQueue delays;
+
+  std::mutex table_mu;
+  std::unordered_map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>, KeyHash> inodes;
+
+  // Rules: writers (Arm/Disarm) serialise on rules_mu and publish a new immutable set;
+  // FUSE workers only load the pointer. `armed` lets the idle path skip even that.
+  std::mutex rules_mu;
+  std::atomic<std::shared_ptr<const RuleSet>> rules{std::make_shared<const RuleSet>()};
+  std::atomic<bool> armed{false};
+  uint64_t next_rule_id = 1;
+
+  Inode* Get(fuse_ino_t ino) {
+    return ino == FUSE_ROOT_ID ? &root : reinterpret_cast<Inode*>(static_cast<uintptr_t>(ino));
+  }
+
+  std::string PathOf(Inode* in, const char* child = nullptr) {
+    std::vector<std::string> parts;
+    if (child) parts.emplace_back(child);
+    for (int depth = 0; in && in != &root && depth < 4096; ++depth) {
+      std::lock_guard lock(in->name_mu);
+      parts.push_back(in->name);
+      in = in->parent;
+    }
+    std::string out;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+      if (!out.empty()) out += '/';
+      out += *it;
+    }
+    return out;
+  }
+
+  Decision Check(Method m, Inode* in, const char* child = nullptr) {
+    if (!armed.load(std::memory_order_relaxed)) return {};
+    auto set = rules.load(std::memory_order_acquire);
+    if ((set->methods & Bit(m)) == 0) return {};
+    return Decide(*set, m, PathOf(in, child));
+  }
+
+  template <class F>
+  void Respond(const Decision& d, F&& reply) {
+    if (d.delay.count() <= 0) {
+      reply();
+    } else {
+      delays.Add(DelayQueue::Clock::now() + d.delay, std::function<void()>(std::forward<F>(reply)));
+    }
+  }
+  void ReplyErr(fuse_req_t req, const Decision& d, int err) {
+    Respond(d, [req, err] { fuse_reply_err(req, err); });
+  }
+
+  void SetName(Inode* in, Inode* parent, const char* name) {
+    std::lock_guard lock(in->name_mu);
+    if (in->parent != parent || in->name != name) {
+      in->parent = parent;
+      in->name = name;
+    }
+  }
+
+  // Looks `name` up under `parent`, adding one kernel reference to its inode.
+  int DoLookup(Inode* parent, const char* name, fuse_entry_param* e) {
+    memset(e, 0, sizeof(*e));
+    e->attr_timeout = kCacheTimeout;
+    e->entry_timeout = kCacheTimeout;
+    int fd = ::openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno;
+    if (::fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    Inode* in;
+    {
+      std::lock_guard lock(table_mu);
+      auto key = std::make_pair(e->attr.st_dev, e->attr.st_ino);
+      if (key.first == root.dev && key.second == root.ino) {
+        in = &root;
+      } else {
+        auto& slot = inodes[key];
+        if (!slot) {
+          slot = std::make_unique<Inode>();
+          slot->fd = fd;
+          fd = -1;
+          slot->dev = key.first;
+          slot->ino = key.second;
+          slot->type = e->attr.st_mode & S_IFMT;
+        }
+        in = slot.get();
+      }
+      ++in->nlookup;
+    }
+    if (fd >= 0) ::close(fd);
+    if (in != &root) SetName(in, parent, name);
+    e->ino = reinterpret_cast<uintptr_t>(in);
+    return 0;
+  }
+
+  void Forget(Inode* in, uint64_t n) {
+    if (in == &root) return;
+    std::lock_guard lock(table_mu);
+    in->nlookup -= std::min(in->nlookup, n);
+    if (in->nlookup == 0) {
+      ::close(in->fd);
+      inodes.erase(std::make_pair(in->dev, in->ino));
+    }
+  }
+
+  // Applies fired attr rules to `st`; true if any did (the reply must not be cached then).
+  static bool ApplyAttr(const Decision& d, struct stat* st) {
+    bool any = false;
+    for (auto [rule, n] : d.shaping) {
+      if (rule->spec().kind != RuleKind::kAttr) continue;
+      const auto& a = rule->spec().attr;
+      if (a.size) st->st_size = static_cast<off_t>(*a.size);
+      if (a.mode) st->st_mode = (st->st_mode & S_IFMT) | (*a.mode & 07777);
+      if (a.mtime) st->st_mtim = {*a.mtime, 0};
+      if (a.atime) st->st_atim = {*a.atime, 0};
+      if (a.ctime) st->st_ctim = {*a.ctime, 0};
+      if (a.uid) st->st_uid = *a.uid;
+      if (a.gid) st->st_gid = *a.gid;
+      if (a.nlink) st->st_nlink = *a.nlink;
+      rule->CountEffect(1);
+      any = true;
+    }
+    return any;
+  }
+
+  bool AttrRulesArmed() {
+    if (!armed.load(std::memory_order_relaxed)) return false;
+    auto set = rules.load(std::memory_order_acquire);
+    return (set->methods & (Bit(Method::kGetattr) | Bit(Method::kLookup))) != 0;
+  }
+
+  // Cache policy of one open. Idle: keep_cache, so a file's pages survive close/open (etcd's
+  // bbolt re-reads its db through mmap; dropping its cache at every open would cost real IO).
+  // With a rule on this file's reads, the cache is dropped at open so reads reach the daemon;
+  // with a short or corrupt rule, the open is direct_io, because only direct_io lets a short
+  // count reach the application and keeps corrupted bytes out of the page cache (so recovery
+  // is immediate). direct_io also forbids shared mmap of that file on this libfuse (3.14 cannot
+  // negotiate FUSE_DIRECT_IO_ALLOW_MMAP): scope such rules with a path glob.
+  void OpenPolicy(Inode* in, fuse_file_info* fi, int fd) {
+    fi->keep_cache = 1;
+    fi->fh = static_cast<uint64_t>(fd);
+    if (!armed.load(std::memory_order_relaxed)) return;
+    auto set = rules.load(std::memory_order_acquire);
+    if ((set->methods & (Bit(Method::kRead) | Bit(Method::kWrite))) == 0) return;
+    std::string path = PathOf(in);
+    for (const auto& r : set->rules) {
+      bool reads = r->Matches(Method::kRead, path);
+      bool writes = r->Matches(Method::kWrite, path);
+      if (reads) fi->keep_cache = 0;
+      auto kind = r->spec().kind;
+      if ((reads || writes) && (kind == RuleKind::kShort || kind == RuleKind::kCorrupt)) {
+        fi->keep_cache = 0;
+        fi->direct_io = 1;
+        fi->fh |= kDirectBit;
+      }
+    }
+  }
+
+  void FixOwnership(fuse_req_t req, int dirfd, const char* name, mode_t mode, bool is_link) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    // The daemon runs as root; files it creates must belong to the process that asked.
+    if (ctx->uid != ::geteuid() || ctx->gid != ::getegid()) {
+      (void)!::fchownat(dirfd, name, ctx->uid, ctx->gid, AT_SYMLINK_NOFOLLOW);
+    }
+    // The kernel applied the caller's umask already; undo the daemon's own.
+    if (!is_link && (mode & umask_bits & 07777) != 0) ::fchmodat(dirfd, name, mode & 07777, 0);
+  }
+
+  void InvalidateMatching(const Rule& r) {
+    bool data = (r.spec().methods & (Bit(Method::kRead) | Bit(Method::kWrite))) != 0;
+    bool attrs = r.spec().kind == RuleKind::kAttr;
+    if (!data && !attrs) return;
+    std::vector<Inode*> all;
+    {
+      std::lock_guard lock(table_mu);
+      for (auto& [k, v] : inodes) all.push_back(v.get());
+    }
+    // Inodes may be forgotten while we walk; the kernel answers ENOENT for those, harmless.
+    for (Inode* in : all) {
+      std::string path;
+      {
+        std::lock_guard lock(table_mu);
+        if (!inodes.count(std::make_pair(in->dev, in->ino))) continue;
+        path = PathOf(in);
+      }
+      if (!GlobMatch(r.spec().path_glob, path)) continue;
+      fuse_lowlevel_notify_inval_inode(se, reinterpret_cast<uintptr_t>(in), data ? 0 : -1, 0);
+    }
+  }
+
+  void Publish(std::vector<std::shared_ptr<Rule>> list) {
+    auto set = std::make_shared<RuleSet>();
+    for (auto& r : list) set->methods |= r->spec().methods;
+    set->rules = std::move(list);
+    bool any = !set->rules.empty();
+    rules.store(std::move(set), std::memory_order_release);
+    armed.store(any, std::memory_order_release);
+  }
+};
+
+namespace {
+
+using Impl = Overlay::Impl;
+Impl* Self(fuse_req_t req) { return static_cast<Impl*>(fuse_req_userdata(req)); }
+int Fd(fuse_file_info* fi) { return static_cast<int>(fi->fh & 0xffffffffu); }
+bool Direct(fuse_file_info* fi) { return (fi->fh & kDirectBit) != 0; }
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  (void)userdata;
+  // No splice: replying to reads by splicing from the backing file measured no faster here
+  // than pread + writev (bench/io, 256 MiB cold reads), and splicing requests in is slower for
+  // the small writes etcd makes. Reads are answered from an fd buffer, which libfuse copies.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  // No writeback cache: a write must reach the daemon inside the write() call so errno, short
+  // and enospc rules fail the syscall that caused them, as a disk would, not a later fsync.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // The kernel clears setuid bits itself (the daemon writes as root, which would keep them).
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  // Locks (flock and POSIX) are left to the kernel: every user of the directory goes through
+  // this mount, so local locking is exact and costs no round trip.
+  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // Nothing changes the files underneath behind our back (the mount hides them), so the kernel
+  // need not re-check size/mtime to decide whether its cached pages are stale.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Impl* s = Self(req);
+  Inode* p = s->Get(parent);
+  Decision d = s->Check(Method::kLookup, p, name);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  fuse_entry_param e;
+  int err = s->DoLookup(p, name, &e);
+  if (err) return s->ReplyErr(req, d, err);
+  if (Impl::ApplyAttr(d, &e.attr))
+    e.attr_timeout = 0;
+  else if (s->AttrRulesArmed())
+    e.attr_timeout = 0;
+  s->Respond(d, [req, e] { fuse_reply_entry(req, &e); });
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Impl* s = Self(req);
+  s->Forget(s->Get(ino), nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  Impl* s = Self(req);
+  for (size_t i = 0; i < count; ++i) s->Forget(s->Get(forgets[i].ino), forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kGetattr, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  struct stat st;
+  if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+    return s->ReplyErr(req, d, errno);
+  }
+  double timeout = kCacheTimeout;
+  if (Impl::ApplyAttr(d, &st) || s->AttrRulesArmed()) timeout = 0;
+  s->Respond(d, [req, st, timeout] { fuse_reply_attr(req, &st, timeout); });
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kSetattr, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  std::string path = ProcPath(in->fd);
+  int res = 0;
+  if (valid & FUSE_SET_ATTR_MODE) {
+    res = fi ? ::fchmod(Fd(fi), attr->st_mode) : ::chmod(path.c_str(), attr->st_mode);
+  }
+  if (res == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+    uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
+    gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
+    res = ::fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+  }
+  if (res == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
+    res = fi ? ::ftruncate(Fd(fi), attr->st_size) : ::truncate(path.c_str(), attr->st_size);
+  }
+  if (res == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+    struct timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    if (valid & FUSE_SET_ATTR_ATIME_NOW)
+      tv[0].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_ATIME)
+      tv[0] = attr->st_atim;
+    if (valid & FUSE_SET_ATTR_MTIME_NOW)
+      tv[1].tv_nsec = UTIME_NOW;
+    else if (valid & FUSE_SET_ATTR_MTIME)
+      tv[1] = attr->st_mtim;
+    res = fi ? ::futimens(Fd(fi), tv) : ::utimensat(AT_FDCWD, path.c_str(), tv, 0);
+  }
+  if (res != 0) return s->ReplyErr(req, d, errno);
+  struct stat st;
+  if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+    return s->ReplyErr(req, d, errno);
+  }
+  double timeout = s->AttrRulesArmed() ? 0 : kCacheTimeout;
+  s->Respond(d, [req, st, timeout] { fuse_reply_attr(req, &st, timeout); });
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kReadlink, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  char buf[PATH_MAX + 1];
+  ssize_t n = ::readlinkat(in->fd, "", buf, sizeof(buf) - 1);
+  if (n < 0) return s->ReplyErr(req, d, errno);
+  buf[n] = 0;
+  std::string target(buf, static_cast<size_t>(n));
+  s->Respond(d, [req, target] { fuse_reply_readlink(req, target.c_str()); });
+}
+
+void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+              const char* link, Method m) {
+  Impl* s = Self(req);
+  Inode* p = s->Get(parent);
+  Decision d = s->Check(m, p, name);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  int res;
+  if (link)
+    res = ::symlinkat(link, p->fd, name);
+  else if (S_ISDIR(mode))
+    res = ::mkdirat(p->fd, name, mode);
+  else
+    res = ::mknodat(p->fd, name, mode, rdev);
+  if (res < 0) return s->ReplyErr(req, d, errno);
+  s->FixOwnership(req, p->fd, name, mode, link != nullptr);
+  fuse_entry_param e;
+  int err = s->DoLookup(p, name, &e);
+  if (err) return s->ReplyErr(req, d, err);
+  s->Respond(d, [req, e] { fuse_reply_entry(req, &e); });
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  MakeNode(req, parent, name, mode, rdev, nullptr, Method::kMknod);
+}
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  MakeNode(req, parent, name, S_IFDIR | mode, 0, nullptr, Method::kMkdir);
+}
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  MakeNode(req, parent, name, S_IFLNK, 0, link, Method::kSymlink);
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Inode* np = s->Get(newparent);
+  Decision d = s->Check(Method::kLink, np, newname);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (::linkat(AT_FDCWD, ProcPath(in->fd).c_str(), np->fd, newname, AT_SYMLINK_FOLLOW) < 0) {
+    return s->ReplyErr(req, d, errno);
+  }
+  fuse_entry_param e;
+  int err = s->DoLookup(np, newname, &e);
+  if (err) return s->ReplyErr(req, d, err);
+  s->Respond(d, [req, e] { fuse_reply_entry(req, &e); });
+}
+
+void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
+  Impl* s = Self(req);
+  Inode* p = s->Get(parent);
+  Decision d = s->Check(dir ? Method::kRmdir : Method::kUnlink, p, name);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  int res = ::unlinkat(p->fd, name, dir ? AT_REMOVEDIR : 0);
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Remove(req, parent, name, false);
+}
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Remove(req, parent, name, true);
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  Impl* s = Self(req);
+  Inode* p = s->Get(parent);
+  Inode* np = s->Get(newparent);
+  Decision d = s->Check(Method::kRename, p, name);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (::renameat2(p->fd, name, np->fd, newname, flags) < 0) return s->ReplyErr(req, d, errno);
+  // Keep the moved inode's path current for rule globs (the kernel will not look it up again).
+  struct stat st;
+  if (::fstatat(np->fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    std::lock_guard lock(s->table_mu);
+    auto it = s->inodes.find(std::make_pair(st.st_dev, st.st_ino));
+    if (it != s->inodes.end()) s->SetName(it->second.get(), np, newname);
+  }
+  s->ReplyErr(req, d, 0);
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kOpen, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  int fd = ::openat(s->proc_self_fd, std::to_string(in->fd).c_str(),
+                    (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
+  if (fd < 0) return s->ReplyErr(req, d, errno);
+  s->OpenPolicy(in, fi, fd);
+  fuse_file_info out = *fi;
+  s->Respond(d, [req, out] {
+    if (fuse_reply_open(req, &out) != 0) ::close(Fd(const_cast<fuse_file_info*>(&out)));
+  });
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Inode* p = s->Get(parent);
+  Decision d = s->Check(Method::kCreate, p, name);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  int fd = ::openat(p->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
+  if (fd < 0) return s->ReplyErr(req, d, errno);
+  s->FixOwnership(req, p->fd, name, mode, false);
+  fuse_entry_param e;
+  int err = s->DoLookup(p, name, &e);
+  if (err) {
+    ::close(fd);
+    return s->ReplyErr(req, d, err);
+  }
+  s->OpenPolicy(s->Get(e.ino), fi, fd);
+  fuse_file_info out = *fi;
+  s->Respond(d, [req, e, out] {
+    if (fuse_reply_create(req, &e, &out) != 0) ::close(Fd(const_cast<fuse_file_info*>(&out)));
+  });
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kRead, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (d.delay.count() == 0 && d.shaping.empty()) {
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = Fd(fi);
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, static_cast<fuse_buf_copy_flags>(0));
+    return;
+  }
+  auto data = std::make_shared<std::vector<char>>(size);
+  ssize_t n = ::pread(Fd(fi), data->data(), size, off);
+  if (n < 0) return s->ReplyErr(req, d, errno);
+  size_t len = static_cast<size_t>(n);
+  // Shaping acts on direct_io opens only: a short or corrupted page in the page cache would
+  // outlive the rule (and a short buffered read makes the kernel think the file shrank).
+  if (Direct(fi)) {
+    for (auto [rule, draw] : d.shaping) {
+      if (rule->spec().kind == RuleKind::kShort) {
+        size_t keep = rule->ShortLength(len);
+        rule->CountEffect(static_cast<int64_t>(len - keep));
+        len = keep;
+      } else if (rule->spec().kind == RuleKind::kCorrupt && !rule->spec().corrupt_on_write) {
+        rule->CountEffect(static_cast<int64_t>(rule->Corrupt(draw, data->data(), len)));
+      }
+    }
+  }
+  s->Respond(d, [req, data, len] { fuse_reply_buf(req, data->data(), len); });
+}
+
+void OpWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in_buf, off_t off,
+                fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kWrite, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  size_t size = fuse_buf_size(in_buf);
+  if (d.delay.count() == 0 && d.shaping.empty() && d.enospc == nullptr) {
+    fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    out.buf[0].fd = Fd(fi);
+    out.buf[0].pos = off;
+    ssize_t res = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
+    if (res < 0)
+      fuse_reply_err(req, static_cast<int>(-res));
+    else
+      fuse_reply_write(req, static_cast<size_t>(res));
+    return;
+  }
+  std::vector<char> mem(size);
+  fuse_bufvec mbuf = FUSE_BUFVEC_INIT(size);
+  mbuf.buf[0].mem = mem.data();
+  ssize_t got = fuse_buf_copy(&mbuf, in_buf, static_cast<fuse_buf_copy_flags>(0));
+  if (got < 0) return s->ReplyErr(req, d, static_cast<int>(-got));
+  size_t len = static_cast<size_t>(got);
+  for (auto [rule, draw] : d.shaping) {
+    if (rule->spec().kind == RuleKind::kShort && Direct(fi)) {
+      size_t keep = rule->ShortLength(len);
+      rule->CountEffect(static_cast<int64_t>(len - keep));
+      len = keep;
+    } else if (rule->spec().kind == RuleKind::kCorrupt && rule->spec().corrupt_on_write) {
+      rule->CountEffect(static_cast<int64_t>(rule->Corrupt(draw, mem.data(), len)));
+    }
+  }
+  if (d.enospc != nullptr && len > 0) {
+    size_t room = d.enospc->TakeSpace(len);
+    if (room == 0) {
+      d.enospc->CountEffect(1);
+      return s->ReplyErr(req, d, ENOSPC);
+    }
+    len = room;
+  }
+  ssize_t res = len == 0 ? 0 : ::pwrite(Fd(fi), mem.data(), len, off);
+  if (res < 0) return s->ReplyErr(req, d, errno);
+  size_t written = static_cast<size_t>(res);
+  s->Respond(d, [req, written] { fuse_reply_write(req, written); });
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Decision d = s->Check(Method::kFlush, s->Get(ino));
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  // close() of a dup reports the errors a filesystem defers to close (NFS-style).
+  int res = ::close(::dup(Fd(fi)));
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Decision d = s->Check(Method::kRelease, s->Get(ino));
+  ::close(Fd(fi));
+  s->ReplyErr(req, d, 0);  // the kernel ignores release errors
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Decision d = s->Check(datasync ? Method::kFdatasync : Method::kFsync, s->Get(ino));
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  int res = datasync ? ::fdatasync(Fd(fi)) : ::fsync(Fd(fi));
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kOpendir, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  int fd = ::openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return s->ReplyErr(req, d, errno);
+  auto* dh = new DirHandle;
+  dh->dp = ::fdopendir(fd);
+  if (dh->dp == nullptr) {
+    int err = errno;
+    ::close(fd);
+    delete dh;
+    return s->ReplyErr(req, d, err);
+  }
+  fi->fh = reinterpret_cast<uintptr_t>(dh);
+  fuse_file_info out = *fi;
+  s->Respond(d, [req, out] { fuse_reply_open(req, &out); });
+}
+
+void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kReaddir, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  auto* dh = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
+  auto buf = std::make_shared<std::vector<char>>(size);
+  char* p = buf->data();
+  size_t rem = size;
+  if (off != dh->offset) {
+    ::seekdir(dh->dp, off);
+    dh->entry = nullptr;
+    dh->offset = off;
+  }
+  int err = 0;
+  while (true) {
+    if (dh->entry == nullptr) {
+      errno = 0;
+      dh->entry = ::readdir(dh->dp);
+      if (dh->entry == nullptr) {
+        err = errno;
+        break;
+      }
+    }
+    const char* name = dh->entry->d_name;
+    off_t next = dh->entry->d_off;
+    size_t used;
+    bool dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+    if (plus && !dot) {
+      fuse_entry_param e;
+      if (int lerr = s->DoLookup(in, name, &e); lerr != 0) {
+        // Vanished between readdir and lookup: skip it.
+        dh->entry = nullptr;
+        dh->offset = next;
+        if (lerr == ENOENT) continue;
+        err = lerr;
+        break;
+      }
+      used = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+      if (used > rem) {
+        s->Forget(s->Get(e.ino), 1);  // not sent: the kernel never saw this reference
+        break;
+      }
+    } else {
+      struct stat st {};
+      st.st_ino = dh->entry->d_ino;
+      st.st_mode = static_cast<mode_t>(dh->entry->d_type) << 12;
+      if (plus) {
+        fuse_entry_param e{};
+        e.attr = st;
+        used = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+      } else {
+        used = fuse_add_direntry(req, p, rem, name, &st, next);
+      }
+      if (used > rem) break;
+    }
+    p += used;
+    rem -= used;
+    dh->entry = nullptr;
+    dh->offset = next;
+  }
+  if (err != 0 && rem == size) return s->ReplyErr(req, d, err);
+  size_t len = size - rem;
+  s->Respond(d, [req, buf, len] { fuse_reply_buf(req, buf->data(), len); });
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, false);
+}
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, true);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  auto* dh = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
+  ::closedir(dh->dp);
+  delete dh;
+  fuse_reply_err(req, 0);
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Decision d = s->Check(Method::kFsyncdir, s->Get(ino));
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  auto* dh = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
+  int fd = ::dirfd(dh->dp);
+  int res = datasync ? ::fdatasync(fd) : ::fsync(fd);
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t ino) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kStatfs, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  struct statvfs sv;
+  if (::fstatvfs(in->fd, &sv) < 0) return s->ReplyErr(req, d, errno);
+  s->Respond(d, [req, sv] { fuse_reply_statfs(req, &sv); });
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                 fuse_file_info* fi) {
+  Impl* s = Self(req);
+  Decision d = s->Check(Method::kFallocate, s->Get(ino));
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  bool grows = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE)) == 0;
+  if (d.enospc != nullptr && grows) {
+    // Space is reserved all or nothing, like the real call.
+    uint64_t want = static_cast<uint64_t>(len);
+    uint64_t got = d.enospc->TakeSpace(want);
+    if (got < want) {
+      d.enospc->CountEffect(1);
+      return s->ReplyErr(req, d, ENOSPC);
+    }
+  }
+  int res = ::fallocate(Fd(fi), mode, off, len);
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+
+// Extended attributes go through /proc/self/fd/N: *xattr calls do not accept O_PATH fds.
+// Symlinks are refused (ENOTSUP): following the magic link would reach the symlink's target.
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Impl* s = Self(req);
+  // Asked before every write by the kernel's setuid/capability-clearing check. File
+  // capabilities are not exposed through the overlay, so answering without a syscall keeps an
+  // idle write to one cheap round trip instead of two syscalls more.
+  if (strcmp(name, "security.capability") == 0) return (void)fuse_reply_err(req, ENODATA);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kGetxattr, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (in->type == S_IFLNK) return s->ReplyErr(req, d, ENOTSUP);
+  std::string path = ProcPath(in->fd);
+  if (size == 0) {
+    ssize_t n = ::getxattr(path.c_str(), name, nullptr, 0);
+    if (n < 0) return s->ReplyErr(req, d, errno);
+    size_t count = static_cast<size_t>(n);
+    return s->Respond(d, [req, count] { fuse_reply_xattr(req, count); });
+  }
+  auto buf = std::make_shared<std::vector<char>>(size);
+  ssize_t n = ::getxattr(path.c_str(), name, buf->data(), size);
+  if (n < 0) return s->ReplyErr(req, d, errno);
+  size_t len = static_cast<size_t>(n);
+  s->Respond(d, [req, buf, len] { fuse_reply_buf(req, buf->data(), len); });
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kListxattr, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (in->type == S_IFLNK) return s->ReplyErr(req, d, ENOTSUP);
+  std::string path = ProcPath(in->fd);
+  if (size == 0) {
+    ssize_t n = ::listxattr(path.c_str(), nullptr, 0);
+    if (n < 0) return s->ReplyErr(req, d, errno);
+    size_t count = static_cast<size_t>(n);
+    return s->Respond(d, [req, count] { fuse_reply_xattr(req, count); });
+  }
+  auto buf = std::make_shared<std::vector<char>>(size);
+  ssize_t n = ::listxattr(path.c_str(), buf->data(), size);
+  if (n < 0) return s->ReplyErr(req, d, errno);
+  size_t len = static_cast<size_t>(n);
+  s->Respond(d, [req, buf, len] { fuse_reply_buf(req, buf->data(), len); });
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kSetxattr, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (in->type == S_IFLNK) return s->ReplyErr(req, d, ENOTSUP);
+  int res = ::setxattr(ProcPath(in->fd).c_str(), name, value, size, flags);
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Impl* s = Self(req);
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kRemovexattr, in);
+  if (d.err) return s->ReplyErr(req, d, d.err);
+  if (in->type == S_IFLNK) return s->ReplyErr(req, d, ENOTSUP);
+  int res = ::removexattr(ProcPath(in->fd).c_str(), name);
+  s->ReplyErr(req, d, res < 0 ? errno : 0);
+}
+
+void OpLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  off_t res = ::lseek(Fd(fi), off, whence);
+  if (res < 0)
+    fuse_reply_err(req, errno);
+  else
+    fuse_reply_lseek(req, res);
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops{};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
+  ops.readlink = OpReadlink;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.symlink = OpSymlink;
+  ops.link = OpLink;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.rename = OpRename;
+  ops.open = OpOpen;
+  ops.create = OpCreate;
+  ops.read = OpRead;
+  ops.write_buf = OpWriteBuf;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpendir;
+  ops.readdir = OpReaddir;
+  ops.readdirplus = OpReaddirplus;
+  ops.releasedir = OpReleasedir;
+  ops.fsyncdir = OpFsyncdir;
+  ops.statfs = OpStatfs;
+  ops.fallocate = OpFallocate;
+  ops.getxattr = OpGetxattr;
+  ops.listxattr = OpListxattr;
+  ops.setxattr = OpSetxattr;
+  ops.removexattr = OpRemovexattr;
+  ops.lseek = OpLseek;
+  return ops;
+}
+
+const fuse_lowlevel_ops kOps = MakeOps();
+
+std::optional<MountEntry> FindMount(const std::string& dir) {
+  std::optional<MountEntry> found;
+  for (auto& m : FaultlineMounts()) {
+    if (m.mount_point == dir) found = m;  // the last one is the top of the stack
+  }
+  return found;
+}
+
+}  // namespace
+
+Overlay::Overlay(const std::filesystem::path& dir) : Overlay(dir, Options{}) {}
+
+Overlay::Overlay(const std::filesystem::path& dir, Options options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  std::error_code ec;
+  s.dir = std::filesystem::canonical(dir, ec);
+  if (ec) throw FaultError("overlay " + dir.string() + ": " + ec.message());
+  if (!std::filesystem::is_directory(s.dir)) {
+    throw FaultError("overlay " + dir.string() + ": not a directory");
+  }
+  if (FindMount(s.dir.string())) {
+    throw FaultError("overlay " + s.dir.string() +
+                     ": a faultline overlay is already mounted there");
+  }
+  // Opened before the mount: the only way back to the real directory once it is covered.
+  s.root.fd = ::open(s.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (s.root.fd < 0) ThrowErrno("overlay: open " + s.dir.string());
+  struct stat st;
+  if (::fstat(s.root.fd, &st) < 0) ThrowErrno("overlay: stat " + s.dir.string());
+  s.root.dev = st.st_dev;
+  s.root.ino = st.st_ino;
+  s.root.type = S_IFDIR;
+  s.root.nlookup = 2;
+  s.proc_self_fd = ::open("/proc/self/fd", O_PATH | O_CLOEXEC);
+  if (s.proc_self_fd < 0) ThrowErrno("overlay: open /proc/self/fd");
+  s.umask_bits = ::umask(022);
+  ::umask(s.umask_bits);
+
+  std::vector<std::string> argv = {"faultline", "-o",
+                                   "default_permissions,allow_other,fsname=faultline,"
+                                   "subtype=faultline"};
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
+  s.se = fuse_session_new(&args, &kOps, sizeof(kOps), &s);
+  fuse_opt_free_args(&args);  // option parsing may have copied argv
+  if (s.se == nullptr) {
+    ::close(s.root.fd);
+    ::close(s.proc_self_fd);
+    throw FaultError("overlay " + s.dir.string() + ": fuse_session_new failed");
+  }
+  if (fuse_session_mount(s.se, s.dir.c_str()) != 0) {
+    fuse_session_destroy(s.se);
+    ::close(s.root.fd);
+    ::close(s.proc_self_fd);
+    throw FaultError("overlay " + s.dir.string() +
+                     ": mount failed (is /dev/fuse available and are we root?)");
+  }
+  if (auto m = FindMount(s.dir.string())) s.mount_entry = *m;
+  s.loop_cfg = fuse_loop_cfg_create();
+  // One /dev/fuse fd per worker: requests do not contend on a single queue read.
+  fuse_loop_cfg_set_clone_fd(s.loop_cfg, 1);
+  fuse_loop_cfg_set_max_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
+  // Keep idle workers instead of destroying and re-creating threads between bursts.
+  fuse_loop_cfg_set_idle_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
+  s.loop = std::thread([&s] {
+    fuse_session_loop_mt(s.se, s.loop_cfg);
+    std::lock_guard lock(s.loop_mu);
+    s.loop_done = true;
+    s.loop_cv.notify_all();
+  });
+}
+
+Overlay::~Overlay() {
+  Impl& s = *impl_;
+  // Release every held reply first so no caller stays blocked on a dying connection.
+  s.delays.Stop();
+  fuse_session_exit(s.se);
+  fuse_session_unmount(s.se);  // lazy (MNT_DETACH) when root
+  {
+    std::unique_lock lock(s.loop_mu);
+    // The loop ends when the connection does. That happens at unmount unless some process
+    // still holds a file open under the mount; then abort the connection.
+    if (!s.loop_cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return s.loop_done; })) {
+      lock.unlock();
+      AbortConnection(s.mount_entry.major, s.mount_entry.minor);
+    }
+  }
+  s.loop.join();
+  fuse_session_destroy(s.se);
+  fuse_loop_cfg_destroy(s.loop_cfg);
+  for (auto& [k, in] : s.inodes) ::close(in->fd);
+  ::close(s.root.fd);
+  ::close(s.proc_self_fd);
+}
+
+const std::filesystem::path& Overlay::dir() const { return impl_->dir; }
+const std::string& Overlay::instance() const { return impl_->instance; }
+
+std::shared_ptr<Rule> Overlay::Arm(RuleSpec spec) {
+  std::shared_ptr<Rule> rule;
+  {
+    std::lock_guard lock(impl_->rules_mu);
+    rule = std::make_shared<Rule>(impl_->next_rule_id++, std::move(spec));
+    auto list = impl_->rules.load()->rules;
+    list.push_back(rule);
+    impl_->Publish(std::move(list));
+  }
+  impl_->InvalidateMatching(*rule);
+  return rule;
+}
+
+bool Overlay::Disarm(uint64_t rule_id) {
+  std::shared_ptr<Rule> gone;
+  {
+    std::lock_guard lock(impl_->rules_mu);
+    auto list = impl_->rules.load()->rules;
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      if ((*it)->id() == rule_id) {
+        gone = *it;
+        list.erase(it);
+        break;
+      }
+    }
+    if (!gone) return false;
+    impl_->Publish(std::move(list));
+  }
+  // Attributes overridden by an attr rule were served uncached; nothing corrupted or short
+  // was cached either (direct_io), so only attr rules need the kernel to forget.
+  if (gone->spec().kind == RuleKind::kAttr) impl_->InvalidateMatching(*gone);
+  return true;
+}
+
+std::vector<std::shared_ptr<Rule>> Overlay::Rules() const { return impl_->rules.load()->rules; }
+
+std::vector<MountEntry> FaultlineMounts() {
+  std::vector<MountEntry> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mount-point options [optional...] - fstype source super-opts
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mp;
+    ls >> id >> parent >> devno >> root >> mp;
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype, source;
+    rest >> fstype >> source;
+    if (fstype != "fuse.faultline") continue;
+    MountEntry m;
+    m.mount_point = Unescape(mp);
+    sscanf(devno.c_str(), "%u:%u", &m.major, &m.minor);
+    out.push_back(m);
+  }
+  return out;
+}
+
+namespace {
+
+// A daemon that died (the agent was SIGKILLed) leaves its mount answering ENOTCONN. statfs is
+// never served from the kernel's caches, so it reaches the daemon if there is one.
+bool Alive(const std::string& mount_point) {
+  struct statvfs sv;
+  return ::statvfs(mount_point.c_str(), &sv) == 0;
+}
+
+bool Under(const std::string& path, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  return path == prefix || path.rfind(prefix.back() == '/' ? prefix : prefix + "/", 0) == 0;
+}
+
+}  // namespace
+
+std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep,
+                                          const std::string& under) {
+  std::vector<std::string> did;
+  auto mounts = FaultlineMounts();
+  // Innermost first, so a stacked mount does not keep its parent busy.
+  for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) {
+    if (!Under(it->mount_point, under)) continue;
+    if (std::find(keep.begin(), keep.end(), it->mount_point) != keep.end()) continue;
+    if (Alive(it->mount_point)) {
+      did.push_back("left live faultline overlay " + it->mount_point +
+                    " alone (served by another process)");
+      continue;
+    }
+    AbortConnection(it->major, it->minor);
+    if (::umount2(it->mount_point.c_str(), MNT_DETACH) == 0) {
+      did.push_back("unmounted stale faultline overlay " + it->mount_point);
+    } else {
+      did.push_back("could not unmount stale faultline overlay " + it->mount_point + ": " +
+                    strerror(errno));
+    }
+  }
+  return did;
+}
+
+std::string OverlayManager::Key(const std::filesystem::path& dir) {
+  std::error_code ec;
+  auto c = std::filesystem::weakly_canonical(dir, ec);
+  return (ec ? dir : c).lexically_normal().string();
+}
+
+std::shared_ptr<Overlay> OverlayManager::Mount(const std::filesystem::path& dir) {
+  std::lock_guard lock(mu_);
+  auto key = Key(dir);
+  if (auto it = overlays_.find(key); it != overlays_.end()) return it->second;
+  // A faultline mount here that we do not own: left by a crashed daemon (clear it), or served
+  // by another live process (refuse rather than stack on it).
+  if (auto m = FindMount(key)) {
+    if (Alive(key)) {
+      throw FaultError("overlay " + key + ": another process serves a faultline overlay there");
+    }
+    AbortConnection(m->major, m->minor);
+    ::umount2(key.c_str(), MNT_DETACH);
+  }
+  auto ov = std::make_shared<Overlay>(key);
+  overlays_[key] = ov;
+  return ov;
+}
+
+bool OverlayManager::Unmount(const std::filesystem::path& dir) {
+  std::shared_ptr<Overlay> ov;
+  {
+    std::lock_guard lock(mu_);
+    auto it = overlays_.find(Key(dir));
+    if (it == overlays_.end()) return false;
+    ov = std::move(it->second);
+    overlays_.erase(it);
+  }
+  ov.reset();  // unmounts: faults keep only their rules (counters), never the overlay
+  return true;
+}
+
+std::shared_ptr<Overlay> OverlayManager::Find(const std::filesystem::path& dir) const {
+  std::lock_guard lock(mu_);
+  auto it = overlays_.find(Key(dir));
+  return it == overlays_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> OverlayManager::Mounts() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (auto& [k, v] : overlays_) out.push_back(k);
+  return out;
+}
+
+std::vector<std::string> OverlayManager::Sweep() const { return SweepStaleMounts(Mounts()); }
+
+void OverlayManager::UnmountAll() {
+  std::map<std::string, std::shared_ptr<Overlay>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.swap(overlays_);
+  }
+}
+
+}  // namespace faultline::faults::io

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "faults/io/rules.h"
+
+namespace faultline::faults::io {
+
+// A passthrough FUSE filesystem (libfuse3 low-level API, multithreaded loop) mounted over a
+// directory. The directory's real contents stay reachable to the overlay through an O_PATH fd
+// opened before the mount; everything a process does under the directory afterwards goes through
+// the overlay, where armed rules can delay, fail, shorten or corrupt it.
+//
+// RAII: the constructor mounts (throws FaultError with the reason if it cannot), the destructor
+// releases every delayed reply, unmounts and joins the FUSE threads. Processes that opened files
+// under the directory before the mount keep using the real files and never see a rule; processes
+// that still hold files open at unmount see ENOTCONN from then on (the connection is aborted so
+// the unmount never hangs) - mount before starting the target and unmount after stopping it.
+//
+// Mounts carry fsname "faultline" and type "fuse.faultline" so SweepStaleMounts can find the
+// ones a crashed process left behind.
+class Overlay {
+ public:
+  struct Options {
+    // Upper bound of FUSE worker threads. Delayed replies do not hold a worker (they wait on
+    // the overlay's timer thread), so this only bounds truly concurrent disk ops.
+    int max_threads = 32;
+  };
+  explicit Overlay(const std::filesystem::path& dir);
+  Overlay(const std::filesystem::path& dir, Options options);
+  ~Overlay();
+  Overlay(const Overlay&) = delete;
+  Overlay& operator=(const Overlay&) = delete;
+
+  const std::filesystem::path& dir() const;
+  // Distinguishes this mount from a later one at the same directory (journal State()).
+  const std::string& instance() const;
+
+  // Arms a rule at once, without remounting; returns it (its id names it for Disarm). Cached
+  // pages and attributes of the files it matches are dropped so it takes effect immediately.
+  std::shared_ptr<Rule> Arm(RuleSpec spec);
+  // False if no such rule is armed (idempotent revert).
+  bool Disarm(uint64_t rule_id);
+  std::vector<std::shared_ptr<Rule>> Rules() const;
+
+  // Internals (the FUSE callbacks live in overlay.cc).
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// A faultline FUSE mount found in /proc/self/mountinfo.
+struct MountEntry {
+  std::string mount_point;
+  unsigned major = 0, minor = 0;  // the connection's device, names it in fusectl
+};
+std::vector<MountEntry> FaultlineMounts();
+
+// Lazily unmounts (umount2 MNT_DETACH) every dead faultline mount (its daemon is gone: a crashed
+// agent leaves "Transport endpoint is not connected" behind) that is not in `keep` and lies
+// under `under` (empty: anywhere), so the directory underneath is usable again. Mounts that a
+// live process still serves are left alone. Returns what it did.
+std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep = {},
+                                          const std::string& under = "");
+
+// Owns the overlays of one agent, by mount directory. Thread-safe.
+//   Mount(dir)   mounts an overlay over dir (a stale faultline mount there is swept first);
+//                mounting an already mounted dir returns the existing overlay.
+//   Unmount(dir) disarms and unmounts; false if nothing was mounted there.
+//   Find(dir)    the overlay at dir or nullptr; IO faults arm their rules through it.
+class OverlayManager {
+ public:
+  std::shared_ptr<Overlay> Mount(const std::filesystem::path& dir);
+  bool Unmount(const std::filesystem::path& dir);
+  std::shared_ptr<Overlay> Find(const std::filesystem::path& dir) const;
+  std::vector<std::string> Mounts() const;
+  // Sweeps faultline mounts this manager does not own (see SweepStaleMounts).
+  std::vector<std::string> Sweep() const;
+  void UnmountAll();
+
+ private:
+  static std::string Key(const std::filesystem::path& dir);
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Overlay>> overlays_;
+};
+
+}  // namespace faultline::faults::io

@@ -1,0 +1,158 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace faultline::faults::io {
+
+// The FUSE methods a rule can filter on, as bits so a rule's set is one word.
+enum class Method : uint32_t {
+  kLookup,
+  kGetattr,
+  kSetattr,
+  kOpen,
+  kCreate,
+  kRead,
+  kWrite,
+  kFlush,
+  kRelease,
+  kFsync,
+  kFdatasync,
+  kFsyncdir,
+  kMkdir,
+  kRmdir,
+  kUnlink,
+  kRename,
+  kLink,
+  kSymlink,
+  kReadlink,
+  kReaddir,
+  kStatfs,
+  kFallocate,
+  kGetxattr,
+  kSetxattr,
+  kListxattr,
+  kRemovexattr,
+  kMknod,
+  kOpendir,
+  kCount
+};
+using MethodMask = uint64_t;
+constexpr MethodMask Bit(Method m) { return MethodMask{1} << static_cast<uint32_t>(m); }
+
+// "fsync" -> kFsync|kFdatasync (people say fsync for both), "fdatasync" -> kFdatasync only.
+// nullopt for an unknown name.
+std::optional<MethodMask> ParseMethod(std::string_view name);
+std::string_view MethodName(Method m);
+// Methods each rule kind can act on; an empty method list means all of these.
+MethodMask ApplicableMethods(int kind);
+
+// errno by name ("EIO") or nullopt; only errnos that make sense for a filesystem op.
+std::optional<int> ParseErrno(std::string_view name);
+
+enum class RuleKind { kLatency = 1, kErrno, kShort, kCorrupt, kAttr, kEnospcAfter };
+std::string_view RuleKindName(RuleKind k);
+enum class Distribution { kFixed, kUniform, kNormal };
+enum class CorruptMode { kFlip, kZero, kRandom };
+
+struct AttrOverride {
+  std::optional<uint64_t> size;
+  std::optional<uint32_t> mode;  // permission bits; file type kept
+  std::optional<int64_t> mtime, atime, ctime;
+  std::optional<uint32_t> uid, gid;
+  std::optional<uint64_t> nlink;
+};
+
+// What a rule does, already validated (see IoFaultFactory::Validate for the spec form).
+struct RuleSpec {
+  RuleKind kind = RuleKind::kLatency;
+  std::string path_glob;   // see glob.h; "" = all
+  MethodMask methods = 0;  // 0 = ApplicableMethods(kind)
+  double percent = 100;
+  int64_t max_count = 0;  // 0 = unlimited
+  uint64_t seed = 0;
+
+  std::chrono::nanoseconds delay{0}, jitter{0};
+  Distribution distribution = Distribution::kFixed;
+  std::vector<std::pair<int, uint32_t>> errnos;  // (errno, weight > 0)
+  double short_fraction = 0;
+  uint64_t short_bytes = 0;
+  CorruptMode corrupt_mode = CorruptMode::kFlip;
+  bool corrupt_on_write = false;
+  uint32_t corrupt_max_bytes = 1;
+  AttrOverride attr;
+  uint64_t enospc_after_bytes = 0;
+};
+
+// One armed rule: its spec plus the counters that prove it acts. Shared between the rule set
+// (read by FUSE workers) and the fault that armed it; counters are atomics so workers never
+// lock.
+class Rule {
+ public:
+  Rule(uint64_t id, RuleSpec spec);
+  uint64_t id() const { return id_; }
+  const RuleSpec& spec() const { return spec_; }
+
+  bool Matches(Method m, std::string_view path) const;
+  // Called for a matching op: counts it as matched, draws percent (seeded by the match index
+  // so a replay with the same op order makes the same choices) and claims one of max_count.
+  // Returns the draw index to derive further choices from, or nullopt if the rule passes.
+  std::optional<uint64_t> Fire();
+  // Deterministic random value number `k` of draw `n`.
+  uint64_t Random(uint64_t n, uint64_t k) const;
+
+  std::chrono::nanoseconds PickDelay(uint64_t n) const;
+  int PickErrno(uint64_t n) const;
+  // enospc-after: how many of `want` bytes may still be written (takes them from the budget).
+  uint64_t TakeSpace(uint64_t want);
+  // Applies the corruption to buf in place; returns the bytes changed.
+  size_t Corrupt(uint64_t n, char* buf, size_t len) const;
+  // How many of `len` bytes a short op transfers (at least 0, less than len when len > 0).
+  size_t ShortLength(size_t len) const;
+
+  int64_t matched() const { return matched_.load(std::memory_order_relaxed); }
+  int64_t acted() const { return acted_.load(std::memory_order_relaxed); }
+  void CountEffect(int64_t units) { effect_.fetch_add(units, std::memory_order_relaxed); }
+  // Kind-specific effect total: delay ns, bytes corrupted, bytes withheld, errors...
+  int64_t effect() const { return effect_.load(std::memory_order_relaxed); }
+
+ private:
+  uint64_t id_;
+  RuleSpec spec_;
+  uint64_t weight_total_ = 0;
+  std::atomic<int64_t> matched_{0};
+  std::atomic<int64_t> acted_{0};
+  std::atomic<int64_t> effect_{0};
+  std::atomic<uint64_t> space_left_{0};
+};
+
+// An immutable list of armed rules, published to the FUSE workers as one pointer.
+// Order of application for one op (documented for users in io.proto):
+//   1. errno and enospc-after, in arming order: the first that fires fails the op before it
+//      reaches the disk (enospc-after lets a write through up to the remaining budget);
+//   2. short, then corrupt, then attr: they shape a successful op's data or attributes;
+//   3. latency: every firing latency rule adds its delay; the reply (success or error) is
+//      held for the sum, off the worker thread.
+struct RuleSet {
+  std::vector<std::shared_ptr<Rule>> rules;
+  MethodMask methods = 0;  // union of every rule's methods: a quick "can anything match" test
+};
+
+// What the rules decided for one op.
+struct Decision {
+  int err = 0;                                      // fail with this errno (step 1)
+  std::chrono::nanoseconds delay{0};                // hold the reply (step 3)
+  std::vector<std::pair<Rule*, uint64_t>> shaping;  // short/corrupt/attr rules that fired
+  Rule* enospc = nullptr;                           // write must take its size from this budget
+};
+
+// Evaluates `set` for an op on `path`. Read/write data shaping is applied by the caller.
+Decision Decide(const RuleSet& set, Method m, std::string_view path);
+
+}  // namespace faultline::faults::io

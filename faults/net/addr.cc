@@ -1,0 +1,171 @@
+#include "faults/net/addr.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cmath>
+
+namespace faultline::faults::net {
+namespace {
+
+void Set(std::string* why, std::string text) {
+  if (why) *why = std::move(text);
+}
+
+// Splits "12.5mbit" into 12.5 and "mbit". Returns false if there is no leading number.
+bool SplitNumber(std::string_view text, double* value, std::string* unit) {
+  size_t i = 0;
+  while (i < text.size() && (isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return false;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + i, *value);
+  if (ec != std::errc() || p != text.data() + i) return false;
+  unit->clear();
+  for (char c : text.substr(i)) unit->push_back(static_cast<char>(tolower(c)));
+  return std::isfinite(*value);
+}
+
+}  // namespace
+
+bool Cidr::Overlaps(const Cidr& o) const {
+  const int p = std::min(prefix, o.prefix);
+  const uint32_t m = p == 0 ? 0 : ~uint32_t{0} << (32 - p);
+  return (addr & m) == (o.addr & m);
+}
+
+std::string Cidr::ToString() const { return FormatIpv4(addr) + "/" + std::to_string(prefix); }
+
+std::optional<uint32_t> ParseIpv4(std::string_view text) {
+  std::string s(text);
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
+  return ntohl(a.s_addr);
+}
+
+std::string FormatIpv4(uint32_t host_order) {
+  in_addr a{htonl(host_order)};
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+std::optional<Cidr> ParseCidr(std::string_view text, std::string* why) {
+  Cidr c;
+  std::string_view addr = text;
+  if (text.find(':') != std::string_view::npos) {
+    Set(why, "IPv6 is not supported yet: \"" + std::string(text) + "\"");
+    return std::nullopt;
+  }
+  if (auto slash = text.find('/'); slash != std::string_view::npos) {
+    addr = text.substr(0, slash);
+    std::string_view p = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), c.prefix);
+    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || c.prefix < 0 ||
+        c.prefix > 32) {
+      Set(why, "prefix length must be 0..32 in \"" + std::string(text) + "\"");
+      return std::nullopt;
+    }
+  }
+  auto a = ParseIpv4(addr);
+  if (!a) {
+    Set(why, "not an IPv4 address or CIDR: \"" + std::string(text) + "\"");
+    return std::nullopt;
+  }
+  c.addr = *a;
+  if ((c.addr & c.mask()) != c.addr) {
+    Set(why, "host bits set in \"" + std::string(text) + "\" (did you mean " +
+                 FormatIpv4(c.addr & c.mask()) + "/" + std::to_string(c.prefix) + "?)");
+    return std::nullopt;
+  }
+  return c;
+}
+
+std::optional<PortRange> ParsePortRange(std::string_view text, std::string* why) {
+  auto parse = [&](std::string_view s, uint16_t* out) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < 1 || v > 65535)
+      return false;
+    *out = static_cast<uint16_t>(v);
+    return true;
+  };
+  PortRange r;
+  auto dash = text.find('-');
+  bool ok = dash == std::string_view::npos
+                ? parse(text, &r.first) && (r.last = r.first, true)
+                : parse(text.substr(0, dash), &r.first) && parse(text.substr(dash + 1), &r.last);
+  if (!ok) {
+    Set(why, "port must be 1..65535 or a range like 2379-2380: \"" + std::string(text) + "\"");
+    return std::nullopt;
+  }
+  if (r.first > r.last) {
+    Set(why, "range start is above its end: \"" + std::string(text) + "\"");
+    return std::nullopt;
+  }
+  return r;
+}
+
+std::vector<MaskedPort> PortRangeToMasks(PortRange r) {
+  std::vector<MaskedPort> out;
+  uint32_t lo = r.first;
+  const uint32_t hi = r.last;
+  while (lo <= hi) {
+    // Largest aligned block starting at lo that stays within hi.
+    uint32_t size = lo == 0 ? 0x10000 : (lo & -lo);
+    while (lo + size - 1 > hi) size >>= 1;
+    out.push_back({static_cast<uint16_t>(lo), static_cast<uint16_t>(~(size - 1) & 0xffff)});
+    lo += size;
+  }
+  return out;
+}
+
+std::optional<uint64_t> ParseRate(std::string_view text, std::string* why) {
+  double v = 0;
+  std::string unit;
+  if (!SplitNumber(text, &v, &unit)) {
+    Set(why, "not a rate: \"" + std::string(text) + "\" (use e.g. 1mbit, 500kbit, 2mbps)");
+    return std::nullopt;
+  }
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1 / 8.0},         {"bit", 1 / 8.0},        {"kbit", 1e3 / 8},
+      {"mbit", 1e6 / 8},     {"gbit", 1e9 / 8},       {"bps", 1},
+      {"kbps", 1e3},         {"mbps", 1e6},           {"gbps", 1e9},
+      {"kibit", 1024 / 8.0}, {"mibit", 1048576 / 8.0}};
+  for (auto& [name, factor] : kUnits) {
+    if (unit == name) {
+      double bytes = v * factor;
+      if (bytes < 1 || bytes > 1e12) {
+        Set(why, "rate out of range (8bit..8tbit): \"" + std::string(text) + "\"");
+        return std::nullopt;
+      }
+      return static_cast<uint64_t>(bytes);
+    }
+  }
+  Set(why, "unknown rate unit \"" + unit + "\" (use bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)");
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ParseSize(std::string_view text, std::string* why) {
+  double v = 0;
+  std::string unit;
+  if (!SplitNumber(text, &v, &unit)) {
+    Set(why, "not a size: \"" + std::string(text) + "\" (use e.g. 1500, 32kb, 1mb)");
+    return std::nullopt;
+  }
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1},        {"b", 1},        {"k", 1024},          {"kb", 1024},
+      {"m", 1048576}, {"mb", 1048576}, {"kbit", 1024 / 8.0}, {"mbit", 1048576 / 8.0}};
+  for (auto& [name, factor] : kUnits) {
+    if (unit == name) {
+      double bytes = v * factor;
+      if (bytes < 1 || bytes > 4e9) {
+        Set(why, "size out of range (1 byte..4 GB): \"" + std::string(text) + "\"");
+        return std::nullopt;
+      }
+      return static_cast<uint64_t>(bytes);
+    }
+  }
+  Set(why, "unknown size unit \"" + unit + "\" (use b, kb, mb, kbit, mbit)");
+  return std::nullopt;
+}
+
+}  // namespace faultline::faults::net

@@ -1,0 +1,399 @@
+#include "faults/net/net_faults.h"
+
+#include <net/if.h>
+#include <sys/random.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "faults/core/duration.h"
+#include "faults/net/nfqueue.h"
+#include "faults/net/nft.h"
+#include "faults/net/probe.h"
+#include "faults/net/tc.h"
+
+namespace faultline::faults::net {
+namespace {
+
+using json = nlohmann::json;
+using v1::NetFault;
+
+std::string NewId() {
+  uint32_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != sizeof r) ThrowErrno("getrandom");
+  char buf[9];
+  snprintf(buf, sizeof buf, "%08x", r);
+  return buf;
+}
+
+Backend ParseBackend(const std::string& s) {
+  if (s == "netem") return Backend::kNetem;
+  if (s == "nfqueue") return Backend::kNfqueue;
+  return Backend::kNftables;
+}
+
+// A device the tc path hooks, and what it put there.
+struct Hook {
+  std::string dev;
+  bool clsact_created = false;
+};
+
+class NetFaultImpl : public Fault {
+ public:
+  NetFaultImpl(v1::FaultSpec spec, NetSpec s, const NetOptions& opts, std::string id)
+      : spec_(std::move(spec)), s_(std::move(s)), opts_(opts), id_(std::move(id)) {}
+
+  std::string Kind() const override { return "net/" + ActionName(s_.action); }
+  std::string table() const { return kNftPrefix + id_; }
+  std::string ifb() const { return kIfbPrefix + id_; }
+
+  void Prepare() override {
+    Rtnl nl;
+    if (s_.backend != Backend::kNetem) {
+      // nftables matches the name, so a missing device would silently match nothing.
+      if (!s_.match.device.empty() && LinkIndex(nl, s_.match.device) == 0)
+        throw FaultError("device " + s_.match.device + " does not exist");
+      return;
+    }
+    hooks_.clear();
+    if (!s_.match.device.empty()) {
+      if (LinkIndex(nl, s_.match.device) == 0)
+        throw FaultError("device " + s_.match.device + " does not exist");
+      hooks_.push_back({s_.match.device});
+    } else {
+      for (auto& [index, name] : ListLinks(nl))
+        if (name != "lo" && !name.starts_with(kIfbPrefix)) hooks_.push_back({name});
+      if (hooks_.empty()) throw FaultError("no network device to act on");
+    }
+    // Two free consecutive priorities on every hooked device: exemptions, then redirects.
+    std::vector<uint16_t> used;
+    for (const Hook& h : hooks_)
+      for (bool ingress : {false, true})
+        for (uint16_t p : FilterPrios(nl, LinkIndex(nl, h.dev), ingress)) used.push_back(p);
+    prio_ = 0;
+    for (uint32_t p = kFirstPrio; p + 1 <= kLastPrio; p += 2) {
+      if (std::find(used.begin(), used.end(), p) == used.end() &&
+          std::find(used.begin(), used.end(), p + 1) == used.end()) {
+        prio_ = static_cast<uint16_t>(p);
+        break;
+      }
+    }
+    if (prio_ == 0) throw FaultError("every faultline filter priority is in use");
+  }
+
+  std::string State() const override {
+    json j{{"id", id_}, {"backend", BackendName(s_.backend)}, {"prio", prio_}};
+    json hooks = json::array();
+    for (const Hook& h : hooks_) hooks.push_back({{"dev", h.dev}, {"clsact", h.clsact_created}});
+    j["hooks"] = hooks;
+    return j.dump();
+  }
+
+  void Apply() override {
+    std::lock_guard lock(mu_);
+    if (applied_) return;
+    try {
+      switch (s_.backend) {
+        case Backend::kNftables:
+          ApplyNft();
+          break;
+        case Backend::kNfqueue:
+          ApplyQueue();
+          break;
+        case Backend::kNetem:
+          ApplyTc();
+          break;
+      }
+    } catch (...) {
+      applied_ = true;
+      RevertLocked();  // nothing half-applied
+      throw;
+    }
+    applied_ = true;
+  }
+
+  void Revert() override {
+    std::lock_guard lock(mu_);
+    RevertLocked();
+  }
+
+  std::string Describe() const override {
+    std::string d = ActionName(s_.action);
+    switch (s_.action) {
+      case NetFault::DELAY:
+        d += " " + FormatDuration(s_.delay);
+        if (s_.jitter.count()) d += " ±" + FormatDuration(s_.jitter);
+        break;
+      case NetFault::BANDWIDTH:
+        d += " " + std::to_string(s_.rate * 8) + " bit/s";
+        break;
+      case NetFault::PARTITION:
+        break;
+      case NetFault::REORDER:
+        d += " " + Pct(s_.percent) + " at once, rest after " + FormatDuration(s_.delay);
+        break;
+      default:
+        d += " " + Pct(s_.percent);
+        break;
+    }
+    d += s_.match.egress && s_.match.ingress ? " both ways"
+         : s_.match.egress                   ? " egress"
+                                             : " ingress";
+    for (const Cidr& c : s_.match.to) d += " to " + c.ToString();
+    for (const Cidr& c : s_.match.from) d += " from " + c.ToString();
+    for (PortRange p : s_.match.ports)
+      d += " port " + std::to_string(p.first) +
+           (p.last != p.first ? "-" + std::to_string(p.last) : "");
+    if (!s_.match.device.empty()) d += " on " + s_.match.device;
+    d += std::string(" via ") + BackendName(s_.backend);
+    if (queue_) d += " (queue " + std::to_string(queue_->queue_num()) + ")";
+    if (s_.backend == Backend::kNetem) d += " (" + ifb() + ")";
+    return d;
+  }
+
+  Counters Observe() const override {
+    Counters c;
+    if (s_.backend != Backend::kNetem) {
+      try {
+        c["matched_packets"] = NftMatchedPackets(table());
+      } catch (const std::exception&) {
+      }
+    }
+    if (s_.backend == Backend::kNetem) {
+      try {
+        Rtnl nl;
+        if (int index = LinkIndex(nl, ifb()); index > 0) {
+          QdiscStats st = RootQdiscStats(nl, index);
+          c["qdisc_packets"] = st.packets;
+          c["qdisc_drops"] = st.drops;
+          c["qdisc_backlog"] = st.backlog;
+        }
+      } catch (const std::exception&) {
+      }
+    }
+    std::lock_guard lock(mu_);
+    if (queue_) {
+      auto st = queue_->stats();
+      c["queued"] = st.received;
+      c["released"] = st.accepted;
+      c["dropped"] = st.dropped;
+      c["held"] = st.held_now;
+      c["held_max"] = st.held_max;
+      c["verdict_messages"] = st.verdict_msgs;
+      c["batch_verdicts"] = st.batch_verdicts;
+      c["overruns"] = st.overruns;
+    }
+    return c;
+  }
+
+  void RestoreState(const json& j) {
+    prio_ = j.value("prio", 0);
+    for (const auto& h : j.value("hooks", json::array()))
+      hooks_.push_back({h.value("dev", ""), h.value("clsact", false)});
+    applied_ = true;  // whatever the journal says may exist must be looked for on revert
+  }
+
+ private:
+  static std::string Pct(double p) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g%%", p);
+    return buf;
+  }
+
+  NftPlan Plan() const {
+    NftPlan p;
+    p.match = s_.match;
+    p.exempt_ports = opts_.exempt_ports;
+    p.exempt_cidrs = opts_.exempt_cidrs;
+    p.percent = s_.action == NetFault::LOSS ? s_.percent : 100;
+    return p;
+  }
+
+  void ApplyNft() { NftCreateTable(table(), Plan()); }
+
+  void ApplyQueue() {
+    QueueBehaviour b;
+    b.delay = s_.delay;
+    b.jitter = s_.jitter;
+    b.normal_jitter = s_.distribution == NetFault::NORMAL;
+    b.correlation = s_.correlation;
+    if (s_.action == NetFault::LOSS) {
+      b.delay = b.jitter = {};
+      b.loss_percent = s_.percent;
+    }
+    if (s_.action == NetFault::REORDER) {
+      b.jitter = {};
+      b.reorder_percent = s_.percent;
+      b.gap = s_.gap;
+    }
+    // The spec seed alone, so a replayed experiment drops and jitters the same packets.
+    b.seed = spec_.seed();
+    queue_ = std::make_unique<PacketQueue>(opts_.first_queue, opts_.last_queue, b);
+    queue_->Start();
+    NftPlan p = Plan();
+    p.verdict = NftPlan::Verdict::kQueue;
+    p.queue = queue_->queue_num();
+    NftCreateTable(table(), p);
+  }
+
+  void ApplyTc() {
+    Rtnl nl;
+    const int ifb_index = CreateIfb(nl, ifb());
+    if (s_.action == NetFault::BANDWIDTH) {
+      SetRootTbf(nl, ifb_index, s_);
+    } else {
+      SetRootNetem(nl, ifb_index, s_);
+    }
+    const auto exempt = BuildExemptFilters(opts_.exempt_ports, opts_.exempt_cidrs);
+    for (Hook& h : hooks_) {
+      const int index = LinkIndex(nl, h.dev);
+      if (index == 0) throw FaultError("device " + h.dev + " vanished");
+      h.clsact_created = AddClsact(nl, index);
+      for (bool ingress : {false, true}) {
+        if (ingress ? !s_.match.ingress : !s_.match.egress) continue;
+        for (const auto& keys : exempt) AddU32Filter(nl, index, ingress, prio_, keys, 0);
+        for (const auto& keys : BuildU32Filters(s_.match, !ingress))
+          AddU32Filter(nl, index, ingress, prio_ + 1, keys, ifb_index);
+      }
+    }
+  }
+
+  void RevertLocked() {
+    if (!applied_) return;
+    std::string errors;
+    auto attempt = [&](auto fn) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        errors += std::string(errors.empty() ? "" : "; ") + e.what();
+      }
+    };
+    // Steering goes first so no packet is sent to a queue or IFB that is about to vanish.
+    if (s_.backend != Backend::kNetem) attempt([&] { NftDeleteTable(table()); });
+    if (queue_) {
+      queue_->Stop();
+      queue_.reset();
+    }
+    if (s_.backend == Backend::kNetem) {
+      attempt([&] {
+        Rtnl nl;
+        for (const Hook& h : hooks_) {
+          const int index = LinkIndex(nl, h.dev);
+          if (index == 0) continue;
+          for (bool ingress : {false, true}) {
+            DeleteFilters(nl, index, ingress, prio_);
+            DeleteFilters(nl, index, ingress, static_cast<uint16_t>(prio_ + 1));
+          }
+          if (h.clsact_created && FilterPrios(nl, index, false).empty() &&
+              FilterPrios(nl, index, true).empty())
+            DeleteClsact(nl, index);
+        }
+        DeleteLink(nl, ifb());
+      });
+    }
+    if (!errors.empty()) throw FaultError("revert " + Describe() + ": " + errors);
+    applied_ = false;
+  }
+
+  v1::FaultSpec spec_;
+  NetSpec s_;
+  NetOptions opts_;
+  std::string id_;
+  std::vector<Hook> hooks_;
+  uint16_t prio_ = 0;
+  mutable std::mutex mu_;
+  bool applied_ = false;
+  std::unique_ptr<PacketQueue> queue_;
+};
+
+class NetFaultFactory : public FaultFactory {
+ public:
+  explicit NetFaultFactory(NetOptions opts) : opts_(std::move(opts)) {}
+
+  std::string_view Family() const override { return "net"; }
+
+  FieldErrors Validate(const v1::FaultSpec& spec) const override {
+    return ValidateNet(spec.net(), opts_, Caps());
+  }
+
+  std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext&) const override {
+    NetSpec s = ResolveNet(spec.net(), opts_, Caps());
+    return std::make_unique<NetFaultImpl>(spec, std::move(s), opts_, NewId());
+  }
+
+  std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
+                                 const FaultContext&) const override {
+    json j = json::parse(state, nullptr, false);
+    if (j.is_discarded() || !j.contains("id"))
+      throw FaultError("net: journal state is not valid: " + std::string(state));
+    // Rebuilt from the journal alone: the backend recorded there, not today's probe, decides
+    // what to remove.
+    NetSpec s;
+    s.action = spec.net().action();
+    s.backend = ParseBackend(j.value("backend", ""));
+    auto f = std::make_unique<NetFaultImpl>(spec, std::move(s), opts_, j["id"].get<std::string>());
+    f->RestoreState(j);
+    return f;
+  }
+
+  std::vector<std::string> Sweep(const FaultContext&) const override {
+    std::vector<std::string> done;
+    for (const std::string& t : NftListTables()) {
+      if (!t.starts_with(kNftPrefix)) continue;
+      NftDeleteTable(t);
+      done.push_back("deleted nftables table ip " + t);
+    }
+    Rtnl nl;
+    const auto links = ListLinks(nl);
+    // Filters first: a redirect to a vanished IFB would drop the packets it matches.
+    for (auto& [index, name] : links) {
+      if (name.starts_with(kIfbPrefix)) continue;
+      bool ours = false;
+      for (bool ingress : {false, true})
+        for (uint16_t p : FilterPrios(nl, index, ingress))
+          if (p >= kFirstPrio && p <= kLastPrio) {
+            DeleteFilters(nl, index, ingress, p);
+            ours = true;
+            done.push_back("deleted " + std::string(ingress ? "ingress" : "egress") +
+                           " filters prio " + std::to_string(p) + " on " + name);
+          }
+      // A clsact that held only our filters was almost surely ours; one with other filters
+      // (someone's BPF or tc rules) stays.
+      if (ours && FilterPrios(nl, index, false).empty() && FilterPrios(nl, index, true).empty()) {
+        DeleteClsact(nl, index);
+        done.push_back("deleted empty clsact on " + name);
+      }
+    }
+    for (auto& [index, name] : links) {
+      if (!name.starts_with(kIfbPrefix)) continue;
+      DeleteLink(nl, name);
+      done.push_back("deleted IFB " + name);
+    }
+    return done;
+  }
+
+  std::map<std::string, std::pair<bool, std::string>> Probe() const override { return Caps(); }
+
+ private:
+  const Capabilities& Caps() const {
+    std::call_once(once_,
+                   [&] { caps_ = opts_.capabilities ? *opts_.capabilities : ProbeKernel(); });
+    return caps_;
+  }
+
+  NetOptions opts_;
+  mutable std::once_flag once_;
+  mutable Capabilities caps_;
+};
+
+}  // namespace
+
+std::unique_ptr<FaultFactory> MakeNetFaultFactory(NetOptions options) {
+  return std::make_unique<NetFaultFactory>(std::move(options));
+}
+
+void RegisterNetFaults(Registry& registry, NetOptions options) {
+  registry.Add(MakeNetFaultFactory(std::move(options)));
+}
+
+}  // namespace faultline::faults::net

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "faultline/v1/net.pb.h"
+#include "faults/core/errors.h"
+#include "faults/net/addr.h"
+
+namespace faultline::faults::net {
+
+// Kernel features by name ("netem", "nfqueue", ...) -> (available, detail). See probe.h.
+using Capabilities = std::map<std::string, std::pair<bool, std::string>>;
+
+// What the agent tells the net family about itself. Traffic to/from these is never faulted.
+struct NetOptions {
+  // The agent's own listening ports (gRPC, metrics): exempt as source or destination port.
+  std::vector<uint16_t> exempt_ports;
+  // Controller (and any other control-plane) addresses: exempt as source or destination.
+  std::vector<Cidr> exempt_cidrs;
+  // Kernel capabilities. Empty: probed once, lazily, on first use (needs root).
+  std::optional<Capabilities> capabilities;
+  // Queue numbers the NFQUEUE backend may bind, inclusive. Shared per network namespace.
+  uint16_t first_queue = 31000;
+  uint16_t last_queue = 31999;
+};
+
+enum class Backend { kNetem, kNfqueue, kNftables };
+const char* BackendName(Backend b);
+
+// Which packets a fault acts on (see net.proto).
+struct Match {
+  std::vector<Cidr> to;    // remote addresses
+  std::vector<Cidr> from;  // local addresses
+  v1::NetFault::Protocol protocol = v1::NetFault::PROTOCOL_ANY;
+  std::vector<PortRange> ports;  // source or destination port
+  std::string device;            // "" = every device
+  bool egress = true;
+  bool ingress = false;
+  // Transport protocols (IPPROTO_*) that rules must be written for: empty = any protocol.
+  std::vector<uint8_t> l4protos() const;
+};
+
+// A validated NetFault with units resolved.
+struct NetSpec {
+  v1::NetFault::Action action = v1::NetFault::ACTION_UNSPECIFIED;
+  Match match;
+  Backend backend = Backend::kNftables;
+  std::chrono::nanoseconds delay{0};
+  std::chrono::nanoseconds jitter{0};
+  double correlation = 0;  // percent
+  v1::NetFault::Distribution distribution = v1::NetFault::UNIFORM;
+  double percent = 0;
+  uint32_t gap = 0;
+  uint64_t rate = 0;  // bytes/s
+  uint64_t burst = 0;
+  uint64_t limit = 0;
+  uint64_t peakrate = 0;
+};
+
+std::string ActionName(v1::NetFault::Action a);
+
+// Every problem with `f` at once, paths prefixed "net.". `caps` decides the backend: a fault no
+// backend here can serve is refused with the reason.
+FieldErrors ValidateNet(const v1::NetFault& f, const NetOptions& opts, const Capabilities& caps);
+// Resolves a spec that ValidateNet accepted. Throws ValidationError otherwise.
+NetSpec ResolveNet(const v1::NetFault& f, const NetOptions& opts, const Capabilities& caps);
+
+}  // namespace faultline::faults::net

@@ -1,0 +1,360 @@
+#include "faults/net/tc.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/tc_act/tc_mirred.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netlink/netlink.h>
+#include <netlink/route/act/mirred.h>
+#include <netlink/route/action.h>
+#include <netlink/route/class.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <netlink/route/link.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/htb.h>
+#include <netlink/route/qdisc/netem.h>
+#include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/tc.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "faults/core/errors.h"
+
+namespace faultline::faults::net {
+namespace {
+
+[[noreturn]] void Fail(const std::string& what, int err) {
+  throw FaultError("tc: " + what + ": " + nl_geterror(err));
+}
+
+uint32_t ClsactParent(bool ingress) {
+  return TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+}
+
+// netem probabilities are fractions of 2^32.
+int Prob(double percent) {
+  return static_cast<int>(static_cast<uint32_t>(std::min(percent, 100.0) / 100 * UINT32_MAX));
+}
+
+template <typename T, void (*Free)(T*)>
+struct Owned {
+  T* p;
+  explicit Owned(T* x) : p(x) {}
+  ~Owned() { Free(p); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+};
+void FreeQdisc(rtnl_qdisc* q) { rtnl_qdisc_put(q); }
+void FreeCls(rtnl_cls* c) { rtnl_cls_put(c); }
+void FreeLink(rtnl_link* l) { rtnl_link_put(l); }
+void FreeClass(rtnl_class* c) { rtnl_class_put(c); }
+using Qdisc = Owned<rtnl_qdisc, FreeQdisc>;
+using Cls = Owned<rtnl_cls, FreeCls>;
+using Link = Owned<rtnl_link, FreeLink>;
+using Class = Owned<rtnl_class, FreeClass>;
+
+}  // namespace
+
+std::vector<std::vector<U32Key>> BuildU32Filters(const Match& m, bool egress) {
+  const int remote = egress ? 16 : 12, local = egress ? 12 : 16;
+  std::vector<std::vector<U32Key>> base{{}};
+  auto cross = [&](const std::vector<U32Key>& alternatives) {
+    if (alternatives.empty()) return;
+    std::vector<std::vector<U32Key>> next;
+    for (auto& f : base)
+      for (const U32Key& k : alternatives) {
+        next.push_back(f);
+        next.back().push_back(k);
+      }
+    base = std::move(next);
+  };
+  auto addrs = [](const std::vector<Cidr>& cs, int off) {
+    std::vector<U32Key> out;
+    for (const Cidr& c : cs) out.push_back({c.addr, c.mask(), off});
+    return out;
+  };
+  cross(addrs(m.to, remote));
+  cross(addrs(m.from, local));
+  std::vector<U32Key> protos;
+  for (uint8_t p : m.l4protos()) protos.push_back({uint32_t{p} << 16, 0x00ff0000, 8});
+  cross(protos);
+  // Source and destination ports share the word at offset 20.
+  std::vector<U32Key> ports;
+  for (PortRange r : m.ports)
+    for (MaskedPort mp : PortRangeToMasks(r)) {
+      ports.push_back({uint32_t{mp.value} << 16, uint32_t{mp.mask} << 16, 20});
+      ports.push_back({mp.value, mp.mask, 20});
+    }
+  cross(ports);
+  // A filter with no keys must still match everything: u32 needs one key, 0/0 at offset 0.
+  for (auto& f : base)
+    if (f.empty()) f.push_back({0, 0, 0});
+  return base;
+}
+
+std::vector<std::vector<U32Key>> BuildExemptFilters(const std::vector<uint16_t>& ports,
+                                                    const std::vector<Cidr>& cidrs) {
+  std::vector<std::vector<U32Key>> out;
+  for (const Cidr& c : cidrs)
+    for (int off : {12, 16}) out.push_back({{c.addr, c.mask(), off}});
+  for (uint16_t p : ports)
+    for (uint8_t proto : {uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_UDP}}) {
+      out.push_back({{uint32_t{proto} << 16, 0x00ff0000, 8}, {uint32_t{p} << 16, 0xffff0000, 20}});
+      out.push_back({{uint32_t{proto} << 16, 0x00ff0000, 8}, {p, 0x0000ffff, 20}});
+    }
+  return out;
+}
+
+Rtnl::Rtnl() : sock_(nl_socket_alloc()) {
+  if (!sock_) throw FaultError("tc: cannot allocate a netlink socket");
+  if (int err = nl_connect(sock_, NETLINK_ROUTE); err < 0) {
+    nl_socket_free(sock_);
+    Fail("connect", err);
+  }
+}
+Rtnl::~Rtnl() { nl_socket_free(sock_); }
+
+int LinkIndex(Rtnl& nl, const std::string& name) {
+  rtnl_link* l = nullptr;
+  if (rtnl_link_get_kernel(nl.get(), 0, name.c_str(), &l) < 0 || !l) return 0;
+  Link owned(l);
+  return rtnl_link_get_ifindex(l);
+}
+
+std::vector<std::pair<int, std::string>> ListLinks(Rtnl& nl) {
+  nl_cache* cache = nullptr;
+  if (int err = rtnl_link_alloc_cache(nl.get(), AF_UNSPEC, &cache); err < 0)
+    Fail("list links", err);
+  std::vector<std::pair<int, std::string>> out;
+  nl_cache_foreach(
+      cache,
+      [](nl_object* o, void* arg) {
+        auto* l = reinterpret_cast<rtnl_link*>(o);
+        static_cast<std::vector<std::pair<int, std::string>>*>(arg)->emplace_back(
+            rtnl_link_get_ifindex(l), rtnl_link_get_name(l));
+      },
+      &out);
+  nl_cache_free(cache);
+  return out;
+}
+
+int CreateIfb(Rtnl& nl, const std::string& name) {
+  Link l(rtnl_link_alloc());
+  rtnl_link_set_name(l.p, name.c_str());
+  if (int err = rtnl_link_set_type(l.p, "ifb"); err < 0) Fail("ifb type", err);
+  int err = rtnl_link_add(nl.get(), l.p, NLM_F_CREATE | NLM_F_EXCL);
+  if (err < 0 && err != -NLE_EXIST) Fail("create ifb " + name, err);
+  const int index = LinkIndex(nl, name);
+  if (index == 0) throw FaultError("tc: ifb " + name + " vanished after creation");
+  Link up(rtnl_link_alloc());
+  rtnl_link_set_ifindex(up.p, index);
+  rtnl_link_set_flags(up.p, IFF_UP);
+  if (int e = rtnl_link_change(nl.get(), up.p, up.p, 0); e < 0) Fail("set " + name + " up", e);
+  return index;
+}
+
+void DeleteLink(Rtnl& nl, const std::string& name) {
+  Link l(rtnl_link_alloc());
+  rtnl_link_set_name(l.p, name.c_str());
+  int err = rtnl_link_delete(nl.get(), l.p);
+  if (err < 0 && err != -NLE_NODEV && err != -NLE_OBJ_NOTFOUND) Fail("delete " + name, err);
+}
+
+bool AddClsact(Rtnl& nl, int ifindex) {
+  Qdisc q(rtnl_qdisc_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(q.p), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_CLSACT);
+  rtnl_tc_set_handle(TC_CAST(q.p), TC_H_MAKE(TC_H_CLSACT, 0));
+  rtnl_tc_set_kind(TC_CAST(q.p), "clsact");
+  int err = rtnl_qdisc_add(nl.get(), q.p, NLM_F_CREATE | NLM_F_EXCL);
+  if (err == -NLE_EXIST) return false;
+  if (err < 0) Fail("add clsact", err);
+  return true;
+}
+
+void DeleteClsact(Rtnl& nl, int ifindex) {
+  Qdisc q(rtnl_qdisc_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(q.p), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_CLSACT);
+  rtnl_tc_set_handle(TC_CAST(q.p), TC_H_MAKE(TC_H_CLSACT, 0));
+  rtnl_tc_set_kind(TC_CAST(q.p), "clsact");
+  int err = rtnl_qdisc_delete(nl.get(), q.p);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
+    Fail("delete clsact", err);
+}
+
+std::vector<uint16_t> FilterPrios(Rtnl& nl, int ifindex, bool ingress) {
+  nl_cache* cache = nullptr;
+  std::vector<uint16_t> out;
+  if (rtnl_cls_alloc_cache(nl.get(), ifindex, ClsactParent(ingress), &cache) < 0) return out;
+  nl_cache_foreach(
+      cache,
+      [](nl_object* o, void* arg) {
+        static_cast<std::vector<uint16_t>*>(arg)->push_back(
+            rtnl_cls_get_prio(reinterpret_cast<rtnl_cls*>(o)));
+      },
+      &out);
+  nl_cache_free(cache);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void DeleteFilters(Rtnl& nl, int ifindex, bool ingress, uint16_t prio) {
+  Cls c(rtnl_cls_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(c.p), ifindex);
+  rtnl_tc_set_parent(TC_CAST(c.p), ClsactParent(ingress));
+  rtnl_tc_set_kind(TC_CAST(c.p), "u32");
+  rtnl_cls_set_prio(c.p, prio);
+  rtnl_cls_set_protocol(c.p, ETH_P_IP);
+  int err = rtnl_cls_delete(nl.get(), c.p, 0);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
+    Fail("delete filters prio " + std::to_string(prio), err);
+}
+
+void AddU32Filter(Rtnl& nl, int ifindex, bool ingress, uint16_t prio,
+                  const std::vector<U32Key>& keys, int to_ifindex) {
+  Cls c(rtnl_cls_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(c.p), ifindex);
+  rtnl_tc_set_parent(TC_CAST(c.p), ClsactParent(ingress));
+  rtnl_tc_set_kind(TC_CAST(c.p), "u32");
+  rtnl_cls_set_prio(c.p, prio);
+  rtnl_cls_set_protocol(c.p, ETH_P_IP);
+  for (const U32Key& k : keys)
+    if (int err = rtnl_u32_add_key(c.p, htonl(k.value), htonl(k.mask), k.off, 0); err < 0)
+      Fail("u32 key", err);
+  // Without the terminal flag u32 would match but never run the action or return a class.
+  rtnl_u32_set_cls_terminal(c.p);
+  if (to_ifindex > 0) {
+    rtnl_act* act = rtnl_act_alloc();
+    rtnl_tc_set_kind(TC_CAST(act), "mirred");
+    rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
+    rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
+    rtnl_mirred_set_ifindex(act, static_cast<uint32_t>(to_ifindex));
+    if (int err = rtnl_u32_add_action(c.p, act); err < 0) Fail("u32 action", err);
+  } else {
+    // A class id and no action ends classification with TC_ACT_OK: the packet passes as is.
+    // (act_gact would say the same, but minimal kernels, this one included, lack it.)
+    rtnl_u32_set_classid(c.p, TC_HANDLE(1, 1));
+  }
+  if (int err = rtnl_cls_add(nl.get(), c.p, NLM_F_CREATE); err < 0)
+    Fail("add u32 filter prio " + std::to_string(prio), err);
+}
+
+namespace {
+
+rtnl_qdisc* RootQdisc(int ifindex, const char* kind) {
+  rtnl_qdisc* q = rtnl_qdisc_alloc();
+  rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+  rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(1, 0));
+  rtnl_tc_set_kind(TC_CAST(q), kind);
+  return q;
+}
+
+void AddRoot(Rtnl& nl, rtnl_qdisc* q, const char* kind) {
+  if (int err = rtnl_qdisc_add(nl.get(), q, NLM_F_CREATE | NLM_F_REPLACE); err < 0)
+    Fail(std::string("add ") + kind, err);
+}
+
+}  // namespace
+
+void SetRootNetem(Rtnl& nl, int ifindex, const NetSpec& s) {
+  Qdisc q(RootQdisc(ifindex, "netem"));
+  using v1::NetFault;
+  const int corr = Prob(s.correlation);
+  rtnl_netem_set_limit(q.p, 10000);
+  switch (s.action) {
+    case NetFault::DELAY:
+      rtnl_netem_set_delay(q.p, static_cast<int>(s.delay.count() / 1000));
+      rtnl_netem_set_jitter(q.p, static_cast<int>(s.jitter.count() / 1000));
+      rtnl_netem_set_delay_correlation(q.p, corr);
+      if (s.jitter.count() > 0 && s.distribution != NetFault::UNIFORM) {
+        const char* name = s.distribution == NetFault::NORMAL   ? "normal"
+                           : s.distribution == NetFault::PARETO ? "pareto"
+                                                                : "paretonormal";
+        if (int err = rtnl_netem_set_delay_distribution(q.p, name); err < 0)
+          Fail(std::string("netem distribution table ") + name, err);
+      }
+      break;
+    case NetFault::LOSS:
+      rtnl_netem_set_loss(q.p, Prob(s.percent));
+      rtnl_netem_set_loss_correlation(q.p, corr);
+      break;
+    case NetFault::DUPLICATE:
+      rtnl_netem_set_duplicate(q.p, Prob(s.percent));
+      rtnl_netem_set_duplicate_correlation(q.p, corr);
+      break;
+    case NetFault::CORRUPT:
+      rtnl_netem_set_corruption_probability(q.p, Prob(s.percent));
+      rtnl_netem_set_corruption_correlation(q.p, corr);
+      break;
+    case NetFault::REORDER:
+      rtnl_netem_set_delay(q.p, static_cast<int>(s.delay.count() / 1000));
+      rtnl_netem_set_reorder_probability(q.p, Prob(s.percent));
+      rtnl_netem_set_reorder_correlation(q.p, corr);
+      if (s.gap > 0) rtnl_netem_set_gap(q.p, static_cast<int>(s.gap));
+      break;
+    default:
+      throw FaultError("tc: netem cannot serve " + ActionName(s.action));
+  }
+  AddRoot(nl, q.p, "netem");
+}
+
+void SetRootTbf(Rtnl& nl, int ifindex, const NetSpec& s) {
+  Qdisc q(RootQdisc(ifindex, "tbf"));
+  // Defaults as an SRE would pick: a 10 ms bucket (at least a few full frames) and 100 ms of queue.
+  const uint64_t burst = s.burst ? s.burst : std::max<uint64_t>(s.rate / 100, 4500);
+  const uint64_t limit = s.limit ? s.limit : burst + s.rate / 10;
+  rtnl_qdisc_tbf_set_limit(q.p, static_cast<int>(limit));
+  rtnl_qdisc_tbf_set_rate(q.p, static_cast<int>(s.rate), static_cast<int>(burst), 0);
+  if (s.peakrate) {
+    if (int err = rtnl_qdisc_tbf_set_peakrate(q.p, static_cast<int>(s.peakrate), 1514, 0); err < 0)
+      Fail("tbf peakrate", err);
+  }
+  AddRoot(nl, q.p, "tbf");
+}
+
+void SetRootHtb(Rtnl& nl, int ifindex, uint64_t rate) {
+  Qdisc q(RootQdisc(ifindex, "htb"));
+  rtnl_htb_set_defcls(q.p, 1);
+  AddRoot(nl, q.p, "htb");
+  Class c(rtnl_class_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(c.p), ifindex);
+  rtnl_tc_set_parent(TC_CAST(c.p), TC_HANDLE(1, 0));
+  rtnl_tc_set_handle(TC_CAST(c.p), TC_HANDLE(1, 1));
+  rtnl_tc_set_kind(TC_CAST(c.p), "htb");
+  rtnl_htb_set_rate(c.p, static_cast<uint32_t>(rate));
+  rtnl_htb_set_ceil(c.p, static_cast<uint32_t>(rate));
+  if (int err = rtnl_class_add(nl.get(), c.p, NLM_F_CREATE); err < 0) Fail("add htb class", err);
+}
+
+void DeleteRootQdisc(Rtnl& nl, int ifindex) {
+  Qdisc q(rtnl_qdisc_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(q.p), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_ROOT);
+  int err = rtnl_qdisc_delete(nl.get(), q.p);
+  if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
+    Fail("delete root qdisc", err);
+}
+
+QdiscStats RootQdiscStats(Rtnl& nl, int ifindex) {
+  QdiscStats st;
+  nl_cache* cache = nullptr;
+  if (int err = rtnl_qdisc_alloc_cache(nl.get(), &cache); err < 0) Fail("list qdiscs", err);
+  if (rtnl_qdisc* q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT)) {
+    st.packets = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_PACKETS));
+    st.drops = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_DROPS));
+    st.backlog = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_QLEN));
+    rtnl_qdisc_put(q);
+  }
+  nl_cache_free(cache);
+  return st;
+}
+
+}  // namespace faultline::faults::net

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "faults/net/spec.h"
+
+struct nl_sock;
+
+namespace faultline::faults::net {
+
+// IFB devices faultline owns are named kIfbPrefix + short id ("flb1a2b3c4d").
+inline constexpr char kIfbPrefix[] = "flb";
+// Filter priorities faultline uses on clsact: each fault takes two consecutive ones (its
+// exemptions, then its redirects) from this range, so a sweep can find them.
+inline constexpr uint16_t kFirstPrio = 0xFA00;
+inline constexpr uint16_t kLastPrio = 0xFAFF;
+
+// One 32-bit u32 match key: (word at `off` in the IP header & mask) == value (host order).
+struct U32Key {
+  uint32_t value;
+  uint32_t mask;
+  int off;
+  bool operator==(const U32Key&) const = default;
+};
+
+// The filters (each a list of keys, all of which must match) that select the packets of `m`
+// in one direction. Ports use offsets 20/22, assuming a 20-byte IPv4 header as `tc ... match ip
+// dport` does; packets with IP options are not matched. Port ranges become mask blocks.
+std::vector<std::vector<U32Key>> BuildU32Filters(const Match& m, bool egress);
+// Filters selecting exempt traffic (either address or either port), which pass untouched.
+std::vector<std::vector<U32Key>> BuildExemptFilters(const std::vector<uint16_t>& ports,
+                                                    const std::vector<Cidr>& cidrs);
+
+// A route netlink socket (libnl), one per user; not shared between threads.
+class Rtnl {
+ public:
+  Rtnl();
+  ~Rtnl();
+  Rtnl(const Rtnl&) = delete;
+  Rtnl& operator=(const Rtnl&) = delete;
+  nl_sock* get() const { return sock_; }
+
+ private:
+  nl_sock* sock_;
+};
+
+// 0 if there is no such link.
+int LinkIndex(Rtnl& nl, const std::string& name);
+// Every link: (ifindex, name).
+std::vector<std::pair<int, std::string>> ListLinks(Rtnl& nl);
+// Creates IFB `name` (or reuses it) and brings it up. Returns its ifindex.
+int CreateIfb(Rtnl& nl, const std::string& name);
+// Absent is not an error.
+void DeleteLink(Rtnl& nl, const std::string& name);
+
+// Adds clsact to `ifindex`. Returns false if it was already there (someone else's to keep).
+bool AddClsact(Rtnl& nl, int ifindex);
+void DeleteClsact(Rtnl& nl, int ifindex);
+// Filter priorities present on clsact egress or ingress of `ifindex`.
+std::vector<uint16_t> FilterPrios(Rtnl& nl, int ifindex, bool ingress);
+// Removes every filter at `prio` on that hook. Absent is not an error.
+void DeleteFilters(Rtnl& nl, int ifindex, bool ingress, uint16_t prio);
+// Adds a u32 filter at `prio`: redirect to `to_ifindex` (mirred), or let pass if 0.
+void AddU32Filter(Rtnl& nl, int ifindex, bool ingress, uint16_t prio,
+                  const std::vector<U32Key>& keys, int to_ifindex);
+
+// Root qdiscs on an IFB (handle 1:), replacing whatever root it had.
+void SetRootNetem(Rtnl& nl, int ifindex, const NetSpec& s);
+void SetRootTbf(Rtnl& nl, int ifindex, const NetSpec& s);
+void SetRootHtb(Rtnl& nl, int ifindex, uint64_t rate);
+void DeleteRootQdisc(Rtnl& nl, int ifindex);
+// Counters of the root qdisc (packets it passed, dropped, and holds now).
+struct QdiscStats {
+  int64_t packets = 0, drops = 0, backlog = 0;
+};
+QdiscStats RootQdiscStats(Rtnl& nl, int ifindex);
+
+}  // namespace faultline::faults::net

@@ -1,0 +1,399 @@
+// The lab end to end, checked from outside: an independent etcdctl reads the cluster, and
+// `ip netns`, `ip link` and /proc/mounts are read to prove `lab down` left nothing behind.
+#include "deploy/lab/lab.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "deploy/lab/netns.h"
+#include "faults/core/errors.h"
+#include "faults/process/proc.h"
+#include "tests/support/subprocess.h"
+
+namespace faultline::lab {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const char* kEtcdctl = "/usr/bin/etcdctl";
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Member {
+  std::string endpoint;
+  uint64_t id = 0, leader = 0, raft_index = 0;
+};
+
+// `etcdctl endpoint status` for the given endpoints; members that did not answer are absent.
+std::vector<Member> EndpointStatus(const std::string& endpoints) {
+  auto r = RunCommand({kEtcdctl, "--endpoints", endpoints, "--dial-timeout", "1s",
+                       "--command-timeout", "2s", "endpoint", "status", "-w", "json"},
+                      5s);
+  std::vector<Member> out;
+  json j = json::parse(r.out, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& e : j) {
+    Member m;
+    m.endpoint = e.value("Endpoint", "");
+    m.id = e["Status"]["header"].value("member_id", uint64_t{0});
+    m.leader = e["Status"].value("leader", uint64_t{0});
+    m.raft_index = e["Status"].value("raftIndex", uint64_t{0});
+    out.push_back(m);
+  }
+  return out;
+}
+
+// True once every listed endpoint answers, they agree on one leader that is one of them, and
+// their raft indexes are equal.
+bool OneLeaderEqualIndexes(const std::string& endpoints, size_t n, uint64_t* leader = nullptr) {
+  auto ms = EndpointStatus(endpoints);
+  if (ms.size() != n) return false;
+  std::set<uint64_t> leaders, indexes;
+  int self_leaders = 0;
+  for (const auto& m : ms) {
+    leaders.insert(m.leader);
+    indexes.insert(m.raft_index);
+    if (m.id == m.leader) ++self_leaders;
+  }
+  if (leaders.size() != 1 || indexes.size() != 1 || *leaders.begin() == 0) return false;
+  if (leader) *leader = *leaders.begin();
+  return self_leaders == 1 || n < 3;  // with the leader paused, it is not among the endpoints
+}
+
+class LabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+    name_ = "t" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
+    // The CLI run as a subprocess finds the test's labs through the environment.
+    ::setenv("FAULTLINE_LAB_ROOT", root_.path().c_str(), 1);
+  }
+  void TearDown() override {
+    try {
+      if (!name_.empty()) Down(name_, root_.path());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cleanup: " << e.what();
+    }
+  }
+
+  LabOptions Options(bool agents) {
+    LabOptions o;
+    o.name = name_;
+    o.root = root_.path();
+    o.no_agents = !agents;
+    if (agents) o.agent = testing::Binary("agent/faultline-agent");
+    return o;
+  }
+
+  CommandResult Cli(std::vector<std::string> args, std::chrono::milliseconds t = 20s) {
+    args.insert(args.begin(), testing::Binary("cli/faultline"));
+    return RunCommand(args, t);
+  }
+
+  // Nothing of the lab is left: namespaces, links, mounts, processes, files.
+  void ExpectNothingLeft(const LabInfo& info) {
+    auto netns = RunCommand({"ip", "netns", "list"});
+    EXPECT_EQ(netns.out.find("fl-" + name_ + "-"), std::string::npos) << netns.out;
+    auto links = RunCommand({"ip", "-o", "link", "show"});
+    EXPECT_EQ(links.out.find(info.bridge), std::string::npos) << links.out;
+    for (const auto& m : info.members) {
+      EXPECT_EQ(links.out.find(m.veth), std::string::npos) << links.out;
+    }
+    std::string mounts = Slurp("/proc/mounts");
+    EXPECT_EQ(mounts.find("/run/netns/fl-" + name_ + "-"), std::string::npos) << mounts;
+    EXPECT_EQ(mounts.find(info.dir), std::string::npos) << mounts;
+    for (const auto& m : info.members) {
+      for (auto [pid, start] :
+           {std::pair{m.etcd_pid, m.etcd_start_time}, std::pair{m.agent_pid, m.agent_start_time}}) {
+        if (pid == 0) continue;
+        auto p = faults::process::ReadProc(pid);
+        bool alive = p && p->start_time == start && p->state != 'Z';
+        EXPECT_FALSE(alive) << m.name << " pid " << pid << " still runs";
+      }
+    }
+    EXPECT_FALSE(std::filesystem::exists(info.dir));
+  }
+
+  void CrashHalfwayThenDown(bool agents);
+
+  testing::TempDir root_{"faultline-lab"};
+  std::string name_;
+  static inline int counter_ = 0;
+};
+
+TEST_F(LabTest, ThreeMembersReplicateAndDownLeavesNothing) {
+  auto t0 = Clock::now();
+  LabInfo info = Up(Options(false));
+  auto took = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::cout << "lab up (3 members, no agents) took " << took << " s\n";
+  EXPECT_LT(took, 30.0);
+  ASSERT_EQ(info.members.size(), 3u);
+  EXPECT_EQ(info.state, "up");
+  EXPECT_EQ(LoadLab(name_, root_.path()), info);
+
+  // An independent client sees one leader, agreed by all, and equal raft indexes.
+  ASSERT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 10s));
+
+  // A write through e1 is read locally (serializable: no forwarding to the leader) on e2, e3.
+  auto put = RunCommand(
+      {kEtcdctl, "--endpoints", info.members[0].client_url, "put", "lab-key", "value-" + name_});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          auto get = RunCommand({kEtcdctl, "--endpoints", info.members[i].client_url, "get",
+                                 "lab-key", "--consistency=s", "--print-value-only"});
+          return get.out == "value-" + name_ + "\n";
+        },
+        5s))
+        << info.members[i].name;
+  }
+
+  // A second `lab up` of the same name refuses and does not disturb the running lab.
+  try {
+    Up(Options(false));
+    ADD_FAILURE() << "second lab up succeeded";
+  } catch (const faults::FaultError& e) {
+    EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(OneLeaderEqualIndexes(info.Endpoints(), 3));
+  auto again = Cli({"lab", "up", "--name", name_, "--no-agents"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+
+  // The CLI reads the description: endpoints (name left out: one lab is up) and status.
+  auto ep = Cli({"lab", "endpoints"});
+  EXPECT_EQ(ep.exit_code, 0) << ep.err;
+  EXPECT_EQ(ep.out, info.Endpoints() + "\n");
+  auto st = Cli({"lab", "status", "--name", name_, "-o", "json"});
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  json sj = json::parse(st.out);
+  ASSERT_EQ(sj["members"].size(), 3u);
+  int leaders = 0;
+  for (const auto& m : sj["members"]) {
+    EXPECT_TRUE(m["reachable"].get<bool>()) << m.dump();
+    leaders += m["leader"].get<bool>();
+  }
+  EXPECT_EQ(leaders, 1);
+  auto table = Cli({"lab", "status"});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("RAFT-INDEX"), std::string::npos) << table.out;
+
+  auto removed = Down(name_, root_.path());
+  EXPECT_FALSE(removed.empty());
+  ExpectNothingLeft(info);
+  EXPECT_TRUE(Down(name_, root_.path()).empty()) << "a second down has nothing to do";
+  auto down_again = Cli({"lab", "down", "--name", name_});
+  EXPECT_EQ(down_again.exit_code, 0) << down_again.err;
+}
+
+void LabTest::CrashHalfwayThenDown(bool agents) {
+  auto desc = root_.path() / name_ / "lab.json";
+  std::vector<std::string> argv = {testing::Binary("cli/faultline"), "lab", "up", "--name", name_};
+  argv.push_back(agents ? "--agent-binary=" + testing::Binary("agent/faultline-agent")
+                        : "--no-agents");
+  testing::Subprocess up(argv, (root_.path() / "up.log").string());
+  // Kill it once the first etcd (or agent) runs and the rest is still being built.
+  LabInfo partial;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        try {
+          partial = LabFromJson(Slurp(desc));
+          return (agents ? partial.members.at(0).agent_pid : partial.members.at(0).etcd_pid) != 0;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      20s))
+      << Slurp(root_.path() / "up.log");
+  up.Stop(SIGKILL);
+  partial = LabFromJson(Slurp(desc));
+  EXPECT_EQ(partial.state, "creating");
+  // Something really was left behind for `down` to clean.
+  const MemberInfo& first = partial.members[0];
+  EXPECT_TRUE(agents ? faults::process::SameProcess(first.agent_pid, first.agent_start_time)
+                     : faults::process::SameProcess(first.etcd_pid, first.etcd_start_time));
+  auto down = Cli({"lab", "down", "--name", name_});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  ExpectNothingLeft(partial);
+  // Even processes started after the description was last written are gone: none may run in
+  // a namespace of this lab (they would have been found by namespace, not by record).
+  auto ps = RunCommand({"ps", "-eo", "args"});
+  EXPECT_EQ(ps.out.find("faultline-lab-" + name_), std::string::npos) << ps.out;
+}
+
+TEST_F(LabTest, DownCleansUpAfterLabUpIsKilledHalfway) { CrashHalfwayThenDown(false); }
+
+TEST_F(LabTest, DownCleansUpAfterLabUpWithAgentsIsKilledHalfway) {
+  if (RunCommand({testing::Binary("agent/faultline-agent"), "--help"})
+          .out.find("--managed-config") == std::string::npos) {
+    GTEST_SKIP() << "this faultline-agent has no --managed-config yet";
+  }
+  CrashHalfwayThenDown(true);
+}
+
+TEST_F(LabTest, DownWorksWithoutTheDescription) {
+  LabInfo info = Up(Options(false));
+  std::filesystem::remove(std::filesystem::path(info.dir) / "lab.json");
+  auto removed = Down(name_, root_.path());
+  EXPECT_FALSE(removed.empty());
+  ExpectNothingLeft(info);
+}
+
+// Field 4 of /proc/PID/stat.
+pid_t ParentOf(pid_t pid) {
+  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  char state;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
+  std::string agent = testing::Binary("agent/faultline-agent");
+  if (RunCommand({agent, "--help"}).out.find("--managed-config") == std::string::npos) {
+    GTEST_SKIP() << "this faultline-agent has no --managed-config yet";
+  }
+  auto t0 = Clock::now();
+  LabInfo info = Up(Options(true));
+  std::cout << "lab up (3 members with agents) took "
+            << std::chrono::duration<double>(Clock::now() - t0).count() << " s\n";
+  ASSERT_EQ(info.agent, std::filesystem::weakly_canonical(agent).string());
+  for (const auto& m : info.members) {
+    ASSERT_GT(m.agent_pid, 0) << m.name;
+    ASSERT_GT(m.etcd_pid, 0) << m.name;
+    // The agent runs inside the member's namespace, and etcd is the agent's child.
+    struct stat st;
+    ASSERT_EQ(::stat(("/proc/" + std::to_string(m.agent_pid) + "/ns/net").c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, NetNs::Inode(NetNs::PathOf(m.netns))) << m.name;
+    EXPECT_EQ(ParentOf(m.etcd_pid), m.agent_pid) << m.name;
+    // Its labels name the member (asked through the CLI's --lab/--target).
+    auto status = Cli({"status", "--lab", name_, "--target", m.name, "-o", "json"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    json labels = json::parse(status.out)["capabilities"]["labels"];
+    EXPECT_EQ(labels.value("member", ""), m.name) << status.out;
+    EXPECT_EQ(labels.value("app", ""), "etcd") << status.out;
+  }
+  auto st = Cli({"lab", "status", "-o", "json"});
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  for (const auto& m : json::parse(st.out)["members"]) EXPECT_EQ(m["agent"], "ok") << m.dump();
+
+  uint64_t leader_id = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return OneLeaderEqualIndexes(info.Endpoints(), 3, &leader_id); }, 10s));
+  const MemberInfo* leader = nullptr;
+  std::string others;
+  for (const auto& m : info.members) {
+    auto one = EndpointStatus(m.client_url);
+    if (!one.empty() && one[0].id == leader_id) {
+      leader = info.Member(m.name);
+    } else {
+      others += (others.empty() ? "" : ",") + m.client_url;
+    }
+  }
+  ASSERT_NE(leader, nullptr);
+
+  // Pause the leader's etcd through its agent; the other two elect a new leader.
+  auto pause = Cli({"inject", "process", "pause", "--managed", "etcd", "--duration", "60s", "--lab",
+                    name_, "--target", leader->name});
+  ASSERT_EQ(pause.exit_code, 0) << pause.out << pause.err;
+  auto paused_at = Clock::now();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        auto p = faults::process::ReadProc(leader->etcd_pid);
+        return p && p->state == 'T';
+      },
+      2s));
+  uint64_t new_leader = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return OneLeaderEqualIndexes(others, 2, &new_leader) && new_leader != leader_id; },
+      20s));
+  std::cout << "new leader elected "
+            << std::chrono::duration<double>(Clock::now() - paused_at).count()
+            << " s after pausing the old one\n";
+  EXPECT_NE(new_leader, leader_id);
+
+  // Resume: the old leader rejoins and catches up.
+  auto recover = Cli({"recover", "--all", "--lab", name_, "--target", leader->name});
+  ASSERT_EQ(recover.exit_code, 0) << recover.out << recover.err;
+  EXPECT_NE(faults::process::ReadProc(leader->etcd_pid)->state, 'T');
+  EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 15s));
+
+  // Restart e2's etcd through its agent: same flags and data dir, a new process, and the time
+  // until the member answered /health again is reported.
+  const MemberInfo& e2 = info.members[1];
+  auto restart = Cli({"inject", "process", "restart", "--managed", "etcd", "--lab", name_,
+                      "--target", e2.name, "-o", "json"});
+  ASSERT_EQ(restart.exit_code, 0) << restart.out << restart.err;
+  json rj = json::parse(restart.out, nullptr, false);
+  ASSERT_FALSE(rj.is_discarded()) << restart.out;
+  int64_t ready_ms = std::stoll(rj["counters"].value("time_to_ready_ms", "-1"));
+  std::cout << "etcd restart through the agent: ready again after " << ready_ms << " ms\n";
+  EXPECT_GT(ready_ms, 0) << restart.out;
+  json state = json::parse(Slurp(e2.dir + "/agent/managed/etcd.json"));
+  EXPECT_NE(state["pid"].get<int>(), e2.etcd_pid);
+  EXPECT_FALSE(faults::process::SameProcess(e2.etcd_pid, e2.etcd_start_time));
+  auto get = RunCommand({kEtcdctl, "--endpoints", e2.client_url, "get", "--consistency=s",
+                         "--print-value-only", "after-restart"});
+  EXPECT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 15s));
+
+  // An agent dies: status says so, etcd keeps running (it does not die with its agent), and
+  // `lab down` still removes everything.
+  const MemberInfo& e1 = info.members[0];
+  ASSERT_EQ(::kill(e1.agent_pid, SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return ParentOf(e1.agent_pid) == 0 || faults::process::ReadProc(e1.agent_pid)->state == 'Z';
+      },
+      5s));
+  auto after = Cli({"lab", "status", "-o", "json"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  json members = json::parse(after.out)["members"];
+  EXPECT_NE(members[0]["agent"].get<std::string>().find("down"), std::string::npos) << after.out;
+  EXPECT_TRUE(members[0]["reachable"].get<bool>()) << after.out;
+  EXPECT_TRUE(faults::process::SameProcess(e1.etcd_pid, e1.etcd_start_time));
+
+  EXPECT_FALSE(Down(name_, root_.path()).empty());
+  ExpectNothingLeft(info);
+}
+
+TEST_F(LabTest, BadOptionsAreRefusedBeforeAnythingIsCreated) {
+  LabOptions o = Options(false);
+  o.members = 4;
+  o.etcd = "/nonexistent/etcd";
+  try {
+    Up(o);
+    FAIL();
+  } catch (const faults::ValidationError& e) {
+    EXPECT_NE(std::string(e.what()).find("--members: want 3 or 5"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("--etcd: /nonexistent/etcd is not an executable"),
+              std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_.path() / name_));
+  auto r = Cli({"lab", "up", "--name", "bad name"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--name"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace faultline::lab

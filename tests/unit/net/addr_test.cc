@@ -1,0 +1,80 @@
+#include "faults/net/addr.h"
+
+#include <gtest/gtest.h>
+
+namespace faultline::faults::net {
+namespace {
+
+TEST(Cidr, ParsesPrefixAndBareAddress) {
+  auto c = ParseCidr("10.1.0.0/16");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->addr, 0x0A010000u);
+  EXPECT_EQ(c->prefix, 16);
+  EXPECT_TRUE(c->Contains(0x0A01FFFE));
+  EXPECT_FALSE(c->Contains(0x0A020001));
+  auto host = ParseCidr("10.1.0.2");
+  ASSERT_TRUE(host);
+  EXPECT_EQ(host->prefix, 32);
+  EXPECT_EQ(ParseCidr("0.0.0.0/0")->mask(), 0u);
+}
+
+TEST(Cidr, RefusesBadInputWithReason) {
+  std::string why;
+  EXPECT_FALSE(ParseCidr("10.1.0.2/16", &why));
+  EXPECT_NE(why.find("10.1.0.0/16"), std::string::npos) << why;
+  EXPECT_FALSE(ParseCidr("10.1.0.0/33", &why));
+  EXPECT_NE(why.find("prefix"), std::string::npos);
+  EXPECT_FALSE(ParseCidr("10.1.0/24", &why));
+  EXPECT_FALSE(ParseCidr("fd00::1/128", &why));
+  EXPECT_NE(why.find("IPv6"), std::string::npos);
+  EXPECT_FALSE(ParseCidr("", &why));
+  EXPECT_FALSE(ParseCidr("10.0.0.0/", &why));
+}
+
+TEST(Cidr, Overlaps) {
+  EXPECT_TRUE(ParseCidr("10.0.0.0/8")->Overlaps(*ParseCidr("10.1.2.3")));
+  EXPECT_TRUE(ParseCidr("10.1.2.3")->Overlaps(*ParseCidr("10.0.0.0/8")));
+  EXPECT_FALSE(ParseCidr("10.1.0.0/16")->Overlaps(*ParseCidr("10.2.0.0/16")));
+}
+
+TEST(Ports, ParsesSingleAndRange) {
+  EXPECT_EQ(ParsePortRange("2380"), (PortRange{2380, 2380}));
+  EXPECT_EQ(ParsePortRange("2379-2380"), (PortRange{2379, 2380}));
+  std::string why;
+  EXPECT_FALSE(ParsePortRange("0", &why));
+  EXPECT_FALSE(ParsePortRange("65536", &why));
+  EXPECT_FALSE(ParsePortRange("2380-2379", &why));
+  EXPECT_NE(why.find("above"), std::string::npos);
+  EXPECT_FALSE(ParsePortRange("80-", &why));
+  EXPECT_FALSE(ParsePortRange("http", &why));
+}
+
+TEST(Ports, RangeToMasksCoversExactly) {
+  for (PortRange r : {PortRange{2379, 2380}, PortRange{1, 65535}, PortRange{1000, 1999},
+                      PortRange{8080, 8080}, PortRange{65535, 65535}}) {
+    auto masks = PortRangeToMasks(r);
+    for (uint32_t p = 1; p <= 65535; ++p) {
+      int hits = 0;
+      for (auto m : masks) hits += (p & m.mask) == m.value;
+      ASSERT_EQ(hits, (p >= r.first && p <= r.last) ? 1 : 0) << p;
+    }
+  }
+  EXPECT_EQ(PortRangeToMasks({8080, 8080}).size(), 1u);
+  EXPECT_EQ(PortRangeToMasks({2380, 2383}), (std::vector<MaskedPort>{{2380, 0xfffc}}));
+}
+
+TEST(Units, RatesAndSizes) {
+  EXPECT_EQ(ParseRate("1mbit"), 125000u);
+  EXPECT_EQ(ParseRate("100kbit"), 12500u);
+  EXPECT_EQ(ParseRate("10mbps"), 10000000u);
+  EXPECT_EQ(ParseRate("8000"), 1000u);
+  std::string why;
+  EXPECT_FALSE(ParseRate("1 furlong", &why));
+  EXPECT_FALSE(ParseRate("fast", &why));
+  EXPECT_EQ(ParseSize("32kb"), 32768u);
+  EXPECT_EQ(ParseSize("1500"), 1500u);
+  EXPECT_FALSE(ParseSize("-1", &why));
+}
+
+}  // namespace
+}  // namespace faultline::faults::net
