@@ -362,12 +362,38 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
       std::lock_guard lock(mu_);
       for (size_t i : targets) injected_agents_.insert(opt_.agents[i].address);
     }
+    // Network faults aimed at other members (a partition): `peer` selects them and their
+    // addresses (host of each member's client URL) become the fault's destinations.
+    std::vector<std::pair<std::string, std::string>> peers;  // member, host
+    if (step.has_peer()) {
+      faults::Rng prng = faults::Rng(exp_.seed()).Fork("peers." + name);
+      for (size_t i : ResolveTargets(step.peer(), opt_.agents, view, prng, opt_.member_label)) {
+        std::string m = MemberOf(opt_.agents[i]);
+        auto it = member_endpoint_.find(m);
+        if (m.empty() || it == member_endpoint_.end()) {
+          throw std::runtime_error("step " + name + ": peer " + opt_.agents[i].address +
+                                   " is not tied to an etcd member, so its address is unknown");
+        }
+        std::string host = it->second;
+        if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+        host = host.substr(0, host.rfind(':'));
+        peers.emplace_back(m, host);
+      }
+    }
     std::vector<std::string> errors(targets.size());
     ParallelFor(targets.size(), [&](size_t k) {
       const auto& info = opt_.agents[targets[k]];
       try {
         v1::InjectRequest req;
         *req.mutable_spec() = step.fault();
+        if (step.has_peer() && req.spec().has_net()) {
+          for (const auto& [m, host] : peers) {
+            if (m != MemberOf(info)) req.mutable_spec()->mutable_net()->add_to(host);
+          }
+          if (req.spec().net().to_size() == 0) {
+            throw std::runtime_error("peer selects no member other than the target itself");
+          }
+        }
         SubstituteLabels(req.mutable_spec(), info.labels);
         faults::ToProto(duration, req.mutable_spec()->mutable_duration());
         // The same experiment seed gives every (step, agent) its own reproducible stream.
