@@ -143,6 +143,23 @@ class Run {
     return it == a.labels.end() ? "" : it->second;
   }
 
+  // chaos-mesh's volumePath names the volume inside a pod; here it is the agent's overlay of
+  // the member's data dir. When the fault's mount is not an overlay of that agent and the agent
+  // has exactly one, the fault goes to that one (said in the timeline); otherwise it is left
+  // for the agent to refuse with its reason. Returns the note for the timeline.
+  std::string MapVolume(const AgentInfo& info, v1::IoFault* io) {
+    v1::OverlayResponse resp;
+    auto st = Stub(info.address).ListOverlays(Ctx().get(), {}, &resp);
+    if (!st.ok()) return "";
+    for (const auto& m : resp.mounts()) {
+      if (m == io->mount()) return "";
+    }
+    if (resp.mounts_size() != 1) return "";
+    std::string note =
+        " (volume " + io->mount() + " is this agent's overlay " + resp.mounts(0) + ")";
+    io->set_mount(resp.mounts(0));
+    return note;
+  }
   void DiscoverCluster();
   ClusterView View(LeaderSample* sample);
   void WatchLeaders();
@@ -395,6 +412,8 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
           }
         }
         SubstituteLabels(req.mutable_spec(), info.labels);
+        std::string mapped;
+        if (req.spec().has_io()) mapped = MapVolume(info, req.mutable_spec()->mutable_io());
         faults::ToProto(duration, req.mutable_spec()->mutable_duration());
         // The same experiment seed gives every (step, agent) its own reproducible stream.
         req.mutable_spec()->set_seed(
@@ -422,7 +441,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
           applied.push_back({targets[k], resp.fault().id(), w});
         }
         Event({0, "fault.applied", name, info.address, MemberOf(info), resp.fault().id(),
-               resp.fault().description()});
+               resp.fault().description() + mapped});
       } catch (const std::exception& e) {
         errors[k] = "step " + name + ": " + info.address + ": " + e.what();
       }
