@@ -2,6 +2,7 @@
 
 #include "cli/check_command.h"
 #include "cli/lab_command.h"
+#include "cli/run_command.h"
 
 namespace faultline::cli {
 
@@ -9,6 +10,7 @@ namespace faultline::cli {
 void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
   AddCertsCommand(app);
   AddCheckCommand(app);
+  AddControllerCommands(app, g);
   AddLabCommand(app, g);
 }
 

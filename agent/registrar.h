@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "faultline/v1/controller.grpc.pb.h"
+
+namespace faultline::agent {
+
+// The agent's side of controller registration: registers (address, labels, capabilities), then
+// heartbeats at the interval the controller asks for, and registers again whenever the
+// controller says it does not know the agent (it restarted) or a heartbeat fails. Runs on its
+// own thread; a controller that is down only delays registration, it never blocks the agent.
+class Registrar {
+ public:
+  struct Options {
+    std::string controller;  // "unix:///run/faultline/controller.sock" or HOST:PORT
+    v1::AgentRegistration registration;
+    // Fills `active_fault_ids` for each heartbeat (may be empty).
+    std::function<std::vector<std::string>()> active_faults;
+    std::chrono::milliseconds retry{2000};
+  };
+
+  explicit Registrar(Options options);
+  ~Registrar();  // stops the thread
+  Registrar(const Registrar&) = delete;
+  Registrar& operator=(const Registrar&) = delete;
+
+  bool registered() const;
+  int registrations() const;
+
+ private:
+  void Loop();
+  bool Register();
+  Options opt_;
+  std::unique_ptr<v1::Controller::Stub> stub_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool registered_ = false;
+  int registrations_ = 0;
+  std::chrono::milliseconds interval_{5000};
+  std::thread thread_;
+};
+
+}  // namespace faultline::agent

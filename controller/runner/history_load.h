@@ -1,0 +1,35 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controller/runner/run_result.h"
+#include "faultline/v1/experiment.pb.h"
+
+namespace faultline::controller {
+
+// The workload when the experiment asks for history checks (linearizability, watch order):
+// controller/etcd's gRPC workload records every operation and watch event, and its checkers
+// judge the history. Latency per second and during faults come from the same history, so the
+// report and the SLOs describe the load that was checked.
+class HistoryLoad {
+ public:
+  // `start_s`: when, in run seconds, Start is called (history times are relative to it).
+  HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints, uint64_t seed,
+              std::string prefix);
+  ~HistoryLoad();
+  void Start(double start_s);
+  void Stop();
+  std::vector<LatencySecond> PerSecond() const;
+  std::vector<double> LatenciesBetween(double from, double to) const;
+  // LINEARIZABILITY, WATCH_ORDER or LOST_WRITES on the recorded history.
+  CheckOutcome Check(const std::string& name) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faultline::controller

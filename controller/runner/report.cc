@@ -1,0 +1,332 @@
+#include "controller/runner/report.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace faultline::controller {
+namespace {
+
+std::string Fmt(double v, int prec = 1) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+  return buf;
+}
+
+std::string IsoTime(double unix_s) {
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Fixed colours for leaders and windows: the same member always gets the same colour.
+const char* Colour(size_t i) {
+  static const char* kColours[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1",
+                                   "#76b7b2", "#edc948", "#ff9da7", "#9c755f"};
+  return kColours[i % 8];
+}
+
+}  // namespace
+
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        // XML 1.0 forbids most control characters even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+          out += '?';
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string RenderJUnit(const std::vector<RunResult>& runs) {
+  std::ostringstream o;
+  int tests = 0, failures = 0, errors = 0;
+  for (const auto& r : runs) {
+    tests += r.checks.empty() ? 1 : int(r.checks.size());
+    for (const auto& c : r.checks) failures += c.passed ? 0 : 1;
+    if (r.checks.empty() || r.state == "error" || r.state == "cancelled") ++errors;
+  }
+  o << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  o << "<testsuites name=\"faultline\" tests=\"" << tests << "\" failures=\"" << failures
+    << "\" errors=\"" << errors << "\">\n";
+  for (const auto& r : runs) {
+    int f = 0;
+    for (const auto& c : r.checks) f += c.passed ? 0 : 1;
+    bool run_error = r.checks.empty() || r.state == "error" || r.state == "cancelled";
+    o << "  <testsuite name=\"" << XmlEscape(r.experiment) << "\" tests=\""
+      << (r.checks.empty() ? 1 : r.checks.size()) << "\" failures=\"" << f << "\" errors=\""
+      << (run_error ? 1 : 0) << "\" time=\"" << Fmt(r.duration_s, 3) << "\" timestamp=\""
+      << IsoTime(r.started_at_unix) << "\">\n";
+    o << "    <properties>\n"
+      << "      <property name=\"run_id\" value=\"" << XmlEscape(r.run_id) << "\"/>\n"
+      << "      <property name=\"seed\" value=\"" << r.seed << "\"/>\n"
+      << "      <property name=\"source\" value=\"" << XmlEscape(r.source) << "\"/>\n"
+      << "      <property name=\"state\" value=\"" << XmlEscape(r.state) << "\"/>\n"
+      << "    </properties>\n";
+    if (run_error) {
+      o << "    <testcase classname=\"" << XmlEscape(r.experiment) << "\" name=\"run\">\n"
+        << "      <error message=\"" << XmlEscape(r.state + ": " + r.error) << "\">"
+        << XmlEscape(r.error) << "</error>\n    </testcase>\n";
+    }
+    for (const auto& c : r.checks) {
+      o << "    <testcase classname=\"" << XmlEscape(r.experiment + (c.slo ? ".slo" : ".checks"))
+        << "\" name=\"" << XmlEscape(c.name) << "\">\n";
+      if (!c.passed) {
+        o << "      <failure message=\"" << XmlEscape(c.summary) << "\" type=\""
+          << (c.slo ? "slo" : "check") << "\">" << XmlEscape(c.evidence.dump(2)) << "</failure>\n";
+      } else {
+        o << "      <system-out>" << XmlEscape(c.summary) << "</system-out>\n";
+      }
+      o << "    </testcase>\n";
+    }
+    o << "  </testsuite>\n";
+  }
+  o << "</testsuites>\n";
+  return o.str();
+}
+
+std::string RenderHtml(const RunResult& r) {
+  const double width = 960, left = 110, right = 20;
+  const double plot_w = width - left - right;
+  double end_t = std::max(1.0, r.duration_s);
+  for (const auto& l : r.latency) end_t = std::max(end_t, double(l.second + 1));
+  auto X = [&](double t) { return left + plot_w * std::clamp(t / end_t, 0.0, 1.0); };
+
+  std::ostringstream svg;
+  // Latency panel.
+  const double lat_top = 30, lat_h = 160;
+  double max_ms = 1;
+  for (const auto& l : r.latency) max_ms = std::max(max_ms, l.p99_ms);
+  max_ms = std::pow(10.0, std::ceil(std::log10(max_ms)));
+  // A log scale: a paused member turns 2 ms into 2 s, and both must stay readable.
+  auto Y = [&](double ms) {
+    double lo = std::log10(0.1), hi = std::log10(max_ms);
+    double v = std::log10(std::max(ms, 0.1));
+    return lat_top + lat_h - lat_h * (v - lo) / (hi - lo);
+  };
+  // Rows below the latency panel: one per member for the leader, one per fault window lane.
+  std::vector<std::string> members = r.members;
+  for (const auto& s : r.leaders) {
+    for (const auto& [m, _] : s.leader_by_member) {
+      if (std::find(members.begin(), members.end(), m) == members.end()) members.push_back(m);
+    }
+  }
+  std::map<std::string, size_t> member_colour;
+  for (size_t i = 0; i < members.size(); ++i) member_colour[members[i]] = i;
+  std::vector<std::string> lanes;
+  for (const auto& w : r.windows) {
+    std::string lane = w.member.empty() ? w.agent : w.member;
+    if (std::find(lanes.begin(), lanes.end(), lane) == lanes.end()) lanes.push_back(lane);
+  }
+  const double row_h = 22;
+  const double leader_top = lat_top + lat_h + 40;
+  const double fault_top = leader_top + row_h * double(members.size()) + 30;
+  const double height = fault_top + row_h * double(std::max<size_t>(lanes.size(), 1)) + 40;
+
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  svg << "<rect x=\"0\" y=\"0\" width=\"" << width << "\" height=\"" << height
+      << "\" fill=\"#fff\"/>\n";
+  // Fault windows shade every panel, so cause and effect line up.
+  for (const auto& w : r.windows) {
+    double we = w.end < 0 ? end_t : w.end;
+    svg << "<rect x=\"" << Fmt(X(w.start)) << "\" y=\"" << lat_top << "\" width=\""
+        << Fmt(std::max(1.0, X(we) - X(w.start))) << "\" height=\"" << Fmt(height - lat_top - 30)
+        << "\" fill=\"#e15759\" fill-opacity=\"0.08\"/>\n";
+  }
+  svg << "<text x=\"" << left << "\" y=\"18\" font-weight=\"bold\">workload latency per second"
+      << " (ms, log scale): p50 blue, p99 orange; red bars: seconds with errors</text>\n";
+  for (double v = 0.1; v <= max_ms * 1.001; v *= 10) {
+    svg << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << Fmt(Y(v))
+        << "\" y2=\"" << Fmt(Y(v)) << "\" stroke=\"#ddd\"/>";
+    svg << "<text x=\"" << left - 6 << "\" y=\"" << Fmt(Y(v) + 4) << "\" text-anchor=\"end\">"
+        << (v < 1 ? Fmt(v, 1) : Fmt(v, 0)) << "</text>\n";
+  }
+  auto polyline = [&](bool p99) {
+    svg << "<polyline fill=\"none\" stroke=\"" << (p99 ? "#f28e2b" : "#4e79a7")
+        << "\" stroke-width=\"1.5\" points=\"";
+    for (const auto& l : r.latency) {
+      if (l.ops - l.errors <= 0) continue;
+      svg << Fmt(X(l.second + 0.5)) << "," << Fmt(Y(p99 ? l.p99_ms : l.p50_ms)) << " ";
+    }
+    svg << "\"/>\n";
+  };
+  polyline(false);
+  polyline(true);
+  for (const auto& l : r.latency) {
+    if (l.errors > 0) {
+      svg << "<rect x=\"" << Fmt(X(l.second)) << "\" y=\"" << Fmt(lat_top + lat_h - 6)
+          << "\" width=\"" << Fmt(std::max(1.0, X(l.second + 1) - X(l.second) - 1))
+          << "\" height=\"6\" fill=\"#e15759\"><title>" << l.errors << " errors</title></rect>\n";
+    }
+  }
+  // Time axis.
+  double tick = end_t > 600 ? 60 : end_t > 120 ? 20 : end_t > 30 ? 5 : 1;
+  for (double t = 0; t <= end_t + 1e-9; t += tick) {
+    svg << "<line x1=\"" << Fmt(X(t)) << "\" x2=\"" << Fmt(X(t)) << "\" y1=\"" << lat_top + lat_h
+        << "\" y2=\"" << lat_top + lat_h + 4 << "\" stroke=\"#333\"/>";
+    svg << "<text x=\"" << Fmt(X(t)) << "\" y=\"" << lat_top + lat_h + 16
+        << "\" text-anchor=\"middle\">" << Fmt(t, 0) << "s</text>\n";
+  }
+  // Leader per member: each sample colours the span until the next one with the colour of the
+  // member it called leader (grey: no leader, black: unreachable).
+  svg << "<text x=\"" << left << "\" y=\"" << leader_top - 8
+      << "\" font-weight=\"bold\">leader as seen by each member</text>\n";
+  // Legend: which colour names which leader.
+  {
+    double lx = left + 230;
+    auto swatch = [&](const std::string& fill, const std::string& label) {
+      svg << "<rect x=\"" << Fmt(lx) << "\" y=\"" << leader_top - 17 << "\" width=\"10\" "
+          << "height=\"10\" fill=\"" << fill << "\"/><text x=\"" << Fmt(lx + 13) << "\" y=\""
+          << leader_top - 8 << "\">" << XmlEscape(label) << "</text>\n";
+      lx += 20 + 7 * double(label.size());
+    };
+    for (size_t i = 0; i < members.size(); ++i) swatch(Colour(i), members[i]);
+    swatch("#bbb", "no leader");
+    swatch("#222", "unreachable");
+  }
+  for (size_t mi = 0; mi < members.size(); ++mi) {
+    double y = leader_top + row_h * double(mi);
+    svg << "<text x=\"" << left - 6 << "\" y=\"" << y + 14 << "\" text-anchor=\"end\">"
+        << XmlEscape(members[mi]) << "</text>\n";
+    for (size_t si = 0; si < r.leaders.size(); ++si) {
+      const auto& s = r.leaders[si];
+      double t1 = si + 1 < r.leaders.size() ? r.leaders[si + 1].t : std::min(end_t, s.t + 1);
+      auto it = s.leader_by_member.find(members[mi]);
+      if (it == s.leader_by_member.end()) continue;
+      std::string fill = it->second == "?"                 ? "#222"
+                         : it->second.empty()              ? "#bbb"
+                         : member_colour.count(it->second) ? Colour(member_colour[it->second])
+                                                           : "#999";
+      svg << "<rect x=\"" << Fmt(X(s.t)) << "\" y=\"" << y + 3 << "\" width=\""
+          << Fmt(std::max(0.5, X(t1) - X(s.t))) << "\" height=\"" << row_h - 6 << "\" fill=\""
+          << fill << "\"><title>" << XmlEscape(members[mi]) << " at " << Fmt(s.t) << "s: leader "
+          << XmlEscape(it->second.empty() ? "none" : it->second) << "</title></rect>\n";
+    }
+  }
+  svg << "<text x=\"" << left << "\" y=\"" << fault_top - 8
+      << "\" font-weight=\"bold\">fault windows</text>\n";
+  for (size_t li = 0; li < lanes.size(); ++li) {
+    double y = fault_top + row_h * double(li);
+    svg << "<text x=\"" << left - 6 << "\" y=\"" << y + 14 << "\" text-anchor=\"end\">"
+        << XmlEscape(lanes[li]) << "</text>\n";
+  }
+  for (const auto& w : r.windows) {
+    std::string lane = w.member.empty() ? w.agent : w.member;
+    size_t li = size_t(std::find(lanes.begin(), lanes.end(), lane) - lanes.begin());
+    double y = fault_top + row_h * double(li);
+    double we = w.end < 0 ? end_t : w.end;
+    svg << "<rect x=\"" << Fmt(X(w.start)) << "\" y=\"" << y + 3 << "\" width=\""
+        << Fmt(std::max(1.0, X(we) - X(w.start))) << "\" height=\"" << row_h - 6
+        << "\" fill=\"#e15759\"><title>"
+        << XmlEscape(w.kind + " " + w.fault_id + " (" + w.step + ")") << "</title></rect>\n";
+    svg << "<text x=\"" << Fmt(X(w.start) + 3) << "\" y=\"" << y + 14 << "\" fill=\"#fff\">"
+        << XmlEscape(w.kind) << "</text>\n";
+  }
+  svg << "</svg>\n";
+
+  std::ostringstream h;
+  bool ok = r.passed();
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>faultline run "
+    << XmlEscape(r.run_id) << "</title>\n<style>body{font-family:sans-serif;margin:20px;"
+    << "color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;"
+    << "padding:3px 8px;text-align:left;vertical-align:top;font-size:13px}.pass{color:#2a7d2a;"
+    << "font-weight:bold}.fail{color:#c0392b;font-weight:bold}pre{margin:0;font-size:11px;"
+    << "white-space:pre-wrap}</style></head><body>\n";
+  h << "<h1>" << XmlEscape(r.experiment) << " <span class=\"" << (ok ? "pass" : "fail") << "\">"
+    << XmlEscape(r.state) << "</span></h1>\n";
+  h << "<p>run <code>" << XmlEscape(r.run_id) << "</code>, started " << IsoTime(r.started_at_unix)
+    << ", " << Fmt(r.duration_s) << " s, seed " << r.seed << ", from " << XmlEscape(r.source)
+    << "</p>\n";
+  if (!r.error.empty()) h << "<p class=\"fail\">" << XmlEscape(r.error) << "</p>\n";
+  h << "<h2>Timeline</h2>\n" << svg.str();
+  h << "<h2>Checks and SLOs</h2>\n<table><tr><th>check</th><th>verdict</th><th>summary</th>"
+    << "<th>evidence</th></tr>\n";
+  for (const auto& c : r.checks) {
+    h << "<tr><td>" << XmlEscape(c.name) << (c.slo ? " (SLO)" : "") << "</td><td class=\""
+      << (c.passed ? "pass\">pass" : "fail\">FAIL") << "</td><td>" << XmlEscape(c.summary)
+      << "</td><td><pre>" << XmlEscape(c.evidence.dump(1)) << "</pre></td></tr>\n";
+  }
+  h << "</table>\n<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th><th>step</th>"
+    << "<th>where</th><th>fault</th><th>message</th></tr>\n";
+  for (const auto& e : r.events) {
+    h << "<tr><td>" << Fmt(e.t, 2) << "</td><td>" << XmlEscape(e.kind) << "</td><td>"
+      << XmlEscape(e.step) << "</td><td>" << XmlEscape(e.member.empty() ? e.agent : e.member)
+      << "</td><td>" << XmlEscape(e.fault_id) << "</td><td>" << XmlEscape(e.message)
+      << "</td></tr>\n";
+  }
+  h << "</table>\n</body></html>\n";
+  return h.str();
+}
+
+void WriteFileAtomic(const std::filesystem::path& path, const std::string& content) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + strerror(errno));
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot write " + tmp.string() + ": " + strerror(e));
+    }
+    off += size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    throw std::runtime_error("cannot sync " + tmp.string() + ": " + strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error("cannot rename onto " + path.string() + ": " + strerror(errno));
+  }
+  // The rename is durable only once the directory is synced.
+  int dfd = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(),
+                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void WriteReports(const RunResult& r, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  WriteFileAtomic(dir / "report.json", ToJson(r).dump(2) + "\n");
+  WriteFileAtomic(dir / "junit.xml", RenderJUnit({r}));
+  WriteFileAtomic(dir / "report.html", RenderHtml(r));
+}
+
+}  // namespace faultline::controller

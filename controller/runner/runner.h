@@ -1,0 +1,57 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controller/runner/run_result.h"
+#include "controller/runner/targets.h"
+#include "faultline/v1/agent.grpc.pb.h"
+#include "faultline/v1/experiment.pb.h"
+
+namespace faultline::controller {
+
+using AgentConnector =
+    std::function<std::shared_ptr<v1::Agent::StubInterface>(const std::string& address)>;
+
+// Plaintext gRPC to "unix:///path", "/path" or "HOST:PORT" (the lab and loopback; mTLS agents
+// are reached through a connector that carries credentials).
+std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address);
+
+// Asks each agent for its labels (Capabilities). Throws naming the address of the first agent
+// that does not answer.
+std::vector<AgentInfo> DescribeAgents(const std::vector<std::string>& addresses,
+                                      const AgentConnector& connect = ConnectInsecure);
+
+struct RunOptions {
+  std::vector<AgentInfo> agents;
+  std::vector<std::string> etcd_endpoints;
+  std::string run_id;  // empty: "<experiment>-<utc time>"
+  // Every fault is injected with this lease and renewed every lease/3; if the runner dies, its
+  // faults lapse within one lease.
+  std::chrono::milliseconds lease{15000};
+  std::string member_label = kMemberLabel;
+  // How often each member's Status is sampled for the leader view.
+  std::chrono::milliseconds leader_interval{1000};
+  // Post-run wait for the cluster to be healthy again before the checks give up.
+  std::chrono::milliseconds healthy_timeout{30000};
+  AgentConnector connect = ConnectInsecure;
+  // Live progress: called for every timeline event, from the runner's threads (serialised).
+  std::function<void(const TimelineEvent&)> on_event;
+  // Set to stop the run early; faults are recovered and the run is marked cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Runs one experiment now: resolve targets, start the workload and the leader watch, run the
+// steps (injecting with the run id as experiment id under a renewed lease), recover everything
+// the run injected (also on error and cancel), then run the checks and SLOs. Never throws for
+// problems of the run itself: they end in state "error" with the reason.
+RunResult RunExperiment(const v1::Experiment& experiment, const RunOptions& options);
+
+// A run id: "<name>-YYYYMMDDTHHMMSSZ-<4 hex>".
+std::string NewRunId(const std::string& experiment_name);
+
+}  // namespace faultline::controller

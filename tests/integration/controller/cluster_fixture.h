@@ -1,0 +1,43 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+
+namespace faultline::testing {
+
+// Three etcd members on loopback (ports derived from the test pid) and one faultline-agent per
+// member labelled member=cN app=etcd — the lab's shape without namespaces, for tests that
+// need real etcd and real agents. Everything is killed and removed on destruction.
+class EtcdCluster {
+ public:
+  explicit EtcdCluster(int members = 3);
+  ~EtcdCluster();
+
+  std::vector<std::string> endpoints() const { return endpoints_; }
+  std::string EndpointsCsv() const;
+  std::string AgentsCsv() const;
+  std::vector<std::string> agent_addresses() const;
+  pid_t etcd_pid(int i) const { return etcd_[size_t(i)]->pid(); }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  int size() const { return int(endpoints_.size()); }
+  std::string name(int i) const { return "c" + std::to_string(i + 1); }
+
+  // The leader as an independent `etcdctl endpoint status` reports it (member name), or "".
+  std::string EtcdctlLeader() const;
+  // /proc/PID/stat state letter of member i's etcd ('T' when stopped).
+  char EtcdState(int i) const;
+
+ private:
+  TempDir dir_;
+  std::vector<std::string> endpoints_;
+  std::vector<std::unique_ptr<Subprocess>> etcd_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
+// Runs `argv` to completion, returning the exit code and capturing stdout+stderr.
+int RunCommand(const std::vector<std::string>& argv, std::string* output);
+
+}  // namespace faultline::testing
