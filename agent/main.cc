@@ -16,6 +16,7 @@
 #include "agent/listen_address.h"
 #include "agent/metrics.h"
 #include "agent/prometheus.h"
+#include "agent/registrar.h"
 #include "agent/registry_setup.h"
 #include "faults/core/duration.h"
 #include "faults/core/host.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   agent::AgentOptions agent_options;
   bool recover_only = false;
+  std::string register_with, advertise;
   app.add_option("--listen", listen,
                  "unix:///PATH or tcp://HOST:PORT (repeatable); TCP off loopback requires mTLS")
       ->capture_default_str();
@@ -60,6 +62,11 @@ int main(int argc, char** argv) {
   app.add_flag("--recover-only", recover_only,
                "revert everything the journal lists, sweep leftovers, and exit (for systemd "
                "ExecStopPost after a crash)");
+  app.add_option("--register", register_with,
+                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT)");
+  app.add_option("--advertise", advertise,
+                 "address the controller should use to reach this agent (default: the first "
+                 "--listen)");
   agent::AddAgentOptions(app, agent_options);
   CLI11_PARSE(app, argc, argv);
 
@@ -168,6 +175,30 @@ int main(int argc, char** argv) {
       }
     }
 
+    std::unique_ptr<agent::Registrar> registrar;
+    if (!register_with.empty()) {
+      agent::Registrar::Options ro;
+      ro.controller = register_with;
+      auto* reg = &ro.registration;
+      reg->set_address(!advertise.empty()     ? advertise
+                       : addrs[0].unix_socket ? "unix://" + addrs[0].path
+                                              : addrs[0].host_port);
+      for (const auto& [k, v] : labels) (*reg->mutable_labels())[k] = v;
+      for (const auto& f : registry.Families()) reg->add_families(f);
+      for (const auto& c : host.Capabilities(registry)) *reg->add_capabilities() = c;
+      reg->set_agent_version(FAULTLINE_VERSION);
+      char hostname[256] = {};
+      ::gethostname(hostname, sizeof hostname - 1);
+      reg->set_hostname(hostname);
+      ro.active_faults = [&manager] {
+        std::vector<std::string> ids;
+        for (const auto& f : manager.List(false)) ids.push_back(f.id());
+        return ids;
+      };
+      registrar = std::make_unique<agent::Registrar>(std::move(ro));
+      Log("registering with controller " + register_with);
+    }
+
     std::thread waiter([&] {
       int sig = 0;
       sigwait(&stop_signals, &sig);
@@ -177,6 +208,7 @@ int main(int argc, char** argv) {
     });
     server->Wait();
     waiter.join();
+    registrar.reset();
     manager.Shutdown();
     host.Stop();
     for (const auto& a : addrs) {

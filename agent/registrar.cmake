@@ -1,6 +1,6 @@
-#The agent's registration with a controller (the lead wires it into faultline-agent).
-add_library(faultline_agent_registrar STATIC ${CMAKE_CURRENT_LIST_DIR} / registrar.cc)
-    target_include_directories(faultline_agent_registrar PUBLIC ${PROJECT_SOURCE_DIR})
-        target_link_libraries(
-            faultline_agent_registrar PUBLIC faultline_proto_controller faultline_faults_core)
-            faultline_warnings(faultline_agent_registrar)
+# The agent's registration with a controller (heartbeats, labels, capabilities).
+add_library(faultline_agent_registrar STATIC ${CMAKE_CURRENT_LIST_DIR}/registrar.cc)
+target_include_directories(faultline_agent_registrar PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(faultline_agent_registrar PUBLIC faultline_proto_controller
+                      faultline_faults_core)
+faultline_warnings(faultline_agent_registrar)
