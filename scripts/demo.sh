@@ -36,21 +36,16 @@ faultline lab status --name "$lab"
 endpoints=$(faultline lab endpoints --name "$lab")
 etcdctl --endpoints "$endpoints" put /demo/before "written before any fault" >/dev/null
 
-old=$(leader)
-step "fault 1: pause the leader's etcd ($old) for 8s (SIGSTOP, SIGCONT when it ends)"
-faultline --lab "$lab" --target "$old" inject process pause --managed etcd --duration 8s
-# etcd's election timeout is 1 s; give the two healthy members time to elect.
-sleep 3
-echo "while $old is stopped, the other members elected: $(leader || true)"
-faultline lab status --name "$lab" || true
-sleep 5
-step "after the pause: $old resumed and rejoined (equal raft index)"
-sleep 1
+step "experiment: experiments/catalog/leader-pause.yaml — a workload runs, the leader's etcd is
+   frozen (SIGSTOP) for 20s, then faultline proves what happened to the data"
+reports=${FAULTLINE_REPORTS:-/tmp/faultline-demo-reports}
+faultline run experiments/catalog/leader-pause.yaml --lab "$lab" --report-dir "$reports" || verdict=$?
+echo "reports (JSON, JUnit XML, HTML timeline): $(ls -d "$reports"/*/ | tail -1)"
+[ "${verdict:-0}" = 0 ] || echo "the experiment found a problem (exit ${verdict}); see the report"
 faultline lab status --name "$lab"
 
-follower=$(faultline lab status --name "$lab" | awk 'NR>2 && $4 != "*" {print $1; exit}')
 leader_now=$(leader)
-step "fault 2: 100ms on every WAL fdatasync of the leader ($leader_now), through its FUSE overlay"
+step "by hand: 100ms on every WAL fdatasync of the leader ($leader_now), through its FUSE overlay"
 read -r s0 c0 < <(wal_counters "$leader_now")
 faultline --lab "$lab" --target "$leader_now" inject io latency \
   --mount "${FAULTLINE_LAB_ROOT:-/var/lib/faultline/lab}/$lab/$leader_now/etcd" \
