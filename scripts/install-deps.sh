@@ -17,7 +17,7 @@ apt-get install -y -q --no-install-recommends \
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libnetfilter-queue-dev \
   libseccomp-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  iproute2 nftables procps psmisc curl openssl kubernetes-client \
+  iproute2 nftables procps psmisc curl openssl \
   etcd-server etcd-client
 # The kernel lane (netem under qemu) needs a Debian cloud kernel and qemu; optional so that a
 # machine without them still builds and runs every other tier.
@@ -26,6 +26,9 @@ if [ "${FAULTLINE_KERNEL_LANE:-1}" = "1" ]; then
     qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod || \
     echo "install-deps.sh: kernel lane packages unavailable; kernel tests will be skipped" >&2
 fi
+# kustomize rendering for the manifest tests: any kubectl will do (some images ship their own
+# kubectl package, which Debian's kubernetes-client would conflict with).
+command -v kubectl >/dev/null || apt-get install -y -q --no-install-recommends kubernetes-client
 # The Kubernetes manifest validator runs on Node.js; machines that already have node/npm keep
 # theirs. Its npm packages are pinned by package-lock.json.
 command -v npm >/dev/null || apt-get install -y -q --no-install-recommends nodejs npm
