@@ -149,16 +149,19 @@ void AbortConnection(unsigned major, unsigned minor) {
   if (major != 0) return;
   const char* ctl = "/sys/fs/fuse/connections";
   std::string abort_path = std::string(ctl) + "/" + std::to_string(minor) + "/abort";
-  if (::access(ctl, F_OK) == 0 && ::access((std::string(ctl) + "/0").c_str(), F_OK) != 0) {
-    // Not mounted on this host (no systemd): mount it, it is the only way to abort.
-    struct stat st;
-    if (::stat(abort_path.c_str(), &st) != 0) ::mount("fusectl", ctl, "fusectl", 0, nullptr);
+  bool mounted_here = false;
+  struct stat st;
+  if (::stat(abort_path.c_str(), &st) != 0 && ::access(ctl, F_OK) == 0) {
+    // Not mounted on this host (no systemd): mount it, it is the only way to abort — and
+    // unmount it again below, so the host is left as it was.
+    mounted_here = ::mount("fusectl", ctl, "fusectl", 0, nullptr) == 0;
   }
   int fd = ::open(abort_path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd >= 0) {
     (void)!::write(fd, "1", 1);
     ::close(fd);
   }
+  if (mounted_here) ::umount2(ctl, MNT_DETACH);
 }
 
 }  // namespace
