@@ -102,12 +102,16 @@ std::vector<std::string> FaultManager::Startup() {
   return done;
 }
 
-v1::FaultStatus FaultManager::Snapshot(const Entry& e) const {
-  v1::FaultStatus s = e.status;
-  s.set_description(e.fault->Describe());
-  s.mutable_counters()->clear();
-  for (const auto& [k, v] : e.fault->Observe()) (*s.mutable_counters())[k] = v;
-  return s;
+v1::FaultStatus FaultManager::Snapshot(const faults::Fault& fault, v1::FaultStatus status) {
+  status.set_description(fault.Describe());
+  status.mutable_counters()->clear();
+  for (const auto& [k, v] : fault.Observe()) (*status.mutable_counters())[k] = v;
+  return status;
+}
+
+void FaultManager::RememberEnded(const v1::FaultStatus& status) {
+  ended_.push_front(status);
+  if (ended_.size() > options_.ended_history) ended_.pop_back();
 }
 
 void FaultManager::Reschedule(const std::string& id, Entry& e) {
@@ -166,14 +170,12 @@ v1::FaultStatus FaultManager::Inject(const v1::InjectRequest& request) {
   if (fault->OneShot()) {
     // Nothing stays applied: close it in the journal and report it as done.
     journal_.Append(Record(v1::JournalRecord::REVERTED, id, request.experiment_id()));
+    status = Snapshot(*fault, status);
     status.set_state(v1::FaultStatus::COMPLETED);
     status.set_revert_reason("completed");
-    status.set_description(fault->Describe());
-    for (const auto& [k, v] : fault->Observe()) (*status.mutable_counters())[k] = v;
     SetNow(status.mutable_applied_at());
     *status.mutable_reverted_at() = status.applied_at();
-    ended_.push_front(status);
-    if (ended_.size() > options_.ended_history) ended_.pop_back();
+    RememberEnded(status);
     return status;
   }
 
@@ -250,8 +252,7 @@ v1::FaultStatus FaultManager::RevertLocked(const std::string& id, const std::str
     return s;
   }
   active_.erase(it);
-  ended_.push_front(s);
-  if (ended_.size() > options_.ended_history) ended_.pop_back();
+  RememberEnded(s);
   return s;
 }
 

@@ -73,7 +73,11 @@ class FaultManager {
   void OnDeadline(const std::string& id);
   void Reschedule(const std::string& id, Entry& e);
   std::string NewId();
-  v1::FaultStatus Snapshot(const Entry& e) const;
+  v1::FaultStatus Snapshot(const Entry& e) const { return Snapshot(*e.fault, e.status); }
+  // `status` with the fault's current description and counters.
+  static v1::FaultStatus Snapshot(const faults::Fault& fault, v1::FaultStatus status);
+  // Keeps an ended fault for List(include_ended), bounded by options_.ended_history.
+  void RememberEnded(const v1::FaultStatus& status);
 
   const faults::Registry& registry_;
   faults::FaultContext ctx_;

@@ -139,8 +139,10 @@ int main(int argc, char** argv) {
     }
 
     std::erase(allowed_clients, "");
-    agent::AgentService service(manager, registry, labels, host.Capabilities(registry),
-                                allowed_clients, &host.overlays());
+    // Probed once: families try kernel features for real (scratch devices, cgroups, seccomp).
+    const std::vector<v1::Capability> capabilities = host.Capabilities(registry);
+    agent::AgentService service(manager, registry, labels, capabilities, allowed_clients,
+                                &host.overlays());
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
     if (have_tls) {
@@ -185,7 +187,7 @@ int main(int argc, char** argv) {
                                               : addrs[0].host_port);
       for (const auto& [k, v] : labels) (*reg->mutable_labels())[k] = v;
       for (const auto& f : registry.Families()) reg->add_families(f);
-      for (const auto& c : host.Capabilities(registry)) *reg->add_capabilities() = c;
+      for (const auto& c : capabilities) *reg->add_capabilities() = c;
       reg->set_agent_version(FAULTLINE_VERSION);
       char hostname[256] = {};
       ::gethostname(hostname, sizeof hostname - 1);
