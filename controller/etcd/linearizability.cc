@@ -1025,6 +1025,7 @@ KeyFailure Explain(const KeyData& d, const Layout& layout, const Problem& p, int
     found = b;
   }
   const Problem window = found ? Window(d, starts_t[*found], cut) : p;
+  const int64_t t0 = found ? starts_t[*found] : start_t;
   const std::vector<Config> from = found ? WildStart(layout.FloorAt(starts_t[*found])) : starts;
   const Pools& pools = found ? d.pools : start_pools;
   // 3. The core: the fewest ops of the window that must keep their recorded answers for the
@@ -1111,8 +1112,8 @@ KeyFailure Explain(const KeyData& d, const Layout& layout, const Problem& p, int
     size_t begin = end >= kMaxShown ? end - kMaxShown : 0;
     shown = std::vector<const Op*>(shown.begin() + begin, shown.begin() + begin + kMaxShown);
   }
-  // Context: the last writes that finished before the window, which made the state it starts
-  // in, and the write of the value the failing read saw, wherever it is.
+  // Context: the last writes that finished before a window from a known state (they made it),
+  // and the write of the value the failing read saw, wherever it is.
   std::vector<const Op*> context;
   auto add_context = [&](const Op* op) {
     if (std::find(context.begin(), context.end(), op) == context.end() &&
@@ -1120,8 +1121,9 @@ KeyFailure Explain(const KeyData& d, const Layout& layout, const Problem& p, int
       context.push_back(op);
     }
   };
-  for (auto it = layout.answered.rbegin(); it != layout.answered.rend() && context.size() < 2;
-       ++it) {
+  const bool from_any = from.size() == 1 && from[0].s.wild;
+  for (auto it = layout.answered.rbegin();
+       !from_any && it != layout.answered.rend() && context.size() < 2; ++it) {
     const KOp& k = d.ops[*it];
     if (k.ret < first_invoke && k.Mutates()) add_context(k.src);
   }
@@ -1132,10 +1134,10 @@ KeyFailure Explain(const KeyData& d, const Layout& layout, const Problem& p, int
   }
   if (read_writer != nullptr) add_context(read_writer);
   // And the op that showed the store revision a window from any state starts at.
-  const int64_t floor = from.size() == 1 && from[0].s.wild ? from[0].s.floor : 0;
+  const int64_t floor = from_any ? from[0].s.floor : 0;
   const Op* floor_op = nullptr;
   for (uint32_t i : layout.answered) {
-    if (floor > 0 && d.ops[i].revision == floor) {
+    if (floor > 0 && d.ops[i].revision == floor && d.ops[i].ret < t0) {
       floor_op = d.ops[i].src;
     }
   }
@@ -1146,7 +1148,6 @@ KeyFailure Explain(const KeyData& d, const Layout& layout, const Problem& p, int
   for (const Op* op : context) f.window.push_back(*op);
   for (const Op* op : shown) f.window.push_back(*op);
   f.failing_op = failing->src->id;
-  const int64_t t0 = found ? starts_t[*found] : start_t;
   f.window_start_ns = t0;
   f.window_end_ns = cut;
   if (found || (from.size() == 1 && from[0].s.wild)) {
