@@ -7,6 +7,11 @@
 //   verify_bench --case OPS KEYS CLIENTS STALE   one row (STALE: fraction, or -1 for none)
 //   verify_bench --write FILE --ops N --keys K --clients C [--stale F] [--seed S]
 //                                write one generated history (JSON lines) for `faultline check`
+//   verify_bench --record FILE --endpoints A,B,C --clients C --keys K --seconds S [--rate R]
+//                                record a workload's history from a real cluster (lab_bench.sh)
+//   verify_bench --check FILE [--stale F] [--label TEXT]
+//                                one row: the checker on a recorded history (made stale at F),
+//                                next to a generated history of the same size
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,11 +22,14 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/verify/history_gen.h"
 #include "controller/etcd/linearizability.h"
+#include "controller/etcd/workload.h"
 
 namespace {
 
@@ -91,14 +99,15 @@ Row RunCase(const Case& c) {
   return r;
 }
 
-// Runs a case in a child so its peak RSS is its own.
-bool RunIsolated(const Case& c, Row* out) {
+// Runs `fn` in a child so its peak RSS is its own; `out` is copied back through a pipe.
+template <typename Result, typename Fn>
+bool Isolated(Fn fn, Result* out) {
   int fds[2];
   if (pipe(fds) != 0) return false;
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    Row r = RunCase(c);
+    Result r = fn();
     ssize_t n = write(fds[1], &r, sizeof r);
     _exit(n == sizeof r ? 0 : 1);
   }
@@ -108,6 +117,123 @@ bool RunIsolated(const Case& c, Row* out) {
   int st = 0;
   waitpid(pid, &st, 0);
   return n == sizeof *out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+// Runs a case in a child so its peak RSS is its own.
+bool RunIsolated(const Case& c, Row* out) {
+  return Isolated([&] { return RunCase(c); }, out);
+}
+
+int Record(const std::string& file, const std::string& endpoints, int clients, int keys,
+           double seconds, double rate) {
+  controller::etcd::WorkloadOptions o;
+  for (size_t at = 0; at <= endpoints.size();) {
+    size_t comma = endpoints.find(',', at);
+    if (comma == std::string::npos) comma = endpoints.size();
+    if (comma > at) o.endpoints.push_back(endpoints.substr(at, comma - at));
+    at = comma + 1;
+  }
+  o.clients = clients;
+  o.keys = keys;
+  o.rate = rate;
+  o.watch = false;  // the bench times the linearizability checker only
+  o.op_timeout = std::chrono::milliseconds(1000);
+  o.seed = static_cast<uint64_t>(clients) * 1000 + keys;
+  controller::etcd::Workload w(o);
+  w.Start();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  w.Stop();
+  std::ofstream out(file);
+  controller::etcd::SaveJsonl(w.history(), out);
+  size_t unknown = 0;
+  for (const auto& op : w.history().ops)
+    unknown += op.outcome == controller::etcd::Outcome::kUnknown;
+  std::fprintf(stderr, "recorded %zu ops (%zu unknown) from %d clients on %d keys into %s\n",
+               w.history().ops.size(), unknown, clients, keys, file.c_str());
+  return out ? 0 : 1;
+}
+
+struct CheckRow {
+  size_t ops, keys, clients, unknown;
+  int verdict, gen_verdict;
+  double check_s, gen_check_s;
+  long rss_kb, gen_rss_kb;
+  size_t shown;
+  int64_t stale_id, failing_op;
+};
+
+const char* VerdictName(int v) {
+  return v == 0 ? "linearizable" : v == 1 ? "NOT lin." : "inconcl.";
+}
+
+// The checker on a recorded history next to a generated one with as many ops, keys and clients
+// and as large a share of unknown writes, each timed in its own child.
+int CheckRecorded(const std::string& file, double stale, const std::string& label) {
+  controller::etcd::History h;
+  {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "verify_bench: cannot open %s\n", file.c_str());
+      return 2;
+    }
+    h = controller::etcd::LoadJsonl(in);
+  }
+  CheckRow row{};
+  row.stale_id = stale >= 0 ? bench::MakeStaleRead(&h, stale) : -1;
+  if (stale >= 0 && row.stale_id < 0) {
+    std::fprintf(stderr, "verify_bench: no read of %s fits a stale read\n", file.c_str());
+    return 1;
+  }
+  std::set<std::string> keys;
+  std::set<int> clients;
+  size_t writes = 0;
+  for (const auto& op : h.ops) {
+    keys.insert(op.key);
+    clients.insert(op.client);
+    if (op.type != controller::etcd::OpType::kGet) {
+      ++writes;
+      row.unknown += op.outcome == controller::etcd::Outcome::kUnknown;
+    }
+  }
+  row.ops = h.ops.size();
+  row.keys = keys.size();
+  row.clients = clients.size();
+  struct One {
+    int verdict;
+    double s;
+    long rss_kb;
+    size_t shown;
+    int64_t failing;
+  };
+  auto time_check = [](const controller::etcd::History& hist) {
+    auto t0 = Clock::now();
+    auto r = controller::etcd::CheckLinearizability(hist);
+    One o{static_cast<int>(r.verdict), Seconds(t0, Clock::now()), MaxRssKb(),
+          r.failures.empty() ? size_t{0} : r.failures[0].prefix_ops,
+          r.failures.empty() ? int64_t{-1} : r.failures[0].failing_op};
+    return o;
+  };
+  One rec{}, gen{};
+  if (!Isolated([&] { return time_check(h); }, &rec)) return 1;
+  bench::GenOptions g;
+  g.ops = static_cast<int64_t>(row.ops);
+  g.keys = static_cast<int>(row.keys);
+  g.clients = static_cast<int>(row.clients);
+  g.unknown_fraction = writes == 0 ? 0 : double(row.unknown) / double(writes);
+  g.stale_read_at = stale;
+  g.seed = row.ops;
+  h = {};
+  if (!Isolated([&] { return time_check(bench::Generate(g)); }, &gen)) return 1;
+  std::printf("| %s | %zu | %zu | %zu | %zu | %s | %.3f | %.0f | %s | %.3f | %.1fx | %s |\n",
+              label.c_str(), row.ops, row.keys, row.clients, row.unknown, VerdictName(rec.verdict),
+              rec.s, rec.rss_kb / 1024.0,
+              rec.verdict == 1 ? (std::to_string(rec.shown) +
+                                  (rec.failing == row.stale_id ? " (the stale read)" : " (?)"))
+                                     .c_str()
+                               : "-",
+              gen.s, rec.s / std::max(gen.s, 1e-9), VerdictName(gen.verdict));
+  std::fflush(stdout);
+  return 0;
 }
 
 int Table(bool quick, const std::vector<Case>& only) {
@@ -152,7 +278,8 @@ int Table(bool quick, const std::vector<Case>& only) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string write_to;
+  std::string write_to, record_to, check_file, endpoints, label;
+  double seconds = 10, rate = 0, stale = -1;
   bench::GenOptions g;
   bool quick = false;
   std::vector<Case> only;
@@ -174,7 +301,19 @@ int main(int argc, char** argv) {
     else if (a == "--clients")
       g.clients = std::stoi(next());
     else if (a == "--stale")
-      g.stale_read_at = std::stod(next());
+      stale = g.stale_read_at = std::stod(next());
+    else if (a == "--record")
+      record_to = next();
+    else if (a == "--check")
+      check_file = next();
+    else if (a == "--endpoints")
+      endpoints = next();
+    else if (a == "--seconds")
+      seconds = std::stod(next());
+    else if (a == "--rate")
+      rate = std::stod(next());
+    else if (a == "--label")
+      label = next();
     else if (a == "--seed")
       g.seed = std::stoull(next());
     else if (a == "--quick")
@@ -191,6 +330,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!record_to.empty()) {
+    if (endpoints.empty()) {
+      std::fprintf(stderr, "verify_bench: --record needs --endpoints\n");
+      return 2;
+    }
+    return Record(record_to, endpoints, g.clients, g.keys, seconds, rate);
+  }
+  if (!check_file.empty())
+    return CheckRecorded(check_file, stale, label.empty() ? check_file : label);
   if (!write_to.empty()) {
     std::ofstream out(write_to);
     controller::etcd::SaveJsonl(bench::Generate(g), out);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/verify/history_gen.h"
 #include "controller/etcd/checks.h"
 #include "controller/etcd/history_checks.h"
 #include "controller/etcd/workload.h"
@@ -249,32 +250,14 @@ TEST_F(VerifyLab, FollowerPartitionKeepsTheHistoryLinearizable) {
       << RenderTable(after);
 
   // The saved history checks the same, and a tampered copy is caught, so the pass above means
-  // something: a read L that began after an acknowledged write W returned is made to return the
-  // value W replaced, with the store revision from before W (a stale read).
+  // something: a read that began after an acknowledged write returned is made to return the
+  // value that write replaced, at the store revision from before it (a stale read).
   std::stringstream saved;
   SaveJsonl(h, saved);
   History back = LoadJsonl(saved);
   EXPECT_TRUE(CheckLinearizable(back).passed);
   History bad = back;
-  int64_t stale = -1;
-  for (size_t wi = 0; wi < bad.ops.size() && stale < 0; ++wi) {
-    const Op& W = bad.ops[wi];
-    bool acked = W.outcome == Outcome::kOk && W.type == OpType::kPut;
-    if (!acked) continue;
-    const Op* R = nullptr;
-    Op* L = nullptr;
-    for (Op& op : bad.ops) {
-      if (op.type != OpType::kGet || op.outcome != Outcome::kOk || op.key != W.key) continue;
-      if (op.found && op.return_ns < W.invoke_ns) R = &op;  // the latest such read
-      if (L == nullptr && op.invoke_ns > W.return_ns && !op.serializable) L = &op;
-    }
-    if (R == nullptr || L == nullptr || R->read_mod_revision >= W.revision) continue;
-    L->found = true;
-    L->read_value = R->read_value;
-    L->read_mod_revision = R->read_mod_revision;
-    L->revision = W.revision - 1;
-    stale = L->id;
-  }
+  int64_t stale = bench::MakeStaleRead(&bad, 0.5);
   ASSERT_GE(stale, 0);
   LinearizabilityResult lr = CheckLinearizability(bad);
   ASSERT_EQ(lr.verdict, LinearizabilityResult::Verdict::kNotLinearizable);
