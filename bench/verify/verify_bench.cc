@@ -4,7 +4,9 @@
 // any history checker has to do.
 //
 //   verify_bench                 the table for bench/RESULTS.md
-//   verify_bench --case OPS KEYS CLIENTS STALE   one row (STALE: fraction, or -1 for none)
+//   verify_bench [--unknown F] --case OPS KEYS CLIENTS STALE
+//                                one row (STALE: fraction, or -1 for none; F: share of writes
+//                                with an unknown outcome, default 0.001)
 //   verify_bench --write FILE --ops N --keys K --clients C [--stale F] [--seed S]
 //                                write one generated history (JSON lines) for `faultline check`
 //   verify_bench --record FILE --endpoints A,B,C --clients C --keys K --seconds S [--rate R]
@@ -40,7 +42,8 @@ struct Case {
   int64_t ops;
   int keys;
   int clients;
-  double stale;  // < 0: linearizable
+  double stale;            // < 0: linearizable
+  double unknown = 0.001;  // writes whose client timed out (half of them still applied)
 };
 
 struct Row {
@@ -69,6 +72,7 @@ Row RunCase(const Case& c) {
   g.clients = c.clients;
   g.seed = static_cast<uint64_t>(c.ops) * 31 + c.keys * 7 + c.clients;
   g.stale_read_at = c.stale;
+  g.unknown_fraction = c.unknown;
   auto t0 = Clock::now();
   controller::etcd::History h = bench::Generate(g);
   auto t1 = Clock::now();
@@ -237,13 +241,29 @@ int CheckRecorded(const std::string& file, double stale, const std::string& labe
 }
 
 int Table(bool quick, const std::vector<Case>& only) {
-  std::vector<Case> cases = {
-      {10'000, 10, 8, -1},       {10'000, 1000, 64, -1},  {100'000, 10, 8, -1},
-      {100'000, 100, 32, -1},    {100'000, 1000, 64, -1}, {100'000, 10, 64, -1},
-      {1'000'000, 10, 8, -1},    {1'000'000, 10, 64, -1}, {1'000'000, 100, 32, -1},
-      {1'000'000, 1000, 64, -1}, {100'000, 10, 8, 0.9},   {100'000, 10, 64, 0.5},
-      {100'000, 1000, 64, 0.9},  {1'000'000, 10, 8, 0.9}, {1'000'000, 10, 64, 0.5},
-      {1'000'000, 1000, 64, 0.5}};
+  std::vector<Case> cases = {{10'000, 10, 8, -1},
+                             {10'000, 1000, 64, -1},
+                             {100'000, 10, 8, -1},
+                             {100'000, 100, 32, -1},
+                             {100'000, 1000, 64, -1},
+                             {100'000, 10, 64, -1},
+                             {1'000'000, 10, 8, -1},
+                             {1'000'000, 10, 64, -1},
+                             {1'000'000, 100, 32, -1},
+                             {1'000'000, 1000, 64, -1},
+                             {100'000, 10, 8, 0.9},
+                             {100'000, 10, 64, 0.5},
+                             {100'000, 1000, 64, 0.9},
+                             {1'000'000, 10, 8, 0.9},
+                             {1'000'000, 10, 64, 0.5},
+                             {1'000'000, 1000, 64, 0.5},
+                             {1'000'000, 1, 64, -1},
+                             {1'000'000, 1, 64, 0.5},
+                             // Many unknown outcomes, as while a member is cut off.
+                             {100'000, 10, 16, -1, 0.05},
+                             {100'000, 10, 16, 0.5, 0.05},
+                             {1'000'000, 10, 64, -1, 0.02},
+                             {1'000'000, 10, 64, 0.5, 0.02}};
   if (quick) cases.resize(2);
   if (!only.empty()) cases = only;
   std::printf(
@@ -257,16 +277,19 @@ int Table(bool quick, const std::vector<Case>& only) {
                   c.clients);
       continue;
     }
+    std::string history =
+        c.stale < 0 ? "linearizable"
+                    : "stale read at " + std::to_string(static_cast<int>(c.stale * 100)) + "%";
+    if (c.unknown != 0.001) {
+      history += ", " + std::to_string(static_cast<int>(c.unknown * 100)) + "% unknown writes";
+    }
     const char* verdict = r.verdict == 0   ? "linearizable"
                           : r.verdict == 1 ? "NOT lin."
                                            : "inconcl.";
     std::printf(
         "| %lld | %d | %d | %s | %s | %.3f | %.3f | %.1fx | %llu | %llu | %.0f (%.0f) | %s |\n",
-        static_cast<long long>(c.ops), c.keys, c.clients,
-        c.stale < 0
-            ? "linearizable"
-            : ("stale read at " + std::to_string(static_cast<int>(c.stale * 100)) + "%").c_str(),
-        verdict, r.check_s, r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
+        static_cast<long long>(c.ops), c.keys, c.clients, history.c_str(), verdict, r.check_s,
+        r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
         static_cast<unsigned long long>(r.steps), static_cast<unsigned long long>(r.memo),
         r.rss_peak_kb / 1024.0, r.rss_before_kb / 1024.0,
         r.prefix_ops ? std::to_string(r.prefix_ops).c_str() : "-");
@@ -314,6 +337,8 @@ int main(int argc, char** argv) {
       rate = std::stod(next());
     else if (a == "--label")
       label = next();
+    else if (a == "--unknown")  // for --write and the --case rows after it
+      g.unknown_fraction = std::stod(next());
     else if (a == "--seed")
       g.seed = std::stoull(next());
     else if (a == "--quick")
@@ -324,6 +349,7 @@ int main(int argc, char** argv) {
       c.keys = std::stoi(next());
       c.clients = std::stoi(next());
       c.stale = std::stod(next());
+      c.unknown = g.unknown_fraction;
       only.push_back(c);
     } else {
       std::fprintf(stderr, "verify_bench: unknown argument %s\n", a.c_str());
