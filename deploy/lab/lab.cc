@@ -171,6 +171,16 @@ ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string
   return s;
 }
 
+// Ready once the gRPC server has bound its unix socket.
+ReadinessProbe SocketReady(const std::string& socket) {
+  ReadinessProbe r;
+  r.kind = ReadinessProbe::Kind::kCommand;
+  r.command = {"/usr/bin/test", "-S", socket};
+  r.interval = std::chrono::milliseconds(20);
+  r.timeout = std::chrono::seconds(20);
+  return r;
+}
+
 ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
   ManagedSpec s;
   s.name = "agent";
@@ -190,31 +200,26 @@ ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
   s.cwd = m.dir;
   s.netns = NetNs::PathOf(m.netns);
   s.log = m.dir + "/agent.log";
-  s.ready.kind = ReadinessProbe::Kind::kCommand;
-  s.ready.command = {"/usr/bin/test", "-S", m.agent_socket};
-  s.ready.interval = std::chrono::milliseconds(20);
-  s.ready.timeout = std::chrono::seconds(20);
+  s.ready = SocketReady(m.agent_socket);
   return s;
 }
 
 ManagedSpec ControllerSpec(const LabInfo& info) {
   const ControllerInfo& c = info.controller;
   std::string agents;
-  for (const auto& m : info.members)
+  for (const auto& m : info.members) {
     agents += (agents.empty() ? "unix://" : ",unix://") + m.agent_socket;
+  }
   ManagedSpec s;
   s.name = "controller";
-  // Kept in one argv element pair ("--listen", "unix://DIR/controller.sock"): `lab down` finds
-  // the controller by it when the description is gone.
+  // `lab down` finds the controller by "--listen unix://DIR/controller.sock" when the
+  // description is gone.
   s.argv = {c.binary,    "--listen",         c.Address(),      "--state-dir",
             c.state_dir, "--etcd-endpoints", info.Endpoints(), "--agents",
             agents,      "--metrics-listen", c.metrics_listen};
   s.cwd = info.dir;
   s.log = info.dir + "/controller.log";
-  s.ready.kind = ReadinessProbe::Kind::kCommand;
-  s.ready.command = {"/usr/bin/test", "-S", c.socket};
-  s.ready.interval = std::chrono::milliseconds(20);
-  s.ready.timeout = std::chrono::seconds(20);
+  s.ready = SocketReady(c.socket);
   return s;
 }
 
@@ -313,6 +318,20 @@ bool WaitGone(const std::vector<std::pair<pid_t, uint64_t>>& procs,
     if (!any) return true;
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// SIGTERM (and SIGCONT, so a stopped process can act on it), then SIGKILL for those still
+// running after `grace`.
+void StopPolitely(const std::vector<std::pair<pid_t, uint64_t>>& procs,
+                  std::chrono::milliseconds grace) {
+  for (const auto& [pid, start] : procs) {
+    ::kill(pid, SIGTERM);
+    ::kill(pid, SIGCONT);
+  }
+  if (WaitGone(procs, grace)) return;
+  for (const auto& [pid, start] : procs) {
+    if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);
   }
 }
 
@@ -653,15 +672,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
   //    they revert their faults and do not restart etcd; then everything else recorded or living
   //    in one of the lab's namespaces.
   auto controllers = LabControllers(dir, info);
-  for (const auto& [pid, start] : controllers) {
-    ::kill(pid, SIGTERM);
-    ::kill(pid, SIGCONT);
-  }
-  if (!WaitGone(controllers, std::chrono::seconds(20))) {
-    for (const auto& [pid, start] : controllers) {
-      if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);
-    }
-  }
+  StopPolitely(controllers, std::chrono::seconds(20));
   for (const auto& [pid, start] : controllers) {
     done.push_back("stopped controller pid " + std::to_string(pid));
   }
@@ -681,15 +692,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
       }
     }
   }
-  for (const auto& [pid, start] : agents) {
-    ::kill(pid, SIGTERM);
-    ::kill(pid, SIGCONT);
-  }
-  if (!WaitGone(agents, std::chrono::seconds(5))) {
-    for (const auto& [pid, start] : agents) {
-      if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);
-    }
-  }
+  StopPolitely(agents, std::chrono::seconds(5));
   for (pid_t pid : PidsInNamespaces(inodes)) {
     if (auto p = faults::process::ReadProc(pid)) others.push_back({pid, p->start_time});
   }

@@ -31,26 +31,16 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using SysClock = std::chrono::system_clock;
 
-// Issue 7's IOChaos example, verbatim. The lab's agents carry app=etcd, so the selector matches
-// every member; volumePath names the overlay over the chosen member's etcd data dir.
-constexpr const char* kIssueIoChaos = R"(apiVersion: chaos-mesh.org/v1alpha1
-kind: IOChaos
-metadata:
-  name: io-delay-example
-spec:
-  action: latency
-  mode: one
-  selector:
-    labelSelectors:
-      app: etcd
-  volumePath: /var/run/etcd
-  path: '/var/run/etcd/**/*'
-  delay: '100ms'
-  percent: 50
-  duration: '400s'
-  scheduler:
-    cron: '@every 10m'
-)";
+// Issue 7's IOChaos example, verbatim (the shipped example adds only comments). The lab's agents
+// carry app=etcd, so the selector matches every member; volumePath names the overlay over the
+// chosen member's etcd data dir.
+std::string IssueIoChaos() {
+  std::ifstream in(std::string(FAULTLINE_SOURCE_DIR) +
+                   "/experiments/examples/chaos-mesh/io-delay-example.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 // An fsync slower than this was delayed by the 100 ms rule (an undelayed one on this disk
 // takes a few ms).
@@ -218,7 +208,8 @@ TEST_F(LabController, IssueIoChaosManifestSlowsTheChosenMembersFsyncsUntilCancel
 
   double submitted = Now();
   v1::SubmitExperimentRequest req;
-  req.set_yaml(kIssueIoChaos);
+  req.set_yaml(IssueIoChaos());
+  ASSERT_NE(req.yaml().find("kind: IOChaos"), std::string::npos);
   req.set_file_name("io-delay-example.yaml");
   req.set_run_now(true);
   v1::SubmitExperimentResponse resp;
@@ -258,14 +249,15 @@ TEST_F(LabController, IssueIoChaosManifestSlowsTheChosenMembersFsyncsUntilCancel
 
   std::map<std::string, std::vector<double>> during;
   for (const auto& m : members) {
-    during[m.name] = FsyncMs(m.data_dir, 30);
+    during[m.name] = FsyncMs(m.data_dir, 40);
     std::cout << m.name << (m.name == member ? " (chosen)" : "") << " during: fsync median "
               << Median(during[m.name]) << " ms, " << SlowShare(during[m.name]) * 100
               << "% >= " << kSlowMs << " ms\n";
   }
   // 50% of the overlay's operations wait 100 ms; an fsync of freshly written data is one or
-  // two of them (the flush of the write and the fsync), so roughly half to three quarters.
-  EXPECT_GE(SlowShare(during[member]), 0.25);
+  // two of them (the flush of the write and the fsync): 36-53% here. Fewer than 8 of 40 would
+  // happen by chance once in thousands of runs.
+  EXPECT_GE(SlowShare(during[member]), 0.2);
   EXPECT_LE(SlowShare(during[member]), 0.95) << "percent: 50 spares some";
   for (const auto& m : members) {
     if (m.name != member) {
