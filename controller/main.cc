@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <iostream>
 
+#include "controller/daemon/metrics.h"
 #include "controller/daemon/service.h"
 #include "faults/core/duration.h"
+#include "faults/metrics/http_server.h"
 
 int main(int argc, char** argv) {
   using namespace faultline;
@@ -16,6 +18,7 @@ int main(int argc, char** argv) {
   std::string state_dir = "/var/lib/faultline/controller";
   std::vector<std::string> endpoints, agents;
   std::string lease = "15s", heartbeat = "5s";
+  std::string metrics_listen;
   app.add_option("--listen", listen, "unix:///PATH or HOST:PORT")->capture_default_str();
   app.add_option("--state-dir", state_dir, "embedded state store")->capture_default_str();
   app.add_option("--etcd-endpoints", endpoints, "etcd client URLs of the cluster under test")
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--heartbeat-interval", heartbeat, "asked of registering agents")
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for GET /metrics (off if empty)");
   CLI11_PARSE(app, argc, argv);
 
   controller::ControllerOptions opt;
@@ -66,6 +70,14 @@ int main(int argc, char** argv) {
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
     if (!server) throw std::runtime_error("--listen " + listen + ": cannot listen");
+    std::unique_ptr<metrics::MetricsServer> metrics_server;
+    if (!metrics_listen.empty()) {
+      metrics_server = std::make_unique<metrics::MetricsServer>(
+          metrics_listen, [&] { return controller::RenderMetrics(service.Metrics()); });
+      std::cerr << "faultline-controller: metrics on http://"
+                << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+                << metrics_server->port() << "/metrics" << std::endl;
+    }
     std::cerr << "faultline-controller: listening on " << listen << ", state in " << state_dir
               << std::endl;
     int sig = 0;

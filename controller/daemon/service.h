@@ -26,6 +26,20 @@ struct ControllerOptions {
   AgentConnector connect = ConnectInsecure;
 };
 
+// What the controller's /metrics page reports, taken at one instant.
+struct ControllerMetrics {
+  std::map<v1::Run::State, int64_t> runs;  // known runs (kept in the store) by state
+  struct Schedule {
+    std::string name;
+    bool paused = false;
+    int64_t active_runs = 0;
+    uint64_t skipped = 0, missed = 0;
+    int64_t next_run_unix = 0;  // 0: none (paused)
+  };
+  std::vector<Schedule> schedules;
+  int64_t agents_registered = 0, agents_alive = 0, agents_static = 0;
+};
+
 // The controller: agent registry, experiments and their schedules, runs. State lives in a
 // StateStore so a restart resumes schedules, marks interrupted runs and recovers their faults.
 class ControllerService final : public v1::Controller::Service {
@@ -58,6 +72,8 @@ class ControllerService final : public v1::Controller::Service {
                         v1::ListRunsResponse*) override;
   grpc::Status GetRun(grpc::ServerContext*, const v1::GetRunRequest*, v1::Run*) override;
   grpc::Status CancelRun(grpc::ServerContext*, const v1::CancelRunRequest*, v1::Run*) override;
+
+  ControllerMetrics Metrics();
 
  private:
   struct AgentEntry {
