@@ -25,11 +25,16 @@ using std::chrono::steady_clock;
 using v1::Check;
 
 std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address) {
-  std::string target = address;
-  if (!target.empty() && target.front() == '/') target = "unix://" + target;
-  if (target.starts_with("tcp://")) target = target.substr(6);
-  return v1::Agent::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  return v1::Agent::NewStub(transport::Dial(address, {}));
 }
+
+AgentConnector ConnectWith(transport::TlsFiles tls) {
+  return [tls = std::move(tls)](const std::string& address) {
+    return std::shared_ptr<v1::Agent::StubInterface>(
+        v1::Agent::NewStub(transport::Dial(address, tls)));
+  };
+}
+
 
 namespace {
 
