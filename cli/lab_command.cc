@@ -11,6 +11,7 @@
 
 #include "cli/agent_client.h"
 #include "cli/output.h"
+#include "controller/etcd/checks.h"
 #include "deploy/lab/lab.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/process/proc.h"
@@ -88,6 +89,33 @@ ControllerHealth LabControllerHealth(const lab::ControllerInfo& c) {
   h.runs = runs.runs_size();
   for (const auto& r : runs.runs()) h.runs_active += r.state() == v1::Run::RUNNING;
   return h;
+}
+
+// Each member's view of itself, asked over etcd's gRPC API (controller/etcd), in member order.
+// (The lab's tests ask etcdctl instead, lab::QueryEtcd, to observe the lab independently.)
+std::vector<lab::EtcdStatus> MemberStatuses(const lab::LabInfo& info) {
+  std::vector<std::string> endpoints;
+  for (const auto& m : info.members) endpoints.push_back(m.client_url);
+  controller::etcd::EtcdClient client(endpoints, {.timeout = std::chrono::seconds(2)});
+  std::vector<lab::EtcdStatus> out;
+  size_t i = 0;
+  for (const auto& m : controller::etcd::CollectStatus(client)) {
+    lab::EtcdStatus s;
+    s.member = info.members[i++].name;
+    s.endpoint = m.endpoint;
+    s.reachable = m.answered;
+    s.error = m.error;
+    s.member_id = m.member_id;
+    s.leader = m.leader;
+    s.revision = uint64_t(m.revision);
+    s.raft_index = m.raft_index;
+    s.raft_term = m.raft_term;
+    s.raft_applied_index = m.applied_index;
+    s.db_size = uint64_t(m.db_size);
+    s.version = m.version;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::string Hex(uint64_t v) {
@@ -194,7 +222,7 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   AddCommon(status, *st_flags);
   status->callback([&g, st_flags] {
     auto info = lab::LoadLab(lab::ResolveLabName(st_flags->name, st_flags->root), st_flags->root);
-    auto etcd = lab::QueryEtcd(info);
+    auto etcd = MemberStatuses(info);
     std::vector<std::string> agents;
     for (const auto& m : info.members) agents.push_back(AgentHealth(m, g));
     std::string leader_name = "none";

@@ -20,6 +20,7 @@
 #include "experiments/loader.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/core/duration.h"
+#include "proto/transport/tls.h"
 
 namespace faultline::cli {
 namespace {
@@ -169,7 +170,9 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   auto lease = faults::ParseDuration(f.lease, &why);
   if (!lease || lease->count() <= 0) throw std::invalid_argument("--lease: " + why);
   controller::RunOptions opt;
-  opt.agents = controller::DescribeAgents(env.agents);
+  // Agents over TCP with the global --tls-ca/--tls-cert/--tls-key (the lab's are unix sockets).
+  opt.connect = controller::ConnectWith(g.agent.tls);
+  opt.agents = controller::DescribeAgents(env.agents, opt.connect);
   opt.etcd_endpoints = env.endpoints;
   opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*lease);
   opt.cancel = &g_cancel;
@@ -224,9 +227,11 @@ std::string ControllerAddress(const std::string& flag,
   return "unix:///run/faultline/controller.sock";
 }
 
-std::unique_ptr<v1::Controller::Stub> ConnectController(const std::string& address) {
-  return v1::Controller::NewStub(
-      grpc::CreateChannel(GrpcTarget(address), grpc::InsecureChannelCredentials()));
+// Over TCP with the global --tls-ca/--tls-cert/--tls-key; plaintext only to a unix socket or
+// loopback (transport::Dial).
+std::unique_ptr<v1::Controller::Stub> ConnectController(const std::string& address,
+                                                        const GlobalOptions& g) {
+  return v1::Controller::NewStub(transport::Dial(address, g.agent.tls));
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -241,7 +246,7 @@ void CheckController(const grpc::Status& st, const std::string& address) {
     // Manifest errors already carry file:line:col; print them as they are.
     throw std::invalid_argument(st.error_message());
   }
-  Check(st, "controller " + address);
+  Check(st, address, "controller");
 }
 
 std::string StateName(v1::Run::State s) {
@@ -258,7 +263,7 @@ std::string When(const google::protobuf::Timestamp& ts) {
 // Submits the files to the controller, starts each now and follows the runs to their end.
 std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
   const std::string addr = ControllerAddress(f.controller);
-  auto stub = ConnectController(addr);
+  auto stub = ConnectController(addr, g);
   const bool json = g.format() == Format::kJson;
   std::ostream& progress = json ? std::cerr : std::cout;
   std::vector<std::string> run_ids;
@@ -453,11 +458,11 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   submit->add_option("files", *submit_files, "experiment YAML files")->required();
   submit->add_option("--controller", *submit_addr, "controller address (env FAULTLINE_CONTROLLER)");
   AddLabControllerFlag(submit, *submit_lab);
-  submit->callback([submit_addr, submit_lab, submit_files] {
+  submit->callback([&g, submit_addr, submit_lab, submit_files] {
     int code = Guard([&] {
       LoadAll(*submit_files);  // every file:line:col error before anything is sent
       std::string addr = ControllerAddress(*submit_addr, *submit_lab);
-      auto stub = ConnectController(addr);
+      auto stub = ConnectController(addr, g);
       for (const auto& file : *submit_files) {
         std::ifstream in(file);
         std::stringstream ss;
@@ -485,7 +490,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   AddLabControllerFlag(runs, *runs_lab);
   runs->callback([&g, runs_addr, runs_lab, runs_id] {
     std::string addr = ControllerAddress(*runs_addr, *runs_lab);
-    auto stub = ConnectController(addr);
+    auto stub = ConnectController(addr, g);
     if (!runs_id->empty()) {
       v1::GetRunRequest req;
       req.set_id(*runs_id);
@@ -547,10 +552,10 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
     std::cout << Table(
         {"EXPERIMENT", "CRON", "STATE", "LAST", "NEXT", "SKIPPED", "MISSED", "ACTIVE RUNS"}, rows);
   };
-  sched->add_subcommand("list", "every schedule with its next run")->callback([=] {
+  sched->add_subcommand("list", "every schedule with its next run")->callback([=, &g] {
     std::string addr = ControllerAddress(*sched_addr, *sched_lab);
     v1::ListSchedulesResponse resp;
-    CheckController(ConnectController(addr)->ListSchedules(Ctx().get(), {}, &resp), addr);
+    CheckController(ConnectController(addr, g)->ListSchedules(Ctx().get(), {}, &resp), addr);
     print_states({resp.schedules().begin(), resp.schedules().end()});
   });
   for (bool pause : {true, false}) {
@@ -558,9 +563,9 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                                     pause ? "stop starting runs (the active one continues)"
                                           : "start runs again from now on (no catch-up)");
     c->add_option("name", *sched_name, "experiment name")->required();
-    c->callback([=] {
+    c->callback([=, &g] {
       std::string addr = ControllerAddress(*sched_addr, *sched_lab);
-      auto stub = ConnectController(addr);
+      auto stub = ConnectController(addr, g);
       v1::ScheduleRef ref;
       ref.set_experiment_name(*sched_name);
       v1::ScheduleState st;

@@ -10,16 +10,35 @@
 #include "controller/daemon/service.h"
 #include "faults/core/duration.h"
 #include "faults/metrics/http_server.h"
+#include "proto/transport/server.h"
 
 int main(int argc, char** argv) {
   using namespace faultline;
   CLI::App app{"faultline-controller: runs chaos experiments against etcd through agents"};
-  std::string listen = "unix:///run/faultline/controller.sock";
+  transport::ServerFlags serving{.listen = {"unix:///run/faultline/controller.sock"},
+                                 .allowed_clients = {"faultline-cli"}};
+  // Agents' certificates (`faultline certs init` names them "faultline-agent NAME") may only
+  // register and heartbeat, never submit experiments.
+  std::vector<std::string> allowed_agents = {"faultline-agent *"};
+  transport::TlsFiles agent_tls{
+      .ca_flag = "--agent-tls-ca", .cert_flag = "--agent-tls-cert", .key_flag = "--agent-tls-key"};
   std::string state_dir = "/var/lib/faultline/controller";
   std::vector<std::string> endpoints, agents;
   std::string lease = "15s", heartbeat = "5s";
   std::string metrics_listen;
-  app.add_option("--listen", listen, "unix:///PATH or HOST:PORT")->capture_default_str();
+  transport::AddServerFlags(app, serving,
+                            "client certificate common names with the whole API over TLS (the "
+                            "CLI's of faultline certs init)");
+  app.add_option("--tls-allowed-agents", allowed_agents,
+                 "client certificate common names that may only register and heartbeat")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--agent-tls-ca", agent_tls.ca,
+                 "CA (PEM) that verifies agents over TCP (default: --tls-client-ca)");
+  app.add_option("--agent-tls-cert", agent_tls.cert,
+                 "client certificate (PEM) for agents (default: --tls-cert; certs init makes the "
+                 "controller's certificate for both)");
+  app.add_option("--agent-tls-key", agent_tls.key, "its key (default: --tls-key)");
   app.add_option("--state-dir", state_dir, "embedded state store")->capture_default_str();
   app.add_option("--etcd-endpoints", endpoints, "etcd client URLs of the cluster under test")
       ->delimiter(',')
@@ -34,6 +53,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   controller::ControllerOptions opt;
+  if (!agent_tls.any()) {
+    agent_tls.ca = serving.tls.ca;
+    agent_tls.cert = serving.tls.cert;
+    agent_tls.key = serving.tls.key;
+  }
+  opt.connect = controller::ConnectWith(agent_tls);
   opt.etcd_endpoints = endpoints;
   opt.static_agents = agents;
   std::string why;
@@ -55,21 +80,24 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   try {
+    agent_tls.RequireAllOrNone();
+    for (const auto& a : agents) transport::Dial(a, agent_tls);  // refuses plaintext off loopback
+    transport::PeerPolicy policy;
+    policy.Allow(serving.AllowedClients());
+    const std::string svc = std::string("/") + v1::Controller::service_full_name() + "/";
+    policy.Allow(allowed_agents, {svc + "Register", svc + "Heartbeat"});
+    transport::Listeners listeners(serving.listen, serving.tls, policy);
     controller::StateStore store(state_dir);
     controller::ControllerService service(store, opt);
     service.Start();
-    std::string uri = listen;
-    if (uri.starts_with("/")) uri = "unix://" + uri;
-    if (uri.starts_with("unix://")) {
-      auto path = std::filesystem::path(uri.substr(7));
-      std::filesystem::create_directories(path.parent_path());
-      std::filesystem::remove(path);  // a stale socket from a crashed controller
-    }
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(uri, grpc::InsecureServerCredentials());
+    listeners.AddTo(builder);
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
-    if (!server) throw std::runtime_error("--listen " + listen + ": cannot listen");
+    if (!server) throw std::runtime_error("cannot listen on the --listen addresses");
+    for (const auto& line : listeners.Started()) {
+      std::cerr << "faultline-controller: listening on " << line << std::endl;
+    }
     std::unique_ptr<metrics::MetricsServer> metrics_server;
     if (!metrics_listen.empty()) {
       metrics_server = std::make_unique<metrics::MetricsServer>(
@@ -78,14 +106,16 @@ int main(int argc, char** argv) {
                 << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
                 << metrics_server->port() << "/metrics" << std::endl;
     }
-    std::cerr << "faultline-controller: listening on " << listen << ", state in " << state_dir
-              << std::endl;
+    std::cerr << "faultline-controller: state in " << state_dir << std::endl;
     int sig = 0;
     sigwait(&set, &sig);
     std::cerr << "faultline-controller: signal " << sig
               << ": stopping runs and recovering their faults" << std::endl;
     service.Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "faultline-controller: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "faultline-controller: " << e.what() << "\n";
     return 1;

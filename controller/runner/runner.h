@@ -11,15 +11,20 @@
 #include "controller/runner/targets.h"
 #include "faultline/v1/agent.grpc.pb.h"
 #include "faultline/v1/experiment.pb.h"
+#include "proto/transport/tls.h"
 
 namespace faultline::controller {
 
 using AgentConnector =
     std::function<std::shared_ptr<v1::Agent::StubInterface>(const std::string& address)>;
 
-// Plaintext gRPC to "unix:///path", "/path" or "HOST:PORT" (the lab and loopback; mTLS agents
-// are reached through a connector that carries credentials).
+// Plaintext gRPC to "unix:///path", "/path" or a loopback "HOST:PORT" (the lab and tests);
+// throws std::invalid_argument for TCP off loopback, which needs ConnectWith's credentials.
 std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address);
+
+// Agents over mTLS (`tls`: the controller's client certificate and the CA that verifies agents);
+// unix sockets stay plaintext.
+AgentConnector ConnectWith(transport::TlsFiles tls);
 
 // Asks each agent for its labels (Capabilities). Throws naming the address of the first agent
 // that does not answer.

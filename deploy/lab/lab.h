@@ -82,7 +82,8 @@ std::string ResolveLabName(const std::optional<std::string>& name,
                            const std::filesystem::path& root = {});
 LabInfo LoadLab(const std::string& name, const std::filesystem::path& root = {});
 
-// etcd's own view of one member, from `etcdctl endpoint status`.
+// etcd's own view of one member, from `etcdctl endpoint status`: the tests' independent
+// observer of a lab (`faultline lab status` asks through controller/etcd's client instead).
 struct EtcdStatus {
   std::string member;
   std::string endpoint;

@@ -37,7 +37,4 @@ class EtcdCluster {
   std::vector<std::unique_ptr<AgentProcess>> agents_;
 };
 
-// Runs `argv` to completion, returning the exit code and capturing stdout+stderr.
-int RunCommand(const std::vector<std::string>& argv, std::string* output);
-
 }  // namespace faultline::testing
