@@ -1,12 +1,14 @@
 // faultline-controller: agents register here; experiments run here, on demand and on schedule.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "controller/daemon/service.h"
+#include "controller/state/controller_state.h"
 #include "faults/core/duration.h"
 
 int main(int argc, char** argv) {
@@ -16,8 +18,22 @@ int main(int argc, char** argv) {
   std::string state_dir = "/var/lib/faultline/controller";
   std::vector<std::string> endpoints, agents;
   std::string lease = "15s", heartbeat = "5s";
+  std::string state_url, election_ttl = "5s", advertise;
   app.add_option("--listen", listen, "unix:///PATH or HOST:PORT")->capture_default_str();
-  app.add_option("--state-dir", state_dir, "embedded state store")->capture_default_str();
+  auto* dir_opt = app.add_option("--state-dir", state_dir, "embedded state store (one controller)")
+                      ->capture_default_str();
+  app.add_option("--state", state_url,
+                 "HA: state in an etcd cluster that is not the one under test, shared by "
+                 "replicas that elect one active controller: etcd://HOST:PORT[,HOST:PORT...]"
+                 "[/PREFIX] (default prefix /faultline/controller)")
+      ->excludes(dir_opt);
+  app.add_option("--election-ttl", election_ttl,
+                 "HA: lease of the active replica; a standby takes over this long after the "
+                 "active one dies (at once when it stops cleanly)")
+      ->capture_default_str();
+  app.add_option("--advertise", advertise,
+                 "HA: address the CLI uses to reach this replica, told by standbys (default: "
+                 "--listen)");
   app.add_option("--etcd-endpoints", endpoints, "etcd client URLs of the cluster under test")
       ->delimiter(',')
       ->required();
@@ -42,6 +58,20 @@ int main(int argc, char** argv) {
   opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*l);
   opt.heartbeat_interval =
       std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*h));
+  controller::StateConfig sc;
+  sc.url = state_url;
+  sc.dir = state_dir;
+  auto ttl = faults::ParseDuration(election_ttl, &why);
+  if (!ttl || *ttl % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
+    std::cerr << "faultline-controller: --election-ttl: " << (ttl ? "must be whole seconds" : why)
+              << "\n";
+    return 2;
+  }
+  sc.election_ttl = std::chrono::duration_cast<std::chrono::seconds>(*ttl);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  sc.self = {std::string(host) + "-" + std::to_string(getpid()),
+             advertise.empty() ? listen : advertise};
 
   // Signals are taken synchronously on the main thread so shutdown can recover faults.
   sigset_t set;
@@ -51,8 +81,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   try {
-    controller::StateStore store(state_dir);
-    controller::ControllerService service(store, opt);
+    controller::ControllerState state(sc);
+    opt.reports_dir = state.reports_dir();
+    controller::ControllerService service(state.store(), state.leadership(), opt);
     service.Start();
     std::string uri = listen;
     if (uri.starts_with("/")) uri = "unix://" + uri;
@@ -66,14 +97,17 @@ int main(int argc, char** argv) {
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
     if (!server) throw std::runtime_error("--listen " + listen + ": cannot listen");
-    std::cerr << "faultline-controller: listening on " << listen << ", state in " << state_dir
-              << std::endl;
+    std::cerr << "faultline-controller: listening on " << listen << ", state in "
+              << state.store().Describe() << ", replica " << sc.self.id << std::endl;
     int sig = 0;
     sigwait(&set, &sig);
     std::cerr << "faultline-controller: signal " << sig
               << ": stopping runs and recovering their faults" << std::endl;
     service.Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "faultline-controller: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "faultline-controller: " << e.what() << "\n";
     return 1;
