@@ -43,6 +43,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--heartbeat-interval", heartbeat, "asked of registering agents")
       ->capture_default_str();
+  app.footer(
+      "HA: run two or more replicas with the same --state etcd://...: one is active (runs the "
+      "schedules and runs), the others stand by, answer reads from the store and refuse changes "
+      "naming the active one's --advertise address, and take over within --election-ttl when it "
+      "dies. `faultline controller status` shows the roles.");
   CLI11_PARSE(app, argc, argv);
 
   controller::ControllerOptions opt;

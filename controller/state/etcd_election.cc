@@ -54,7 +54,7 @@ void EtcdElection::Log(const std::string& msg) const {
 bool EtcdElection::Campaign() {
   std::unique_lock lock(mu_);
   if (released_) return false;
-  campaigning_ = true;
+  campaigning_ = kicked_ = true;
   tick_.notify_all();
   cv_.wait(lock, [&] { return released_ || fence_.has_value(); });
   campaigning_ = false;
@@ -148,11 +148,12 @@ void EtcdElection::Resign() {
 void EtcdElection::Loop() {
   std::unique_lock lock(mu_);
   while (!quit_) {
+    kicked_ = false;  // this round serves every kick so far
     lock.unlock();
     Tick();
     lock.lock();
     if (quit_) break;
-    tick_.wait_for(lock, opt_.poll);
+    tick_.wait_for(lock, opt_.poll, [&] { return quit_ || kicked_; });
   }
 }
 
@@ -194,7 +195,8 @@ void EtcdElection::Tick() {
     // Step down before etcd can expire the lease: the deadline counts from the renewal's send
     // time, and the next round may come a poll later.
     std::lock_guard lock(mu_);
-    if (fence_ && Clock::now() + opt_.poll >= lease_deadline_) {
+    auto margin = std::min<Clock::duration>(opt_.poll, opt_.ttl / 3);
+    if (fence_ && Clock::now() + margin >= lease_deadline_) {
       Lose("the election lease could not be renewed in time" +
            (lease_error.empty() ? std::string() : ": " + lease_error));
       lease_ = 0;

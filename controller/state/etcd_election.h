@@ -68,6 +68,7 @@ class EtcdElection final : public Leadership {
   std::condition_variable cv_;    // wakes waiters (Campaign/WaitLost) on a change
   std::condition_variable tick_;  // wakes the loop early (campaign asked, stop)
   bool campaigning_ = false;
+  bool kicked_ = false;    // a round is wanted now (campaign asked) even if one is under way
   bool released_ = false;  // Stop(): waiters return
   bool quit_ = false;      // the loop ends
   std::optional<int64_t> fence_;

@@ -30,7 +30,8 @@ bool PortsFree(int base, int count) {
 }
 }  // namespace
 
-EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(getpid())) {
+EtcdCluster::EtcdCluster(int members, bool with_agents)
+    : dir_("faultline-ctl-" + std::to_string(getpid())) {
   // Ports from the pid so concurrent test runs (other engineers') do not collide, below the
   // ephemeral range (32768+) so an outgoing connection cannot hold one, and probed free first.
   int base = 20000 + (getpid() % 1200) * 10;
@@ -69,7 +70,7 @@ EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(g
                                  "1000"},
         (dir() / ("etcd-" + name(i) + ".log")).string()));
   }
-  for (int i = 0; i < members; ++i) {
+  for (int i = 0; i < (with_agents ? members : 0); ++i) {
     auto adir = dir() / ("agent-" + name(i));
     std::filesystem::create_directories(adir);
     agents_.push_back(std::make_unique<AgentProcess>(

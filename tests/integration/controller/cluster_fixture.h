@@ -10,10 +10,12 @@ namespace faultline::testing {
 
 // Three etcd members on loopback (ports derived from the test pid) and one faultline-agent per
 // member labelled member=cN app=etcd — the lab's shape without namespaces, for tests that
-// need real etcd and real agents. Everything is killed and removed on destruction.
+// need real etcd and real agents. Everything is killed and removed on destruction. Without
+// agents it is a plain etcd (e.g. the controller's HA state store, next to the cluster under
+// test: a second instance in the same process takes the next free block of ports).
 class EtcdCluster {
  public:
-  explicit EtcdCluster(int members = 3);
+  explicit EtcdCluster(int members = 3, bool with_agents = true);
   ~EtcdCluster();
 
   std::vector<std::string> endpoints() const { return endpoints_; }
