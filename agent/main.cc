@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   agent::AgentOptions agent_options;
   bool recover_only = false;
-  std::string register_with, advertise;
+  std::vector<std::string> register_with;
+  std::string advertise;
   app.add_option("--listen", listen,
                  "unix:///PATH or tcp://HOST:PORT (repeatable); TCP off loopback requires mTLS")
       ->capture_default_str();
@@ -63,7 +64,10 @@ int main(int argc, char** argv) {
                "revert everything the journal lists, sweep leftovers, and exit (for systemd "
                "ExecStopPost after a crash)");
   app.add_option("--register", register_with,
-                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT)");
+                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT); "
+                 "repeatable or comma-separated: every replica of an HA controller, so whichever "
+                 "becomes active already knows this agent")
+      ->delimiter(',');
   app.add_option("--advertise", advertise,
                  "address the controller should use to reach this agent (default: the first "
                  "--listen)");
@@ -177,10 +181,10 @@ int main(int argc, char** argv) {
       }
     }
 
-    std::unique_ptr<agent::Registrar> registrar;
-    if (!register_with.empty()) {
+    std::vector<std::unique_ptr<agent::Registrar>> registrars;
+    for (const auto& controller : register_with) {
       agent::Registrar::Options ro;
-      ro.controller = register_with;
+      ro.controller = controller;
       auto* reg = &ro.registration;
       reg->set_address(!advertise.empty()     ? advertise
                        : addrs[0].unix_socket ? "unix://" + addrs[0].path
@@ -197,8 +201,8 @@ int main(int argc, char** argv) {
         for (const auto& f : manager.List(false)) ids.push_back(f.id());
         return ids;
       };
-      registrar = std::make_unique<agent::Registrar>(std::move(ro));
-      Log("registering with controller " + register_with);
+      registrars.push_back(std::make_unique<agent::Registrar>(std::move(ro)));
+      Log("registering with controller " + controller);
     }
 
     std::thread waiter([&] {
@@ -210,7 +214,7 @@ int main(int argc, char** argv) {
     });
     server->Wait();
     waiter.join();
-    registrar.reset();
+    registrars.clear();
     manager.Shutdown();
     host.Stop();
     for (const auto& a : addrs) {

@@ -53,11 +53,13 @@ ControllerState::ControllerState(const StateConfig& config) {
   if (config.election_ttl.count() < 2) {
     throw std::invalid_argument("--election-ttl: must be at least 2s (etcd's shortest lease)");
   }
-  // RPCs give up well inside the lease so a renewal can be retried on another member in time.
-  auto timeout =
+  // Election RPCs give up well inside the lease so a renewal can be retried on another member
+  // in time; store RPCs may wait out a slow disk (their writes are fenced anyway).
+  auto election_timeout =
       std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(config.election_ttl) / 3,
                  std::chrono::milliseconds(500), std::chrono::milliseconds(2000));
-  keyspace_ = std::make_unique<EtcdKeyspace>(url.endpoints, url.prefix, timeout);
+  keyspace_ = std::make_unique<EtcdKeyspace>(url.endpoints, url.prefix, std::chrono::seconds(5),
+                                             election_timeout);
   auto election = std::make_unique<EtcdElection>(
       *keyspace_, ElectionOptions{.self = config.self, .ttl = config.election_ttl});
   store_ = std::make_unique<EtcdStore>(*keyspace_, *election);

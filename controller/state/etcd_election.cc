@@ -81,7 +81,7 @@ std::vector<ReplicaInfo> EtcdElection::Replicas() const {
     etcd::pb::RangeRequest req;
     req.set_key(ks_.replicas_prefix());
     req.set_range_end(etcd::PrefixEnd(ks_.replicas_prefix()));
-    auto resp = ks_.Call([&](size_t i) { return ks_.client().Range(i, req); });
+    auto resp = ks_.Call([&](size_t i) { return ks_.election_client().Range(i, req); });
     std::vector<ReplicaInfo> out;
     for (const auto& kv : resp.kvs()) out.push_back(*InfoFrom(kv.value()));
     return out;
@@ -132,7 +132,7 @@ void EtcdElection::Resign() {
     // Revoking deletes the election key (and this replica's key) with the lease: a standby sees
     // it gone at its next poll instead of after the TTL.
     try {
-      ks_.Call([&](size_t i) { return ks_.client().LeaseRevoke(i, lease_); });
+      ks_.Call([&](size_t i) { return ks_.election_client().LeaseRevoke(i, lease_); });
       Log("resigned: election lease revoked");
     } catch (const std::exception& e) {
       Log(std::string("resign: cannot revoke the election lease (a standby takes over when it "
@@ -164,7 +164,8 @@ void EtcdElection::Tick() {
   try {
     const auto sent = Clock::now();
     if (lease_ == 0) {
-      auto g = ks_.Call([&](size_t i) { return ks_.client().LeaseGrant(i, opt_.ttl.count()); });
+      auto g =
+          ks_.Call([&](size_t i) { return ks_.election_client().LeaseGrant(i, opt_.ttl.count()); });
       if (!g.error().empty()) throw std::runtime_error("LeaseGrant: " + g.error());
       lease_ = g.id();
       lease_deadline_ = sent + std::chrono::seconds(g.ttl());
@@ -172,9 +173,10 @@ void EtcdElection::Tick() {
       put.set_key(ks_.replicas_prefix() + opt_.self.id);
       put.set_value(InfoJson(opt_.self));
       put.set_lease(lease_);
-      ks_.Call([&](size_t i) { return ks_.client().Put(i, put); });
+      ks_.Call([&](size_t i) { return ks_.election_client().Put(i, put); });
     } else {
-      int64_t ttl = ks_.Call([&](size_t i) { return ks_.client().LeaseKeepAliveOnce(i, lease_); });
+      int64_t ttl =
+          ks_.Call([&](size_t i) { return ks_.election_client().LeaseKeepAliveOnce(i, lease_); });
       if (ttl <= 0) {
         lease_ = 0;  // a new one next round
         std::lock_guard lock(mu_);
@@ -208,7 +210,7 @@ void EtcdElection::Tick() {
   try {
     etcd::pb::RangeRequest req;
     req.set_key(ks_.leader_key());
-    held = ks_.Call([&](size_t i) { return ks_.client().Range(i, req); });
+    held = ks_.Call([&](size_t i) { return ks_.election_client().Range(i, req); });
   } catch (const std::exception&) {
     return;  // unreachable: the lease deadline decides
   }
@@ -255,7 +257,7 @@ void EtcdElection::Tick() {
   put->set_lease(lease_);
   txn.add_failure()->mutable_request_range()->set_key(ks_.leader_key());
   try {
-    auto resp = ks_.Call([&](size_t i) { return ks_.client().Txn(i, txn); });
+    auto resp = ks_.Call([&](size_t i) { return ks_.election_client().Txn(i, txn); });
     std::lock_guard lock(mu_);
     if (resp.succeeded()) {
       // The key did not exist, so its create revision is this transaction's revision.

@@ -10,14 +10,15 @@
 
 namespace faultline::controller {
 
-// The state etcd as the store and the election share it: one client, every key under a prefix
-// (so deployments can share an etcd), and calls that move on to the next member when one is
-// unreachable.
+// The state etcd as the store and the election share it: every key under a prefix (so
+// deployments can share an etcd), and calls that move on to the next member when one is
+// unreachable. Two clients: the election's RPCs must give up well inside its lease so a renewal
+// can be retried in time, while a store write may wait out a slow disk (it is fenced anyway).
 class EtcdKeyspace {
  public:
   // Throws std::invalid_argument for a bad endpoint (see etcd::EtcdClient).
   EtcdKeyspace(const std::vector<std::string>& endpoints, std::string prefix,
-               std::chrono::milliseconds timeout);
+               std::chrono::milliseconds store_timeout, std::chrono::milliseconds election_timeout);
 
   const std::string& prefix() const { return prefix_; }
   // <prefix>/<kind>/<id>; List ranges over <prefix>/<kind>/.
@@ -30,6 +31,7 @@ class EtcdKeyspace {
   std::string replicas_prefix() const { return prefix_ + "/replicas/"; }
   std::string Describe() const;  // "etcd://a:2379,b:2379/faultline/controller"
   const etcd::EtcdClient& client() const { return client_; }
+  const etcd::EtcdClient& election_client() const { return election_client_; }
 
   // f(member index) on the member that answered last, then on the others while the error says
   // the member is unreachable or has no leader; other errors are thrown at once.
@@ -57,6 +59,7 @@ class EtcdKeyspace {
 
  private:
   etcd::EtcdClient client_;
+  etcd::EtcdClient election_client_;
   std::string prefix_;
   mutable std::atomic<size_t> cursor_{0};
 };

@@ -38,6 +38,7 @@ EtcdCluster::EtcdCluster(int members, bool with_agents)
   for (int tries = 0; tries < 100 && !PortsFree(base, 10); ++tries) {
     base = 20000 + (base - 20000 + 10) % 12000;
   }
+  base_ = base;
   std::string initial;
   for (int i = 0; i < members; ++i) {
     initial += (i ? "," : "") + name(i) + "=http://127.0.0.1:" + std::to_string(base + 5 + i);
@@ -77,9 +78,9 @@ EtcdCluster::EtcdCluster(int members, bool with_agents)
         adir, std::vector<std::string>{"--label", "member=" + name(i), "--label", "app=etcd"}));
   }
   if (!WaitFor([&] { return !EtcdctlLeader().empty(); }, std::chrono::seconds(20))) {
-    std::ifstream log(dir() / "etcd-c1.log");
+    std::ifstream log(dir() / ("etcd-" + name(0) + ".log"));
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    throw std::runtime_error("etcd cluster did not elect a leader; etcd-c1.log ends: " +
+    throw std::runtime_error("etcd cluster did not elect a leader; its first member's log ends: " +
                              text.substr(text.size() > 1500 ? text.size() - 1500 : 0));
   }
 }

@@ -107,14 +107,24 @@ class Ha : public ::testing::Test {
             "--agents", cluster_->AgentsCsv(), "--lease", "20s", "--heartbeat-interval", "1s"},
         (cluster_->dir() / (name + ".log")).string());
     r.id = Hostname() + "-" + std::to_string(r.proc->pid());
-    r.stub = v1::Controller::NewStub(
-        grpc::CreateChannel("unix://" + r.socket, grpc::InsecureChannelCredentials()));
-    EXPECT_TRUE(WaitFor([&] { return !Role(r).empty(); }, 10s)) << Log(name);
+    // A fresh channel per probe: one that failed before the socket existed backs off for
+    // seconds before it tries again.
+    auto connect = [&] {
+      r.stub = v1::Controller::NewStub(
+          grpc::CreateChannel("unix://" + r.socket, grpc::InsecureChannelCredentials()));
+    };
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          connect();
+          return !Role(r).empty();
+        },
+        10s))
+        << Log(name);
     return r;
   }
   std::string Role(const Replica& r) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 300ms);
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
     v1::ControllerStatus st;
     return r.stub->GetStatus(&ctx, {}, &st).ok() ? st.role() : "";
   }
@@ -165,6 +175,23 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
   Replica b = StartReplica("b");
   EXPECT_EQ(Role(b), "standby");
 
+  // An agent registering with every replica is known to the standby as well as to the active.
+  {
+    auto dir = cluster_->dir() / "agent-reg";
+    std::filesystem::create_directories(dir);
+    AgentProcess agent(dir, {"--register", "unix://" + a.socket + ",unix://" + b.socket});
+    auto knows = [&](Replica& r) {
+      grpc::ClientContext ctx;
+      v1::ListAgentsResponse resp;
+      if (!r.stub->ListAgents(&ctx, {}, &resp).ok()) return false;
+      for (const auto& x : resp.agents()) {
+        if (x.agent().address() == "unix://" + agent.socket()) return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(WaitFor([&] { return knows(a) && knows(b); }, 10s)) << agent.log();
+  }
+
   // A standby refuses changes and names the active replica's address.
   v1::SubmitExperimentRequest req;
   req.set_yaml(kSchedule);
@@ -201,21 +228,32 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
   ASSERT_TRUE(WaitFor([&] { return cluster_->EtcdState(member) != 'T'; }, 15s)) << Logs();
   const double recovered = Secs(Clock::now() - killed);
   std::cout << "[ha] SIGKILL of the active: standby active after " << takeover
-            << " s (election ttl 2 s); paused member c" << member + 1 << " running again after "
-            << recovered << " s (fault duration 20 s, lease 20 s renewed every ~6.7 s)"
-            << std::endl;
+            << " s (election ttl 2 s); paused member " << cluster_->name(member)
+            << " running again after " << recovered
+            << " s (fault duration 20 s, lease 20 s renewed every ~6.7 s)" << std::endl;
   // Neither the fault's duration nor its lease can have ended it this early: the new active's
   // recovery did.
   EXPECT_LT(recovered, 10.0) << Logs();
-  EXPECT_EQ(Role(b), "active");
+  // Its faults recovered, it marks the runs and goes from "starting" to "active".
+  EXPECT_TRUE(WaitFor([&] { return Role(b) == "active"; }, 5s)) << Logs();
 
   // The schedule continues under the new active, which runs (and pauses a member) again.
   ASSERT_TRUE(WaitFor([&] { return HasRunBy(b.id) && StoppedMember() >= 0; }, 20s)) << Logs();
 
   // 2. A clean SIGTERM of the active: it recovers its run's fault, records it, resigns, and the
-  // standby takes over about one poll (400 ms) after the election key is gone.
+  // standby takes over about one poll (400 ms) after the election key is gone. The schedule is
+  // paused first (the run goes on) so that no new run of the successor can pause a member
+  // before the check that the SIGTERMed replica left none paused; the pause carries over.
   Replica a2 = StartReplica("a2");
   ASSERT_EQ(Role(a2), "standby");
+  v1::ScheduleRef ref;
+  ref.set_experiment_name("ha");
+  v1::ScheduleState sched_state;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(b.stub->PauseSchedule(&ctx, ref, &sched_state).ok());
+  }
+  ASSERT_GE(StoppedMember(), 0) << "the successor's run holds its fault";
   const auto term = Clock::now();
   ::kill(b.proc->pid(), SIGTERM);
   std::optional<Clock::time_point> gone, taken;
@@ -235,6 +273,12 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
             << Secs(*taken - *gone) << " s after that" << std::endl;
   EXPECT_LT(Secs(*taken - *gone), 1.5) << "not one poll interval: waited for the lease?";
   EXPECT_EQ(StoppedMember(), -1) << "SIGTERM left its run's fault behind\n" << Logs();
+  ASSERT_TRUE(WaitFor([&] { return Role(a2) == "active"; }, 10s)) << Logs();
+  {
+    grpc::ClientContext ctx;
+    auto st = a2.stub->ResumeSchedule(&ctx, ref, &sched_state);
+    ASSERT_TRUE(st.ok()) << st.error_message() << Logs();
+  }
   ASSERT_TRUE(WaitFor([&] { return HasRunBy(a2.id); }, 20s)) << Logs();
   status = a2.proc->Stop(SIGTERM, 20s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << Logs();
@@ -255,7 +299,7 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
   std::cout << "[ha] " << runs.size() << " runs: " << per_replica[a.id] << " by the killed "
             << "replica, " << per_replica[b.id] << " by its successor, " << per_replica[a2.id]
             << " by the third" << std::endl;
-  EXPECT_GE(per_replica[a.id], 1);
+  EXPECT_GE(per_replica[a.id], 1) << Logs();
   EXPECT_GE(per_replica[b.id], 1);
   EXPECT_GE(per_replica[a2.id], 1);
   for (const auto& [due, n] : per_due_time) {
@@ -277,7 +321,7 @@ TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
   StateEtcd state;
   std::vector<std::string> eps;
   for (const auto& e : state.endpoints()) eps.push_back(e.substr(e.find("//") + 2));
-  controller::EtcdKeyspace ks(eps, state.prefix(), 1000ms);
+  controller::EtcdKeyspace ks(eps, state.prefix(), 5s, 1s);
   std::vector<std::string> logs;
   std::mutex logs_mu;
   auto log = [&](const std::string& m) {
