@@ -115,6 +115,10 @@ bool ControllerService::BecomeActive() {
       break;
     } catch (const std::exception& e) {
       Log("cannot load the state (retrying while active): " + std::string(e.what()));
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return false;
+      }
       if (!leadership_.active()) return false;
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
@@ -613,7 +617,7 @@ grpc::Status ControllerService::GetRun(grpc::ServerContext*, const v1::GetRunReq
     auto it = v.runs.find(req->id());
     if (it == v.runs.end()) return {grpc::StatusCode::NOT_FOUND, "no run \"" + req->id() + "\""};
     *resp = it->second->run;
-    if (resp->state() == v1::Run::RUNNING && !it->second->live_events.empty()) {
+    if (resp->state() == v1::Run::RUNNING) {
       // Live progress: the events so far, in the report's shape.
       resp->set_report_json(nlohmann::json{{"events", it->second->live_events}}.dump());
     }

@@ -14,12 +14,6 @@ namespace faultline::controller {
 
 namespace fs = std::filesystem;
 
-void ValidateStateId(const std::string& id) {
-  if (id.empty() || id.find('/') != std::string::npos || id.starts_with(".")) {
-    throw std::invalid_argument("bad id \"" + id + "\": empty, has '/' or starts with '.'");
-  }
-}
-
 FileStore::FileStore(fs::path dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_);
   for (const char* k : {"experiments", "schedules", "runs", "leases"}) {
