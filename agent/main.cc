@@ -14,12 +14,12 @@
 #include "agent/agent_service.h"
 #include "agent/fault_manager.h"
 #include "agent/listen_address.h"
-#include "agent/metrics.h"
 #include "agent/prometheus.h"
 #include "agent/registrar.h"
 #include "agent/registry_setup.h"
 #include "faults/core/duration.h"
 #include "faults/core/host.h"
+#include "faults/metrics/http_server.h"
 
 namespace {
 
@@ -134,9 +134,9 @@ int main(int argc, char** argv) {
     }
     host.Start();
 
-    std::unique_ptr<agent::MetricsServer> metrics;
+    std::unique_ptr<metrics::MetricsServer> metrics;
     if (!metrics_listen.empty()) {
-      metrics = std::make_unique<agent::MetricsServer>(
+      metrics = std::make_unique<metrics::MetricsServer>(
           metrics_listen, [&] { return agent::RenderMetrics(manager); });
       Log("metrics on http://" + metrics_listen.substr(0, metrics_listen.rfind(':')) + ":" +
           std::to_string(metrics->port()) + "/metrics");

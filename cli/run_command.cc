@@ -16,6 +16,7 @@
 
 #include "controller/runner/report.h"
 #include "controller/runner/runner.h"
+#include "deploy/lab/lab.h"
 #include "experiments/loader.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/core/duration.h"
@@ -48,42 +49,42 @@ struct RunFlags {
 
 std::atomic<bool> g_cancel{false};
 
-fs::path LabRoot() {
-  const char* env = std::getenv("FAULTLINE_LAB_ROOT");
-  return env && *env ? fs::path(env) : fs::path("/var/lib/faultline/lab");
+// The lab `--lab [NAME]` names: NAME, else the only lab there is.
+lab::LabInfo LoadLabFlag(const std::string& requested) {
+  std::string name = requested;
+  if (name.empty()) {
+    auto labs = lab::ListLabs();
+    if (labs.empty()) {
+      throw std::invalid_argument("--lab: no lab is up under " + lab::DefaultRoot().string() +
+                                  " (start one with `faultline lab up`)");
+    }
+    if (labs.size() > 1) {
+      std::string names;
+      for (const auto& l : labs) names += (names.empty() ? "" : ", ") + l;
+      throw std::invalid_argument("--lab: several labs are up (" + names +
+                                  "): say which with --lab NAME");
+    }
+    name = labs.front();
+  }
+  try {
+    return lab::LoadLab(name);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("--lab: ") + e.what() +
+                                "; start one with `faultline lab up`");
+  }
 }
 
 Environment FromLab(const std::string& requested) {
-  fs::path root = LabRoot();
-  std::string name = requested;
-  if (name.empty()) {
-    // The only lab there is, else the default one.
-    std::vector<std::string> found;
-    std::error_code ec;
-    for (const auto& d : fs::directory_iterator(root, ec)) {
-      if (fs::exists(d.path() / "lab.json")) found.push_back(d.path().filename());
-    }
-    name = found.size() == 1 ? found.front() : "default";
-  }
-  fs::path file = root / name / "lab.json";
-  std::ifstream in(file);
-  if (!in) {
-    throw std::invalid_argument("--lab: no lab \"" + name + "\" (" + file.string() +
-                                " missing; start one with `faultline lab up`)");
-  }
-  auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("members")) {
-    throw std::invalid_argument("--lab: " + file.string() + " is not a lab description");
-  }
+  lab::LabInfo info = LoadLabFlag(requested);
   Environment env;
-  env.from = "lab " + name;
-  for (const auto& m : j["members"]) {
-    if (m.value("agent_socket", "").empty()) {
-      throw std::invalid_argument("--lab: member " + m.value("name", "?") +
+  env.from = "lab " + info.name;
+  for (const auto& m : info.members) {
+    if (m.agent_socket.empty()) {
+      throw std::invalid_argument("--lab: member " + m.name +
                                   " has no agent (the lab was started without agents)");
     }
-    env.agents.push_back("unix://" + m["agent_socket"].get<std::string>());
-    env.endpoints.push_back(m.value("client_url", ""));
+    env.agents.push_back("unix://" + m.agent_socket);
+    env.endpoints.push_back(m.client_url);
   }
   return env;
 }
@@ -201,7 +202,22 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   return results;
 }
 
-std::string ControllerAddress(const std::string& flag) {
+// --controller ADDR, else the controller of --lab [NAME], else $FAULTLINE_CONTROLLER, else the
+// system one.
+std::string ControllerAddress(const std::string& flag,
+                              const std::optional<std::string>& lab = std::nullopt) {
+  if (lab) {
+    if (!flag.empty()) {
+      throw std::invalid_argument("--controller, --lab: give one (a lab has its own controller)");
+    }
+    lab::LabInfo info = LoadLabFlag(*lab);
+    if (info.controller.Address().empty()) {
+      throw std::invalid_argument("--lab: lab " + info.name +
+                                  " runs without a controller (started with --no-controller, "
+                                  "or no faultline-controller was found at `lab up`)");
+    }
+    return info.controller.Address();
+  }
   if (!flag.empty()) return flag;
   const char* env = std::getenv("FAULTLINE_CONTROLLER");
   if (env && *env) return env;
@@ -385,6 +401,11 @@ void AddEnvironmentFlags(CLI::App* cmd, RunFlags& f) {
   cmd->add_flag("--quiet", f.quiet, "no live progress");
 }
 
+void AddLabControllerFlag(CLI::App* cmd, std::optional<std::string>& lab) {
+  cmd->add_option("--lab", lab, "the controller of this lab (default: the only lab)")
+      ->expected(0, 1);
+}
+
 }  // namespace
 
 void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
@@ -433,15 +454,17 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto submit_addr = std::make_shared<std::string>();
+  auto submit_lab = std::make_shared<std::optional<std::string>>();
   auto submit_files = std::make_shared<std::vector<std::string>>();
   auto* submit = app.add_subcommand(
       "submit", "store experiments on a controller; those with a schedule start running on it");
   submit->add_option("files", *submit_files, "experiment YAML files")->required();
   submit->add_option("--controller", *submit_addr, "controller address (env FAULTLINE_CONTROLLER)");
-  submit->callback([submit_addr, submit_files] {
+  AddLabControllerFlag(submit, *submit_lab);
+  submit->callback([submit_addr, submit_lab, submit_files] {
     int code = Guard([&] {
       LoadAll(*submit_files);  // every file:line:col error before anything is sent
-      std::string addr = ControllerAddress(*submit_addr);
+      std::string addr = ControllerAddress(*submit_addr, *submit_lab);
       auto stub = ConnectController(addr);
       for (const auto& file : *submit_files) {
         std::ifstream in(file);
@@ -462,12 +485,14 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto runs_addr = std::make_shared<std::string>();
+  auto runs_lab = std::make_shared<std::optional<std::string>>();
   auto runs_id = std::make_shared<std::string>();
   auto* runs = app.add_subcommand("runs", "list a controller's runs, or show one (ID)");
   runs->add_option("id", *runs_id, "run id");
   runs->add_option("--controller", *runs_addr, "controller address (env FAULTLINE_CONTROLLER)");
-  runs->callback([&g, runs_addr, runs_id] {
-    std::string addr = ControllerAddress(*runs_addr);
+  AddLabControllerFlag(runs, *runs_lab);
+  runs->callback([&g, runs_addr, runs_lab, runs_id] {
+    std::string addr = ControllerAddress(*runs_addr, *runs_lab);
     auto stub = ConnectController(addr);
     if (!runs_id->empty()) {
       v1::GetRunRequest req;
@@ -506,10 +531,12 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto sched_addr = std::make_shared<std::string>();
+  auto sched_lab = std::make_shared<std::optional<std::string>>();
   auto sched_name = std::make_shared<std::string>();
   auto* sched = app.add_subcommand("schedule", "list, pause or resume a controller's schedules");
   sched->require_subcommand(1);
   sched->add_option("--controller", *sched_addr, "controller address (env FAULTLINE_CONTROLLER)");
+  AddLabControllerFlag(sched, *sched_lab);
   auto print_states = [&g](const std::vector<v1::ScheduleState>& states) {
     if (g.format() == Format::kJson) {
       v1::ListSchedulesResponse r;
@@ -529,7 +556,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
         {"EXPERIMENT", "CRON", "STATE", "LAST", "NEXT", "SKIPPED", "MISSED", "ACTIVE RUNS"}, rows);
   };
   sched->add_subcommand("list", "every schedule with its next run")->callback([=] {
-    std::string addr = ControllerAddress(*sched_addr);
+    std::string addr = ControllerAddress(*sched_addr, *sched_lab);
     v1::ListSchedulesResponse resp;
     CheckController(ConnectController(addr)->ListSchedules(Ctx().get(), {}, &resp), addr);
     print_states({resp.schedules().begin(), resp.schedules().end()});
@@ -540,7 +567,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                                           : "start runs again from now on (no catch-up)");
     c->add_option("name", *sched_name, "experiment name")->required();
     c->callback([=] {
-      std::string addr = ControllerAddress(*sched_addr);
+      std::string addr = ControllerAddress(*sched_addr, *sched_lab);
       auto stub = ConnectController(addr);
       v1::ScheduleRef ref;
       ref.set_experiment_name(*sched_name);

@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include "controller/daemon/metrics.h"
 #include "controller/daemon/service.h"
 #include "controller/state/controller_state.h"
 #include "faults/core/duration.h"
+#include "faults/metrics/http_server.h"
 
 int main(int argc, char** argv) {
   using namespace faultline;
@@ -19,6 +21,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> endpoints, agents;
   std::string lease = "15s", heartbeat = "5s";
   std::string state_url, election_ttl = "5s", advertise;
+  std::string metrics_listen;
   app.add_option("--listen", listen, "unix:///PATH or HOST:PORT")->capture_default_str();
   auto* dir_opt = app.add_option("--state-dir", state_dir, "embedded state store (one controller)")
                       ->capture_default_str();
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--heartbeat-interval", heartbeat, "asked of registering agents")
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for GET /metrics (off if empty)");
   app.footer(
       "HA: run two or more replicas with the same --state etcd://...: one is active (runs the "
       "schedules and runs), the others stand by, answer reads from the store and refuse changes "
@@ -102,6 +106,14 @@ int main(int argc, char** argv) {
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
     if (!server) throw std::runtime_error("--listen " + listen + ": cannot listen");
+    std::unique_ptr<metrics::MetricsServer> metrics_server;
+    if (!metrics_listen.empty()) {
+      metrics_server = std::make_unique<metrics::MetricsServer>(
+          metrics_listen, [&] { return controller::RenderMetrics(service.Metrics()); });
+      std::cerr << "faultline-controller: metrics on http://"
+                << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+                << metrics_server->port() << "/metrics" << std::endl;
+    }
     std::cerr << "faultline-controller: listening on " << listen << ", state in "
               << state.store().Describe() << ", replica " << sc.self.id << std::endl;
     int sig = 0;

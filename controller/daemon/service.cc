@@ -654,4 +654,28 @@ grpc::Status ControllerService::GetStatus(grpc::ServerContext*, const v1::GetSta
   return grpc::Status::OK;
 }
 
+ControllerMetrics ControllerService::Metrics() {
+  std::lock_guard lock(mu_);
+  ControllerMetrics m;
+  m.active = role_ == Role::kActive;
+  for (const auto& [id, e] : view_.runs) ++m.runs[e->run.state()];
+  for (const auto& [name, se] : view_.schedules) {
+    ControllerMetrics::Schedule s;
+    s.name = name;
+    s.paused = se.state.suspended;
+    s.active_runs = int64_t(se.state.active.size());
+    s.skipped = se.state.skipped_total;
+    s.missed = se.state.missed_total;
+    if (auto w = se.scheduler->NextWake(se.state)) s.next_run_unix = w->time_since_epoch().count();
+    m.schedules.push_back(s);
+  }
+  auto now = system_clock::now();
+  m.agents_registered = int64_t(agents_.size());
+  for (const auto& [addr, a] : agents_) {
+    m.agents_alive += now - a.last_heartbeat <= 3 * opt_.heartbeat_interval;
+  }
+  m.agents_static = int64_t(opt_.static_agents.size());
+  return m;
+}
+
 }  // namespace faultline::controller

@@ -30,6 +30,22 @@ struct ControllerOptions {
   std::filesystem::path reports_dir;
 };
 
+// What the controller's /metrics page reports, taken at one instant. Runs and schedules are
+// the active replica's; a standby reports none.
+struct ControllerMetrics {
+  bool active = false;  // this replica runs the schedules (always, with the embedded store)
+  std::map<v1::Run::State, int64_t> runs;  // known runs (kept in the store) by state
+  struct Schedule {
+    std::string name;
+    bool paused = false;
+    int64_t active_runs = 0;
+    uint64_t skipped = 0, missed = 0;
+    int64_t next_run_unix = 0;  // 0: none (paused)
+  };
+  std::vector<Schedule> schedules;
+  int64_t agents_registered = 0, agents_alive = 0, agents_static = 0;
+};
+
 // The controller: agent registry, experiments and their schedules, runs. State lives in a
 // StateStore so a restart, or another replica taking over, resumes schedules, marks interrupted
 // runs and recovers their faults. Only the active replica (Leadership) schedules and runs; a
@@ -70,6 +86,8 @@ class ControllerService final : public v1::Controller::Service {
   grpc::Status CancelRun(grpc::ServerContext*, const v1::CancelRunRequest*, v1::Run*) override;
   grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
                          v1::ControllerStatus*) override;
+
+  ControllerMetrics Metrics();
 
  private:
   struct AgentEntry {
