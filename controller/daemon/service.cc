@@ -86,15 +86,22 @@ ControllerService::View ControllerService::Load(bool log) const {
 }
 
 void ControllerService::Start() {
-  role_thread_ = std::thread([this] { RoleLoop(); });
+  // The embedded store's sole replica is active before the server listens, as it always was:
+  // its first request never meets a controller still loading.
+  bool active = leadership_.active() && leadership_.Campaign();
+  if (active) BecomeActive();
+  role_thread_ = std::thread([this, active] { RoleLoop(active); });
 }
 
 // One term after another: campaign, act while active, step down when the term ends. Stop()
 // ends the loop and steps down itself (after its runs recorded how they ended).
-void ControllerService::RoleLoop() {
+void ControllerService::RoleLoop(bool active) {
   for (;;) {
-    if (!leadership_.Campaign()) return;
-    BecomeActive();
+    if (!active) {
+      if (!leadership_.Campaign()) return;
+      BecomeActive();
+    }
+    active = false;
     leadership_.WaitLost();
     {
       std::lock_guard lock(mu_);

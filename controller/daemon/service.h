@@ -116,7 +116,7 @@ class ControllerService final : public v1::Controller::Service {
   enum class Role { kStandby, kStarting, kActive };
 
   View Load(bool log) const;
-  void RoleLoop();
+  void RoleLoop(bool active);
   bool BecomeActive();
   void StepDown(const std::string& why);
   void RecoverInterrupted();
