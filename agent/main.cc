@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   agent::AgentOptions agent_options;
   bool recover_only = false;
-  std::string register_with, advertise;
+  std::vector<std::string> register_with;
+  std::string advertise;
   transport::AddServerFlags(app, serving,
                             "client certificate common names accepted over TLS (those faultline "
                             "certs init gives the controller and the CLI)");
@@ -53,9 +54,12 @@ int main(int argc, char** argv) {
                "revert everything the journal lists, sweep leftovers, and exit (for systemd "
                "ExecStopPost after a crash)");
   app.add_option("--register", register_with,
-                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT); over TCP "
-                 "the agent's --tls-cert/--tls-key are its client certificate and --tls-client-ca "
-                 "verifies the controller");
+                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT); "
+                 "repeatable or comma-separated: every replica of an HA controller, so whichever "
+                 "becomes active already knows this agent; over TCP the agent's "
+                 "--tls-cert/--tls-key are its client certificate and --tls-client-ca verifies "
+                 "the controller")
+      ->delimiter(',');
   app.add_option("--advertise", advertise,
                  "address the controller should use to reach this agent (default: the first "
                  "--listen)");
@@ -85,7 +89,7 @@ int main(int argc, char** argv) {
     // (`faultline certs init` makes agent certificates for both ends). Checked before anything
     // starts: plaintext to a controller off loopback is refused.
     const transport::TlsFiles& register_tls = serving.tls;
-    if (!register_with.empty()) transport::Dial(register_with, register_tls);
+    for (const auto& controller : register_with) transport::Dial(controller, register_tls);
 
     // Signals are taken synchronously by one thread; block them before any thread starts.
     sigset_t stop_signals;
@@ -136,10 +140,10 @@ int main(int argc, char** argv) {
     if (!server) throw std::runtime_error("cannot listen on the --listen addresses");
     for (const auto& line : listeners.Started()) Log("serving on " + line);
 
-    std::unique_ptr<agent::Registrar> registrar;
-    if (!register_with.empty()) {
+    std::vector<std::unique_ptr<agent::Registrar>> registrars;
+    for (const auto& controller : register_with) {
       agent::Registrar::Options ro;
-      ro.controller = register_with;
+      ro.controller = controller;
       ro.tls = register_tls;
       auto* reg = &ro.registration;
       reg->set_address(!advertise.empty()     ? advertise
@@ -157,8 +161,8 @@ int main(int argc, char** argv) {
         for (const auto& f : manager.List(false)) ids.push_back(f.id());
         return ids;
       };
-      registrar = std::make_unique<agent::Registrar>(std::move(ro));
-      Log("registering with controller " + register_with);
+      registrars.push_back(std::make_unique<agent::Registrar>(std::move(ro)));
+      Log("registering with controller " + controller);
     }
 
     std::thread waiter([&] {
@@ -170,7 +174,7 @@ int main(int argc, char** argv) {
     });
     server->Wait();
     waiter.join();
-    registrar.reset();
+    registrars.clear();
     manager.Shutdown();
     host.Stop();
     Log("stopped; " + std::to_string(manager.active()) + " faults left active");

@@ -370,6 +370,14 @@ int Guard(const std::function<int()>& body) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "faultline: " << e.what() << "\n";
     return kExitUsage;
+  } catch (const RpcError& e) {
+    // A standby controller's refusal (FAILED_PRECONDITION, naming the active one) is an answer,
+    // not an unreachable controller.
+    std::cerr << "faultline: " << e.what() << "\n";
+    return e.code() == grpc::StatusCode::UNAVAILABLE ||
+                   e.code() == grpc::StatusCode::DEADLINE_EXCEEDED
+               ? kExitUnreachable
+               : kExitFailed;
   } catch (const std::exception& e) {
     std::cerr << "faultline: " << e.what() << "\n";
     return kExitUnreachable;
@@ -575,6 +583,35 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
       print_states({st});
     });
   }
+
+  auto status_addr = std::make_shared<std::string>();
+  auto status_lab = std::make_shared<std::optional<std::string>>();
+  auto* ctl = app.add_subcommand("controller", "a controller's replicas (HA: which one is active)");
+  ctl->require_subcommand(1);
+  auto* ctl_status =
+      ctl->add_subcommand("status", "this replica's role, the active one, the store");
+  ctl_status->add_option("--controller", *status_addr,
+                         "controller address (env FAULTLINE_CONTROLLER)");
+  AddLabControllerFlag(ctl_status, *status_lab);
+  ctl_status->callback([&g, status_addr, status_lab] {
+    std::string addr = ControllerAddress(*status_addr, *status_lab);
+    v1::ControllerStatus st;
+    CheckController(ConnectController(addr, g)->GetStatus(Ctx().get(), {}, &st), addr);
+    if (g.format() == Format::kJson) {
+      std::cout << ToJson(st) << "\n";
+      return;
+    }
+    std::cout << "replica    " << st.self().id() << " (" << st.role() << ")\nactive     "
+              << (st.active().id().empty() ? "none"
+                                           : st.active().id() + " at " + st.active().address())
+              << "\nstate      " << st.state_store() << "\n";
+    if (!st.last_step_down().empty()) std::cout << "stepped down: " << st.last_step_down() << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : st.replicas()) {
+      rows.push_back({r.id(), r.address(), r.id() == st.active().id() ? "active" : "standby"});
+    }
+    std::cout << "\n" << Table({"REPLICA", "ADDRESS", "ROLE"}, rows);
+  });
 }
 
 }  // namespace faultline::cli

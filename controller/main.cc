@@ -1,6 +1,7 @@
 // faultline-controller: agents register here; experiments run here, on demand and on schedule.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "controller/daemon/metrics.h"
 #include "controller/daemon/service.h"
+#include "controller/state/controller_state.h"
 #include "faults/core/duration.h"
 #include "faults/metrics/http_server.h"
 #include "proto/transport/server.h"
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
   std::string state_dir = "/var/lib/faultline/controller";
   std::vector<std::string> endpoints, agents;
   std::string lease = "15s", heartbeat = "5s";
+  std::string state_url, election_ttl = "5s", advertise;
   std::string metrics_listen;
   transport::AddServerFlags(app, serving,
                             "client certificate common names with the whole API over TLS (the "
@@ -39,7 +42,20 @@ int main(int argc, char** argv) {
                  "client certificate (PEM) for agents (default: --tls-cert; certs init makes the "
                  "controller's certificate for both)");
   app.add_option("--agent-tls-key", agent_tls.key, "its key (default: --tls-key)");
-  app.add_option("--state-dir", state_dir, "embedded state store")->capture_default_str();
+  auto* dir_opt = app.add_option("--state-dir", state_dir, "embedded state store (one controller)")
+                      ->capture_default_str();
+  app.add_option("--state", state_url,
+                 "HA: state in an etcd cluster that is not the one under test, shared by "
+                 "replicas that elect one active controller: etcd://HOST:PORT[,HOST:PORT...]"
+                 "[/PREFIX] (default prefix /faultline/controller)")
+      ->excludes(dir_opt);
+  app.add_option("--election-ttl", election_ttl,
+                 "HA: lease of the active replica; a standby takes over this long after the "
+                 "active one dies (at once when it stops cleanly)")
+      ->capture_default_str();
+  app.add_option("--advertise", advertise,
+                 "HA: address the CLI uses to reach this replica, told by standbys (default: "
+                 "--listen)");
   app.add_option("--etcd-endpoints", endpoints, "etcd client URLs of the cluster under test")
       ->delimiter(',')
       ->required();
@@ -50,6 +66,11 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-interval", heartbeat, "asked of registering agents")
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for GET /metrics (off if empty)");
+  app.footer(
+      "HA: run two or more replicas with the same --state etcd://...: one is active (runs the "
+      "schedules and runs), the others stand by, answer reads from the store and refuse changes "
+      "naming the active one's --advertise address, and take over within --election-ttl when it "
+      "dies. `faultline controller status` shows the roles.");
   CLI11_PARSE(app, argc, argv);
 
   controller::ControllerOptions opt;
@@ -71,6 +92,22 @@ int main(int argc, char** argv) {
   opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*l);
   opt.heartbeat_interval =
       std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*h));
+  controller::StateConfig sc;
+  sc.url = state_url;
+  sc.dir = state_dir;
+  auto ttl = faults::ParseDuration(election_ttl, &why);
+  if (!ttl || *ttl % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
+    std::cerr << "faultline-controller: --election-ttl: " << (ttl ? "must be whole seconds" : why)
+              << "\n";
+    return 2;
+  }
+  sc.election_ttl = std::chrono::duration_cast<std::chrono::seconds>(*ttl);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  sc.self = {std::string(host) + "-" + std::to_string(getpid()), !advertise.empty() ? advertise
+                                                                 : serving.listen.empty()
+                                                                     ? ""
+                                                                     : serving.listen.front()};
 
   // Signals are taken synchronously on the main thread so shutdown can recover faults.
   sigset_t set;
@@ -87,8 +124,9 @@ int main(int argc, char** argv) {
     const std::string svc = std::string("/") + v1::Controller::service_full_name() + "/";
     policy.Allow(allowed_agents, {svc + "Register", svc + "Heartbeat"});
     transport::Listeners listeners(serving.listen, serving.tls, policy);
-    controller::StateStore store(state_dir);
-    controller::ControllerService service(store, opt);
+    controller::ControllerState state(sc);
+    opt.reports_dir = state.reports_dir();
+    controller::ControllerService service(state.store(), state.leadership(), opt);
     service.Start();
     grpc::ServerBuilder builder;
     listeners.AddTo(builder);
@@ -106,7 +144,8 @@ int main(int argc, char** argv) {
                 << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
                 << metrics_server->port() << "/metrics" << std::endl;
     }
-    std::cerr << "faultline-controller: state in " << state_dir << std::endl;
+    std::cerr << "faultline-controller: state in " << state.store().Describe() << ", replica "
+              << sc.self.id << std::endl;
     int sig = 0;
     sigwait(&set, &sig);
     std::cerr << "faultline-controller: signal " << sig

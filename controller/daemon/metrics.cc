@@ -10,6 +10,9 @@ using metrics::TextWriter;
 
 std::string RenderMetrics(const ControllerMetrics& m) {
   TextWriter o;
+  o.Gauge("faultline_controller_active",
+          "1 on the active controller replica (always with the embedded store), 0 on a standby.",
+          m.active ? 1 : 0);
   // Every state is listed, zero or not, so a series does not vanish while its count is zero.
   o.Family("faultline_controller_runs", "Runs the controller knows (its stored history), by state.",
            TextWriter::Type::kGauge);

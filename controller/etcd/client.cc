@@ -190,6 +190,28 @@ pb::LeaseRevokeResponse EtcdClient::LeaseRevoke(size_t i, int64_t id) const {
 }
 #undef FAULTLINE_ETCD_CALL
 
+int64_t EtcdClient::LeaseKeepAliveOnce(size_t i, int64_t id) const {
+  // A stream per round trip: the deadline then bounds this one keepalive, and a broken stream
+  // never needs to be detected and re-opened by the caller.
+  grpc::ClientContext ctx;
+  Context(&ctx, options_.timeout);
+  auto stream = members_[i].lease->LeaseKeepAlive(&ctx);
+  pb::LeaseKeepAliveRequest req;
+  req.set_id(id);
+  pb::LeaseKeepAliveResponse resp;
+  bool ok = stream->Write(req) && stream->Read(&resp);
+  stream->WritesDone();
+  if (!ok) {
+    ctx.TryCancel();
+    grpc::Status st = stream->Finish();
+    throw EtcdError(members_[i].endpoint, "LeaseKeepAlive",
+                    st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream closed") : st);
+  }
+  ctx.TryCancel();  // etcd keeps the stream open; end it without waiting for the server
+  (void)stream->Finish();
+  return resp.ttl();
+}
+
 grpc::Status EtcdClient::TryRange(size_t i, const pb::RangeRequest& req, pb::RangeResponse* resp,
                                   std::chrono::milliseconds timeout) const {
   grpc::ClientContext ctx;

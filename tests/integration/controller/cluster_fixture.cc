@@ -30,13 +30,15 @@ bool PortsFree(int base, int count) {
 }
 }  // namespace
 
-EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(getpid())) {
+EtcdCluster::EtcdCluster(int members, bool with_agents)
+    : dir_("faultline-ctl-" + std::to_string(getpid())) {
   // Ports from the pid so concurrent test runs (other engineers') do not collide, below the
   // ephemeral range (32768+) so an outgoing connection cannot hold one, and probed free first.
   int base = 20000 + (getpid() % 1200) * 10;
   for (int tries = 0; tries < 100 && !PortsFree(base, 10); ++tries) {
     base = 20000 + (base - 20000 + 10) % 12000;
   }
+  base_ = base;
   std::string initial;
   for (int i = 0; i < members; ++i) {
     initial += (i ? "," : "") + name(i) + "=http://127.0.0.1:" + std::to_string(base + 5 + i);
@@ -69,16 +71,16 @@ EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(g
                                  "1000"},
         (dir() / ("etcd-" + name(i) + ".log")).string()));
   }
-  for (int i = 0; i < members; ++i) {
+  for (int i = 0; i < (with_agents ? members : 0); ++i) {
     auto adir = dir() / ("agent-" + name(i));
     std::filesystem::create_directories(adir);
     agents_.push_back(std::make_unique<AgentProcess>(
         adir, std::vector<std::string>{"--label", "member=" + name(i), "--label", "app=etcd"}));
   }
   if (!WaitFor([&] { return !EtcdctlLeader().empty(); }, std::chrono::seconds(20))) {
-    std::ifstream log(dir() / "etcd-c1.log");
+    std::ifstream log(dir() / ("etcd-" + name(0) + ".log"));
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    throw std::runtime_error("etcd cluster did not elect a leader; etcd-c1.log ends: " +
+    throw std::runtime_error("etcd cluster did not elect a leader; its first member's log ends: " +
                              text.substr(text.size() > 1500 ? text.size() - 1500 : 0));
   }
 }
