@@ -169,6 +169,9 @@ class Run {
   void WatchLeaders();
   bool RenewAll();
   void RunStep(const v1::Step& step, const std::string& path);
+  // A selector's agents: resolved now, or those of the earlier step it names (sameAs).
+  std::vector<size_t> Targets(const v1::TargetSelector& sel, const ClusterView& view,
+                              faults::Rng& rng);
   void RunFaultStep(const v1::Step& step, const std::string& path);
   void RecoverAll(const std::string& why);
   void RunChecks(HistoryLoad* history);
@@ -181,6 +184,8 @@ class Run {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<v1::Agent::StubInterface>> stubs_;
   std::set<std::string> injected_agents_;  // agents holding (or having held) faults of the run
+  // The agents each named fault step hit, for later steps' `sameAs`.
+  std::map<std::string, std::vector<size_t>> step_targets_;
   std::map<uint64_t, std::string> member_names_;        // etcd member id -> name
   std::map<std::string, std::string> member_endpoint_;  // member name -> client endpoint
   // One channel per member, in member_endpoint_'s order: checks use etcd_; the leader view
@@ -338,15 +343,31 @@ void Run::RunStep(const v1::Step& step, const std::string& path) {
   }
 }
 
+std::vector<size_t> Run::Targets(const v1::TargetSelector& sel, const ClusterView& view,
+                                 faults::Rng& rng) {
+  if (sel.same_as().empty()) return ResolveTargets(sel, opt_.agents, view, rng, opt_.member_label);
+  std::lock_guard lock(mu_);
+  auto it = step_targets_.find(sel.same_as());
+  // The loader checks that the step comes earlier; it may still have failed before targeting.
+  if (it == step_targets_.end()) {
+    throw std::invalid_argument("target.sameAs: step \"" + sel.same_as() + "\" hit no agents");
+  }
+  return it->second;
+}
+
 void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
   LeaderSample s;
   ClusterView view = View(nullptr);
   faults::Rng rng = faults::Rng(exp_.seed()).Fork("targets." + name);
   std::vector<size_t> targets;
   try {
-    targets = ResolveTargets(step.target(), opt_.agents, view, rng, opt_.member_label);
+    targets = Targets(step.target(), view, rng);
   } catch (const std::exception& e) {
     throw std::runtime_error("step " + name + ": " + e.what());
+  }
+  if (!step.name().empty()) {
+    std::lock_guard lock(mu_);
+    step_targets_[step.name()] = targets;
   }
   auto duration = faults::FromProto(step.duration());
   std::string who;
@@ -395,7 +416,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
     std::vector<std::pair<std::string, std::string>> peers;  // member, host
     if (step.has_peer()) {
       faults::Rng prng = faults::Rng(exp_.seed()).Fork("peers." + name);
-      for (size_t i : ResolveTargets(step.peer(), opt_.agents, view, prng, opt_.member_label)) {
+      for (size_t i : Targets(step.peer(), view, prng)) {
         std::string m = MemberOf(opt_.agents[i]);
         auto it = member_endpoint_.find(m);
         if (m.empty() || it == member_endpoint_.end()) {
