@@ -1,4 +1,5 @@
 // faultline-agent: serves the Agent API and owns every fault applied on this host.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -107,6 +108,20 @@ int main(int argc, char** argv) {
     if (!metrics_listen.empty()) {
       agent_options.metrics_port =
           static_cast<uint16_t>(std::stoi(metrics_listen.substr(metrics_listen.rfind(':') + 1)));
+    }
+    // The controllers it registers with are control plane like --controller: the agent's own
+    // network faults must never cut them off.
+    for (const auto& c : register_with) {
+      auto a = transport::ParseListen(c, "--register");
+      if (a.unix_socket) continue;
+      std::string host = a.host_port.substr(0, a.host_port.rfind(':'));
+      in_addr ip{};
+      if (::inet_pton(AF_INET, host.c_str(), &ip) == 1) {
+        agent_options.controller_addresses.push_back(a.host_port);
+      } else {
+        Log("--register " + c + ": not an IPv4 address, so network faults do not exempt it; " +
+            "add --controller IP");
+      }
     }
     agent::Host host(agent_options, state_dir);
     faults::FaultContext ctx = host.Context();

@@ -246,6 +246,16 @@ TEST_F(ControllerMtls, AgentRegistersOverMtlsAndTheControllerDrivesItThroughARun
             0)
       << out;
 
+  // The controller it registers with is control plane: the agent refuses a network fault that
+  // would cut it off, naming the field.
+  EXPECT_EQ(Cli("cli",
+                {"--agent", kAgentAddr, "inject", "net", "loss", "--percent", "100", "--to",
+                 std::string(kCtlIp) + "/32", "--duration", "5s"},
+                &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("net.to[0]: covers " + std::string(kCtlIp) + "/32"), std::string::npos) << out;
+
   // A run through the controller pauses etcd via the agent (controller -> agent over mTLS),
   // seen from /proc, not from anyone's report.
   std::ofstream(f("pause.yaml")) << "apiVersion: faultline/v1\nkind: Experiment\n"
