@@ -149,6 +149,9 @@ std::vector<std::filesystem::path> InitCerts(const CertsOptions& o) {
     Key k = NewKey();
     std::vector<std::string> hosts = o.agent_hosts;
     if (agent != "agent") hosts.insert(hosts.begin(), agent);
+    // One name every agent answers to, for clients that dial agents by an address the
+    // certificate cannot list (nodes of a cluster sharing one certificate): --tls-server-name.
+    hosts.push_back(kAgentServerName);
     // Server for the controller and CLI, client when registering with the controller.
     save(agent, k.get(),
          Issue(k.get(), kAgentNamePrefix + agent, ca.get(), ca_key.get(), o.days, false,

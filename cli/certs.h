@@ -15,6 +15,8 @@ namespace faultline::cli {
 inline constexpr char kControllerName[] = "faultline-controller";
 inline constexpr char kCliName[] = "faultline-cli";
 inline constexpr char kAgentNamePrefix[] = "faultline-agent ";
+// A DNS name in every agent certificate (see --tls-server-name / --agent-tls-server-name).
+inline constexpr char kAgentServerName[] = "faultline-agent";
 
 struct CertsOptions {
   std::filesystem::path dir;

@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", g.agent.tls.ca, "CA (PEM) to verify the agent/controller over TCP");
   app.add_option("--tls-cert", g.agent.tls.cert, "client certificate (PEM) for mTLS");
   app.add_option("--tls-key", g.agent.tls.key, "client key (PEM) for mTLS");
+  app.add_option("--tls-server-name", g.agent.tls.server_name,
+                 "verify the server's certificate for this name, not the address (e.g. "
+                 "faultline-agent, which every agent certificate of certs init carries)");
   AddInjectCommand(app, g);
   AddAgentCommands(app, g);
   AddAreaCommands(app, g);

@@ -46,7 +46,11 @@ std::shared_ptr<grpc::Channel> Dial(const std::string& address, const TlsFiles& 
   if (target.starts_with("unix:")) {
     return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   }
-  if (!files.ca.empty()) return grpc::CreateChannel(target, SslChannelCredentials(files));
+  if (!files.ca.empty()) {
+    grpc::ChannelArguments args;
+    if (!files.server_name.empty()) args.SetSslTargetNameOverride(files.server_name);
+    return grpc::CreateCustomChannel(target, SslChannelCredentials(files), args);
+  }
   if (!IsLoopback(target)) {
     throw std::invalid_argument(address + " is off loopback: give " + files.ca_flag + ", " +
                                 files.cert_flag + " and " + files.key_flag +

@@ -12,6 +12,10 @@ namespace faultline::transport {
 // cert/key are its identity and `ca` is what client certificates must chain to.
 struct TlsFiles {
   std::string ca, cert, key;
+  // Client side: verify the server's certificate for this name instead of the host dialed — for
+  // one certificate shared by many hosts (agents on every node of a cluster carry the
+  // "faultline-agent" name that `faultline certs init` puts in every agent certificate).
+  std::string server_name;
   std::string ca_flag = "--tls-ca", cert_flag = "--tls-cert", key_flag = "--tls-key";
 
   bool any() const { return !ca.empty() || !cert.empty() || !key.empty(); }

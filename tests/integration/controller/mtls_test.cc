@@ -242,6 +242,15 @@ TEST_F(ControllerMtls, AgentRegistersOverMtlsAndTheControllerDrivesItThroughARun
   // The agent off loopback: the CLI's certificate gets in, plaintext does not.
   std::string out;
   EXPECT_EQ(Cli("cli", {"--agent", kAgentAddr, "status"}, &out), 0) << out;
+  // Verified by the name every agent certificate carries instead of the address dialed (how a
+  // controller reaches agents that share one certificate), and refused for a name it lacks.
+  EXPECT_EQ(
+      Cli("cli", {"--agent", kAgentAddr, "--tls-server-name", "faultline-agent", "status"}, &out),
+      0)
+      << out;
+  EXPECT_EQ(Cli("cli", {"--agent", kAgentAddr, "--tls-server-name", "etcd-node-7", "status"}, &out),
+            3)
+      << out;
   EXPECT_NE(PlaintextCall(*ctl_ns_, "http://" + kAgentAddr + "/faultline.v1.Agent/List", "", &out),
             0)
       << out;

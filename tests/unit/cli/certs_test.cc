@@ -81,6 +81,10 @@ TEST(CertsInit, EveryRoleVerifiesForWhatItDoesAndNothingElse) {
   EXPECT_TRUE(Verifies(ca.get(), a2.get(), X509_PURPOSE_SSL_SERVER, "node-b"));
   EXPECT_TRUE(Verifies(ca.get(), a2.get(), X509_PURPOSE_SSL_SERVER, "127.0.0.1"));
   EXPECT_TRUE(Verifies(ca.get(), a1.get(), X509_PURPOSE_SSL_CLIENT));
+  // Every agent also answers to one shared name (clients dialing nodes by unlisted addresses).
+  EXPECT_TRUE(Verifies(ca.get(), a1.get(), X509_PURPOSE_SSL_SERVER, kAgentServerName));
+  EXPECT_TRUE(Verifies(ca.get(), a2.get(), X509_PURPOSE_SSL_SERVER, kAgentServerName));
+  EXPECT_FALSE(Verifies(ca.get(), ctl.get(), X509_PURPOSE_SSL_SERVER, kAgentServerName));
   // The CLI is a client only.
   EXPECT_TRUE(Verifies(ca.get(), cli.get(), X509_PURPOSE_SSL_CLIENT));
   EXPECT_FALSE(Verifies(ca.get(), cli.get(), X509_PURPOSE_SSL_SERVER));
