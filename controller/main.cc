@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
                  "client certificate (PEM) for agents (default: --tls-cert; certs init makes the "
                  "controller's certificate for both)");
   app.add_option("--agent-tls-key", agent_tls.key, "its key (default: --tls-key)");
+  app.add_option("--agent-tls-server-name", agent_tls.server_name,
+                 "verify agents' certificates for this name rather than the address dialed (one "
+                 "certificate shared by every node: certs init gives every agent certificate the "
+                 "name faultline-agent)");
   auto* dir_opt = app.add_option("--state-dir", state_dir, "embedded state store (one controller)")
                       ->capture_default_str();
   app.add_option("--state", state_url,
@@ -56,6 +60,11 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", advertise,
                  "HA: address the CLI uses to reach this replica, told by standbys (default: "
                  "--listen)");
+  controller::etcd::TlsOptions etcd_tls;
+  app.add_option("--etcd-cacert", etcd_tls.ca_file,
+                 "CA (PEM) verifying the cluster under test (as etcdctl's --cacert)");
+  app.add_option("--etcd-cert", etcd_tls.cert_file, "client certificate (PEM) for it");
+  app.add_option("--etcd-key", etcd_tls.key_file, "its key");
   app.add_option("--etcd-endpoints", endpoints, "etcd client URLs of the cluster under test")
       ->delimiter(',')
       ->required();
@@ -75,12 +84,15 @@ int main(int argc, char** argv) {
 
   controller::ControllerOptions opt;
   if (!agent_tls.any()) {
+    // A server name alone still means "the controller's own files".
     agent_tls.ca = serving.tls.ca;
     agent_tls.cert = serving.tls.cert;
     agent_tls.key = serving.tls.key;
   }
   opt.connect = controller::ConnectWith(agent_tls);
   opt.etcd_endpoints = endpoints;
+  opt.etcd_client.tls_files = etcd_tls;
+  opt.etcd_client.tls = !etcd_tls.ca_file.empty() || !etcd_tls.cert_file.empty();
   opt.static_agents = agents;
   std::string why;
   auto l = faults::ParseDuration(lease, &why);

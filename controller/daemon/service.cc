@@ -285,6 +285,7 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   RunOptions ro;
   ro.run_id = entry->run.id();
   ro.etcd_endpoints = opt_.etcd_endpoints;
+  ro.etcd_client = opt_.etcd_client;
   ro.lease = opt_.lease;
   ro.connect = opt_.connect;
   ro.cancel = &entry->cancel;

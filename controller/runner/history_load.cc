@@ -16,10 +16,11 @@ struct HistoryLoad::Impl {
 };
 
 HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints,
-                         uint64_t seed, std::string prefix, bool watch)
+                         uint64_t seed, std::string prefix, bool watch, etcd::ClientOptions client)
     : impl_(std::make_unique<Impl>()) {
   etcd::WorkloadOptions o;
   o.endpoints = std::move(endpoints);
+  o.client = std::move(client);
   o.clients = spec.clients() ? int(spec.clients()) : 2;
   o.keys = spec.keys() ? int(spec.keys()) : 10;
   o.rate = spec.rate();

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/etcd/client.h"
 #include "controller/runner/run_result.h"
 #include "faultline/v1/experiment.pb.h"
 
@@ -19,7 +20,7 @@ class HistoryLoad {
   // `start_s`: when, in run seconds, Start is called (history times are relative to it).
   // `watch`: also record watch events (what WATCH_ORDER judges; costs a stream per member).
   HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints, uint64_t seed,
-              std::string prefix, bool watch = true);
+              std::string prefix, bool watch = true, etcd::ClientOptions client = {});
   ~HistoryLoad();
   void Start(double start_s);
   void Stop();

@@ -169,6 +169,8 @@ class Run {
   void WatchLeaders();
   bool RenewAll();
   void RunStep(const v1::Step& step, const std::string& path);
+  // The etcd client options of the run (TLS) with this per-RPC timeout.
+  etcd::ClientOptions EtcdOptions(milliseconds timeout) const;
   // A selector's agents: resolved now, or those of the earlier step it names (sameAs).
   std::vector<size_t> Targets(const v1::TargetSelector& sel, const ClusterView& view,
                               faults::Rng& rng);
@@ -197,13 +199,19 @@ class Run {
   std::string last_view_;
 };
 
+etcd::ClientOptions Run::EtcdOptions(milliseconds timeout) const {
+  etcd::ClientOptions o = opt_.etcd_client;
+  o.timeout = timeout;
+  return o;
+}
+
 void Run::DiscoverCluster() {
   // No etcd at all (plain process fleets, the fan-out bench): labels-only targets, no checks.
   if (opt_.etcd_endpoints.empty()) return;
   std::string err;
   for (const auto& ep : opt_.etcd_endpoints) {
     try {
-      auto members = etcd::EtcdClient({ep}, {.timeout = milliseconds(2000)}).MemberList(0);
+      auto members = etcd::EtcdClient({ep}, EtcdOptions(milliseconds(2000))).MemberList(0);
       for (const auto& m : members.members()) {
         member_names_[m.id()] = m.name();
         result_.members.push_back(m.name());
@@ -218,10 +226,8 @@ void Run::DiscoverCluster() {
       }
       std::vector<std::string> endpoints;
       for (const auto& [name, e] : member_endpoint_) endpoints.push_back(e);
-      etcd_ = std::make_unique<etcd::EtcdClient>(
-          endpoints, etcd::ClientOptions{.timeout = milliseconds(2000)});
-      status_ = std::make_unique<etcd::EtcdClient>(
-          endpoints, etcd::ClientOptions{.timeout = milliseconds(800)});
+      etcd_ = std::make_unique<etcd::EtcdClient>(endpoints, EtcdOptions(milliseconds(2000)));
+      status_ = std::make_unique<etcd::EtcdClient>(endpoints, EtcdOptions(milliseconds(800)));
       return;
     } catch (const std::exception& e) {
       err = e.what();
@@ -757,7 +763,8 @@ RunResult Run::Execute() {
     for (int c : exp_.checks()) watch = watch || c == v1::WATCH_ORDER;
     if (exp_.workload().kind() != v1::Workload::NONE && !endpoints.empty()) {
       history = std::make_unique<HistoryLoad>(exp_.workload(), endpoints, exp_.seed(),
-                                              "/faultline/" + result_.run_id + "/", watch);
+                                              "/faultline/" + result_.run_id + "/", watch,
+                                              opt_.etcd_client);
       history->Start(Now());
     }
     if (exp_.workload().has_warmup()) Sleep(faults::FromProto(exp_.workload().warmup()));
