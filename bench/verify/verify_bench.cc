@@ -7,6 +7,10 @@
 //   verify_bench --case OPS KEYS CLIENTS STALE   one row (STALE: fraction, or -1 for none)
 //   verify_bench --write FILE --ops N --keys K --clients C [--stale F] [--seed S]
 //                                write one generated history (JSON lines) for `faultline check`
+//   verify_bench --record FILE --endpoints CSV --clients C --keys K --seconds S [--rate R]
+//                                record a real workload history on a cluster (see lab_histories.sh)
+//   verify_bench --compare FILE...   check recorded histories next to generated ones of the same
+//                                ops, keys and clients: the ratio says what real interleavings cost
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,11 +21,14 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/verify/history_gen.h"
 #include "controller/etcd/linearizability.h"
+#include "controller/etcd/workload.h"
 
 namespace {
 
@@ -53,16 +60,29 @@ long MaxRssKb() {
   return u.ru_maxrss;
 }
 
-Row RunCase(const Case& c) {
-  Row r{};
+controller::etcd::History GenerateCase(const Case& c) {
   bench::GenOptions g;
   g.ops = c.ops;
   g.keys = c.keys;
   g.clients = c.clients;
   g.seed = static_cast<uint64_t>(c.ops) * 31 + c.keys * 7 + c.clients;
   g.stale_read_at = c.stale;
+  return bench::Generate(g);
+}
+
+// A recorded history to check instead of a generated one (--compare); empty: generate.
+std::string recorded_file;
+
+Row RunCase(const Case& c) {
+  Row r{};
   auto t0 = Clock::now();
-  controller::etcd::History h = bench::Generate(g);
+  controller::etcd::History h;
+  if (recorded_file.empty()) {
+    h = GenerateCase(c);
+  } else {
+    std::ifstream in(recorded_file);
+    h = controller::etcd::LoadJsonl(in);
+  }
   auto t1 = Clock::now();
   r.gen_s = Seconds(t0, t1);
   // Baseline: sort every invoke/return event by time.
@@ -149,6 +169,69 @@ int Table(bool quick, const std::vector<Case>& only) {
   return 0;
 }
 
+const char* VerdictName(int v) {
+  return v == 0 ? "linearizable" : v == 1 ? "NOT lin." : "inconcl.";
+}
+
+// Each recorded history, then a generated one with the same ops, keys and clients, each in its
+// own child. "ratio" is recorded check time over generated check time.
+int Compare(const std::vector<std::string>& files) {
+  std::printf(
+      "| history | ops | keys | clients | unknown ops | verdict | check s | generated check s | "
+      "ratio | steps (generated) | peak RSS MiB (generated) |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "verify_bench: cannot open %s\n", file.c_str());
+      return 2;
+    }
+    controller::etcd::History h = controller::etcd::LoadJsonl(in);
+    std::set<std::string> keys;
+    std::set<int> clients;
+    int64_t unknown = 0;
+    for (const auto& op : h.ops) {
+      keys.insert(op.key);
+      clients.insert(op.client);
+      if (op.outcome == controller::etcd::Outcome::kUnknown) ++unknown;
+    }
+    Case c{static_cast<int64_t>(h.ops.size()), static_cast<int>(keys.size()),
+           static_cast<int>(clients.size()), -1};
+    Row rec{}, gen{};
+    recorded_file = file;
+    bool ok = RunIsolated(c, &rec);
+    recorded_file.clear();
+    ok = ok && RunIsolated(c, &gen);
+    std::string name = file.substr(file.rfind('/') + 1);
+    if (!ok) {
+      std::printf("| %s | case failed |\n", name.c_str());
+      continue;
+    }
+    std::printf(
+        "| %s | %lld | %d | %d | %lld | %s | %.3f | %.3f | %.2fx | %llu (%llu) | %.0f (%.0f) |\n",
+        name.c_str(), static_cast<long long>(c.ops), c.keys, c.clients,
+        static_cast<long long>(unknown), VerdictName(rec.verdict), rec.check_s, gen.check_s,
+        rec.check_s / std::max(gen.check_s, 1e-9), static_cast<unsigned long long>(rec.steps),
+        static_cast<unsigned long long>(gen.steps), rec.rss_peak_kb / 1024.0,
+        gen.rss_peak_kb / 1024.0);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+// Runs the library's workload against a real cluster for `seconds` and saves its history.
+int Record(const std::string& file, controller::etcd::WorkloadOptions wo, double seconds) {
+  controller::etcd::Workload w(wo);
+  w.Start();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  w.Stop();
+  std::ofstream out(file, std::ios::trunc);
+  controller::etcd::SaveJsonl(w.history(), out);
+  std::fprintf(stderr, "verify_bench: recorded %zu ops, %zu watch events to %s\n",
+               w.history().ops.size(), w.history().watch_events.size(), file.c_str());
+  return out ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,6 +239,12 @@ int main(int argc, char** argv) {
   bench::GenOptions g;
   bool quick = false;
   std::vector<Case> only;
+  std::string record_to;
+  controller::etcd::WorkloadOptions wo;
+  wo.rate = 0;  // as fast as the cluster goes
+  wo.op_timeout = std::chrono::milliseconds(1000);
+  double seconds = 20;
+  std::vector<std::string> compare;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -177,7 +266,17 @@ int main(int argc, char** argv) {
       g.stale_read_at = std::stod(next());
     else if (a == "--seed")
       g.seed = std::stoull(next());
-    else if (a == "--quick")
+    else if (a == "--record")
+      record_to = next();
+    else if (a == "--endpoints")
+      wo.endpoints = controller::etcd::SplitEndpoints(next());
+    else if (a == "--seconds")
+      seconds = std::stod(next());
+    else if (a == "--rate")
+      wo.rate = std::stod(next());
+    else if (a == "--compare") {
+      while (i + 1 < argc && argv[i + 1][0] != '-') compare.push_back(argv[++i]);
+    } else if (a == "--quick")
       quick = true;
     else if (a == "--case") {  // OPS KEYS CLIENTS STALE (a fraction, or -1 for none)
       Case c{};
@@ -191,6 +290,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!record_to.empty()) {
+    wo.clients = g.clients;
+    wo.keys = g.keys;
+    wo.seed = g.seed;
+    return Record(record_to, wo, seconds);
+  }
+  if (!compare.empty()) return Compare(compare);
   if (!write_to.empty()) {
     std::ofstream out(write_to);
     controller::etcd::SaveJsonl(bench::Generate(g), out);
