@@ -21,6 +21,7 @@
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/core/unique_fd.h"
 #include "faults/process/proc.h"
+#include "tests/support/shared_lab_test.h"
 #include "tests/support/test_lab.h"
 
 namespace faultline::testing {
@@ -85,23 +86,11 @@ char StateOf(pid_t pid, uint64_t start_time) {
   return p && p->start_time == start_time ? p->state : '-';
 }
 
-class LabController : public ::testing::Test {
+class LabController : public SharedLabTest {
  protected:
-  static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    try {
-      lab_ = new TestLab();
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete lab_;
-    lab_ = nullptr;
-  }
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
-    ASSERT_NE(lab_, nullptr) << "lab up failed: " << setup_error_;
+    SharedLabTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_FALSE(lab_->controller().empty()) << "the lab came up without a controller";
     stub_ = v1::Controller::NewStub(
         grpc::CreateChannel(lab_->controller(), grpc::InsecureChannelCredentials()));
@@ -193,8 +182,6 @@ class LabController : public ::testing::Test {
     return out;
   }
 
-  static inline TestLab* lab_ = nullptr;
-  static inline std::string setup_error_;
   std::unique_ptr<v1::Controller::Stub> stub_;
 };
 

@@ -18,6 +18,7 @@
 #include "controller/etcd/workload.h"
 #include "faults/process/proc.h"
 #include "tests/integration/verify/etcd_cluster.h"
+#include "tests/support/shared_lab_test.h"
 #include "tests/support/test_lab.h"
 
 namespace faultline::controller::etcd {
@@ -128,29 +129,15 @@ lab::LabOptions NoController() {
   return o;
 }
 
-class LabVerify : public ::testing::Test {
+class LabVerify : public faultline::testing::SharedLabTest {
  protected:
-  static void SetUpTestSuite() {
-    if (::geteuid() != 0) return;
-    try {
-      lab_ = new TestLab(NoController());
-    } catch (const std::exception& e) {
-      setup_error_ = e.what();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete lab_;
-    lab_ = nullptr;
-  }
+  static void SetUpTestSuite() { StartLab(NoController()); }
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
-    ASSERT_NE(lab_, nullptr) << "lab up failed: " << setup_error_;
+    SharedLabTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     // Each test starts from a healthy, converged lab (the partition test heals its fault).
     ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
   }
-
-  static inline TestLab* lab_ = nullptr;
-  static inline std::string setup_error_;
 };
 
 // (a) A healthy lab passes every check, through the library and through the CLI run against
