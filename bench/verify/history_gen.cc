@@ -11,7 +11,7 @@ namespace faultline::bench {
 
 using namespace controller::etcd;
 
-History Generate(const GenOptions& o) {
+History Generate(const GenOptions& o, int64_t* stale_id) {
   faults::Rng rng(o.seed);
   History h;
   h.ops.reserve(o.ops);
@@ -52,9 +52,10 @@ History Generate(const GenOptions& o) {
   struct Cell {
     std::string value;
     int64_t mod = 0;
+    size_t writer = 0;  // index of the op that wrote it
   };
   std::unordered_map<std::string, Cell> store;
-  std::unordered_map<std::string, std::string> previous;  // key -> value before the current one
+  std::unordered_map<std::string, Cell> previous;  // key -> the value before the current one
   std::vector<std::unordered_map<std::string, std::optional<std::string>>> known(o.clients);
   int64_t revision = 1;
   size_t stale_at =
@@ -67,8 +68,8 @@ History Generate(const GenOptions& o) {
     auto& kn = known[op.client];
     switch (op.type) {
       case OpType::kPut:
-        if (present) previous[op.key] = it->second.value;
-        store[op.key] = {op.value, ++revision};
+        if (present) previous[op.key] = it->second;
+        store[op.key] = {op.value, ++revision, order[n].index};
         op.revision = revision;
         kn[op.key] = op.value;
         break;
@@ -79,11 +80,18 @@ History Generate(const GenOptions& o) {
           op.read_value = it->second.value;
           op.read_mod_revision = it->second.mod;
         }
-        if (!stale_done && n >= stale_at && present && previous.count(op.key)) {
-          // Stale: the value that was there before the current one (whose mod revision we can
-          // reconstruct only approximately; the value alone already contradicts the model).
-          op.read_value = previous[op.key];
+        if (!stale_done && n >= stale_at && present && previous.count(op.key) &&
+            op.outcome == Outcome::kOk && h.ops[it->second.writer].outcome == Outcome::kOk &&
+            h.ops[it->second.writer].return_ns < op.invoke_ns) {
+          // Stale, as a member that had not yet applied the current value would answer: the
+          // value before it, at the store revision just before it. The read began after the
+          // current value's write had been acknowledged, so no order explains it.
+          const Cell& prev = previous[op.key];
+          op.read_value = prev.value;
+          op.read_mod_revision = prev.mod;
+          op.revision = it->second.mod - 1;
           stale_done = true;
+          if (stale_id != nullptr) *stale_id = op.id;
         }
         kn[op.key] = present ? std::optional<std::string>(op.read_value) : std::nullopt;
         break;
@@ -94,8 +102,8 @@ History Generate(const GenOptions& o) {
         bool holds = op.expect_absent ? !present : (present && it->second.value == op.expect_value);
         op.succeeded = holds;
         if (holds) {
-          if (present) previous[op.key] = it->second.value;
-          store[op.key] = {op.value, ++revision};
+          if (present) previous[op.key] = it->second;
+          store[op.key] = {op.value, ++revision, order[n].index};
           kn[op.key] = op.value;
         } else {
           kn[op.key] = present ? std::optional<std::string>(it->second.value) : std::nullopt;

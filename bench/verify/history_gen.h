@@ -12,14 +12,17 @@ struct GenOptions {
   int clients = 8;
   uint64_t seed = 1;
   double unknown_fraction = 0.001;  // writes whose client timed out (half of them still applied)
-  // Make one read, at this fraction of the history, return the key's previous value: a stale read
-  // that makes the history non-linearizable. < 0: none.
+  // Make one read, at this fraction of the history (or the first fitting one after it), return
+  // the key's previous value as a lagging member would (its mod revision, the store revision
+  // before the current value), although the current value's write was acknowledged before the
+  // read began: a stale read that makes the history non-linearizable. < 0: none.
   double stale_read_at = -1;
 };
 
 // A history of `clients` sequential clients over `keys` keys, produced by executing each op
 // atomically at a random point inside its [invoke, return] interval against an in-memory etcd
 // model (global revision, mod revisions, value compares): linearizable by construction.
-controller::etcd::History Generate(const GenOptions& o);
+// `stale_id`: set to the stale read's id when one was made.
+controller::etcd::History Generate(const GenOptions& o, int64_t* stale_id = nullptr);
 
 }  // namespace faultline::bench

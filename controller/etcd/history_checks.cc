@@ -277,8 +277,16 @@ CheckResult CheckLinearizable(const History& h, const LinearizabilityOptions& op
     }
     failures.push_back({{"key", f.key},
                         {"key_ops", f.key_ops},
+                        {"segment", f.segment},
+                        {"segments", f.segments},
                         {"prefix_ops", f.prefix_ops},
                         {"failing_op", f.failing_op},
+                        {"window_start_ns", f.window_start_ns},
+                        {"window_end_ns", f.window_end_ns},
+                        {"start_state", f.start_state},
+                        {"context_ops", f.context_ops},
+                        {"linearized", f.linearized},
+                        {"stuck_state", f.stuck_state},
                         {"explanation", f.explanation},
                         {"window", window},
                         {"text", RenderFailure(f)}});

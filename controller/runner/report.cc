@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -35,6 +36,142 @@ const char* Colour(size_t i) {
   static const char* kColours[] = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1",
                                    "#76b7b2", "#edc948", "#ff9da7", "#9c755f"};
   return kColours[i % 8];
+}
+
+// One op of a failing linearizability window, as the check's evidence gives it.
+struct WindowOp {
+  int64_t id = 0, client = 0, invoke = 0, ret = 0;
+  std::string type, outcome, what;
+  bool failing = false, context = false;
+  size_t place = 0;  // in the longest linearization, 1-based; 0: not in it
+};
+
+std::string Micros(int64_t ns) { return Fmt(double(ns) / 1000.0, 0) + "µs"; }
+
+// What the op did, short: "put v3 @ 12", "get → v3 @ 11 (store 14)", "cas v2→v5 failed".
+std::string DescribeWindowOp(const nlohmann::json& j) {
+  std::string type = j.value("type", "?"), outcome = j.value("outcome", "?");
+  std::string s = type;
+  if (type == "put") s += " " + j.value("value", std::string());
+  if (type == "cas") {
+    s += " " +
+         (j.contains("expect") && j["expect"].is_string() ? j["expect"].get<std::string>()
+                                                          : std::string("absent")) +
+         "→" + j.value("value", std::string());
+  }
+  if (outcome != "ok") return s + " (" + outcome + ")";
+  if (type == "get") {
+    s += j.value("found", false) ? " → " + j.value("read_value", std::string()) + " @ " +
+                                       std::to_string(j.value("read_mod_revision", int64_t{0}))
+                                 : std::string(" → absent");
+    return s + " (store " + std::to_string(j.value("revision", int64_t{0})) + ")";
+  }
+  if (type == "cas") s += j.value("succeeded", false) ? " ok" : " failed";
+  if (type == "delete") s += " deleted " + std::to_string(j.value("deleted", int64_t{0}));
+  return s + " @ " + std::to_string(j.value("revision", int64_t{0}));
+}
+
+// The ops of each failing key as a time chart (one row per client, a bar from invocation to
+// return) and a table, so a reader sees which op no order explains and what it overlapped.
+std::string RenderLinearizabilityFailures(const CheckOutcome& c) {
+  if (!c.evidence.is_object() || !c.evidence.contains("failures") ||
+      !c.evidence["failures"].is_array()) {
+    return "";
+  }
+  std::ostringstream h;
+  for (const auto& f : c.evidence["failures"]) {
+    if (!f.is_object() || !f.contains("window") || !f["window"].is_array() || f["window"].empty()) {
+      continue;
+    }
+    const int64_t failing = f.value("failing_op", int64_t{-1});
+    const size_t context = f.value("context_ops", size_t{0});
+    std::map<int64_t, size_t> place;
+    if (f.contains("linearized") && f["linearized"].is_array()) {
+      for (size_t i = 0; i < f["linearized"].size(); ++i) {
+        if (f["linearized"][i].is_number_integer())
+          place[f["linearized"][i].get<int64_t>()] = i + 1;
+      }
+    }
+    std::vector<WindowOp> ops;
+    int64_t t0 = std::numeric_limits<int64_t>::max(), t1 = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < f["window"].size(); ++i) {
+      const auto& j = f["window"][i];
+      if (!j.is_object()) continue;
+      WindowOp o;
+      o.id = j.value("id", int64_t{0});
+      o.client = j.value("client", int64_t{0});
+      o.invoke = j.value("invoke_ns", int64_t{0});
+      o.ret = std::max(o.invoke, j.value("return_ns", o.invoke));
+      o.type = j.value("type", "?");
+      o.outcome = j.value("outcome", "?");
+      o.what = DescribeWindowOp(j);
+      o.failing = o.id == failing;
+      o.context = i < context;
+      o.place = place.count(o.id) ? place[o.id] : 0;
+      t0 = std::min(t0, o.invoke);
+      t1 = std::max(t1, o.ret);
+      ops.push_back(o);
+    }
+    if (ops.empty()) continue;
+    std::vector<int64_t> clients;
+    for (const auto& o : ops) clients.push_back(o.client);
+    std::sort(clients.begin(), clients.end());
+    clients.erase(std::unique(clients.begin(), clients.end()), clients.end());
+    const double width = 960, left = 80, right = 20, top = 28, row = 34;
+    const double plot = width - left - right;
+    const double span = double(std::max<int64_t>(t1 - t0, 1));
+    auto X = [&](int64_t t) { return left + plot * double(t - t0) / span; };
+    const double height = top + row * double(clients.size()) + 10;
+    h << "<h3>key " << XmlEscape(f.value("key", std::string())) << "</h3>\n<p>"
+      << XmlEscape(f.value("explanation", std::string())) << "</p>\n";
+    h << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\""
+      << Fmt(height) << "\" font-family=\"sans-serif\" font-size=\"10\" class=\"history\">\n";
+    h << "<text x=\"" << left << "\" y=\"12\">time from " << Micros(0) << " to " << Micros(t1 - t0)
+      << "; red: the op no linearization reaches, grey: earlier context, hatched: unknown "
+         "outcome, #n: place in the longest linearization</text>\n";
+    h << "<defs><pattern id=\"unknown\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+         "patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#bbb\"/>"
+         "</pattern></defs>\n";
+    for (size_t ci = 0; ci < clients.size(); ++ci) {
+      double y = top + row * double(ci);
+      h << "<text x=\"" << left - 6 << "\" y=\"" << Fmt(y + 22) << "\" text-anchor=\"end\">client "
+        << clients[ci] << "</text>\n";
+      h << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << Fmt(y + row - 2)
+        << "\" y2=\"" << Fmt(y + row - 2) << "\" stroke=\"#eee\"/>\n";
+    }
+    for (const auto& o : ops) {
+      size_t ci = std::lower_bound(clients.begin(), clients.end(), o.client) - clients.begin();
+      double y = top + row * double(ci);
+      double x0 = X(o.invoke), x1 = std::max(X(o.ret), x0 + 2);
+      std::string fill = o.outcome != "ok" ? "url(#unknown)"
+                         : o.context       ? "#ccc"
+                         : o.type == "get" ? "#4e79a7"
+                                           : "#f28e2b";
+      h << "<rect class=\"op\" data-op=\"" << o.id << "\" x=\"" << Fmt(x0) << "\" y=\""
+        << Fmt(y + 14) << "\" width=\"" << Fmt(x1 - x0) << "\" height=\"12\" fill=\"" << fill
+        << "\" stroke=\"" << (o.failing ? "#c0392b" : "#555") << "\" stroke-width=\""
+        << (o.failing ? 3 : 0.5) << "\"><title>op " << o.id << ": " << XmlEscape(o.what) << ", "
+        << Micros(o.invoke - t0) << " → " << Micros(o.ret - t0) << "</title></rect>\n";
+      h << "<text x=\"" << Fmt(x0) << "\" y=\"" << Fmt(y + 11) << "\""
+        << (o.failing ? " fill=\"#c0392b\" font-weight=\"bold\"" : "") << ">"
+        << (o.place ? "#" + std::to_string(o.place) + " " : "") << XmlEscape(o.what) << "</text>\n";
+    }
+    h << "</svg>\n";
+    h << "<table><tr><th></th><th>op</th><th>client</th><th>what</th><th>invoked</th>"
+         "<th>returned</th><th>outcome</th><th>order</th></tr>\n";
+    for (const auto& o : ops) {
+      h << "<tr" << (o.failing ? " class=\"fail\"" : "") << "><td>"
+        << (o.failing   ? "cannot be linearized"
+            : o.context ? "context"
+                        : "")
+        << "</td><td>" << o.id << "</td><td>" << o.client << "</td><td>" << XmlEscape(o.what)
+        << "</td><td>" << Micros(o.invoke - t0) << "</td><td>" << Micros(o.ret - t0) << "</td><td>"
+        << XmlEscape(o.outcome) << "</td><td>" << (o.place ? "#" + std::to_string(o.place) : "")
+        << "</td></tr>\n";
+    }
+    h << "</table>\n";
+  }
+  return h.str();
 }
 
 }  // namespace
@@ -279,7 +416,12 @@ std::string RenderHtml(const RunResult& r) {
       << (c.passed ? "pass\">pass" : "fail\">FAIL") << "</td><td>" << XmlEscape(c.summary)
       << "</td><td><pre>" << XmlEscape(c.evidence.dump(1)) << "</pre></td></tr>\n";
   }
-  h << "</table>\n<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th><th>step</th>"
+  h << "</table>\n";
+  for (const auto& c : r.checks) {
+    std::string failures = RenderLinearizabilityFailures(c);
+    if (!failures.empty()) h << "<h2>" << XmlEscape(c.name) << ": failing ops</h2>\n" << failures;
+  }
+  h << "<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th><th>step</th>"
     << "<th>where</th><th>fault</th><th>message</th></tr>\n";
   for (const auto& e : r.events) {
     h << "<tr><td>" << Fmt(e.t, 2) << "</td><td>" << XmlEscape(e.kind) << "</td><td>"

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <regex>
 
+#include "controller/etcd/history_checks.h"
+
 namespace faultline::controller {
 namespace {
 
@@ -90,6 +92,76 @@ TEST(Report, WriteReportsCreatesAllThreeFiles) {
   auto j = nlohmann::json::parse(in);
   EXPECT_EQ(j["run_id"], "exp-1");
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace faultline::controller
+
+namespace faultline::controller {
+namespace {
+
+// A stale read: "b" was acknowledged before the read began, which still returned "a".
+etcd::History StaleRead() {
+  etcd::History h;
+  auto add = [&](int client, etcd::OpType type, int64_t t0, int64_t t1) -> etcd::Op& {
+    etcd::Op op;
+    op.id = static_cast<int64_t>(h.ops.size());
+    op.client = client;
+    op.key = "k";
+    op.type = type;
+    op.invoke_ns = t0 * 1000;
+    op.return_ns = t1 * 1000;
+    h.ops.push_back(op);
+    return h.ops.back();
+  };
+  etcd::Op& a = add(0, etcd::OpType::kPut, 0, 10);
+  a.value = "a";
+  a.revision = 2;
+  etcd::Op& b = add(1, etcd::OpType::kPut, 20, 30);
+  b.value = "b";
+  b.revision = 3;
+  etcd::Op& r = add(2, etcd::OpType::kGet, 40, 50);
+  r.found = true;
+  r.read_value = "a";
+  r.read_mod_revision = 2;
+  r.revision = 2;
+  return h;
+}
+
+TEST(Report, HtmlShowsTheOpsOfAFailingLinearizabilityCheck) {
+  RunResult r = Sample();
+  etcd::CheckResult lin = etcd::CheckLinearizable(StaleRead());
+  ASSERT_FALSE(lin.passed);
+  r.checks.push_back({"LINEARIZABILITY", false, false, lin.summary, lin.evidence});
+  std::string html = RenderHtml(r);
+  EXPECT_NE(html.find("<h2>LINEARIZABILITY: failing ops</h2>"), std::string::npos);
+  // The chart: one row per client, the stale read marked, each op with its answer.
+  EXPECT_NE(html.find(">client 2</text>"), std::string::npos) << html;
+  std::regex failing_bar("<rect class=\"op\" data-op=\"2\"[^>]*stroke=\"#c0392b\"");
+  EXPECT_TRUE(std::regex_search(html, failing_bar)) << "the stale read is outlined in red";
+  EXPECT_NE(html.find("get → a @ 2 (store 2)"), std::string::npos);
+  EXPECT_NE(html.find("put b @ 3"), std::string::npos);
+  // The table names it too, and the page stays self-contained.
+  EXPECT_NE(html.find("<td>cannot be linearized</td><td>2</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("href=\""), std::string::npos);
+  // Passing checks and other evidence get no such section.
+  EXPECT_EQ(RenderHtml(Sample()).find("failing ops"), std::string::npos);
+  RunResult ok = Sample();
+  etcd::History fine = StaleRead();
+  fine.ops.pop_back();
+  etcd::CheckResult pass = etcd::CheckLinearizable(fine);
+  ok.checks.push_back({"LINEARIZABILITY", false, true, pass.summary, pass.evidence});
+  EXPECT_EQ(RenderHtml(ok).find("failing ops"), std::string::npos);
+}
+
+TEST(Report, MalformedLinearizabilityEvidenceIsSkipped) {
+  RunResult r = Sample();
+  r.checks.push_back({"LINEARIZABILITY", false, false, "x", {{"failures", "not a list"}}});
+  r.checks.push_back({"LINEARIZABILITY", false, false, "x", {{"failures", {{{"window", 3}}}}}});
+  std::string html;
+  EXPECT_NO_THROW(html = RenderHtml(r));
+  EXPECT_EQ(html.find("failing ops"), std::string::npos);
 }
 
 }  // namespace
