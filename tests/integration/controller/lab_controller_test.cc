@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -526,6 +527,59 @@ TEST_F(LabController, MetricsAgreeWithTheControllersAnswers) {
   EXPECT_EQ(m2["faultline_controller_runs{state=\"passed\"}"],
             m0["faultline_controller_runs{state=\"passed\"}"] + 1)
       << GetRun(resp.run_ids(0)).summary();
+}
+
+// Last in the suite: it kills the lab's controller. A leader-targeted pause lands on the member an
+// independent etcdctl calls leader; SIGKILL of the controller mid-run cannot clean up, so what
+// ends the pause is the fault's lease on the agent (the lab's controller leases for 15 s).
+TEST_F(LabController, LeaderTargetedPauseHitsEtcdctlsLeaderAndOutlivesAKilledControllerByItsLease) {
+  std::string leader;
+  ASSERT_TRUE(WaitFor([&] { return !(leader = lab_->EtcdctlLeader()).empty(); }, 20s));
+  const lab::MemberInfo& m = lab_->info().members[size_t(lab_->IndexOf(leader))];
+  v1::SubmitExperimentRequest req;
+  req.set_file_name("leader-pause.yaml");
+  req.set_run_now(true);
+  req.set_yaml(
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: lab-leader-pause}\n"
+      "spec:\n  seed: 11\n  workload: {kind: none}\n  steps:\n    - name: pause\n"
+      "      fault: {process: {action: pause, target: {managed: etcd}}}\n"
+      "      target: {role: leader, mode: one}\n      duration: 120s\n  checks: [health]\n");
+  v1::SubmitExperimentResponse resp;
+  auto st = stub_->SubmitExperiment(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(resp.run_ids_size(), 1);
+  const std::string run = resp.run_ids(0);
+  json applied;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& e : Events(run)) {
+          if (e.value("kind", "") == "fault.applied") applied = e;
+        }
+        return !applied.is_null();
+      },
+      20s))
+      << Log();
+  EXPECT_EQ(applied.value("member", ""), leader) << applied.dump();
+  EXPECT_TRUE(WaitFor([&] { return StateOf(m.etcd_pid, m.etcd_start_time) == 'T'; }, 5s))
+      << leader << " (etcdctl's leader) is not the member that was paused";
+
+  // The controller dies without recovering anything; the agent's lease is what remains.
+  ASSERT_EQ(::kill(lab_->info().controller.pid, SIGKILL), 0);
+  const auto killed = Clock::now();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(StateOf(m.etcd_pid, m.etcd_start_time), 'T') << "ended before its lease";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return StateOf(m.etcd_pid, m.etcd_start_time) == 'S' ||
+               StateOf(m.etcd_pid, m.etcd_start_time) == 'R';
+      },
+      25s))
+      << "the pause outlived its lease";
+  double after = std::chrono::duration<double>(Clock::now() - killed).count();
+  std::printf("pause ended %.1f s after the controller was killed (lease 15 s)\n", after);
+  EXPECT_LE(after, 15 + 3);
+  // The cluster is whole again: the paused member rejoins.
+  EXPECT_TRUE(WaitFor([&] { return !lab_->EtcdctlLeader().empty(); }, 20s));
 }
 
 }  // namespace
