@@ -387,6 +387,35 @@ TEST_F(LabVerify, WorkloadWithPausedFollowerIsLinearizable) {
 
 // (d) Bad endpoints: a clear error naming the endpoint, with an exit code a script can tell
 // from a failed check.
+// The workload is usable alone from the CLI: it records a history that `check history` (and its
+// own --check) accepts, read back from the file; bad input names the flag before anything runs.
+TEST_F(LabVerify, WorkloadCommandRecordsAHistoryForCheckHistory) {
+  faultline::testing::TempDir dir("faultline-workload");
+  const std::string file = (dir.path() / "history.jsonl").string();
+  auto run = Cli({"workload", "--endpoints", lab_->EndpointsCsv(), "--duration", "3s", "--clients",
+                  "4", "--keys", "5", "--rate", "300", "--out", file, "--check"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("linearizability     pass"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find(" ok, "), std::string::npos) << run.err;
+  auto check = Cli({"check", "history", file, "-o", "json"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  json j = json::parse(check.out, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j["checks"].is_array()) << check.out;
+  bool linearizable = false;
+  for (const auto& c : j["checks"]) {
+    if (c.value("name", "") == "linearizability") linearizable = c.value("passed", false);
+  }
+  EXPECT_TRUE(linearizable) << check.out;
+
+  auto bad = Cli({"workload", "--endpoints", lab_->EndpointsCsv(), "--duration", "0s"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--duration"), std::string::npos) << bad.err;
+  auto unwritable = Cli({"workload", "--endpoints", lab_->EndpointsCsv(), "--duration", "1s",
+                         "--out", "/nonexistent/dir/h.jsonl"});
+  EXPECT_EQ(unwritable.exit_code, 2);
+  EXPECT_NE(unwritable.err.find("--out"), std::string::npos) << unwritable.err;
+}
+
 TEST_F(LabVerify, BadEndpointsGiveAClearError) {
   const lab::MemberInfo& m = lab_->info().members[0];
   // A lab member's address on a port nothing listens on: connection refused from the namespace.
