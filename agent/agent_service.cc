@@ -24,37 +24,15 @@ grpc::Status Guard(const std::function<void()>& fn) {
 AgentService::AgentService(FaultManager& manager, const faults::Registry& registry,
                            std::map<std::string, std::string> labels,
                            std::vector<v1::Capability> capabilities,
-                           std::vector<std::string> allowed_clients,
                            faults::io::OverlayManager* overlays)
     : manager_(manager),
       registry_(registry),
       labels_(std::move(labels)),
       capabilities_(std::move(capabilities)),
-      allowed_clients_(std::move(allowed_clients)),
       overlays_(overlays) {}
 
-grpc::Status AgentService::Authorize(const grpc::ServerContext* ctx) const {
-  auto auth = ctx->auth_context();
-  // Unix-socket peers are local and guarded by the socket's file mode.
-  if (allowed_clients_.empty() || auth == nullptr || !auth->IsPeerAuthenticated()) {
-    return grpc::Status::OK;
-  }
-  for (const auto& cn : auth->FindPropertyValues("x509_common_name")) {
-    std::string name(cn.data(), cn.size());
-    for (const auto& allowed : allowed_clients_) {
-      if (name == allowed) return grpc::Status::OK;
-    }
-  }
-  std::string who;
-  for (const auto& cn : auth->FindPropertyValues("x509_common_name"))
-    who.assign(cn.data(), cn.size());
-  return {grpc::StatusCode::PERMISSION_DENIED,
-          "client certificate \"" + who + "\" is not allowed (--tls-allowed-clients)"};
-}
-
-grpc::Status AgentService::Capabilities(grpc::ServerContext* ctx, const v1::CapabilitiesRequest*,
+grpc::Status AgentService::Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                                         v1::CapabilitiesResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   out->set_agent_version(FAULTLINE_VERSION);
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -65,31 +43,27 @@ grpc::Status AgentService::Capabilities(grpc::ServerContext* ctx, const v1::Capa
   return grpc::Status::OK;
 }
 
-grpc::Status AgentService::Inject(grpc::ServerContext* ctx, const v1::InjectRequest* req,
+grpc::Status AgentService::Inject(grpc::ServerContext*, const v1::InjectRequest* req,
                                   v1::InjectResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   return Guard([&] { *out->mutable_fault() = manager_.Inject(*req); });
 }
 
-grpc::Status AgentService::Renew(grpc::ServerContext* ctx, const v1::RenewRequest* req,
+grpc::Status AgentService::Renew(grpc::ServerContext*, const v1::RenewRequest* req,
                                  v1::RenewResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   return Guard([&] {
     for (auto& s : manager_.Renew(*req)) *out->add_faults() = std::move(s);
   });
 }
 
-grpc::Status AgentService::Recover(grpc::ServerContext* ctx, const v1::RecoverRequest* req,
+grpc::Status AgentService::Recover(grpc::ServerContext*, const v1::RecoverRequest* req,
                                    v1::RecoverResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   return Guard([&] {
     for (auto& s : manager_.Recover(*req)) *out->add_faults() = std::move(s);
   });
 }
 
-grpc::Status AgentService::List(grpc::ServerContext* ctx, const v1::ListRequest* req,
+grpc::Status AgentService::List(grpc::ServerContext*, const v1::ListRequest* req,
                                 v1::ListResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   return Guard([&] {
     for (auto& s : manager_.List(req->include_ended())) *out->add_faults() = std::move(s);
   });
@@ -114,25 +88,22 @@ grpc::Status OverlayCall(faults::io::OverlayManager* overlays, const std::string
 
 }  // namespace
 
-grpc::Status AgentService::MountOverlay(grpc::ServerContext* ctx, const v1::OverlayRequest* req,
+grpc::Status AgentService::MountOverlay(grpc::ServerContext*, const v1::OverlayRequest* req,
                                         v1::OverlayResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   if (req->dir().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "dir: required"};
   return OverlayCall(overlays_, req->dir(), out, [&](auto& o) { o.Mount(req->dir()); });
 }
 
-grpc::Status AgentService::UnmountOverlay(grpc::ServerContext* ctx, const v1::OverlayRequest* req,
+grpc::Status AgentService::UnmountOverlay(grpc::ServerContext*, const v1::OverlayRequest* req,
                                           v1::OverlayResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   if (req->dir().empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "dir: required"};
   return OverlayCall(overlays_, req->dir(), out, [&](auto& o) {
     if (!o.Unmount(req->dir())) throw std::out_of_range("no overlay mounted at " + req->dir());
   });
 }
 
-grpc::Status AgentService::ListOverlays(grpc::ServerContext* ctx, const v1::ListOverlaysRequest*,
+grpc::Status AgentService::ListOverlays(grpc::ServerContext*, const v1::ListOverlaysRequest*,
                                         v1::OverlayResponse* out) {
-  if (auto st = Authorize(ctx); !st.ok()) return st;
   return OverlayCall(overlays_, "", out, [](auto&) {});
 }
 

@@ -11,12 +11,12 @@ namespace faultline::agent {
 
 // The Agent gRPC service: a thin mapping of requests onto the FaultManager, and of its
 // exceptions onto status codes (bad spec -> INVALID_ARGUMENT, cannot apply here ->
-// FAILED_PRECONDITION, unknown id -> NOT_FOUND).
+// FAILED_PRECONDITION, unknown id -> NOT_FOUND). Who may call is decided before a call gets here,
+// by the listener's transport::PeerPolicy (--tls-allowed-clients).
 class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager& manager, const faults::Registry& registry,
                std::map<std::string, std::string> labels, std::vector<v1::Capability> capabilities,
-               std::vector<std::string> allowed_clients = {},
                faults::io::OverlayManager* overlays = nullptr);
 
   grpc::Status Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
@@ -38,12 +38,7 @@ class AgentService final : public v1::Agent::Service {
   const faults::Registry& registry_;
   std::map<std::string, std::string> labels_;
   std::vector<v1::Capability> capabilities_;
-  // Certificate common names accepted on TLS connections; empty accepts any the CA signed.
-  std::vector<std::string> allowed_clients_;
   faults::io::OverlayManager* overlays_;
-
-  // PERMISSION_DENIED unless the peer is local (unix socket) or presents an allowed identity.
-  grpc::Status Authorize(const grpc::ServerContext* ctx) const;
 };
 
 // Runs `fn`, translating the manager's exceptions into a gRPC status.

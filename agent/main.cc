@@ -1,4 +1,5 @@
 // faultline-agent: serves the Agent API and owns every fault applied on this host.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,13 +14,13 @@
 
 #include "agent/agent_service.h"
 #include "agent/fault_manager.h"
-#include "agent/listen_address.h"
-#include "agent/metrics.h"
 #include "agent/prometheus.h"
 #include "agent/registrar.h"
 #include "agent/registry_setup.h"
 #include "faults/core/duration.h"
 #include "faults/core/host.h"
+#include "faults/metrics/http_server.h"
+#include "proto/transport/server.h"
 
 namespace {
 
@@ -31,29 +32,20 @@ void Log(const std::string& msg) { std::cerr << "faultline-agent: " << msg << st
 
 int main(int argc, char** argv) {
   CLI::App app{"faultline-agent: injects and reverts faults on this host"};
-  std::vector<std::string> listen = {"unix:///run/faultline/agent.sock"};
+  transport::ServerFlags serving{.listen = {"unix:///run/faultline/agent.sock"},
+                                 .allowed_clients = {"faultline-controller", "faultline-cli"}};
   std::string state_dir = "/var/lib/faultline/agent";
-  std::string tls_cert, tls_key, tls_client_ca;
-  std::vector<std::string> allowed_clients = {"faultline-controller", "faultline-cli"};
   std::vector<std::string> label_args;
   std::string default_lease = "10m";
   std::string metrics_listen;
   agent::AgentOptions agent_options;
   bool recover_only = false;
-  std::string register_with, advertise;
-  app.add_option("--listen", listen,
-                 "unix:///PATH or tcp://HOST:PORT (repeatable); TCP off loopback requires mTLS")
-      ->capture_default_str();
+  std::vector<std::string> register_with;
+  std::string advertise;
+  transport::AddServerFlags(app, serving,
+                            "client certificate common names accepted over TLS (those faultline "
+                            "certs init gives the controller and the CLI)");
   app.add_option("--state-dir", state_dir, "journal and family state")->capture_default_str();
-  app.add_option("--tls-cert", tls_cert, "server certificate (PEM) for TCP listeners");
-  app.add_option("--tls-key", tls_key, "server private key (PEM)");
-  app.add_option("--tls-client-ca", tls_client_ca,
-                 "CA (PEM) that client certificates must chain to");
-  app.add_option("--tls-allowed-clients", allowed_clients,
-                 "client certificate common names accepted over TLS (those faultline certs init "
-                 "gives the controller and the CLI); empty string: any certificate the CA signed")
-      ->delimiter(',')
-      ->capture_default_str();
   app.add_option("--label", label_args, "KEY=VALUE describing this agent (repeatable)");
   app.add_option("--default-lease", default_lease,
                  "lease of a fault injected without lease or duration")
@@ -63,7 +55,12 @@ int main(int argc, char** argv) {
                "revert everything the journal lists, sweep leftovers, and exit (for systemd "
                "ExecStopPost after a crash)");
   app.add_option("--register", register_with,
-                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT)");
+                 "controller to register with and heartbeat (unix:///PATH or HOST:PORT); "
+                 "repeatable or comma-separated: every replica of an HA controller, so whichever "
+                 "becomes active already knows this agent; over TCP the agent's "
+                 "--tls-cert/--tls-key are its client certificate and --tls-client-ca verifies "
+                 "the controller")
+      ->delimiter(',');
   app.add_option("--advertise", advertise,
                  "address the controller should use to reach this agent (default: the first "
                  "--listen)");
@@ -85,19 +82,15 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--default-lease " + default_lease + ": " +
                                   (why.empty() ? "must be positive" : why));
     }
-    std::vector<agent::ListenAddress> addrs;
-    for (const auto& l : listen) addrs.push_back(agent::ParseListen(l));
-    bool have_tls = !tls_cert.empty() || !tls_key.empty() || !tls_client_ca.empty();
-    if (have_tls && (tls_cert.empty() || tls_key.empty() || tls_client_ca.empty())) {
-      throw std::invalid_argument("mTLS needs all of --tls-cert, --tls-key and --tls-client-ca");
-    }
-    for (const auto& a : addrs) {
-      if (!a.loopback() && !have_tls) {
-        throw std::invalid_argument("--listen " + a.host_port +
-                                    " is off loopback: give --tls-cert, --tls-key and "
-                                    "--tls-client-ca (plaintext is allowed only on loopback)");
-      }
-    }
+    transport::PeerPolicy policy;
+    policy.Allow(serving.AllowedClients());
+    transport::Listeners listeners(serving.listen, serving.tls, policy);
+    const auto& addrs = listeners.addresses();
+    // The controller is dialed with the agent's own identity, verified with the same CA
+    // (`faultline certs init` makes agent certificates for both ends). Checked before anything
+    // starts: plaintext to a controller off loopback is refused.
+    const transport::TlsFiles& register_tls = serving.tls;
+    for (const auto& controller : register_with) transport::Dial(controller, register_tls);
 
     // Signals are taken synchronously by one thread; block them before any thread starts.
     sigset_t stop_signals;
@@ -116,6 +109,20 @@ int main(int argc, char** argv) {
       agent_options.metrics_port =
           static_cast<uint16_t>(std::stoi(metrics_listen.substr(metrics_listen.rfind(':') + 1)));
     }
+    // The controllers it registers with are control plane like --controller: the agent's own
+    // network faults must never cut them off.
+    for (const auto& c : register_with) {
+      auto a = transport::ParseListen(c, "--register");
+      if (a.unix_socket) continue;
+      std::string host = a.host_port.substr(0, a.host_port.rfind(':'));
+      in_addr ip{};
+      if (::inet_pton(AF_INET, host.c_str(), &ip) == 1) {
+        agent_options.controller_addresses.push_back(a.host_port);
+      } else {
+        Log("--register " + c + ": not an IPv4 address, so network faults do not exempt it; " +
+            "add --controller IP");
+      }
+    }
     agent::Host host(agent_options, state_dir);
     faults::FaultContext ctx = host.Context();
     ctx.agent_pid = ::getpid();
@@ -130,57 +137,29 @@ int main(int argc, char** argv) {
     }
     host.Start();
 
-    std::unique_ptr<agent::MetricsServer> metrics;
+    std::unique_ptr<metrics::MetricsServer> metrics;
     if (!metrics_listen.empty()) {
-      metrics = std::make_unique<agent::MetricsServer>(
+      metrics = std::make_unique<metrics::MetricsServer>(
           metrics_listen, [&] { return agent::RenderMetrics(manager); });
       Log("metrics on http://" + metrics_listen.substr(0, metrics_listen.rfind(':')) + ":" +
           std::to_string(metrics->port()) + "/metrics");
     }
 
-    std::erase(allowed_clients, "");
     // Probed once: families try kernel features for real (scratch devices, cgroups, seccomp).
     const std::vector<v1::Capability> capabilities = host.Capabilities(registry);
-    agent::AgentService service(manager, registry, labels, capabilities, allowed_clients,
-                                &host.overlays());
+    agent::AgentService service(manager, registry, labels, capabilities, &host.overlays());
     grpc::ServerBuilder builder;
-    std::shared_ptr<grpc::ServerCredentials> tcp_creds = grpc::InsecureServerCredentials();
-    if (have_tls) {
-      grpc::SslServerCredentialsOptions ssl(
-          GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-      ssl.pem_root_certs = faults::ReadWholeFile(tls_client_ca);
-      ssl.pem_key_cert_pairs.push_back(
-          {faults::ReadWholeFile(tls_key), faults::ReadWholeFile(tls_cert)});
-      tcp_creds = grpc::SslServerCredentials(ssl);
-    }
-    std::vector<int> ports(addrs.size(), 0);
-    for (size_t i = 0; i < addrs.size(); ++i) {
-      const auto& a = addrs[i];
-      if (a.unix_socket) {
-        std::filesystem::create_directories(std::filesystem::path(a.path).parent_path());
-        ::unlink(a.path.c_str());  // a stale socket from a crashed agent
-        builder.AddListeningPort(a.grpc_uri(), grpc::InsecureServerCredentials());
-      } else {
-        builder.AddListeningPort(a.grpc_uri(), tcp_creds, &ports[i]);
-      }
-    }
+    listeners.AddTo(builder);
     builder.RegisterService(&service);
     std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
     if (!server) throw std::runtime_error("cannot listen on the --listen addresses");
-    for (size_t i = 0; i < addrs.size(); ++i) {
-      if (addrs[i].unix_socket) {
-        ::chmod(addrs[i].path.c_str(), 0660);
-        Log("serving on unix://" + addrs[i].path);
-      } else {
-        Log("serving on " + addrs[i].host_port + (have_tls ? " (mTLS)" : " (plaintext, loopback)") +
-            " port " + std::to_string(ports[i]));
-      }
-    }
+    for (const auto& line : listeners.Started()) Log("serving on " + line);
 
-    std::unique_ptr<agent::Registrar> registrar;
-    if (!register_with.empty()) {
+    std::vector<std::unique_ptr<agent::Registrar>> registrars;
+    for (const auto& controller : register_with) {
       agent::Registrar::Options ro;
-      ro.controller = register_with;
+      ro.controller = controller;
+      ro.tls = register_tls;
       auto* reg = &ro.registration;
       reg->set_address(!advertise.empty()     ? advertise
                        : addrs[0].unix_socket ? "unix://" + addrs[0].path
@@ -197,8 +176,8 @@ int main(int argc, char** argv) {
         for (const auto& f : manager.List(false)) ids.push_back(f.id());
         return ids;
       };
-      registrar = std::make_unique<agent::Registrar>(std::move(ro));
-      Log("registering with controller " + register_with);
+      registrars.push_back(std::make_unique<agent::Registrar>(std::move(ro)));
+      Log("registering with controller " + controller);
     }
 
     std::thread waiter([&] {
@@ -210,12 +189,9 @@ int main(int argc, char** argv) {
     });
     server->Wait();
     waiter.join();
-    registrar.reset();
+    registrars.clear();
     manager.Shutdown();
     host.Stop();
-    for (const auto& a : addrs) {
-      if (a.unix_socket) ::unlink(a.path.c_str());
-    }
     Log("stopped; " + std::to_string(manager.active()) + " faults left active");
     return manager.active() == 0 ? 0 : 1;
   } catch (const std::exception& e) {

@@ -1,53 +1,34 @@
 #include "agent/prometheus.h"
 
-#include <sstream>
+#include "faults/metrics/text.h"
 
 namespace faultline::agent {
-namespace {
-
-std::string Escape(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-void Counter(std::ostringstream& o, const char* name, const char* help, int64_t v) {
-  o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n"
-    << name << ' ' << v << '\n';
-}
-
-}  // namespace
 
 std::string RenderMetrics(const FaultManager& manager) {
-  std::ostringstream o;
+  metrics::TextWriter o;
   auto faults = manager.ActiveStatuses();
-  o << "# HELP faultline_agent_active_faults Faults currently applied by this agent.\n"
-    << "# TYPE faultline_agent_active_faults gauge\n"
-    << "faultline_agent_active_faults " << faults.size() << '\n';
+  o.Gauge("faultline_agent_active_faults", "Faults currently applied by this agent.",
+          int64_t(faults.size()));
   const auto& m = manager.metrics();
-  Counter(o, "faultline_agent_injections_total", "Faults applied.", m.injections);
-  Counter(o, "faultline_agent_injection_failures_total", "Injections that failed to apply.",
-          m.injection_failures);
-  Counter(o, "faultline_agent_reverts_total", "Faults reverted.", m.reverts);
-  Counter(o, "faultline_agent_revert_failures_total", "Reverts that failed.", m.revert_failures);
-  Counter(o, "faultline_agent_lease_expiries_total", "Faults reverted because their lease lapsed.",
-          m.lease_expiries);
-  Counter(o, "faultline_agent_startup_reverts_total",
-          "Faults left by a previous agent and reverted at start.", m.startup_reverts);
-  o << "# HELP faultline_fault_counter What an active fault has done (per fault and counter).\n"
-    << "# TYPE faultline_fault_counter gauge\n";
+  o.Counter("faultline_agent_injections_total", "Faults applied.", m.injections);
+  o.Counter("faultline_agent_injection_failures_total", "Injections that failed to apply.",
+            m.injection_failures);
+  o.Counter("faultline_agent_reverts_total", "Faults reverted.", m.reverts);
+  o.Counter("faultline_agent_revert_failures_total", "Reverts that failed.", m.revert_failures);
+  o.Counter("faultline_agent_lease_expiries_total", "Faults reverted because their lease lapsed.",
+            m.lease_expiries);
+  o.Counter("faultline_agent_startup_reverts_total",
+            "Faults left by a previous agent and reverted at start.", m.startup_reverts);
+  o.Family("faultline_fault_counter", "What an active fault has done (per fault and counter).",
+           metrics::TextWriter::Type::kGauge);
   for (const auto& f : faults) {
     for (const auto& [k, v] : f.counters()) {
-      o << "faultline_fault_counter{fault_id=\"" << Escape(f.id()) << "\",kind=\""
-        << Escape(f.kind()) << "\",experiment=\"" << Escape(f.experiment_id()) << "\",counter=\""
-        << Escape(k) << "\"} " << v << '\n';
+      o.Sample("faultline_fault_counter",
+               {{"fault_id", f.id()},
+                {"kind", f.kind()},
+                {"experiment", f.experiment_id()},
+                {"counter", k}},
+               int64_t(v));
     }
   }
   return o.str();

@@ -8,16 +8,8 @@
 
 namespace faultline::agent {
 
-namespace {
-std::string Target(const std::string& a) {
-  if (!a.empty() && a.front() == '/') return "unix://" + a;
-  return a;
-}
-}  // namespace
-
 Registrar::Registrar(Options options) : opt_(std::move(options)) {
-  stub_ = v1::Controller::NewStub(
-      grpc::CreateChannel(Target(opt_.controller), grpc::InsecureChannelCredentials()));
+  stub_ = v1::Controller::NewStub(transport::Dial(opt_.controller, opt_.tls));
   thread_ = std::thread([this] { Loop(); });
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "faultline/v1/controller.grpc.pb.h"
+#include "proto/transport/tls.h"
 
 namespace faultline::agent {
 
@@ -19,12 +20,16 @@ class Registrar {
  public:
   struct Options {
     std::string controller;  // "unix:///run/faultline/controller.sock" or HOST:PORT
+    // The agent's client certificate and the CA that verifies the controller; needed for TCP
+    // off loopback (transport::Dial).
+    transport::TlsFiles tls;
     v1::AgentRegistration registration;
     // Fills `active_fault_ids` for each heartbeat (may be empty).
     std::function<std::vector<std::string>()> active_faults;
     std::chrono::milliseconds retry{2000};
   };
 
+  // Throws std::invalid_argument when the controller cannot be dialed with these files.
   explicit Registrar(Options options);
   ~Registrar();  // stops the thread
   Registrar(const Registrar&) = delete;

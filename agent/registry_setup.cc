@@ -37,7 +37,8 @@ faults::FaultContext Host::Context() {
   return ctx;
 }
 
-void Host::RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>& listen) {
+void Host::RegisterFamilies(faults::Registry& registry,
+                            const std::vector<transport::ListenAddress>& listen) {
   faults::process::RegisterProcessFaults(registry);
   faults::io::RegisterIoFaults(registry, overlays_);
   faults::stress::RegisterStressFaults(registry);

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/listen_address.h"
 #include "faultline/v1/agent.pb.h"
 #include "faults/core/registry.h"
 #include "faults/io/overlay.h"
+#include "proto/transport/address.h"
 
 namespace faultline::faults::process {
 class ManagedSet;
@@ -35,7 +35,8 @@ class Host {
   Host& operator=(const Host&) = delete;
 
   faults::FaultContext Context();
-  void RegisterFamilies(faults::Registry& registry, const std::vector<ListenAddress>& listen);
+  void RegisterFamilies(faults::Registry& registry,
+                        const std::vector<transport::ListenAddress>& listen);
   // Families served plus what each family's probe found on this kernel.
   std::vector<v1::Capability> Capabilities(const faults::Registry& registry) const;
   // Starts host services (managed processes) after the journal was replayed.

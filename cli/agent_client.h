@@ -5,20 +5,20 @@
 #include <string>
 
 #include "faultline/v1/agent.grpc.pb.h"
+#include "proto/transport/tls.h"
 
 namespace faultline::cli {
 
 // How to reach an agent: a unix socket path ("/run/faultline/agent.sock" or "unix:///...") or
-// HOST:PORT over TCP, with optional mTLS files.
+// HOST:PORT over TCP, with the mTLS files (--tls-ca, --tls-cert, --tls-key) that the CLI also
+// uses for a controller.
 struct AgentAddress {
   std::string address = "unix:///run/faultline/agent.sock";
-  std::string tls_ca, tls_cert, tls_key;
+  transport::TlsFiles tls;
   std::chrono::milliseconds timeout{10000};
 };
 
-// The gRPC target string for an --agent value.
-std::string GrpcTarget(const std::string& address);
-
+// Throws std::invalid_argument for plaintext TCP off loopback (see transport::Dial).
 std::unique_ptr<v1::Agent::Stub> ConnectAgent(const AgentAddress& address);
 
 // A failed RPC as one line: "agent unix:///x: <code>: <message>".
@@ -32,8 +32,9 @@ class RpcError : public std::runtime_error {
   grpc::StatusCode code_;
 };
 
-// Throws RpcError if `status` is not OK.
-void Check(const grpc::Status& status, const std::string& target);
+// Throws RpcError if `status` is not OK; `what` names the server kind in messages.
+void Check(const grpc::Status& status, const std::string& target,
+           const std::string& what = "agent");
 
 // A client context with the address's deadline.
 std::unique_ptr<grpc::ClientContext> Context(const AgentAddress& address);

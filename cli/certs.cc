@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -101,7 +102,19 @@ void Write(const std::filesystem::path& path, bool secret, const std::function<i
 std::vector<std::filesystem::path> InitCerts(const CertsOptions& o) {
   std::filesystem::create_directories(o.dir);
   std::vector<std::string> names = {"ca", "controller", "cli"};
-  names.insert(names.end(), o.agents.begin(), o.agents.end());
+  for (const auto& a : o.agents) {
+    // The name becomes a file name next to the others.
+    if (a.empty() || a.find('/') != std::string::npos || a.front() == '.') {
+      throw std::invalid_argument("--agent \"" + a + "\": want a host name or IP");
+    }
+    if (std::find(names.begin(), names.end(), a) != names.end()) {
+      throw std::invalid_argument("--agent " + a + ": " +
+                                  (a == "ca" || a == "controller" || a == "cli"
+                                       ? "clashes with the " + a + " certificate's files"
+                                       : "given twice"));
+    }
+    names.push_back(a);
+  }
   for (const auto& n : names) {
     for (const char* ext : {".crt", ".key"}) {
       auto p = o.dir / (n + ext);
@@ -136,9 +149,13 @@ std::vector<std::filesystem::path> InitCerts(const CertsOptions& o) {
     Key k = NewKey();
     std::vector<std::string> hosts = o.agent_hosts;
     if (agent != "agent") hosts.insert(hosts.begin(), agent);
+    // One name every agent answers to, for clients that dial agents by an address the
+    // certificate cannot list (nodes of a cluster sharing one certificate): --tls-server-name.
+    hosts.push_back(kAgentServerName);
+    // Server for the controller and CLI, client when registering with the controller.
     save(agent, k.get(),
-         Issue(k.get(), "faultline-agent " + agent, ca.get(), ca_key.get(), o.days, false,
-               "serverAuth", hosts)
+         Issue(k.get(), kAgentNamePrefix + agent, ca.get(), ca_key.get(), o.days, false,
+               "serverAuth,clientAuth", hosts)
              .get());
   }
   return written;

@@ -7,17 +7,25 @@
 namespace faultline::cli {
 
 // What `faultline certs init` makes: one CA and a certificate per role, all ECDSA P-256.
-// Identities are the certificates' common names; agents accept only kControllerName and
-// kCliName as clients (see faultline-agent --tls-allowed-clients).
+// Identities are the certificates' common names: agents accept only kControllerName and kCliName
+// as clients (faultline-agent --tls-allowed-clients); the controller gives kCliName the whole API
+// and agents (kAgentNamePrefix + name, --tls-allowed-agents "faultline-agent *") registration
+// only. Each server certificate also serves as that side's client certificate: the controller
+// dials agents with its own, an agent registers with the controller with its own.
 inline constexpr char kControllerName[] = "faultline-controller";
 inline constexpr char kCliName[] = "faultline-cli";
+inline constexpr char kAgentNamePrefix[] = "faultline-agent ";
+// A DNS name in every agent certificate (see --tls-server-name / --agent-tls-server-name).
+inline constexpr char kAgentServerName[] = "faultline-agent";
 
 struct CertsOptions {
   std::filesystem::path dir;
   // Agent certificates: one per name, each valid for that host name (DNS or IP) and for the
-  // addresses in `agent_hosts` too.
+  // addresses in `agent_hosts` too. They are also the agents' client certificates when they
+  // register with the controller.
   std::vector<std::string> agents = {"agent"};
   std::vector<std::string> agent_hosts = {"127.0.0.1", "localhost"};
+  // Names/IPs the controller is dialed at (subject alternative names of controller.crt).
   std::vector<std::string> controller_hosts = {"127.0.0.1", "localhost"};
   int days = 365;
   bool force = false;

@@ -19,15 +19,19 @@ void AddCertsCommand(CLI::App& app) {
                    "\"agent\" certificate)");
   init->add_option("--agent-host", o->agent_hosts,
                    "extra names/IPs every agent certificate covers");
-  init->add_option("--controller-host", o->controller_hosts, "names/IPs of the controller");
+  init->add_option("--controller-host", o->controller_hosts,
+                   "names/IPs the controller is reached at (repeatable)")
+      ->capture_default_str();
   init->add_option("--days", o->days, "validity")
       ->check(CLI::Range(1, 3650))
       ->capture_default_str();
   init->add_flag("--force", o->force, "replace existing files");
   init->callback([o] {
     for (const auto& p : InitCerts(*o)) std::cout << p.string() << "\n";
-    std::cout << "agents: --tls-cert AGENT.crt --tls-key AGENT.key --tls-client-ca ca.crt\n"
-              << "cli:    --tls-ca ca.crt --tls-cert cli.crt --tls-key cli.key\n";
+    std::cout << "controller: --tls-cert controller.crt --tls-key controller.key "
+                 "--tls-client-ca ca.crt\n"
+              << "agents:     --tls-cert AGENT.crt --tls-key AGENT.key --tls-client-ca ca.crt\n"
+              << "cli:        --tls-ca ca.crt --tls-cert cli.crt --tls-key cli.key\n";
   });
 }
 

@@ -4,9 +4,12 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "controller/etcd/checks.h"
 #include "controller/etcd/history_checks.h"
+#include "controller/etcd/workload.h"
+#include "faults/core/duration.h"
 
 namespace faultline::cli {
 
@@ -107,6 +110,107 @@ int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostrea
     dest->flush();
   }
   return Print(etcd::CheckHistory(h), args.output, *results);
+}
+
+int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) {
+  std::string why;
+  auto duration = faults::ParseDuration(args.duration, &why);
+  if (!duration || duration->count() <= 0) {
+    err << "faultline: error: --duration " << args.duration << ": "
+        << (duration ? "must be longer than 0" : why) << "\n";
+    return kUsage;
+  }
+  std::unique_ptr<etcd::Workload> w;
+  try {
+    etcd::WorkloadOptions o;
+    o.endpoints = etcd::SplitEndpoints(args.endpoints);
+    o.client.tls = !args.tls_ca.empty() || !args.tls_cert.empty();
+    o.client.tls_files = {args.tls_ca, args.tls_cert, args.tls_key};
+    o.clients = args.clients;
+    o.keys = args.keys;
+    o.rate = args.rate;
+    o.linearizable_reads = !args.serializable;
+    o.pinned = !args.spread;
+    o.seed = args.seed;
+    o.prefix = args.prefix;
+    w = std::make_unique<etcd::Workload>(o);
+  } catch (const std::invalid_argument& e) {
+    err << "faultline: error: " << e.what() << "\n";
+    return kUsage;
+  }
+  // Opened before the run: a bad path must not cost the whole workload.
+  std::ofstream file;
+  if (!args.out.empty()) {
+    file.open(args.out, std::ios::trunc);
+    if (!file) {
+      err << "faultline: error: --out: cannot write \"" << args.out << "\"\n";
+      return kUsage;
+    }
+  }
+  w->Start();
+  std::this_thread::sleep_for(*duration);
+  w->Stop();
+  const etcd::History& h = w->history();
+  int64_t ok = 0, failed = 0, unknown = 0;
+  for (const auto& s : etcd::LatencyPerSecond(h)) {
+    ok += s.ok;
+    failed += s.failed;
+    unknown += s.unknown;
+  }
+  if (ok == 0) {
+    err << "faultline: error: no operation succeeded against " << args.endpoints << "\n";
+    return kUsage;
+  }
+  if (file.is_open()) {
+    etcd::SaveJsonl(h, file);
+    file.close();
+    if (!file) {
+      err << "faultline: error: --out: writing \"" << args.out << "\" failed\n";
+      return kUsage;
+    }
+  }
+  (args.check ? err : out) << "workload under " << w->prefix() << ": " << ok << " ok, " << failed
+                           << " failed, " << unknown << " unknown"
+                           << (args.out.empty() ? "" : "; history in " + args.out) << "\n";
+  return args.check ? Print(etcd::CheckHistory(h), args.output, out) : kPass;
+}
+
+void AddWorkloadCommand(CLI::App& app) {
+  auto wa = std::make_shared<WorkloadArgs>();
+  auto* w = app.add_subcommand(
+      "workload", "record a client history against etcd (for check history, Jepsen, porcupine)");
+  w->add_option("--endpoints", wa->endpoints, "etcd client endpoints, HOST:PORT,HOST:PORT,...")
+      ->required();
+  w->add_option("--duration", wa->duration, "how long to run")->capture_default_str();
+  w->add_option("--clients", wa->clients, "concurrent clients")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  w->add_option("--keys", wa->keys, "size of the key set")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  w->add_option("--rate", wa->rate, "ops per second across all clients (0: as fast as they go)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  w->add_flag("--serializable", wa->serializable, "serializable gets (default: linearizable)");
+  w->add_flag("--spread", wa->spread, "each op to the next endpoint (default: a client each)");
+  w->add_option("--seed", wa->seed, "seed of the op mix")->capture_default_str();
+  w->add_option("--prefix", wa->prefix, "key prefix, empty when the run starts");
+  w->add_option("--out", wa->out, "write the history here (JSON lines)");
+  w->add_flag("--check", wa->check, "check the history at the end (exit 1 if a check fails)");
+  auto* wo = w->add_option("-o,--output", wa->output, "output format of --check")
+                 ->check(CLI::IsMember({"table", "json"}));
+  w->add_option("--cacert", wa->tls_ca, "CA bundle (PEM) to verify etcd");
+  w->add_option("--cert", wa->tls_cert, "client certificate (PEM)");
+  w->add_option("--key", wa->tls_key, "client key (PEM)");
+  w->callback([wa, w, wo] {
+    WorkloadArgs args = *wa;
+    args.output = RootOutput(w, wa->output, wo->count() > 0);
+    int code = RunWorkload(args, std::cout, std::cerr);
+    if (code != 0) {
+      std::cout.flush();
+      std::exit(code);
+    }
+  });
 }
 
 void AddCheckCommand(CLI::App& app) {

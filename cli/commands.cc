@@ -10,6 +10,7 @@ namespace faultline::cli {
 void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
   AddCertsCommand(app);
   AddCheckCommand(app);
+  AddWorkloadCommand(app);
   AddControllerCommands(app, g);
   AddLabCommand(app, g);
 }

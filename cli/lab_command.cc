@@ -1,5 +1,6 @@
 #include "cli/lab_command.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,7 +11,9 @@
 
 #include "cli/agent_client.h"
 #include "cli/output.h"
+#include "controller/etcd/checks.h"
 #include "deploy/lab/lab.h"
+#include "faultline/v1/controller.grpc.pb.h"
 #include "faults/process/proc.h"
 
 namespace faultline::cli {
@@ -51,6 +54,70 @@ std::string AgentHealth(const lab::MemberInfo& m, const GlobalOptions& g) {
   }
 }
 
+// The lab controller as its users reach it: process alive, gRPC answering on its socket.
+struct ControllerHealth {
+  std::string state = "-";  // "ok", "down (...)", or "-" for a lab without a controller
+  int schedules = 0, paused = 0, runs_active = 0, runs = 0;
+};
+
+ControllerHealth LabControllerHealth(const lab::ControllerInfo& c) {
+  ControllerHealth h;
+  if (c.binary.empty()) return h;
+  if (!faults::process::SameProcess(c.pid, c.start_time)) {
+    h.state = "down (pid " + std::to_string(c.pid) + " gone)";
+    return h;
+  }
+  // Plaintext is right here: a unix socket in the lab's own directory.
+  auto stub =
+      v1::Controller::NewStub(grpc::CreateChannel(c.Address(), grpc::InsecureChannelCredentials()));
+  auto ctx = [] {
+    auto x = std::make_unique<grpc::ClientContext>();
+    x->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    return x;
+  };
+  v1::ListSchedulesResponse sched;
+  auto st = stub->ListSchedules(ctx().get(), {}, &sched);
+  v1::ListRunsResponse runs;
+  if (st.ok()) st = stub->ListRuns(ctx().get(), {}, &runs);
+  if (!st.ok()) {
+    h.state = "down (" + st.error_message() + ")";
+    return h;
+  }
+  h.state = "ok";
+  h.schedules = sched.schedules_size();
+  for (const auto& s : sched.schedules()) h.paused += s.paused();
+  h.runs = runs.runs_size();
+  for (const auto& r : runs.runs()) h.runs_active += r.state() == v1::Run::RUNNING;
+  return h;
+}
+
+// Each member's view of itself, asked over etcd's gRPC API (controller/etcd), in member order.
+// (The lab's tests ask etcdctl instead, lab::QueryEtcd, to observe the lab independently.)
+std::vector<lab::EtcdStatus> MemberStatuses(const lab::LabInfo& info) {
+  std::vector<std::string> endpoints;
+  for (const auto& m : info.members) endpoints.push_back(m.client_url);
+  controller::etcd::EtcdClient client(endpoints, {.timeout = std::chrono::seconds(2)});
+  std::vector<lab::EtcdStatus> out;
+  size_t i = 0;
+  for (const auto& m : controller::etcd::CollectStatus(client)) {
+    lab::EtcdStatus s;
+    s.member = info.members[i++].name;
+    s.endpoint = m.endpoint;
+    s.reachable = m.answered;
+    s.error = m.error;
+    s.member_id = m.member_id;
+    s.leader = m.leader;
+    s.revision = uint64_t(m.revision);
+    s.raft_index = m.raft_index;
+    s.raft_term = m.raft_term;
+    s.raft_applied_index = m.applied_index;
+    s.db_size = uint64_t(m.db_size);
+    s.version = m.version;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 std::string Hex(uint64_t v) {
   char buf[24];
   snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
@@ -76,6 +143,9 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   up->add_option("--agent-binary", up_opts->agent,
                  "faultline-agent binary (default: next to faultline, then /usr/sbin)");
   up->add_flag("--no-agents", up_opts->no_agents, "run etcd without an agent per member");
+  up->add_option("--controller-binary", up_opts->controller,
+                 "faultline-controller binary (default: next to faultline, then /usr/sbin)");
+  up->add_flag("--no-controller", up_opts->no_controller, "run the lab without a controller");
   up->add_flag("!--no-overlay", up_opts->overlay,
                "keep etcd's data dir off the FUSE overlay (no IO faults)");
   up->add_option("--intercept-syscalls", up_opts->intercept_syscalls,
@@ -101,9 +171,17 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
     std::cout << "lab " << info.name << " up in " << secs << ": " << info.members.size()
               << " members on " << info.subnet << " (bridge " << info.bridge << ")"
               << (info.agent.empty() ? ", no agents" : ", one agent per member") << "\n"
-              << "endpoints " << info.Endpoints() << "\n"
-              << "try: etcdctl --endpoints $(faultline lab endpoints --name " << info.name
+              << "endpoints " << info.Endpoints() << "\n";
+    if (!info.controller.binary.empty()) {
+      std::cout << "controller " << info.controller.Address() << " (metrics http://"
+                << info.controller.metrics_listen << "/metrics)\n";
+    }
+    std::cout << "try: etcdctl --endpoints $(faultline lab endpoints --name " << info.name
               << ") endpoint status -w table\n";
+    if (!info.controller.binary.empty()) {
+      std::cout << "     faultline submit FILE --lab " << info.name << "; faultline runs --lab "
+                << info.name << "; faultline schedule list --lab " << info.name << "\n";
+    }
   });
 
   // down
@@ -144,13 +222,14 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   AddCommon(status, *st_flags);
   status->callback([&g, st_flags] {
     auto info = lab::LoadLab(lab::ResolveLabName(st_flags->name, st_flags->root), st_flags->root);
-    auto etcd = lab::QueryEtcd(info);
+    auto etcd = MemberStatuses(info);
     std::vector<std::string> agents;
     for (const auto& m : info.members) agents.push_back(AgentHealth(m, g));
     std::string leader_name = "none";
     for (size_t i = 0; i < etcd.size(); ++i) {
       if (etcd[i].is_leader()) leader_name = etcd[i].member;
     }
+    ControllerHealth ctl = LabControllerHealth(info.controller);
     if (g.format() == Format::kJson) {
       json members = json::array();
       for (size_t i = 0; i < etcd.size(); ++i) {
@@ -171,10 +250,22 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
                            {"agent_socket", m.agent_socket},
                            {"agent", agents[i]}});
       }
+      json controller = nullptr;
+      if (!info.controller.binary.empty()) {
+        controller = {{"address", info.controller.Address()},
+                      {"pid", info.controller.pid},
+                      {"metrics", "http://" + info.controller.metrics_listen + "/metrics"},
+                      {"state", ctl.state},
+                      {"schedules", ctl.schedules},
+                      {"schedules_paused", ctl.paused},
+                      {"runs", ctl.runs},
+                      {"runs_active", ctl.runs_active}};
+      }
       std::cout << json{{"name", info.name},
                         {"state", info.state},
                         {"leader", leader_name},
-                        {"members", members}}
+                        {"members", members},
+                        {"controller", controller}}
                        .dump(2)
                 << "\n";
       return;
@@ -196,6 +287,17 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
               << Table({"MEMBER", "ENDPOINT", "ETCD", "LEADER", "REVISION", "RAFT-INDEX",
                         "RAFT-TERM", "AGENT"},
                        rows);
+    if (info.controller.binary.empty()) {
+      std::cout << "controller: none (the lab was started without one)\n";
+    } else {
+      std::cout << "controller: " << ctl.state << ", " << info.controller.Address() << ", pid "
+                << info.controller.pid;
+      if (ctl.state == "ok") {
+        std::cout << ", " << ctl.schedules << " schedule(s) (" << ctl.paused << " paused), "
+                  << ctl.runs_active << " of " << ctl.runs << " run(s) active";
+      }
+      std::cout << ", metrics http://" << info.controller.metrics_listen << "/metrics\n";
+    }
   });
 
   // Global --lab/--target: address a lab member's agent from any agent command.

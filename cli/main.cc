@@ -65,9 +65,12 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", g.output, "output format")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
-  app.add_option("--tls-ca", g.agent.tls_ca, "CA (PEM) to verify the agent/controller");
-  app.add_option("--tls-cert", g.agent.tls_cert, "client certificate (PEM) for mTLS");
-  app.add_option("--tls-key", g.agent.tls_key, "client key (PEM) for mTLS");
+  app.add_option("--tls-ca", g.agent.tls.ca, "CA (PEM) to verify the agent/controller over TCP");
+  app.add_option("--tls-cert", g.agent.tls.cert, "client certificate (PEM) for mTLS");
+  app.add_option("--tls-key", g.agent.tls.key, "client key (PEM) for mTLS");
+  app.add_option("--tls-server-name", g.agent.tls.server_name,
+                 "verify the server's certificate for this name, not the address (e.g. "
+                 "faultline-agent, which every agent certificate of certs init carries)");
   AddInjectCommand(app, g);
   AddAgentCommands(app, g);
   AddAreaCommands(app, g);
@@ -89,6 +92,10 @@ int main(int argc, char** argv) {
       return kExitUnreachable;
     }
     return e.code() == grpc::StatusCode::INVALID_ARGUMENT ? kExitUsage : kExitFailed;
+  } catch (const std::invalid_argument& e) {
+    // Bad flags found past parsing (a missing certificate, plaintext off loopback, ...).
+    std::cerr << "faultline: error: " << e.what() << "\n";
+    return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "faultline: error: " << e.what() << "\n";
     return kExitFailed;

@@ -16,9 +16,11 @@
 
 #include "controller/runner/report.h"
 #include "controller/runner/runner.h"
+#include "deploy/lab/lab.h"
 #include "experiments/loader.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/core/duration.h"
+#include "proto/transport/tls.h"
 
 namespace faultline::cli {
 namespace {
@@ -48,42 +50,42 @@ struct RunFlags {
 
 std::atomic<bool> g_cancel{false};
 
-fs::path LabRoot() {
-  const char* env = std::getenv("FAULTLINE_LAB_ROOT");
-  return env && *env ? fs::path(env) : fs::path("/var/lib/faultline/lab");
+// The lab `--lab [NAME]` names: NAME, else the only lab there is.
+lab::LabInfo LoadLabFlag(const std::string& requested) {
+  std::string name = requested;
+  if (name.empty()) {
+    auto labs = lab::ListLabs();
+    if (labs.empty()) {
+      throw std::invalid_argument("--lab: no lab is up under " + lab::DefaultRoot().string() +
+                                  " (start one with `faultline lab up`)");
+    }
+    if (labs.size() > 1) {
+      std::string names;
+      for (const auto& l : labs) names += (names.empty() ? "" : ", ") + l;
+      throw std::invalid_argument("--lab: several labs are up (" + names +
+                                  "): say which with --lab NAME");
+    }
+    name = labs.front();
+  }
+  try {
+    return lab::LoadLab(name);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("--lab: ") + e.what() +
+                                "; start one with `faultline lab up`");
+  }
 }
 
 Environment FromLab(const std::string& requested) {
-  fs::path root = LabRoot();
-  std::string name = requested;
-  if (name.empty()) {
-    // The only lab there is, else the default one.
-    std::vector<std::string> found;
-    std::error_code ec;
-    for (const auto& d : fs::directory_iterator(root, ec)) {
-      if (fs::exists(d.path() / "lab.json")) found.push_back(d.path().filename());
-    }
-    name = found.size() == 1 ? found.front() : "default";
-  }
-  fs::path file = root / name / "lab.json";
-  std::ifstream in(file);
-  if (!in) {
-    throw std::invalid_argument("--lab: no lab \"" + name + "\" (" + file.string() +
-                                " missing; start one with `faultline lab up`)");
-  }
-  auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("members")) {
-    throw std::invalid_argument("--lab: " + file.string() + " is not a lab description");
-  }
+  lab::LabInfo info = LoadLabFlag(requested);
   Environment env;
-  env.from = "lab " + name;
-  for (const auto& m : j["members"]) {
-    if (m.value("agent_socket", "").empty()) {
-      throw std::invalid_argument("--lab: member " + m.value("name", "?") +
+  env.from = "lab " + info.name;
+  for (const auto& m : info.members) {
+    if (m.agent_socket.empty()) {
+      throw std::invalid_argument("--lab: member " + m.name +
                                   " has no agent (the lab was started without agents)");
     }
-    env.agents.push_back("unix://" + m["agent_socket"].get<std::string>());
-    env.endpoints.push_back(m.value("client_url", ""));
+    env.agents.push_back("unix://" + m.agent_socket);
+    env.endpoints.push_back(m.client_url);
   }
   return env;
 }
@@ -168,7 +170,9 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   auto lease = faults::ParseDuration(f.lease, &why);
   if (!lease || lease->count() <= 0) throw std::invalid_argument("--lease: " + why);
   controller::RunOptions opt;
-  opt.agents = controller::DescribeAgents(env.agents);
+  // Agents over TCP with the global --tls-ca/--tls-cert/--tls-key (the lab's are unix sockets).
+  opt.connect = controller::ConnectWith(g.agent.tls);
+  opt.agents = controller::DescribeAgents(env.agents, opt.connect);
   opt.etcd_endpoints = env.endpoints;
   opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*lease);
   opt.cancel = &g_cancel;
@@ -201,16 +205,33 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   return results;
 }
 
-std::string ControllerAddress(const std::string& flag) {
+// --controller ADDR, else the controller of --lab [NAME], else $FAULTLINE_CONTROLLER, else the
+// system one.
+std::string ControllerAddress(const std::string& flag,
+                              const std::optional<std::string>& lab = std::nullopt) {
+  if (lab) {
+    if (!flag.empty()) {
+      throw std::invalid_argument("--controller, --lab: give one (a lab has its own controller)");
+    }
+    lab::LabInfo info = LoadLabFlag(*lab);
+    if (info.controller.Address().empty()) {
+      throw std::invalid_argument("--lab: lab " + info.name +
+                                  " runs without a controller (started with --no-controller, "
+                                  "or no faultline-controller was found at `lab up`)");
+    }
+    return info.controller.Address();
+  }
   if (!flag.empty()) return flag;
   const char* env = std::getenv("FAULTLINE_CONTROLLER");
   if (env && *env) return env;
   return "unix:///run/faultline/controller.sock";
 }
 
-std::unique_ptr<v1::Controller::Stub> ConnectController(const std::string& address) {
-  return v1::Controller::NewStub(
-      grpc::CreateChannel(GrpcTarget(address), grpc::InsecureChannelCredentials()));
+// Over TCP with the global --tls-ca/--tls-cert/--tls-key; plaintext only to a unix socket or
+// loopback (transport::Dial).
+std::unique_ptr<v1::Controller::Stub> ConnectController(const std::string& address,
+                                                        const GlobalOptions& g) {
+  return v1::Controller::NewStub(transport::Dial(address, g.agent.tls));
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -225,7 +246,7 @@ void CheckController(const grpc::Status& st, const std::string& address) {
     // Manifest errors already carry file:line:col; print them as they are.
     throw std::invalid_argument(st.error_message());
   }
-  Check(st, "controller " + address);
+  Check(st, address, "controller");
 }
 
 std::string StateName(v1::Run::State s) {
@@ -242,7 +263,7 @@ std::string When(const google::protobuf::Timestamp& ts) {
 // Submits the files to the controller, starts each now and follows the runs to their end.
 std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
   const std::string addr = ControllerAddress(f.controller);
-  auto stub = ConnectController(addr);
+  auto stub = ConnectController(addr, g);
   const bool json = g.format() == Format::kJson;
   std::ostream& progress = json ? std::cerr : std::cout;
   std::vector<std::string> run_ids;
@@ -349,6 +370,14 @@ int Guard(const std::function<int()>& body) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "faultline: " << e.what() << "\n";
     return kExitUsage;
+  } catch (const RpcError& e) {
+    // A standby controller's refusal (FAILED_PRECONDITION, naming the active one) is an answer,
+    // not an unreachable controller.
+    std::cerr << "faultline: " << e.what() << "\n";
+    return e.code() == grpc::StatusCode::UNAVAILABLE ||
+                   e.code() == grpc::StatusCode::DEADLINE_EXCEEDED
+               ? kExitUnreachable
+               : kExitFailed;
   } catch (const std::exception& e) {
     std::cerr << "faultline: " << e.what() << "\n";
     return kExitUnreachable;
@@ -375,6 +404,11 @@ void AddEnvironmentFlags(CLI::App* cmd, RunFlags& f) {
                   "lease of every injected fault; renewed every third of it while the step lasts")
       ->capture_default_str();
   cmd->add_flag("--quiet", f.quiet, "no live progress");
+}
+
+void AddLabControllerFlag(CLI::App* cmd, std::optional<std::string>& lab) {
+  cmd->add_option("--lab", lab, "the controller of this lab (default: the only lab)")
+      ->expected(0, 1);
 }
 
 }  // namespace
@@ -425,16 +459,18 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto submit_addr = std::make_shared<std::string>();
+  auto submit_lab = std::make_shared<std::optional<std::string>>();
   auto submit_files = std::make_shared<std::vector<std::string>>();
   auto* submit = app.add_subcommand(
       "submit", "store experiments on a controller; those with a schedule start running on it");
   submit->add_option("files", *submit_files, "experiment YAML files")->required();
   submit->add_option("--controller", *submit_addr, "controller address (env FAULTLINE_CONTROLLER)");
-  submit->callback([submit_addr, submit_files] {
+  AddLabControllerFlag(submit, *submit_lab);
+  submit->callback([&g, submit_addr, submit_lab, submit_files] {
     int code = Guard([&] {
       LoadAll(*submit_files);  // every file:line:col error before anything is sent
-      std::string addr = ControllerAddress(*submit_addr);
-      auto stub = ConnectController(addr);
+      std::string addr = ControllerAddress(*submit_addr, *submit_lab);
+      auto stub = ConnectController(addr, g);
       for (const auto& file : *submit_files) {
         std::ifstream in(file);
         std::stringstream ss;
@@ -454,13 +490,15 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto runs_addr = std::make_shared<std::string>();
+  auto runs_lab = std::make_shared<std::optional<std::string>>();
   auto runs_id = std::make_shared<std::string>();
   auto* runs = app.add_subcommand("runs", "list a controller's runs, or show one (ID)");
   runs->add_option("id", *runs_id, "run id");
   runs->add_option("--controller", *runs_addr, "controller address (env FAULTLINE_CONTROLLER)");
-  runs->callback([&g, runs_addr, runs_id] {
-    std::string addr = ControllerAddress(*runs_addr);
-    auto stub = ConnectController(addr);
+  AddLabControllerFlag(runs, *runs_lab);
+  runs->callback([&g, runs_addr, runs_lab, runs_id] {
+    std::string addr = ControllerAddress(*runs_addr, *runs_lab);
+    auto stub = ConnectController(addr, g);
     if (!runs_id->empty()) {
       v1::GetRunRequest req;
       req.set_id(*runs_id);
@@ -498,10 +536,12 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
   });
 
   auto sched_addr = std::make_shared<std::string>();
+  auto sched_lab = std::make_shared<std::optional<std::string>>();
   auto sched_name = std::make_shared<std::string>();
   auto* sched = app.add_subcommand("schedule", "list, pause or resume a controller's schedules");
   sched->require_subcommand(1);
   sched->add_option("--controller", *sched_addr, "controller address (env FAULTLINE_CONTROLLER)");
+  AddLabControllerFlag(sched, *sched_lab);
   auto print_states = [&g](const std::vector<v1::ScheduleState>& states) {
     if (g.format() == Format::kJson) {
       v1::ListSchedulesResponse r;
@@ -520,10 +560,10 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
     std::cout << Table(
         {"EXPERIMENT", "CRON", "STATE", "LAST", "NEXT", "SKIPPED", "MISSED", "ACTIVE RUNS"}, rows);
   };
-  sched->add_subcommand("list", "every schedule with its next run")->callback([=] {
-    std::string addr = ControllerAddress(*sched_addr);
+  sched->add_subcommand("list", "every schedule with its next run")->callback([=, &g] {
+    std::string addr = ControllerAddress(*sched_addr, *sched_lab);
     v1::ListSchedulesResponse resp;
-    CheckController(ConnectController(addr)->ListSchedules(Ctx().get(), {}, &resp), addr);
+    CheckController(ConnectController(addr, g)->ListSchedules(Ctx().get(), {}, &resp), addr);
     print_states({resp.schedules().begin(), resp.schedules().end()});
   });
   for (bool pause : {true, false}) {
@@ -531,9 +571,9 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                                     pause ? "stop starting runs (the active one continues)"
                                           : "start runs again from now on (no catch-up)");
     c->add_option("name", *sched_name, "experiment name")->required();
-    c->callback([=] {
-      std::string addr = ControllerAddress(*sched_addr);
-      auto stub = ConnectController(addr);
+    c->callback([=, &g] {
+      std::string addr = ControllerAddress(*sched_addr, *sched_lab);
+      auto stub = ConnectController(addr, g);
       v1::ScheduleRef ref;
       ref.set_experiment_name(*sched_name);
       v1::ScheduleState st;
@@ -543,6 +583,35 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
       print_states({st});
     });
   }
+
+  auto status_addr = std::make_shared<std::string>();
+  auto status_lab = std::make_shared<std::optional<std::string>>();
+  auto* ctl = app.add_subcommand("controller", "a controller's replicas (HA: which one is active)");
+  ctl->require_subcommand(1);
+  auto* ctl_status =
+      ctl->add_subcommand("status", "this replica's role, the active one, the store");
+  ctl_status->add_option("--controller", *status_addr,
+                         "controller address (env FAULTLINE_CONTROLLER)");
+  AddLabControllerFlag(ctl_status, *status_lab);
+  ctl_status->callback([&g, status_addr, status_lab] {
+    std::string addr = ControllerAddress(*status_addr, *status_lab);
+    v1::ControllerStatus st;
+    CheckController(ConnectController(addr, g)->GetStatus(Ctx().get(), {}, &st), addr);
+    if (g.format() == Format::kJson) {
+      std::cout << ToJson(st) << "\n";
+      return;
+    }
+    std::cout << "replica    " << st.self().id() << " (" << st.role() << ")\nactive     "
+              << (st.active().id().empty() ? "none"
+                                           : st.active().id() + " at " + st.active().address())
+              << "\nstate      " << st.state_store() << "\n";
+    if (!st.last_step_down().empty()) std::cout << "stepped down: " << st.last_step_down() << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : st.replicas()) {
+      rows.push_back({r.id(), r.address(), r.id() == st.active().id() ? "active" : "standby"});
+    }
+    std::cout << "\n" << Table({"REPLICA", "ADDRESS", "ROLE"}, rows);
+  });
 }
 
 }  // namespace faultline::cli

@@ -1,23 +1,70 @@
 // faultline-controller: agents register here; experiments run here, on demand and on schedule.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
+#include "controller/daemon/metrics.h"
 #include "controller/daemon/service.h"
+#include "controller/state/controller_state.h"
 #include "faults/core/duration.h"
+#include "faults/metrics/http_server.h"
+#include "proto/transport/server.h"
 
 int main(int argc, char** argv) {
   using namespace faultline;
   CLI::App app{"faultline-controller: runs chaos experiments against etcd through agents"};
-  std::string listen = "unix:///run/faultline/controller.sock";
+  transport::ServerFlags serving{.listen = {"unix:///run/faultline/controller.sock"},
+                                 .allowed_clients = {"faultline-cli"}};
+  // Agents' certificates (`faultline certs init` names them "faultline-agent NAME") may only
+  // register and heartbeat, never submit experiments.
+  std::vector<std::string> allowed_agents = {"faultline-agent *"};
+  transport::TlsFiles agent_tls{
+      .ca_flag = "--agent-tls-ca", .cert_flag = "--agent-tls-cert", .key_flag = "--agent-tls-key"};
   std::string state_dir = "/var/lib/faultline/controller";
   std::vector<std::string> endpoints, agents;
   std::string lease = "15s", heartbeat = "5s";
-  app.add_option("--listen", listen, "unix:///PATH or HOST:PORT")->capture_default_str();
-  app.add_option("--state-dir", state_dir, "embedded state store")->capture_default_str();
+  std::string state_url, election_ttl = "5s", advertise;
+  std::string metrics_listen;
+  transport::AddServerFlags(app, serving,
+                            "client certificate common names with the whole API over TLS (the "
+                            "CLI's of faultline certs init)");
+  app.add_option("--tls-allowed-agents", allowed_agents,
+                 "client certificate common names that may only register and heartbeat")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--agent-tls-ca", agent_tls.ca,
+                 "CA (PEM) that verifies agents over TCP (default: --tls-client-ca)");
+  app.add_option("--agent-tls-cert", agent_tls.cert,
+                 "client certificate (PEM) for agents (default: --tls-cert; certs init makes the "
+                 "controller's certificate for both)");
+  app.add_option("--agent-tls-key", agent_tls.key, "its key (default: --tls-key)");
+  app.add_option("--agent-tls-server-name", agent_tls.server_name,
+                 "verify agents' certificates for this name rather than the address dialed (one "
+                 "certificate shared by every node: certs init gives every agent certificate the "
+                 "name faultline-agent)");
+  auto* dir_opt = app.add_option("--state-dir", state_dir, "embedded state store (one controller)")
+                      ->capture_default_str();
+  app.add_option("--state", state_url,
+                 "HA: state in an etcd cluster that is not the one under test, shared by "
+                 "replicas that elect one active controller: etcd://HOST:PORT[,HOST:PORT...]"
+                 "[/PREFIX] (default prefix /faultline/controller)")
+      ->excludes(dir_opt);
+  app.add_option("--election-ttl", election_ttl,
+                 "HA: lease of the active replica; a standby takes over this long after the "
+                 "active one dies (at once when it stops cleanly)")
+      ->capture_default_str();
+  app.add_option("--advertise", advertise,
+                 "HA: address the CLI uses to reach this replica, told by standbys (default: "
+                 "--listen)");
+  controller::etcd::TlsOptions etcd_tls;
+  app.add_option("--etcd-cacert", etcd_tls.ca_file,
+                 "CA (PEM) verifying the cluster under test (as etcdctl's --cacert)");
+  app.add_option("--etcd-cert", etcd_tls.cert_file, "client certificate (PEM) for it");
+  app.add_option("--etcd-key", etcd_tls.key_file, "its key");
   app.add_option("--etcd-endpoints", endpoints, "etcd client URLs of the cluster under test")
       ->delimiter(',')
       ->required();
@@ -27,10 +74,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--heartbeat-interval", heartbeat, "asked of registering agents")
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "HOST:PORT for GET /metrics (off if empty)");
+  app.footer(
+      "HA: run two or more replicas with the same --state etcd://...: one is active (runs the "
+      "schedules and runs), the others stand by, answer reads from the store and refuse changes "
+      "naming the active one's --advertise address, and take over within --election-ttl when it "
+      "dies. `faultline controller status` shows the roles.");
   CLI11_PARSE(app, argc, argv);
 
   controller::ControllerOptions opt;
+  if (!agent_tls.any()) {
+    // A server name alone still means "the controller's own files".
+    agent_tls.ca = serving.tls.ca;
+    agent_tls.cert = serving.tls.cert;
+    agent_tls.key = serving.tls.key;
+  }
+  opt.connect = controller::ConnectWith(agent_tls);
   opt.etcd_endpoints = endpoints;
+  opt.etcd_client.tls_files = etcd_tls;
+  opt.etcd_client.tls = !etcd_tls.ca_file.empty() || !etcd_tls.cert_file.empty();
   opt.static_agents = agents;
   std::string why;
   auto l = faults::ParseDuration(lease, &why);
@@ -42,6 +104,22 @@ int main(int argc, char** argv) {
   opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*l);
   opt.heartbeat_interval =
       std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*h));
+  controller::StateConfig sc;
+  sc.url = state_url;
+  sc.dir = state_dir;
+  auto ttl = faults::ParseDuration(election_ttl, &why);
+  if (!ttl || *ttl % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
+    std::cerr << "faultline-controller: --election-ttl: " << (ttl ? "must be whole seconds" : why)
+              << "\n";
+    return 2;
+  }
+  sc.election_ttl = std::chrono::duration_cast<std::chrono::seconds>(*ttl);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  sc.self = {std::string(host) + "-" + std::to_string(getpid()), !advertise.empty() ? advertise
+                                                                 : serving.listen.empty()
+                                                                     ? ""
+                                                                     : serving.listen.front()};
 
   // Signals are taken synchronously on the main thread so shutdown can recover faults.
   sigset_t set;
@@ -51,29 +129,44 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   try {
-    controller::StateStore store(state_dir);
-    controller::ControllerService service(store, opt);
+    agent_tls.RequireAllOrNone();
+    for (const auto& a : agents) transport::Dial(a, agent_tls);  // refuses plaintext off loopback
+    transport::PeerPolicy policy;
+    policy.Allow(serving.AllowedClients());
+    const std::string svc = std::string("/") + v1::Controller::service_full_name() + "/";
+    policy.Allow(allowed_agents, {svc + "Register", svc + "Heartbeat"});
+    transport::Listeners listeners(serving.listen, serving.tls, policy);
+    controller::ControllerState state(sc);
+    opt.reports_dir = state.reports_dir();
+    controller::ControllerService service(state.store(), state.leadership(), opt);
     service.Start();
-    std::string uri = listen;
-    if (uri.starts_with("/")) uri = "unix://" + uri;
-    if (uri.starts_with("unix://")) {
-      auto path = std::filesystem::path(uri.substr(7));
-      std::filesystem::create_directories(path.parent_path());
-      std::filesystem::remove(path);  // a stale socket from a crashed controller
-    }
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(uri, grpc::InsecureServerCredentials());
+    listeners.AddTo(builder);
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
-    if (!server) throw std::runtime_error("--listen " + listen + ": cannot listen");
-    std::cerr << "faultline-controller: listening on " << listen << ", state in " << state_dir
-              << std::endl;
+    if (!server) throw std::runtime_error("cannot listen on the --listen addresses");
+    for (const auto& line : listeners.Started()) {
+      std::cerr << "faultline-controller: listening on " << line << std::endl;
+    }
+    std::unique_ptr<metrics::MetricsServer> metrics_server;
+    if (!metrics_listen.empty()) {
+      metrics_server = std::make_unique<metrics::MetricsServer>(
+          metrics_listen, [&] { return controller::RenderMetrics(service.Metrics()); });
+      std::cerr << "faultline-controller: metrics on http://"
+                << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+                << metrics_server->port() << "/metrics" << std::endl;
+    }
+    std::cerr << "faultline-controller: state in " << state.store().Describe() << ", replica "
+              << sc.self.id << std::endl;
     int sig = 0;
     sigwait(&set, &sig);
     std::cerr << "faultline-controller: signal " << sig
               << ": stopping runs and recovering their faults" << std::endl;
     service.Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "faultline-controller: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "faultline-controller: " << e.what() << "\n";
     return 1;

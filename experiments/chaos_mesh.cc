@@ -623,43 +623,28 @@ bool IsChaosMeshKind(const std::string& kind) {
 }
 
 void ReadChaosMesh(const YAML::Node& doc, const std::string& kind, Reporter& r, v1::Experiment* e) {
-  YAML::Node spec;
   bool paused = false;
-  for (const auto& kv : doc) {
-    const std::string key = kv.first.Scalar();
-    r.Remember(key, kv.first.Mark());
-    if (key == "apiVersion" || key == "kind") continue;
-    if (key == "metadata") {
-      if (!kv.second.IsMap()) {
-        r.Error(kv.second, "metadata", "expected a mapping, got " + NodeKind(kv.second));
-        continue;
-      }
-      for (const auto& m : kv.second) {
-        const std::string mk = m.first.Scalar();
-        const std::string p = "metadata." + mk;
-        r.Remember(p, m.first.Mark());
-        if (mk == "name") {
-          if (m.second.IsScalar()) e->set_name(m.second.Scalar());
-        } else if (mk == "annotations") {
-          // chaos-mesh pauses an object with this annotation; here that suspends its schedule.
-          YAML::Node pause = m.second["experiment.chaos-mesh.org/pause"];
-          paused = pause && pause.IsScalar() && Lower(pause.Scalar()) == "true";
-        } else if (mk != "namespace" && mk != "labels") {
-          // namespace and labels describe the chaos object itself and change nothing here.
-          r.Error(m.first, p,
-                  "unsupported metadata field; supported: name, namespace, labels, "
-                  "annotations");
-        }
-      }
-    } else if (key == "spec") {
-      spec = kv.second;
-    } else if (key == "status") {
-      // `kubectl get -o yaml` output carries status; it is the cluster's, not the manifest's.
-    } else {
-      r.Error(kv.first, key, "unknown field; known fields: apiVersion, kind, metadata, spec");
-    }
-  }
-  if (e->name().empty()) r.Error(doc.Mark(), "metadata.name", "required");
+  // `status` comes with `kubectl get -o yaml` output; it is the cluster's, not the manifest's.
+  YAML::Node spec =
+      ReadEnvelope(doc, r,
+                   [&](const std::string& field, const std::string& path, const YAML::Node& key,
+                       const YAML::Node& value) {
+                     if (field == "name") {
+                       if (value.IsScalar()) e->set_name(value.Scalar());
+                     } else if (field == "annotations") {
+                       // chaos-mesh pauses an object with this annotation; here that suspends its
+                       // schedule.
+                       YAML::Node pause = value["experiment.chaos-mesh.org/pause"];
+                       paused = pause && pause.IsScalar() && Lower(pause.Scalar()) == "true";
+                     } else if (field != "namespace" && field != "labels") {
+                       // namespace and labels describe the chaos object itself and change nothing
+                       // here.
+                       r.Error(key, path,
+                               "unsupported metadata field; supported: name, namespace, labels, "
+                               "annotations");
+                     }
+                   },
+                   *e, {"status"});
   if (!spec || !spec.IsMap()) {
     r.Error(spec ? spec.Mark() : doc.Mark(), "spec", "required: a mapping");
     return;

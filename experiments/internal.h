@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
+#include <set>
 #include <string>
 
 #include "experiments/loader.h"
@@ -9,6 +11,15 @@
 
 // Pieces of the loader shared between its source files.
 namespace faultline::experiments::internal {
+
+// Walks a document's top level, the same for every kind: apiVersion and kind (the loader has read
+// them), metadata (a mapping; each field goes to `on_metadata` with its path), spec (returned),
+// the keys in `ignored` (skipped on purpose) and nothing else: any other key is an error.
+// Reports a missing metadata.name once `on_metadata` has had every field.
+using MetadataField = std::function<void(const std::string& field, const std::string& path,
+                                         const YAML::Node& key, const YAML::Node& value)>;
+YAML::Node ReadEnvelope(const YAML::Node& doc, Reporter& r, const MetadataField& on_metadata,
+                        const v1::Experiment& named, const std::set<std::string>& ignored = {});
 
 void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out);
 void ReadChaosMesh(const YAML::Node& doc, const std::string& kind, Reporter& r,

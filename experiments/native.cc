@@ -3,39 +3,21 @@
 namespace faultline::experiments::internal {
 
 void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out) {
-  YAML::Node spec;
-  for (const auto& kv : doc) {
-    const std::string key = kv.first.Scalar();
-    r.Remember(key, kv.first.Mark());
-    if (key == "apiVersion" || key == "kind") continue;
-    if (key == "metadata") {
-      if (!kv.second.IsMap()) {
-        r.Error(kv.second, "metadata", "expected a mapping, got " + NodeKind(kv.second));
-        continue;
-      }
-      for (const auto& m : kv.second) {
-        const std::string mk = m.first.Scalar();
-        const std::string path = "metadata." + mk;
-        r.Remember(path, m.first.Mark());
-        if (mk == "name" || mk == "description") {
-          if (!m.second.IsScalar()) {
-            r.Error(m.second, path, "expected a string, got " + NodeKind(m.second));
-          } else if (mk == "name") {
-            out->set_name(m.second.Scalar());
-          } else {
-            out->set_description(m.second.Scalar());
-          }
+  YAML::Node spec = ReadEnvelope(
+      doc, r,
+      [&](const std::string& field, const std::string& path, const YAML::Node& key,
+          const YAML::Node& value) {
+        if (field != "name" && field != "description") {
+          r.Error(key, path, "unknown field; known fields: name, description");
+        } else if (!value.IsScalar()) {
+          r.Error(value, path, "expected a string, got " + NodeKind(value));
+        } else if (field == "name") {
+          out->set_name(value.Scalar());
         } else {
-          r.Error(m.first, path, "unknown field; known fields: name, description");
+          out->set_description(value.Scalar());
         }
-      }
-    } else if (key == "spec") {
-      spec = kv.second;
-    } else {
-      r.Error(kv.first, key, "unknown field; known fields: apiVersion, kind, metadata, spec");
-    }
-  }
-  if (out->name().empty()) r.Error(doc.Mark(), "metadata.name", "required");
+      },
+      *out);
   if (!spec) {
     r.Error(doc.Mark(), "spec", "required");
     return;
@@ -53,6 +35,34 @@ void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out) {
         {"seed", "fault seeds derive from the experiment's seed"}}},
   };
   ReadMessage(spec, out, "spec", r, kForbidden);
+}
+
+YAML::Node ReadEnvelope(const YAML::Node& doc, Reporter& r, const MetadataField& on_metadata,
+                        const v1::Experiment& named, const std::set<std::string>& ignored) {
+  YAML::Node spec;
+  for (const auto& kv : doc) {
+    const std::string key = kv.first.Scalar();
+    r.Remember(key, kv.first.Mark());
+    if (key == "apiVersion" || key == "kind" || ignored.count(key)) continue;
+    if (key == "metadata") {
+      if (!kv.second.IsMap()) {
+        r.Error(kv.second, "metadata", "expected a mapping, got " + NodeKind(kv.second));
+        continue;
+      }
+      for (const auto& m : kv.second) {
+        const std::string field = m.first.Scalar();
+        const std::string path = "metadata." + field;
+        r.Remember(path, m.first.Mark());
+        on_metadata(field, path, m.first, m.second);
+      }
+    } else if (key == "spec") {
+      spec = kv.second;
+    } else {
+      r.Error(kv.first, key, "unknown field; known fields: apiVersion, kind, metadata, spec");
+    }
+  }
+  if (named.name().empty()) r.Error(doc.Mark(), "metadata.name", "required");
+  return spec;
 }
 
 }  // namespace faultline::experiments::internal

@@ -20,7 +20,20 @@ bool IsInstant(const v1::FaultSpec& f) {
 
 // `peer` selectors default to all; a fault's own target must say how many it hits unless it can
 // only be one (the leader, or one named member): a forgotten mode must not fault every member.
-void CheckTarget(const TargetSelector& t, const std::string& path, bool is_peer, Reporter& r) {
+void CheckTarget(const TargetSelector& t, const std::string& path, bool is_peer,
+                 const std::set<std::string>& done, Reporter& r) {
+  if (!t.same_as().empty()) {
+    if (!t.match_labels().empty() || t.role() != TargetSelector::ROLE_UNSPECIFIED ||
+        t.members_size() > 0 || t.mode() != TargetSelector::MODE_UNSPECIFIED || t.value() != 0) {
+      r.ErrorAt(path + ".sameAs", "stands alone: drop matchLabels, role, members, mode and value");
+    }
+    if (!done.count(t.same_as())) {
+      r.ErrorAt(path + ".sameAs", "no fault step named \"" + t.same_as() +
+                                      "\" ends before this one (name an earlier step of the "
+                                      "same run, not one running beside it)");
+    }
+    return;
+  }
   if (!is_peer && t.mode() == TargetSelector::MODE_UNSPECIFIED &&
       t.role() != TargetSelector::LEADER && t.members_size() != 1) {
     r.ErrorAt(path + ".mode",
@@ -59,7 +72,9 @@ void CheckTarget(const TargetSelector& t, const std::string& path, bool is_peer,
   }
 }
 
-void CheckStep(const Step& s, const std::string& path, Reporter& r) {
+// `done`: names of the fault steps that have ended before this step starts (what sameAs may
+// name); this step's own names are added to it.
+void CheckStep(const Step& s, const std::string& path, std::set<std::string>& done, Reporter& r) {
   const bool wait = s.has_wait();
   const int actions = (s.has_fault() ? 1 : 0) + (wait ? 1 : 0) + (s.parallel_size() > 0 ? 1 : 0) +
                       (s.serial_size() > 0 ? 1 : 0);
@@ -76,18 +91,19 @@ void CheckStep(const Step& s, const std::string& path, Reporter& r) {
     if (!s.has_target()) {
       r.ErrorAt(path, "target: required for a fault step (e.g. role: leader, mode: one)");
     } else {
-      CheckTarget(s.target(), path + ".target", false, r);
+      CheckTarget(s.target(), path + ".target", false, done, r);
     }
     if (s.has_peer()) {
       if (!f.has_net()) {
         r.ErrorAt(path + ".peer", "only network faults have a peer");
       } else {
-        CheckTarget(s.peer(), path + ".peer", true, r);
+        CheckTarget(s.peer(), path + ".peer", true, done, r);
       }
     }
     if (faults::FromProto(s.duration()).count() <= 0 && !IsInstant(f)) {
       r.ErrorAt(path + ".duration", "required: how long the fault lasts (e.g. 30s)");
     }
+    if (!s.name().empty()) done.insert(s.name());
     return;
   }
   for (const char* field : {"target", "peer", "duration"}) {
@@ -99,11 +115,16 @@ void CheckStep(const Step& s, const std::string& path, Reporter& r) {
   if (wait && faults::FromProto(s.wait()).count() <= 0) {
     r.ErrorAt(path + ".wait", "must be longer than 0");
   }
+  // Parallel branches run beside each other: each sees only what ended before the group.
+  std::set<std::string> after_group = done;
   for (int i = 0; i < s.parallel_size(); ++i) {
-    CheckStep(s.parallel(i), path + ".parallel[" + std::to_string(i) + "]", r);
+    std::set<std::string> branch = done;
+    CheckStep(s.parallel(i), path + ".parallel[" + std::to_string(i) + "]", branch, r);
+    after_group.insert(branch.begin(), branch.end());
   }
+  done = std::move(after_group);
   for (int i = 0; i < s.serial_size(); ++i) {
-    CheckStep(s.serial(i), path + ".serial[" + std::to_string(i) + "]", r);
+    CheckStep(s.serial(i), path + ".serial[" + std::to_string(i) + "]", done, r);
   }
 }
 
@@ -113,8 +134,9 @@ void ValidateInto(const v1::Experiment& e, const std::string& prefix, const Load
                   Reporter& r) {
   if (e.name().empty()) r.ErrorAt(prefix.empty() ? "name" : "metadata.name", "required");
   if (e.steps_size() == 0) r.ErrorAt(prefix + "steps", "required: at least one step");
+  std::set<std::string> done;
   for (int i = 0; i < e.steps_size(); ++i) {
-    CheckStep(e.steps(i), prefix + "steps[" + std::to_string(i) + "]", r);
+    CheckStep(e.steps(i), prefix + "steps[" + std::to_string(i) + "]", done, r);
   }
   std::set<int> checks;
   for (int i = 0; i < e.checks_size(); ++i) {

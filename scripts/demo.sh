@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then echo "scripts/demo.sh: run as root" >&2; exit 1; fi
 [ "${FAULTLINE_SKIP_DEPS:-0}" = 1 ] || scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target faultline faultline-agent faultline-seccomp-exec
+cmake --build build -j"$(nproc)" --target faultline faultline-agent faultline-controller \
+  faultline-seccomp-exec
 export PATH="$PWD/build/cli:$PATH"
 lab=${FAULTLINE_LAB:-demo}
 export ETCDCTL_API=3

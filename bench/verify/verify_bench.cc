@@ -4,16 +4,16 @@
 // any history checker has to do.
 //
 //   verify_bench                 the table for bench/RESULTS.md
-//   verify_bench [--unknown F] --case OPS KEYS CLIENTS STALE
-//                                one row (STALE: fraction, or -1 for none; F: share of writes
-//                                with an unknown outcome, default 0.001)
+//   verify_bench --case OPS KEYS CLIENTS STALE   one row (STALE: fraction, or -1 for none)
 //   verify_bench --write FILE --ops N --keys K --clients C [--stale F] [--seed S]
 //                                write one generated history (JSON lines) for `faultline check`
-//   verify_bench --record FILE --endpoints A,B,C --clients C --keys K --seconds S [--rate R]
-//                                record a workload's history from a real cluster (lab_bench.sh)
-//   verify_bench --check FILE [--stale F] [--label TEXT]
-//                                one row: the checker on a recorded history (made stale at F),
-//                                next to a generated history of the same size
+//   verify_bench --record FILE --endpoints CSV --clients C --keys K --seconds S [--rate R]
+//                                record a real workload history on a cluster (see lab_histories.sh)
+//   verify_bench [--stale F] --compare FILE...   check recorded histories next to generated ones
+//                                of the same ops, keys, clients and share of unknown writes: the
+//                                ratio says what real interleavings cost (--stale: one read of
+//                                each made stale at fraction F, see MakeStaleRead)
+//   verify_bench [--unknown F] --case ...   F: share of writes with an unknown outcome
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,8 +64,7 @@ long MaxRssKb() {
   return u.ru_maxrss;
 }
 
-Row RunCase(const Case& c) {
-  Row r{};
+controller::etcd::History GenerateCase(const Case& c) {
   bench::GenOptions g;
   g.ops = c.ops;
   g.keys = c.keys;
@@ -73,8 +72,27 @@ Row RunCase(const Case& c) {
   g.seed = static_cast<uint64_t>(c.ops) * 31 + c.keys * 7 + c.clients;
   g.stale_read_at = c.stale;
   g.unknown_fraction = c.unknown;
+  return bench::Generate(g);
+}
+
+// A recorded history to check instead of a generated one (--compare); empty: generate.
+std::string recorded_file;
+
+Row RunCase(const Case& c) {
+  Row r{};
   auto t0 = Clock::now();
-  controller::etcd::History h = bench::Generate(g);
+  controller::etcd::History h;
+  if (recorded_file.empty()) {
+    h = GenerateCase(c);
+  } else {
+    std::ifstream in(recorded_file);
+    h = controller::etcd::LoadJsonl(in);
+    if (c.stale >= 0 && bench::MakeStaleRead(&h, c.stale) < 0) {
+      std::fprintf(stderr, "verify_bench: no read of %s fits a stale read\n",
+                   recorded_file.c_str());
+      std::exit(1);
+    }
+  }
   auto t1 = Clock::now();
   r.gen_s = Seconds(t0, t1);
   // Baseline: sort every invoke/return event by time.
@@ -103,15 +121,14 @@ Row RunCase(const Case& c) {
   return r;
 }
 
-// Runs `fn` in a child so its peak RSS is its own; `out` is copied back through a pipe.
-template <typename Result, typename Fn>
-bool Isolated(Fn fn, Result* out) {
+// Runs a case in a child so its peak RSS is its own.
+bool RunIsolated(const Case& c, Row* out) {
   int fds[2];
   if (pipe(fds) != 0) return false;
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    Result r = fn();
+    Row r = RunCase(c);
     ssize_t n = write(fds[1], &r, sizeof r);
     _exit(n == sizeof r ? 0 : 1);
   }
@@ -123,121 +140,8 @@ bool Isolated(Fn fn, Result* out) {
   return n == sizeof *out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-// Runs a case in a child so its peak RSS is its own.
-bool RunIsolated(const Case& c, Row* out) {
-  return Isolated([&] { return RunCase(c); }, out);
-}
-
-int Record(const std::string& file, const std::string& endpoints, int clients, int keys,
-           double seconds, double rate) {
-  controller::etcd::WorkloadOptions o;
-  for (size_t at = 0; at <= endpoints.size();) {
-    size_t comma = endpoints.find(',', at);
-    if (comma == std::string::npos) comma = endpoints.size();
-    if (comma > at) o.endpoints.push_back(endpoints.substr(at, comma - at));
-    at = comma + 1;
-  }
-  o.clients = clients;
-  o.keys = keys;
-  o.rate = rate;
-  o.watch = false;  // the bench times the linearizability checker only
-  o.op_timeout = std::chrono::milliseconds(1000);
-  o.seed = static_cast<uint64_t>(clients) * 1000 + keys;
-  controller::etcd::Workload w(o);
-  w.Start();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  w.Stop();
-  std::ofstream out(file);
-  controller::etcd::SaveJsonl(w.history(), out);
-  size_t unknown = 0;
-  for (const auto& op : w.history().ops)
-    unknown += op.outcome == controller::etcd::Outcome::kUnknown;
-  std::fprintf(stderr, "recorded %zu ops (%zu unknown) from %d clients on %d keys into %s\n",
-               w.history().ops.size(), unknown, clients, keys, file.c_str());
-  return out ? 0 : 1;
-}
-
-struct CheckRow {
-  size_t ops, keys, clients, unknown;
-  int verdict, gen_verdict;
-  double check_s, gen_check_s;
-  long rss_kb, gen_rss_kb;
-  size_t shown;
-  int64_t stale_id, failing_op;
-};
-
 const char* VerdictName(int v) {
   return v == 0 ? "linearizable" : v == 1 ? "NOT lin." : "inconcl.";
-}
-
-// The checker on a recorded history next to a generated one with as many ops, keys and clients
-// and as large a share of unknown writes, each timed in its own child.
-int CheckRecorded(const std::string& file, double stale, const std::string& label) {
-  controller::etcd::History h;
-  {
-    std::ifstream in(file);
-    if (!in) {
-      std::fprintf(stderr, "verify_bench: cannot open %s\n", file.c_str());
-      return 2;
-    }
-    h = controller::etcd::LoadJsonl(in);
-  }
-  CheckRow row{};
-  row.stale_id = stale >= 0 ? bench::MakeStaleRead(&h, stale) : -1;
-  if (stale >= 0 && row.stale_id < 0) {
-    std::fprintf(stderr, "verify_bench: no read of %s fits a stale read\n", file.c_str());
-    return 1;
-  }
-  std::set<std::string> keys;
-  std::set<int> clients;
-  size_t writes = 0;
-  for (const auto& op : h.ops) {
-    keys.insert(op.key);
-    clients.insert(op.client);
-    if (op.type != controller::etcd::OpType::kGet) {
-      ++writes;
-      row.unknown += op.outcome == controller::etcd::Outcome::kUnknown;
-    }
-  }
-  row.ops = h.ops.size();
-  row.keys = keys.size();
-  row.clients = clients.size();
-  struct One {
-    int verdict;
-    double s;
-    long rss_kb;
-    size_t shown;
-    int64_t failing;
-  };
-  auto time_check = [](const controller::etcd::History& hist) {
-    auto t0 = Clock::now();
-    auto r = controller::etcd::CheckLinearizability(hist);
-    One o{static_cast<int>(r.verdict), Seconds(t0, Clock::now()), MaxRssKb(),
-          r.failures.empty() ? size_t{0} : r.failures[0].prefix_ops,
-          r.failures.empty() ? int64_t{-1} : r.failures[0].failing_op};
-    return o;
-  };
-  One rec{}, gen{};
-  if (!Isolated([&] { return time_check(h); }, &rec)) return 1;
-  bench::GenOptions g;
-  g.ops = static_cast<int64_t>(row.ops);
-  g.keys = static_cast<int>(row.keys);
-  g.clients = static_cast<int>(row.clients);
-  g.unknown_fraction = writes == 0 ? 0 : double(row.unknown) / double(writes);
-  g.stale_read_at = stale;
-  g.seed = row.ops;
-  h = {};
-  if (!Isolated([&] { return time_check(bench::Generate(g)); }, &gen)) return 1;
-  std::printf("| %s | %zu | %zu | %zu | %zu | %s | %.3f | %.0f | %s | %.3f | %.1fx | %s |\n",
-              label.c_str(), row.ops, row.keys, row.clients, row.unknown, VerdictName(rec.verdict),
-              rec.s, rec.rss_kb / 1024.0,
-              rec.verdict == 1 ? (std::to_string(rec.shown) +
-                                  (rec.failing == row.stale_id ? " (the stale read)" : " (?)"))
-                                     .c_str()
-                               : "-",
-              gen.s, rec.s / std::max(gen.s, 1e-9), VerdictName(gen.verdict));
-  std::fflush(stdout);
-  return 0;
 }
 
 int Table(bool quick, const std::vector<Case>& only) {
@@ -283,13 +187,10 @@ int Table(bool quick, const std::vector<Case>& only) {
     if (c.unknown != 0.001) {
       history += ", " + std::to_string(static_cast<int>(c.unknown * 100)) + "% unknown writes";
     }
-    const char* verdict = r.verdict == 0   ? "linearizable"
-                          : r.verdict == 1 ? "NOT lin."
-                                           : "inconcl.";
     std::printf(
         "| %lld | %d | %d | %s | %s | %.3f | %.3f | %.1fx | %llu | %llu | %.0f (%.0f) | %s |\n",
-        static_cast<long long>(c.ops), c.keys, c.clients, history.c_str(), verdict, r.check_s,
-        r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
+        static_cast<long long>(c.ops), c.keys, c.clients, history.c_str(), VerdictName(r.verdict),
+        r.check_s, r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
         static_cast<unsigned long long>(r.steps), static_cast<unsigned long long>(r.memo),
         r.rss_peak_kb / 1024.0, r.rss_before_kb / 1024.0,
         r.prefix_ops ? std::to_string(r.prefix_ops).c_str() : "-");
@@ -298,14 +199,82 @@ int Table(bool quick, const std::vector<Case>& only) {
   return 0;
 }
 
+// Each recorded history, then a generated one with the same ops, keys and clients, each in its
+// own child. "ratio" is recorded check time over generated check time.
+int Compare(const std::vector<std::string>& files, double stale) {
+  std::printf(
+      "| history | ops | keys | clients | unknown ops | verdict | check s | generated check s | "
+      "ratio | steps (generated) | peak RSS MiB (generated) | failure shown on ops |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "verify_bench: cannot open %s\n", file.c_str());
+      return 2;
+    }
+    controller::etcd::History h = controller::etcd::LoadJsonl(in);
+    std::set<std::string> keys;
+    std::set<int> clients;
+    int64_t unknown = 0, writes = 0;
+    for (const auto& op : h.ops) {
+      keys.insert(op.key);
+      clients.insert(op.client);
+      if (op.outcome == controller::etcd::Outcome::kUnknown) ++unknown;
+      if (op.type != controller::etcd::OpType::kGet) ++writes;
+    }
+    Case c{static_cast<int64_t>(h.ops.size()), static_cast<int>(keys.size()),
+           static_cast<int>(clients.size()), stale,
+           writes == 0 ? 0.0 : double(unknown) / double(writes)};
+    Row rec{}, gen{};
+    recorded_file = file;
+    bool ok = RunIsolated(c, &rec);
+    recorded_file.clear();
+    ok = ok && RunIsolated(c, &gen);
+    std::string name = file.substr(file.rfind('/') + 1);
+    if (!ok) {
+      std::printf("| %s | case failed |\n", name.c_str());
+      continue;
+    }
+    std::printf(
+        "| %s | %lld | %d | %d | %lld | %s | %.3f | %.3f | %.2fx | %llu (%llu) | %.0f (%.0f) | %s "
+        "|\n",
+        (name + (stale >= 0 ? ", stale read" : "")).c_str(), static_cast<long long>(c.ops), c.keys,
+        c.clients, static_cast<long long>(unknown), VerdictName(rec.verdict), rec.check_s,
+        gen.check_s, rec.check_s / std::max(gen.check_s, 1e-9),
+        static_cast<unsigned long long>(rec.steps), static_cast<unsigned long long>(gen.steps),
+        rec.rss_peak_kb / 1024.0, gen.rss_peak_kb / 1024.0,
+        rec.prefix_ops ? std::to_string(rec.prefix_ops).c_str() : "-");
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+// Runs the library's workload against a real cluster for `seconds` and saves its history.
+int Record(const std::string& file, controller::etcd::WorkloadOptions wo, double seconds) {
+  controller::etcd::Workload w(wo);
+  w.Start();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  w.Stop();
+  std::ofstream out(file, std::ios::trunc);
+  controller::etcd::SaveJsonl(w.history(), out);
+  std::fprintf(stderr, "verify_bench: recorded %zu ops, %zu watch events to %s\n",
+               w.history().ops.size(), w.history().watch_events.size(), file.c_str());
+  return out ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string write_to, record_to, check_file, endpoints, label;
-  double seconds = 10, rate = 0, stale = -1;
+  std::string write_to;
   bench::GenOptions g;
   bool quick = false;
   std::vector<Case> only;
+  std::string record_to;
+  controller::etcd::WorkloadOptions wo;
+  wo.rate = 0;  // as fast as the cluster goes
+  wo.op_timeout = std::chrono::milliseconds(1000);
+  double seconds = 20;
+  std::vector<std::string> compare;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -324,24 +293,22 @@ int main(int argc, char** argv) {
     else if (a == "--clients")
       g.clients = std::stoi(next());
     else if (a == "--stale")
-      stale = g.stale_read_at = std::stod(next());
+      g.stale_read_at = std::stod(next());
+    else if (a == "--seed")
+      g.seed = std::stoull(next());
     else if (a == "--record")
       record_to = next();
-    else if (a == "--check")
-      check_file = next();
     else if (a == "--endpoints")
-      endpoints = next();
+      wo.endpoints = controller::etcd::SplitEndpoints(next());
     else if (a == "--seconds")
       seconds = std::stod(next());
     else if (a == "--rate")
-      rate = std::stod(next());
-    else if (a == "--label")
-      label = next();
+      wo.rate = std::stod(next());
     else if (a == "--unknown")  // for --write and the --case rows after it
       g.unknown_fraction = std::stod(next());
-    else if (a == "--seed")
-      g.seed = std::stoull(next());
-    else if (a == "--quick")
+    else if (a == "--compare") {
+      while (i + 1 < argc && argv[i + 1][0] != '-') compare.push_back(argv[++i]);
+    } else if (a == "--quick")
       quick = true;
     else if (a == "--case") {  // OPS KEYS CLIENTS STALE (a fraction, or -1 for none)
       Case c{};
@@ -357,14 +324,12 @@ int main(int argc, char** argv) {
     }
   }
   if (!record_to.empty()) {
-    if (endpoints.empty()) {
-      std::fprintf(stderr, "verify_bench: --record needs --endpoints\n");
-      return 2;
-    }
-    return Record(record_to, endpoints, g.clients, g.keys, seconds, rate);
+    wo.clients = g.clients;
+    wo.keys = g.keys;
+    wo.seed = g.seed;
+    return Record(record_to, wo, seconds);
   }
-  if (!check_file.empty())
-    return CheckRecorded(check_file, stale, label.empty() ? check_file : label);
+  if (!compare.empty()) return Compare(compare, g.stale_read_at);
   if (!write_to.empty()) {
     std::ofstream out(write_to);
     controller::etcd::SaveJsonl(bench::Generate(g), out);

@@ -43,85 +43,177 @@ std::string ValidateCron(const std::string& expr) {
 
 }  // namespace
 
-ControllerService::ControllerService(StateStore& store, ControllerOptions options)
-    : store_(store), opt_(std::move(options)) {}
+ControllerService::ControllerService(StateStore& store, Leadership& leadership,
+                                     ControllerOptions options)
+    : store_(store), leadership_(leadership), opt_(std::move(options)) {}
 
 ControllerService::~ControllerService() { Stop(); }
 
-void ControllerService::Start() {
-  std::lock_guard lock(mu_);
+ControllerService::View ControllerService::Load(bool log) const {
+  View v;
+  auto schedules = store_.List("schedules");
   for (const auto& [name, doc] : store_.List("experiments")) {
     v1::Experiment e;
     if (!FromJsonString(doc.value("experiment", ""), &e)) {
-      Log("store: experiment " + name + " does not parse; ignored");
+      if (log) Log("store: experiment " + name + " does not parse; ignored");
       continue;
     }
-    experiments_[e.name()] = e;
-    if (!e.schedule().cron().empty()) {
-      auto cron = CronSchedule::Parse(e.schedule().cron());
-      if (!cron) continue;
-      ScheduleEntry se;
-      se.scheduler =
-          std::make_unique<Scheduler>(e.name(), *cron, SchedulePolicy::FromProto(e.schedule()));
-      if (auto st = store_.Get("schedules", e.name())) {
-        try {
-          se.state = ScheduleState::FromJson(*st);
-        } catch (const std::exception& ex) {
-          Log("store: schedule " + e.name() + ": " + ex.what() + "; starting it afresh");
-          se.state.created = NowSeconds();
-        }
-      } else {
-        se.state.created = NowSeconds();
+    v.experiments[e.name()] = e;
+    if (e.schedule().cron().empty()) continue;
+    auto cron = CronSchedule::Parse(e.schedule().cron());
+    if (!cron) continue;
+    ScheduleEntry se;
+    se.scheduler =
+        std::make_unique<Scheduler>(e.name(), *cron, SchedulePolicy::FromProto(e.schedule()));
+    se.state.created = NowSeconds();
+    if (auto st = schedules.find(e.name()); st != schedules.end()) {
+      try {
+        se.state = ScheduleState::FromJson(st->second);
+      } catch (const std::exception& ex) {
+        if (log) Log("store: schedule " + e.name() + ": " + ex.what() + "; starting it afresh");
       }
-      schedules_[e.name()] = std::move(se);
     }
+    v.schedules[e.name()] = std::move(se);
   }
   for (const auto& [id, doc] : store_.List("runs")) {
     auto entry = std::make_unique<RunEntry>();
     if (!FromJsonString(doc.value("run", ""), &entry->run)) continue;
-    runs_[id] = std::move(entry);
+    entry->schedule_run_id = doc.value("schedule_run_id", "");
+    entry->started_by = doc.value("started_by", "");
+    v.runs[id] = std::move(entry);
   }
-  RecoverInterrupted();
-  scheduler_thread_ = std::thread([this] { SchedulerLoop(); });
+  return v;
 }
 
-// A run the previous process did not finish: its faults may still hold (their lease has not
-// lapsed if the restart was quick), so recover them by run id on every agent it used, then mark
-// it. The schedule's record of it is finished as failed.
-void ControllerService::RecoverInterrupted() {
-  for (const auto& [id, lease] : store_.List("leases")) {
-    for (const auto& addr : lease.value("agents", std::vector<std::string>{})) {
-      try {
-        auto stub = opt_.connect(addr);
-        v1::RecoverRequest req;
-        req.set_experiment_id(id);
-        v1::RecoverResponse resp;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(system_clock::now() + std::chrono::seconds(5));
-        auto st = stub->Recover(&ctx, req, &resp);
-        Log("recovered run " + id + " on " + addr + ": " +
-            (st.ok() ? std::to_string(resp.faults_size()) + " fault(s)"
-                     : "unreachable (its lease ends the faults): " + st.error_message()));
-      } catch (const std::exception& e) {
-        Log("recover " + id + " on " + addr + ": " + e.what());
-      }
+void ControllerService::Start() {
+  // The embedded store's sole replica is active before the server listens, as it always was:
+  // its first request never meets a controller still loading.
+  bool active = leadership_.active() && leadership_.Campaign();
+  if (active) BecomeActive();
+  role_thread_ = std::thread([this, active] { RoleLoop(active); });
+}
+
+// One term after another: campaign, act while active, step down when the term ends. Stop()
+// ends the loop and steps down itself (after its runs recorded how they ended).
+void ControllerService::RoleLoop(bool active) {
+  for (;;) {
+    if (!active) {
+      if (!leadership_.Campaign()) return;
+      BecomeActive();
     }
-    store_.Remove("leases", id);
+    active = false;
+    leadership_.WaitLost();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    StepDown(leadership_.lost_reason());
   }
-  for (auto& [id, entry] : runs_) {
-    if (entry->run.state() != v1::Run::RUNNING) continue;
-    entry->run.set_state(v1::Run::INTERRUPTED);
-    entry->run.set_summary("the controller stopped during the run; its faults were recovered");
-    *entry->run.mutable_ended_at() = Ts(system_clock::now());
-    PersistRun(entry->run);
-    std::string sched_run =
-        store_.Get("runs", id).value_or(nlohmann::json::object()).value("schedule_run_id", "");
-    auto it = schedules_.find(entry->run.experiment_name());
-    if (it != schedules_.end() && !sched_run.empty()) {
-      it->second.scheduler->Finished(sched_run, NowSeconds(), false, it->second.state);
-      PersistSchedule(it->first);
+}
+
+bool ControllerService::BecomeActive() {
+  const auto& self = leadership_.self();
+  Log("active controller: " + self.id + " at " + self.address + "; loading state from " +
+      store_.Describe());
+  View v;
+  for (;;) {
+    try {
+      v = Load(true);
+      break;
+    } catch (const std::exception& e) {
+      Log("cannot load the state (retrying while active): " + std::string(e.what()));
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return false;
+      }
+      if (!leadership_.active()) return false;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    Log("run " + id + " marked interrupted");
+  }
+  {
+    std::lock_guard lock(mu_);
+    role_ = Role::kStarting;
+    view_ = std::move(v);
+  }
+  RecoverInterrupted();
+  std::lock_guard lock(mu_);
+  if (stopping_ || !leadership_.active()) return false;
+  role_ = Role::kActive;
+  scheduling_ = true;
+  scheduler_thread_ = std::thread([this] { SchedulerLoop(); });
+  return true;
+}
+
+// Nothing may act on the cluster once another replica can: stop scheduling, cancel every run
+// (each recovers its faults before its thread ends) and forget the working set. Its writes are
+// refused by then if the term ended; on Stop() they still land.
+void ControllerService::StepDown(const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    scheduling_ = false;
+    for (auto& [id, e] : view_.runs) e->cancel = true;
+  }
+  wake_.notify_all();
+  if (scheduler_thread_.joinable()) scheduler_thread_.join();
+  std::vector<std::thread*> threads;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : view_.runs) {
+      if (e->thread.joinable()) threads.push_back(&e->thread);
+    }
+  }
+  for (auto* t : threads) t->join();
+  std::lock_guard lock(mu_);
+  view_ = View{};
+  role_ = Role::kStandby;
+  if (!stopping_) Log("standing by (stepped down: " + why + ")");
+}
+
+// What the previous process or active replica did not finish. Its faults may still hold (their
+// lease has not lapsed if the takeover was quick), so recover them by run id on every agent it
+// used, then mark its runs interrupted. Every schedule record still active is finished as
+// failed: nothing runs in this process yet, so none of them has a run behind it.
+void ControllerService::RecoverInterrupted() {
+  try {
+    for (const auto& [id, lease] : store_.List("leases")) {
+      for (const auto& addr : lease.value("agents", std::vector<std::string>{})) {
+        try {
+          auto stub = opt_.connect(addr);
+          v1::RecoverRequest req;
+          req.set_experiment_id(id);
+          v1::RecoverResponse resp;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(system_clock::now() + std::chrono::seconds(5));
+          auto st = stub->Recover(&ctx, req, &resp);
+          Log("recovered run " + id + " on " + addr + ": " +
+              (st.ok() ? std::to_string(resp.faults_size()) + " fault(s)"
+                       : "unreachable (its lease ends the faults): " + st.error_message()));
+        } catch (const std::exception& e) {
+          Log("recover " + id + " on " + addr + ": " + e.what());
+        }
+      }
+      store_.Remove("leases", id);
+    }
+    std::lock_guard lock(mu_);
+    for (auto& [id, entry] : view_.runs) {
+      if (entry->run.state() != v1::Run::RUNNING) continue;
+      entry->run.set_state(v1::Run::INTERRUPTED);
+      entry->run.set_summary("the controller stopped during the run; its faults were recovered");
+      *entry->run.mutable_ended_at() = Ts(system_clock::now());
+      PersistRun(*entry);
+      Log("run " + id + " marked interrupted");
+    }
+    for (auto& [name, se] : view_.schedules) {
+      if (se.state.active.empty()) continue;
+      ScheduleState st = se.state;
+      for (const auto& r : se.state.active) se.scheduler->Finished(r.id, NowSeconds(), false, st);
+      PersistSchedule(name, st);
+      se.state = std::move(st);
+    }
+  } catch (const std::exception& e) {
+    // Fenced (another replica took over meanwhile) or the store is gone: whoever is active next
+    // does this again.
+    Log("recovering interrupted runs: " + std::string(e.what()));
   }
 }
 
@@ -130,30 +222,22 @@ void ControllerService::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    for (auto& [id, e] : runs_) e->cancel = true;
   }
-  wake_.notify_all();
-  if (scheduler_thread_.joinable()) scheduler_thread_.join();
-  // Each cancelled run recovers its own faults before its thread ends.
-  std::vector<std::thread*> threads;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [id, e] : runs_) {
-      if (e->thread.joinable()) threads.push_back(&e->thread);
-    }
-  }
-  for (auto* t : threads) t->join();
+  leadership_.Stop();
+  if (role_thread_.joinable()) role_thread_.join();
+  StepDown("stopping");
+  leadership_.Resign();
 }
 
-void ControllerService::PersistRun(const v1::Run& run) {
-  nlohmann::json doc{{"run", ToJsonString(run)}};
-  auto it = runs_.find(run.id());
-  if (it != runs_.end()) doc["schedule_run_id"] = it->second->schedule_run_id;
-  store_.Put("runs", run.id(), doc);
+void ControllerService::PersistRun(const RunEntry& entry) {
+  nlohmann::json doc{{"run", ToJsonString(entry.run)},
+                     {"schedule_run_id", entry.schedule_run_id},
+                     {"started_by", entry.started_by}};
+  store_.Put("runs", entry.run.id(), doc);
 }
 
-void ControllerService::PersistSchedule(const std::string& name) {
-  store_.Put("schedules", name, schedules_.at(name).state.ToJson());
+void ControllerService::PersistSchedule(const std::string& name, const ScheduleState& state) {
+  store_.Put("schedules", name, state.ToJson());
 }
 
 std::vector<std::string> ControllerService::AgentAddresses() {
@@ -177,12 +261,22 @@ std::string ControllerService::StartRunLocked(const v1::Experiment& exp, const s
   entry->run.set_trigger(trigger);
   *entry->run.mutable_started_at() = Ts(system_clock::now());
   entry->schedule_run_id = schedule_run_id;
+  entry->started_by = leadership_.self().id;
   auto agents = AgentAddresses();
-  // Written before any fault exists: after a crash the next controller knows where to recover.
+  // Both written before any fault exists: after a crash the next controller knows where to
+  // recover. A refused write (fenced, store down) starts nothing.
   store_.Put("leases", id, {{"agents", agents}, {"lease_ms", opt_.lease.count()}});
+  try {
+    PersistRun(*entry);
+  } catch (...) {
+    try {
+      store_.Remove("leases", id);
+    } catch (const std::exception&) {  // harmless: recovering a run that never ran is a no-op
+    }
+    throw;
+  }
   RunEntry* raw = entry.get();
-  runs_[id] = std::move(entry);
-  PersistRun(raw->run);
+  view_.runs[id] = std::move(entry);
   raw->thread = std::thread([this, raw, exp] { ExecuteRun(raw, exp); });
   return id;
 }
@@ -191,6 +285,7 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   RunOptions ro;
   ro.run_id = entry->run.id();
   ro.etcd_endpoints = opt_.etcd_endpoints;
+  ro.etcd_client = opt_.etcd_client;
   ro.lease = opt_.lease;
   ro.connect = opt_.connect;
   ro.cancel = &entry->cancel;
@@ -232,17 +327,23 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   run.set_report_json(ToJson(result).dump());
   *run.mutable_ended_at() = Ts(system_clock::now());
   try {
-    WriteReports(result, store_.dir() / "reports" / run.id());
-    PersistRun(run);
+    if (!opt_.reports_dir.empty()) WriteReports(result, opt_.reports_dir / run.id());
+    PersistRun(*entry);
     store_.Remove("leases", run.id());
   } catch (const std::exception& e) {
     Log("run " + run.id() + ": cannot store its result: " + e.what());
   }
-  auto it = schedules_.find(exp.name());
-  if (it != schedules_.end() && !entry->schedule_run_id.empty()) {
+  auto it = view_.schedules.find(exp.name());
+  if (it != view_.schedules.end() && !entry->schedule_run_id.empty()) {
+    // Memory follows what happened (the run ended) even if the store refuses: the next write of
+    // this schedule carries it.
     it->second.scheduler->Finished(entry->schedule_run_id, NowSeconds(), result.passed(),
                                    it->second.state);
-    PersistSchedule(it->first);
+    try {
+      PersistSchedule(it->first, it->second.state);
+    } catch (const std::exception& e) {
+      Log("schedule " + it->first + ": " + e.what());
+    }
   }
   Log("run " + run.id() + " ended: " + summary);
   wake_.notify_all();
@@ -250,21 +351,42 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
 
 void ControllerService::SchedulerLoop() {
   std::unique_lock lock(mu_);
-  while (!stopping_) {
+  while (scheduling_) {
     auto now = NowSeconds();
     std::optional<Seconds> next;
-    for (auto& [name, se] : schedules_) {
-      auto decisions = se.scheduler->Due(now, se.state);
-      for (const auto& d : decisions) {
-        if (d.kind == Decision::Kind::kStart) {
-          std::string id = StartRunLocked(experiments_.at(name), "schedule", d.run.id);
-          Log("schedule " + name + ": started run " + id);
-        } else {
-          Log("schedule " + name + ": " +
-              (d.kind == Decision::Kind::kMissed ? "missed " : "skipped (Forbid) ") + d.run.id);
+    for (auto& [name, se] : view_.schedules) {
+      ScheduleState state = se.state;
+      auto decisions = se.scheduler->Due(now, state);
+      if (!decisions.empty()) {
+        // The decisions are durable before any run starts: a replica taking over (or this one
+        // restarted) finds these due times handled and never starts one of them again. If the
+        // store refuses, nothing starts and the due times are decided again next round.
+        try {
+          PersistSchedule(name, state);
+        } catch (const std::exception& e) {
+          Log("schedule " + name + ": due time not recorded, nothing started: " + e.what());
+          continue;
+        }
+        se.state = std::move(state);
+        for (const auto& d : decisions) {
+          if (d.kind != Decision::Kind::kStart) {
+            Log("schedule " + name + ": " +
+                (d.kind == Decision::Kind::kMissed ? "missed " : "skipped (Forbid) ") + d.run.id);
+            continue;
+          }
+          try {
+            std::string id = StartRunLocked(view_.experiments.at(name), "schedule", d.run.id);
+            Log("schedule " + name + ": started run " + id + " for " + d.run.id);
+          } catch (const std::exception& e) {
+            Log("schedule " + name + ": " + d.run.id + " not started: " + e.what());
+            se.scheduler->Finished(d.run.id, now, false, se.state);
+            try {
+              PersistSchedule(name, se.state);
+            } catch (const std::exception&) {  // the next write of this schedule carries it
+            }
+          }
         }
       }
-      if (!decisions.empty()) PersistSchedule(name);
       auto w = se.scheduler->NextWake(se.state);
       if (w && (!next || *w < *next)) next = *w;
     }
@@ -274,6 +396,49 @@ void ControllerService::SchedulerLoop() {
     if (next && *next < until) until = *next;
     wake_.wait_until(lock, until);
   }
+}
+
+grpc::Status ControllerService::NotActiveLocked() const {
+  if (stopping_) return {grpc::StatusCode::UNAVAILABLE, "the controller is stopping"};
+  const auto& self = leadership_.self();
+  if (role_ == Role::kStarting) {
+    return {grpc::StatusCode::UNAVAILABLE,
+            "controller " + self.id + " is taking over and loading its state; retry in a moment"};
+  }
+  auto active = leadership_.Active();
+  if (active && active->id != self.id) {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "controller " + self.id + " is a standby; the active controller is " + active->id +
+                " at " + active->address + " (use --controller " + active->address + ")"};
+  }
+  return {grpc::StatusCode::UNAVAILABLE, "controller " + self.id +
+                                             " is a standby and no controller is active yet "
+                                             "(election in progress); retry in a few seconds"};
+}
+
+namespace {
+// A write the store refused: fenced (this replica is no longer active) or unreachable.
+grpc::Status StoreFailure(const std::exception& e) {
+  if (dynamic_cast<const FencedError*>(&e)) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
+  }
+  return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+}
+}  // namespace
+
+template <typename F>
+grpc::Status ControllerService::Read(F&& answer) {
+  {
+    std::lock_guard lock(mu_);
+    if (role_ == Role::kActive) return answer(view_);
+  }
+  View v;
+  try {
+    v = Load(false);
+  } catch (const std::exception& e) {
+    return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+  }
+  return answer(v);
 }
 
 grpc::Status ControllerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
@@ -326,27 +491,38 @@ grpc::Status ControllerService::SubmitExperiment(grpc::ServerContext*,
     return {grpc::StatusCode::INVALID_ARGUMENT, experiments::FormatDiagnostics(loaded.errors)};
   }
   std::lock_guard lock(mu_);
-  if (stopping_) return {grpc::StatusCode::UNAVAILABLE, "the controller is stopping"};
-  for (const auto& e : loaded.experiments) {
-    experiments_[e.name()] = e;
-    store_.Put("experiments", e.name(), {{"experiment", ToJsonString(e)}});
-    resp->add_experiment_names(e.name());
-    if (!e.schedule().cron().empty()) {
-      auto cron = CronSchedule::Parse(e.schedule().cron());
-      auto& se = schedules_[e.name()];
-      // Resubmitting keeps the schedule's history and pause state; only the rules change.
-      bool fresh = !se.scheduler;
-      se.scheduler =
-          std::make_unique<Scheduler>(e.name(), *cron, SchedulePolicy::FromProto(e.schedule()));
-      if (fresh) {
-        se.state.created = NowSeconds();
-        se.state.suspended = e.schedule().suspend();
+  if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
+  try {
+    for (const auto& e : loaded.experiments) {
+      // Each experiment is stored before memory changes, so a refused write leaves this one
+      // (and the ones after it) as they were.
+      store_.Put("experiments", e.name(), {{"experiment", ToJsonString(e)}});
+      view_.experiments[e.name()] = e;
+      resp->add_experiment_names(e.name());
+      if (!e.schedule().cron().empty()) {
+        auto cron = CronSchedule::Parse(e.schedule().cron());
+        ScheduleEntry next;
+        next.scheduler =
+            std::make_unique<Scheduler>(e.name(), *cron, SchedulePolicy::FromProto(e.schedule()));
+        auto old = view_.schedules.find(e.name());
+        if (old != view_.schedules.end()) {
+          // Resubmitting keeps the schedule's history and pause state; only the rules change.
+          next.state = old->second.state;
+        } else {
+          next.state.created = NowSeconds();
+          next.state.suspended = e.schedule().suspend();
+        }
+        PersistSchedule(e.name(), next.state);
+        view_.schedules[e.name()] = std::move(next);
+      } else if (view_.schedules.count(e.name())) {
+        store_.Remove("schedules", e.name());
+        view_.schedules.erase(e.name());
       }
-      PersistSchedule(e.name());
-    } else if (schedules_.erase(e.name())) {
-      store_.Remove("schedules", e.name());
+      if (req->run_now()) resp->add_run_ids(StartRunLocked(e, "cli", ""));
     }
-    if (req->run_now()) resp->add_run_ids(StartRunLocked(e, "cli", ""));
+  } catch (const std::exception& e) {
+    wake_.notify_all();
+    return StoreFailure(e);
   }
   wake_.notify_all();
   return grpc::Status::OK;
@@ -355,21 +531,22 @@ grpc::Status ControllerService::SubmitExperiment(grpc::ServerContext*,
 grpc::Status ControllerService::ListExperiments(grpc::ServerContext*,
                                                 const v1::ListExperimentsRequest*,
                                                 v1::ListExperimentsResponse* resp) {
-  std::lock_guard lock(mu_);
-  for (const auto& [n, e] : experiments_) *resp->add_experiments() = e;
-  return grpc::Status::OK;
+  return Read([&](const View& v) {
+    for (const auto& [n, e] : v.experiments) *resp->add_experiments() = e;
+    return grpc::Status::OK;
+  });
 }
 
-v1::ScheduleState ControllerService::ScheduleStateProto(const std::string& name) {
-  const auto& se = schedules_.at(name);
+v1::ScheduleState ControllerService::ScheduleStateProto(const View& view, const std::string& name) {
+  const auto& se = view.schedules.at(name);
   v1::ScheduleState s;
   s.set_experiment_name(name);
-  s.set_cron(experiments_.at(name).schedule().cron());
+  s.set_cron(view.experiments.at(name).schedule().cron());
   s.set_paused(se.state.suspended);
   if (se.state.last_scheduled) *s.mutable_last_scheduled() = Ts(*se.state.last_scheduled);
   if (auto w = se.scheduler->NextWake(se.state)) *s.mutable_next_run() = Ts(*w);
   for (const auto& r : se.state.active) {
-    for (const auto& [id, e] : runs_) {
+    for (const auto& [id, e] : view.runs) {
       if (e->schedule_run_id == r.id) s.add_active_run_ids(id);
     }
   }
@@ -380,73 +557,133 @@ v1::ScheduleState ControllerService::ScheduleStateProto(const std::string& name)
 
 grpc::Status ControllerService::ListSchedules(grpc::ServerContext*, const v1::ListSchedulesRequest*,
                                               v1::ListSchedulesResponse* resp) {
-  std::lock_guard lock(mu_);
-  for (const auto& [n, se] : schedules_) *resp->add_schedules() = ScheduleStateProto(n);
-  return grpc::Status::OK;
+  return Read([&](const View& v) {
+    for (const auto& [n, se] : v.schedules) *resp->add_schedules() = ScheduleStateProto(v, n);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status ControllerService::PauseSchedule(grpc::ServerContext*, const v1::ScheduleRef* req,
                                               v1::ScheduleState* resp) {
   std::lock_guard lock(mu_);
-  auto it = schedules_.find(req->experiment_name());
-  if (it == schedules_.end()) {
+  if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
+  auto it = view_.schedules.find(req->experiment_name());
+  if (it == view_.schedules.end()) {
     return {grpc::StatusCode::NOT_FOUND, "no schedule \"" + req->experiment_name() + "\""};
   }
-  it->second.scheduler->Suspend(it->second.state);
-  PersistSchedule(it->first);
-  *resp = ScheduleStateProto(it->first);
+  ScheduleState next = it->second.state;
+  it->second.scheduler->Suspend(next);
+  try {
+    PersistSchedule(it->first, next);
+  } catch (const std::exception& e) {
+    return StoreFailure(e);
+  }
+  it->second.state = std::move(next);
+  *resp = ScheduleStateProto(view_, it->first);
   return grpc::Status::OK;
 }
 
 grpc::Status ControllerService::ResumeSchedule(grpc::ServerContext*, const v1::ScheduleRef* req,
                                                v1::ScheduleState* resp) {
   std::lock_guard lock(mu_);
-  auto it = schedules_.find(req->experiment_name());
-  if (it == schedules_.end()) {
+  if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
+  auto it = view_.schedules.find(req->experiment_name());
+  if (it == view_.schedules.end()) {
     return {grpc::StatusCode::NOT_FOUND, "no schedule \"" + req->experiment_name() + "\""};
   }
-  it->second.scheduler->Resume(NowSeconds(), it->second.state);
-  PersistSchedule(it->first);
-  *resp = ScheduleStateProto(it->first);
+  ScheduleState next = it->second.state;
+  it->second.scheduler->Resume(NowSeconds(), next);
+  try {
+    PersistSchedule(it->first, next);
+  } catch (const std::exception& e) {
+    return StoreFailure(e);
+  }
+  it->second.state = std::move(next);
+  *resp = ScheduleStateProto(view_, it->first);
   wake_.notify_all();
   return grpc::Status::OK;
 }
 
 grpc::Status ControllerService::ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* req,
                                          v1::ListRunsResponse* resp) {
-  std::lock_guard lock(mu_);
-  for (const auto& [id, e] : runs_) {
-    if (!req->experiment_name().empty() && e->run.experiment_name() != req->experiment_name()) {
-      continue;
+  return Read([&](const View& v) {
+    for (const auto& [id, e] : v.runs) {
+      if (!req->experiment_name().empty() && e->run.experiment_name() != req->experiment_name()) {
+        continue;
+      }
+      v1::Run r = e->run;
+      r.clear_report_json();  // lists stay small; GetRun has the report
+      *resp->add_runs() = r;
     }
-    v1::Run r = e->run;
-    r.clear_report_json();  // lists stay small; GetRun has the report
-    *resp->add_runs() = r;
-  }
-  return grpc::Status::OK;
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status ControllerService::GetRun(grpc::ServerContext*, const v1::GetRunRequest* req,
                                        v1::Run* resp) {
-  std::lock_guard lock(mu_);
-  auto it = runs_.find(req->id());
-  if (it == runs_.end()) return {grpc::StatusCode::NOT_FOUND, "no run \"" + req->id() + "\""};
-  *resp = it->second->run;
-  if (resp->state() == v1::Run::RUNNING) {
-    // Live progress: the events so far, in the report's shape.
-    resp->set_report_json(nlohmann::json{{"events", it->second->live_events}}.dump());
-  }
-  return grpc::Status::OK;
+  return Read([&](const View& v) -> grpc::Status {
+    auto it = v.runs.find(req->id());
+    if (it == v.runs.end()) return {grpc::StatusCode::NOT_FOUND, "no run \"" + req->id() + "\""};
+    *resp = it->second->run;
+    if (resp->state() == v1::Run::RUNNING) {
+      // Live progress: the events so far, in the report's shape.
+      resp->set_report_json(nlohmann::json{{"events", it->second->live_events}}.dump());
+    }
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status ControllerService::CancelRun(grpc::ServerContext*, const v1::CancelRunRequest* req,
                                           v1::Run* resp) {
   std::lock_guard lock(mu_);
-  auto it = runs_.find(req->id());
-  if (it == runs_.end()) return {grpc::StatusCode::NOT_FOUND, "no run \"" + req->id() + "\""};
+  if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
+  auto it = view_.runs.find(req->id());
+  if (it == view_.runs.end()) return {grpc::StatusCode::NOT_FOUND, "no run \"" + req->id() + "\""};
   it->second->cancel = true;
   *resp = it->second->run;
   return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                          v1::ControllerStatus* resp) {
+  auto fill = [](const ReplicaInfo& r, v1::ControllerReplica* out) {
+    out->set_id(r.id);
+    out->set_address(r.address);
+  };
+  fill(leadership_.self(), resp->mutable_self());
+  if (auto a = leadership_.Active()) fill(*a, resp->mutable_active());
+  for (const auto& r : leadership_.Replicas()) fill(r, resp->add_replicas());
+  resp->set_state_store(store_.Describe());
+  resp->set_last_step_down(leadership_.lost_reason());
+  std::lock_guard lock(mu_);
+  resp->set_role(role_ == Role::kActive     ? "active"
+                 : role_ == Role::kStarting ? "starting"
+                                            : "standby");
+  return grpc::Status::OK;
+}
+
+ControllerMetrics ControllerService::Metrics() {
+  std::lock_guard lock(mu_);
+  ControllerMetrics m;
+  m.active = role_ == Role::kActive;
+  for (const auto& [id, e] : view_.runs) ++m.runs[e->run.state()];
+  for (const auto& [name, se] : view_.schedules) {
+    ControllerMetrics::Schedule s;
+    s.name = name;
+    s.paused = se.state.suspended;
+    s.active_runs = int64_t(se.state.active.size());
+    s.skipped = se.state.skipped_total;
+    s.missed = se.state.missed_total;
+    if (auto w = se.scheduler->NextWake(se.state)) s.next_run_unix = w->time_since_epoch().count();
+    m.schedules.push_back(s);
+  }
+  auto now = system_clock::now();
+  m.agents_registered = int64_t(agents_.size());
+  for (const auto& [addr, a] : agents_) {
+    m.agents_alive += now - a.last_heartbeat <= 3 * opt_.heartbeat_interval;
+  }
+  m.agents_static = int64_t(opt_.static_agents.size());
+  return m;
 }
 
 }  // namespace faultline::controller

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,32 +11,58 @@
 #include <thread>
 #include <vector>
 
-#include "controller/daemon/store.h"
 #include "controller/runner/runner.h"
 #include "controller/schedule/scheduler.h"
+#include "controller/state/leadership.h"
+#include "controller/state/store.h"
 #include "faultline/v1/controller.grpc.pb.h"
 
 namespace faultline::controller {
 
 struct ControllerOptions {
   std::vector<std::string> etcd_endpoints;
+  etcd::ClientOptions etcd_client;  // TLS to the cluster under test
   // Agents known without registration (addresses); registered agents are added to them.
   std::vector<std::string> static_agents;
   std::chrono::milliseconds lease{15000};
   std::chrono::seconds heartbeat_interval{5};
   AgentConnector connect = ConnectInsecure;
+  // Run reports (json, junit, html) are written under it by run id; empty: only in the store.
+  std::filesystem::path reports_dir;
+};
+
+// What the controller's /metrics page reports, taken at one instant. Runs and schedules are
+// the active replica's; a standby reports none.
+struct ControllerMetrics {
+  bool active = false;  // this replica runs the schedules (always, with the embedded store)
+  std::map<v1::Run::State, int64_t> runs;  // known runs (kept in the store) by state
+  struct Schedule {
+    std::string name;
+    bool paused = false;
+    int64_t active_runs = 0;
+    uint64_t skipped = 0, missed = 0;
+    int64_t next_run_unix = 0;  // 0: none (paused)
+  };
+  std::vector<Schedule> schedules;
+  int64_t agents_registered = 0, agents_alive = 0, agents_static = 0;
 };
 
 // The controller: agent registry, experiments and their schedules, runs. State lives in a
-// StateStore so a restart resumes schedules, marks interrupted runs and recovers their faults.
+// StateStore so a restart, or another replica taking over, resumes schedules, marks interrupted
+// runs and recovers their faults. Only the active replica (Leadership) schedules and runs; a
+// standby serves reads from the store and answers changes with FAILED_PRECONDITION naming the
+// active replica's address.
 class ControllerService final : public v1::Controller::Service {
  public:
-  ControllerService(StateStore& store, ControllerOptions options);
+  ControllerService(StateStore& store, Leadership& leadership, ControllerOptions options);
   ~ControllerService() override;
 
-  // Recovers what a previous process left running, then starts the scheduler loop.
+  // Starts campaigning. Once active: loads the state, recovers what the previous active replica
+  // (or process) left running, and schedules; on losing the election it steps down (runs
+  // cancelled, their faults recovered) and campaigns again.
   void Start();
-  // Cancels every run (each recovers its faults) and waits for them; stops the scheduler.
+  // Cancels every run (each recovers its faults) and waits for them, records how they ended,
+  // stops the scheduler, then resigns so a standby takes over at once.
   void Stop();
 
   grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*,
@@ -58,6 +85,10 @@ class ControllerService final : public v1::Controller::Service {
                         v1::ListRunsResponse*) override;
   grpc::Status GetRun(grpc::ServerContext*, const v1::GetRunRequest*, v1::Run*) override;
   grpc::Status CancelRun(grpc::ServerContext*, const v1::CancelRunRequest*, v1::Run*) override;
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                         v1::ControllerStatus*) override;
+
+  ControllerMetrics Metrics();
 
  private:
   struct AgentEntry {
@@ -74,27 +105,48 @@ class ControllerService final : public v1::Controller::Service {
     std::atomic<bool> cancel{false};
     std::thread thread;
     std::string schedule_run_id;  // the scheduler's record id, when the schedule started it
+    std::string started_by;       // the replica that started it
   };
+  // Experiments, schedules and runs: the active replica's working set, or what a standby reads
+  // from the store to answer.
+  struct View {
+    std::map<std::string, v1::Experiment> experiments;
+    std::map<std::string, ScheduleEntry> schedules;
+    std::map<std::string, std::unique_ptr<RunEntry>> runs;
+  };
+  enum class Role { kStandby, kStarting, kActive };
+
+  View Load(bool log) const;
+  void RoleLoop(bool active);
+  bool BecomeActive();
+  void StepDown(const std::string& why);
+  void RecoverInterrupted();
+  // Answers a read from the active replica's memory, or from the store on a standby.
+  template <typename F>
+  grpc::Status Read(F&& answer);
+  // The error for a change asked of a replica that is not active (mu_ held).
+  grpc::Status NotActiveLocked() const;
 
   std::string StartRunLocked(const v1::Experiment& exp, const std::string& trigger,
                              const std::string& schedule_run_id);
   void ExecuteRun(RunEntry* entry, v1::Experiment exp);
   void SchedulerLoop();
-  void PersistRun(const v1::Run& run);
-  void PersistSchedule(const std::string& name);
-  v1::ScheduleState ScheduleStateProto(const std::string& name);
+  void PersistRun(const RunEntry& entry);
+  void PersistSchedule(const std::string& name, const ScheduleState& state);
+  static v1::ScheduleState ScheduleStateProto(const View& view, const std::string& name);
   std::vector<std::string> AgentAddresses();
-  void RecoverInterrupted();
 
   StateStore& store_;
+  Leadership& leadership_;
   ControllerOptions opt_;
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool scheduling_ = false;
+  Role role_ = Role::kStandby;
   std::map<std::string, AgentEntry> agents_;
-  std::map<std::string, v1::Experiment> experiments_;
-  std::map<std::string, ScheduleEntry> schedules_;
-  std::map<std::string, std::unique_ptr<RunEntry>> runs_;
+  View view_;  // while active
+  std::thread role_thread_;
   std::thread scheduler_thread_;
 };
 

@@ -1,7 +1,6 @@
 #include "controller/etcd/client.h"
 
-#include <fstream>
-#include <sstream>
+#include "proto/transport/tls.h"
 
 namespace faultline::controller::etcd {
 
@@ -46,14 +45,6 @@ std::string CodeName(grpc::StatusCode c) {
     default:
       return "code " + std::to_string(static_cast<int>(c));
   }
-}
-
-std::string ReadFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(std::string(what) + ": cannot read \"" + path + "\"");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -114,23 +105,14 @@ EtcdClient::EtcdClient(const std::vector<std::string>& endpoints, ClientOptions 
       throw std::invalid_argument("endpoints: \"" + raw +
                                   "\" is not HOST:PORT (optionally with http:// or https://)");
     }
-    std::shared_ptr<grpc::ChannelCredentials> creds;
-    if (tls) {
-      grpc::SslCredentialsOptions ssl;
-      if (!options_.tls_files.ca_file.empty()) {
-        ssl.pem_root_certs = ReadFile(options_.tls_files.ca_file, "tls ca");
-      }
-      if (!options_.tls_files.cert_file.empty() || !options_.tls_files.key_file.empty()) {
-        if (options_.tls_files.cert_file.empty() || options_.tls_files.key_file.empty()) {
-          throw std::invalid_argument("tls: a client certificate needs both cert and key");
-        }
-        ssl.pem_cert_chain = ReadFile(options_.tls_files.cert_file, "tls cert");
-        ssl.pem_private_key = ReadFile(options_.tls_files.key_file, "tls key");
-      }
-      creds = grpc::SslCredentials(ssl);
-    } else {
-      creds = grpc::InsecureChannelCredentials();
-    }
+    std::shared_ptr<grpc::ChannelCredentials> creds =
+        tls ? transport::SslChannelCredentials({.ca = options_.tls_files.ca_file,
+                                                .cert = options_.tls_files.cert_file,
+                                                .key = options_.tls_files.key_file,
+                                                .ca_flag = "tls ca",
+                                                .cert_flag = "tls cert",
+                                                .key_flag = "tls key"})
+            : grpc::InsecureChannelCredentials();
     grpc::ChannelArguments args;
     // Reconnect quickly after a member comes back (the default backoff grows to 2 minutes).
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
@@ -207,6 +189,28 @@ pb::LeaseRevokeResponse EtcdClient::LeaseRevoke(size_t i, int64_t id) const {
   FAULTLINE_ETCD_CALL(lease, LeaseRevoke, req, pb::LeaseRevokeResponse);
 }
 #undef FAULTLINE_ETCD_CALL
+
+int64_t EtcdClient::LeaseKeepAliveOnce(size_t i, int64_t id) const {
+  // A stream per round trip: the deadline then bounds this one keepalive, and a broken stream
+  // never needs to be detected and re-opened by the caller.
+  grpc::ClientContext ctx;
+  Context(&ctx, options_.timeout);
+  auto stream = members_[i].lease->LeaseKeepAlive(&ctx);
+  pb::LeaseKeepAliveRequest req;
+  req.set_id(id);
+  pb::LeaseKeepAliveResponse resp;
+  bool ok = stream->Write(req) && stream->Read(&resp);
+  stream->WritesDone();
+  if (!ok) {
+    ctx.TryCancel();
+    grpc::Status st = stream->Finish();
+    throw EtcdError(members_[i].endpoint, "LeaseKeepAlive",
+                    st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream closed") : st);
+  }
+  ctx.TryCancel();  // etcd keeps the stream open; end it without waiting for the server
+  (void)stream->Finish();
+  return resp.ttl();
+}
 
 grpc::Status EtcdClient::TryRange(size_t i, const pb::RangeRequest& req, pb::RangeResponse* resp,
                                   std::chrono::milliseconds timeout) const {

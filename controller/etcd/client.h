@@ -63,6 +63,9 @@ class EtcdClient {
   pb::MemberListResponse MemberList(size_t i) const;
   pb::LeaseGrantResponse LeaseGrant(size_t i, int64_t ttl_seconds) const;
   pb::LeaseRevokeResponse LeaseRevoke(size_t i, int64_t id) const;
+  // One keepalive round trip on a short-lived LeaseKeepAlive stream; returns the lease's new TTL
+  // in seconds, 0 when the lease no longer exists (expired or revoked).
+  int64_t LeaseKeepAliveOnce(size_t i, int64_t id) const;
 
   // Non-throwing forms for the workload, with their own deadline.
   grpc::Status TryRange(size_t i, const pb::RangeRequest& req, pb::RangeResponse* resp,

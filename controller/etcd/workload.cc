@@ -140,6 +140,12 @@ void Workload::RunClient(int c) {
   const size_t n = client_->size();
   size_t rr = static_cast<size_t>(c);
   int64_t seq = 0;
+  // Unique per client and op: digits end where the padding starts.
+  auto next_value = [&] {
+    std::string v = "c" + std::to_string(c) + "-" + std::to_string(seq++);
+    if (v.size() < options_.value_size) v.append(options_.value_size - v.size(), 'x');
+    return v;
+  };
   auto interval =
       options_.rate > 0
           ? std::chrono::nanoseconds(static_cast<int64_t>(1e9 * options_.clients / options_.rate))
@@ -177,7 +183,7 @@ void Workload::RunClient(int c) {
     grpc::Status st;
     switch (op.type) {
       case OpType::kPut: {
-        op.value = "c" + std::to_string(c) + "-" + std::to_string(seq++);
+        op.value = next_value();
         pb::PutRequest req;
         req.set_key(op.key);
         req.set_value(op.value);
@@ -214,7 +220,7 @@ void Workload::RunClient(int c) {
         break;
       }
       case OpType::kCas: {
-        op.value = "c" + std::to_string(c) + "-" + std::to_string(seq++);
+        op.value = next_value();
         op.cas_on = CasOn::kValue;
         auto it = known.find(op.key);
         op.expect_absent = it == known.end() || !it->second.has_value();

@@ -25,6 +25,8 @@ struct WorkloadOptions {
   // assumes every key starts absent). Empty: "/faultline/workload/<seed>-<time>/".
   std::string prefix;
   double rate = 200;  // ops per second across all clients; 0 = as fast as they go
+  // Written values are padded to at least this many bytes (they stay unique).
+  size_t value_size = 0;
   // Op mix, relative weights.
   int put_weight = 40, get_weight = 40, cas_weight = 10, delete_weight = 10;
   bool linearizable_reads = true;  // false: gets are serializable

@@ -16,13 +16,16 @@ struct HistoryLoad::Impl {
 };
 
 HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints,
-                         uint64_t seed, std::string prefix)
+                         uint64_t seed, std::string prefix, bool watch, etcd::ClientOptions client)
     : impl_(std::make_unique<Impl>()) {
   etcd::WorkloadOptions o;
   o.endpoints = std::move(endpoints);
+  o.client = std::move(client);
   o.clients = spec.clients() ? int(spec.clients()) : 2;
   o.keys = spec.keys() ? int(spec.keys()) : 10;
   o.rate = spec.rate();
+  o.value_size = spec.value_size();
+  o.watch = watch;
   o.seed = seed;
   o.prefix = std::move(prefix);
   if (spec.kind() == v1::Workload::KV) o.cas_weight = 0;

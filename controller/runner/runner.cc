@@ -11,10 +11,10 @@
 #include <set>
 #include <thread>
 
-#include "controller/runner/etcd_gateway.h"
+#include "controller/etcd/checks.h"
+#include "controller/etcd/client.h"
 #include "controller/runner/history_load.h"
 #include "controller/runner/lease_keeper.h"
-#include "controller/runner/workload.h"
 #include "faults/core/duration.h"
 #include "faults/core/rng.h"
 
@@ -25,10 +25,14 @@ using std::chrono::steady_clock;
 using v1::Check;
 
 std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address) {
-  std::string target = address;
-  if (!target.empty() && target.front() == '/') target = "unix://" + target;
-  if (target.starts_with("tcp://")) target = target.substr(6);
-  return v1::Agent::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  return v1::Agent::NewStub(transport::Dial(address, {}));
+}
+
+AgentConnector ConnectWith(transport::TlsFiles tls) {
+  return [tls = std::move(tls)](const std::string& address) {
+    return std::shared_ptr<v1::Agent::StubInterface>(
+        v1::Agent::NewStub(transport::Dial(address, tls)));
+  };
 }
 
 namespace {
@@ -165,9 +169,14 @@ class Run {
   void WatchLeaders();
   bool RenewAll();
   void RunStep(const v1::Step& step, const std::string& path);
+  // The etcd client options of the run (TLS) with this per-RPC timeout.
+  etcd::ClientOptions EtcdOptions(milliseconds timeout) const;
+  // A selector's agents: resolved now, or those of the earlier step it names (sameAs).
+  std::vector<size_t> Targets(const v1::TargetSelector& sel, const ClusterView& view,
+                              faults::Rng& rng);
   void RunFaultStep(const v1::Step& step, const std::string& path);
   void RecoverAll(const std::string& why);
-  void RunChecks(Workload& workload, HistoryLoad* history);
+  void RunChecks(HistoryLoad* history);
   CheckOutcome WaitHealthy(double* healthy_at);
 
   const v1::Experiment& exp_;
@@ -177,13 +186,24 @@ class Run {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<v1::Agent::StubInterface>> stubs_;
   std::set<std::string> injected_agents_;  // agents holding (or having held) faults of the run
+  // The agents each named fault step hit, for later steps' `sameAs`.
+  std::map<std::string, std::vector<size_t>> step_targets_;
   std::map<uint64_t, std::string> member_names_;        // etcd member id -> name
   std::map<std::string, std::string> member_endpoint_;  // member name -> client endpoint
+  // One channel per member, in member_endpoint_'s order: checks use etcd_; the leader view
+  // uses status_ with a short deadline, so a paused member costs a sample little time.
+  std::unique_ptr<etcd::EtcdClient> etcd_, status_;
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
   std::string last_view_;
 };
+
+etcd::ClientOptions Run::EtcdOptions(milliseconds timeout) const {
+  etcd::ClientOptions o = opt_.etcd_client;
+  o.timeout = timeout;
+  return o;
+}
 
 void Run::DiscoverCluster() {
   // No etcd at all (plain process fleets, the fan-out bench): labels-only targets, no checks.
@@ -191,22 +211,29 @@ void Run::DiscoverCluster() {
   std::string err;
   for (const auto& ep : opt_.etcd_endpoints) {
     try {
-      auto members = EtcdGateway(ep).MemberList();
-      for (const auto& m : members) {
-        member_names_[m.id] = m.name;
-        result_.members.push_back(m.name);
+      auto members = etcd::EtcdClient({ep}, EtcdOptions(milliseconds(2000))).MemberList(0);
+      for (const auto& m : members.members()) {
+        member_names_[m.id()] = m.name();
+        result_.members.push_back(m.name());
         // Prefer the endpoint the user gave (it is reachable from here) over advertised URLs.
-        std::string chosen = m.client_urls.empty() ? "" : m.client_urls.front();
+        std::string chosen = m.clienturls().empty() ? "" : m.clienturls(0);
         for (const auto& given : opt_.etcd_endpoints) {
-          for (const auto& u : m.client_urls) {
+          for (const auto& u : m.clienturls()) {
             if (u == given || u.ends_with("//" + given)) chosen = given;
           }
         }
-        member_endpoint_[m.name] = chosen;
+        member_endpoint_[m.name()] = chosen;
       }
+      std::vector<std::string> endpoints;
+      for (const auto& [name, e] : member_endpoint_) endpoints.push_back(e);
+      etcd_ = std::make_unique<etcd::EtcdClient>(endpoints, EtcdOptions(milliseconds(2000)));
+      status_ = std::make_unique<etcd::EtcdClient>(endpoints, EtcdOptions(milliseconds(800)));
       return;
     } catch (const std::exception& e) {
       err = e.what();
+      member_names_.clear();
+      member_endpoint_.clear();
+      result_.members.clear();
     }
   }
   throw std::runtime_error("cannot read the etcd member list: " + err);
@@ -214,24 +241,19 @@ void Run::DiscoverCluster() {
 
 ClusterView Run::View(LeaderSample* sample) {
   ClusterView v;
-  std::vector<std::pair<std::string, std::future<EtcdGateway::Status>>> calls;
-  for (const auto& [name, ep] : member_endpoint_) {
-    v.members.push_back(name);
-    calls.emplace_back(name, std::async(std::launch::async, [ep = ep] {
-                         return EtcdGateway(ep, milliseconds(800)).GetStatus();
-                       }));
-  }
+  if (!status_) return v;
+  // Asked in parallel, each member about itself: who it follows ("" none, "?" no answer).
+  std::vector<etcd::MemberStatus> statuses = etcd::CollectStatus(*status_);
   std::map<std::string, int> votes;
   std::map<std::string, std::string> own;  // member -> whom it names
-  for (auto& [name, f] : calls) {
-    std::string leader = "?";
-    try {
-      auto st = f.get();
-      leader = st.leader == 0                   ? ""
-               : member_names_.count(st.leader) ? member_names_[st.leader]
-                                                : std::to_string(st.leader);
-    } catch (const std::exception&) {
-    }
+  size_t i = 0;
+  for (const auto& [name, ep] : member_endpoint_) {
+    v.members.push_back(name);
+    const etcd::MemberStatus& st = statuses[i++];
+    std::string leader = !st.answered                     ? "?"
+                         : st.leader == 0                 ? ""
+                         : member_names_.count(st.leader) ? member_names_.at(st.leader)
+                                                          : std::to_string(st.leader);
     if (sample) sample->leader_by_member[name] = leader;
     own[name] = leader;
     if (!leader.empty() && leader != "?") ++votes[leader];
@@ -327,15 +349,31 @@ void Run::RunStep(const v1::Step& step, const std::string& path) {
   }
 }
 
+std::vector<size_t> Run::Targets(const v1::TargetSelector& sel, const ClusterView& view,
+                                 faults::Rng& rng) {
+  if (sel.same_as().empty()) return ResolveTargets(sel, opt_.agents, view, rng, opt_.member_label);
+  std::lock_guard lock(mu_);
+  auto it = step_targets_.find(sel.same_as());
+  // The loader checks that the step comes earlier; it may still have failed before targeting.
+  if (it == step_targets_.end()) {
+    throw std::invalid_argument("target.sameAs: step \"" + sel.same_as() + "\" hit no agents");
+  }
+  return it->second;
+}
+
 void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
   LeaderSample s;
   ClusterView view = View(nullptr);
   faults::Rng rng = faults::Rng(exp_.seed()).Fork("targets." + name);
   std::vector<size_t> targets;
   try {
-    targets = ResolveTargets(step.target(), opt_.agents, view, rng, opt_.member_label);
+    targets = Targets(step.target(), view, rng);
   } catch (const std::exception& e) {
     throw std::runtime_error("step " + name + ": " + e.what());
+  }
+  if (!step.name().empty()) {
+    std::lock_guard lock(mu_);
+    step_targets_[step.name()] = targets;
   }
   auto duration = faults::FromProto(step.duration());
   std::string who;
@@ -384,7 +422,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
     std::vector<std::pair<std::string, std::string>> peers;  // member, host
     if (step.has_peer()) {
       faults::Rng prng = faults::Rng(exp_.seed()).Fork("peers." + name);
-      for (size_t i : ResolveTargets(step.peer(), opt_.agents, view, prng, opt_.member_label)) {
+      for (size_t i : Targets(step.peer(), view, prng)) {
         std::string m = MemberOf(opt_.agents[i]);
         auto it = member_endpoint_.find(m);
         if (m.empty() || it == member_endpoint_.end()) {
@@ -518,20 +556,23 @@ CheckOutcome Run::WaitHealthy(double* healthy_at) {
   return c;
 }
 
-void Run::RunChecks(Workload& workload, HistoryLoad* history) {
+void Run::RunChecks(HistoryLoad* history) {
   std::vector<Check> checks;
   for (int c : exp_.checks()) checks.push_back(static_cast<Check>(c));
   if (checks.empty()) {
     checks = {v1::HEALTH, v1::CONVERGENCE, v1::REVISIONS, v1::KEY_DIFF, v1::HASHKV, v1::ALARMS};
-    if (workload.enabled() || history) checks.push_back(v1::LOST_WRITES);
+    if (history) checks.push_back(v1::LOST_WRITES);
   }
   double healthy_at = -1;
   // Health first: the other checks compare members and need all of them answering.
   CheckOutcome health = WaitHealthy(&healthy_at);
-  auto statuses = [&] {
-    std::map<std::string, EtcdGateway::Status> out;
-    for (const auto& [m, ep] : member_endpoint_) out[m] = EtcdGateway(ep).GetStatus();
-    return out;
+  // The cluster checks are controller/etcd's, the same `faultline check etcd` runs.
+  auto cluster = [](const etcd::CheckResult& r) {
+    CheckOutcome c;
+    c.passed = r.passed;
+    c.summary = r.summary;
+    c.evidence = r.evidence;
+    return c;
   };
   for (Check ck : checks) {
     CheckOutcome c;
@@ -541,76 +582,22 @@ void Run::RunChecks(Workload& workload, HistoryLoad* history) {
         case v1::HEALTH:
           c = health;
           break;
-        case v1::CONVERGENCE: {
-          auto deadline = steady_clock::now() + milliseconds(10000);
-          std::map<std::string, EtcdGateway::Status> st;
-          while (true) {
-            st = statuses();
-            std::set<uint64_t> applied;
-            for (const auto& [m, s] : st) applied.insert(s.raft_applied_index);
-            if (applied.size() == 1 || steady_clock::now() > deadline) {
-              c.passed = applied.size() == 1;
-              break;
-            }
-            std::this_thread::sleep_for(milliseconds(200));
-          }
-          for (const auto& [m, s] : st) c.evidence["applied_index"][m] = s.raft_applied_index;
-          c.summary = c.passed ? "every member applied the same raft index"
-                               : "applied indexes still differ after 10s";
+        case v1::CONVERGENCE:
+          c = cluster(etcd::CheckConvergence(*etcd_, milliseconds(10000)));
           break;
-        }
-        case v1::REVISIONS: {
-          auto st = statuses();
-          std::set<int64_t> revs;
-          for (const auto& [m, s] : st) {
-            revs.insert(s.revision);
-            c.evidence["revision"][m] = s.revision;
-          }
-          c.passed = revs.size() == 1;
-          c.summary = c.passed ? "every member is at revision " + std::to_string(*revs.begin())
-                               : "members disagree on the store revision";
+        case v1::REVISIONS:
+          c = cluster(etcd::CheckRevisions(*etcd_));
           break;
-        }
-        case v1::KEY_DIFF: {
-          std::set<int64_t> counts;
-          for (const auto& [m, ep] : member_endpoint_) {
-            int64_t n = EtcdGateway(ep).CountAllSerializable();
-            counts.insert(n);
-            c.evidence["keys"][m] = n;
-          }
-          c.passed = counts.size() == 1;
-          c.summary = c.passed ? "every member holds " + std::to_string(*counts.begin()) + " keys"
-                               : "members hold different key counts";
+        case v1::KEY_DIFF:
+          c = cluster(etcd::CheckKeyCounts(*etcd_, {}));
           break;
-        }
-        case v1::HASHKV: {
-          // One revision every member has: the lowest current one.
-          auto st = statuses();
-          int64_t rev = INT64_MAX;
-          for (const auto& [m, s] : st) rev = std::min(rev, s.revision);
-          std::set<uint64_t> hashes;
-          c.evidence["revision"] = rev;
-          for (const auto& [m, ep] : member_endpoint_) {
-            auto [h, compact] = EtcdGateway(ep).HashKV(rev);
-            hashes.insert(h);
-            c.evidence["hash"][m] = h;
-          }
-          c.passed = hashes.size() == 1;
-          c.summary = c.passed
-                          ? "HashKV agrees at revision " + std::to_string(rev)
-                          : "HashKV differs between members at revision " + std::to_string(rev);
+        case v1::HASHKV:
+          c = cluster(etcd::CheckHashKV(*etcd_));
           break;
-        }
-        case v1::ALARMS: {
-          auto alarms = EtcdGateway(member_endpoint_.begin()->second).Alarms();
-          c.evidence["alarms"] = alarms;
-          c.passed = alarms.empty();
-          c.summary = c.passed ? "no alarm raised" : std::to_string(alarms.size()) + " alarm(s)";
+        case v1::ALARMS:
+          c = cluster(etcd::CheckAlarms(*etcd_));
           break;
-        }
         case v1::LOST_WRITES:
-          c = history ? history->Check("LOST_WRITES") : workload.CheckLostWrites();
-          break;
         case v1::LINEARIZABILITY:
         case v1::WATCH_ORDER:
           if (history) {
@@ -646,8 +633,8 @@ void Run::RunChecks(Workload& workload, HistoryLoad* history) {
     c.slo = true;
     std::vector<double> during;
     for (const auto& w : result_.windows) {
-      auto v = history ? history->LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end)
-                       : workload.LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end);
+      if (!history) break;
+      auto v = history->LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end);
       during.insert(during.end(), v.begin(), v.end());
     }
     double limit =
@@ -744,7 +731,6 @@ RunResult Run::Execute() {
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Event({0, "run.start", "", "", "", "", "run " + result_.run_id + " of " + exp_.name()});
   std::thread watcher, renewer;
-  std::unique_ptr<Workload> workload;
   std::unique_ptr<HistoryLoad> history;
   auto stop_threads = [&] {
     {
@@ -773,30 +759,22 @@ RunResult Run::Execute() {
     });
     std::vector<std::string> endpoints;
     for (const auto& [m, ep] : member_endpoint_) endpoints.push_back(ep);
-    bool wants_history = false;
-    for (int c : exp_.checks()) {
-      wants_history = wants_history || c == v1::LINEARIZABILITY || c == v1::WATCH_ORDER;
-    }
-    v1::Workload spec = exp_.workload();
-    if (wants_history && spec.kind() != v1::Workload::NONE) {
-      // The history workload replaces the plain one: one load, both measured and checked.
-      history = std::make_unique<HistoryLoad>(spec, endpoints, exp_.seed(),
-                                              "/faultline/" + result_.run_id + "/");
+    bool watch = false;
+    for (int c : exp_.checks()) watch = watch || c == v1::WATCH_ORDER;
+    if (exp_.workload().kind() != v1::Workload::NONE && !endpoints.empty()) {
+      history = std::make_unique<HistoryLoad>(exp_.workload(), endpoints, exp_.seed(),
+                                              "/faultline/" + result_.run_id + "/", watch,
+                                              opt_.etcd_client);
       history->Start(Now());
-      spec.set_kind(v1::Workload::NONE);
     }
-    workload = std::make_unique<Workload>(spec, endpoints, "faultline/" + result_.run_id + "/", t0_,
-                                          exp_.seed());
-    workload->Start();
     if (exp_.workload().has_warmup()) Sleep(faults::FromProto(exp_.workload().warmup()));
     for (int i = 0; i < exp_.steps_size(); ++i) {
       RunStep(exp_.steps(i), "steps[" + std::to_string(i) + "]");
     }
     if (exp_.workload().has_cooldown()) Sleep(faults::FromProto(exp_.workload().cooldown()));
-    workload->Stop();
     if (history) history->Stop();
     RecoverAll("end of run");
-    if (!member_endpoint_.empty()) RunChecks(*workload, history.get());
+    if (!member_endpoint_.empty()) RunChecks(history.get());
     result_.state = result_.failing().empty() ? "passed" : "failed";
   } catch (const Cancelled&) {
     result_.state = "cancelled";
@@ -808,16 +786,11 @@ RunResult Run::Execute() {
     Event({0, "error", "", "", "", "", e.what()});
   }
   if (result_.state == "cancelled" || result_.state == "error") {
-    if (workload) workload->Stop();
     if (history) history->Stop();
     RecoverAll(result_.state);
   }
   stop_threads();
-  if (history) {
-    result_.latency = history->PerSecond();
-  } else if (workload) {
-    result_.latency = workload->PerSecond();
-  }
+  if (history) result_.latency = history->PerSecond();
   result_.duration_s = Now();
   Event({0, "run.end", "", "", "", "", result_.state});
   return result_;

@@ -7,19 +7,25 @@
 #include <string>
 #include <vector>
 
+#include "controller/etcd/client.h"
 #include "controller/runner/run_result.h"
 #include "controller/runner/targets.h"
 #include "faultline/v1/agent.grpc.pb.h"
 #include "faultline/v1/experiment.pb.h"
+#include "proto/transport/tls.h"
 
 namespace faultline::controller {
 
 using AgentConnector =
     std::function<std::shared_ptr<v1::Agent::StubInterface>(const std::string& address)>;
 
-// Plaintext gRPC to "unix:///path", "/path" or "HOST:PORT" (the lab and loopback; mTLS agents
-// are reached through a connector that carries credentials).
+// Plaintext gRPC to "unix:///path", "/path" or a loopback "HOST:PORT" (the lab and tests);
+// throws std::invalid_argument for TCP off loopback, which needs ConnectWith's credentials.
 std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address);
+
+// Agents over mTLS (`tls`: the controller's client certificate and the CA that verifies agents);
+// unix sockets stay plaintext.
+AgentConnector ConnectWith(transport::TlsFiles tls);
 
 // Asks each agent for its labels (Capabilities). Throws naming the address of the first agent
 // that does not answer.
@@ -29,6 +35,8 @@ std::vector<AgentInfo> DescribeAgents(const std::vector<std::string>& addresses,
 struct RunOptions {
   std::vector<AgentInfo> agents;
   std::vector<std::string> etcd_endpoints;
+  // TLS to the cluster under test (its CA and a client certificate); timeouts are the runner's.
+  etcd::ClientOptions etcd_client;
   std::string run_id;  // empty: "<experiment>-<utc time>"
   // Every fault is injected with this lease and renewed every lease/3; if the runner dies, its
   // faults lapse within one lease.

@@ -190,6 +190,7 @@ void SubstituteLabels(google::protobuf::Message* msg, const Labels& labels) {
 }
 
 std::string Describe(const TargetSelector& sel) {
+  if (!sel.same_as().empty()) return "same as step " + sel.same_as();
   std::string out;
   for (const auto& [k, v] : sel.match_labels()) {
     if (!out.empty()) out += ",";

@@ -64,7 +64,14 @@ std::string ToJson(const LabInfo& info) {
          {"created_unix", info.created_unix},
          {"creator_pid", info.creator_pid},
          {"endpoints", info.Endpoints()},
-         {"members", members}};
+         {"members", members},
+         {"controller",
+          {{"binary", info.controller.binary},
+           {"socket", info.controller.socket},
+           {"state_dir", info.controller.state_dir},
+           {"metrics_listen", info.controller.metrics_listen},
+           {"pid", info.controller.pid},
+           {"start_time", info.controller.start_time}}}};
   return j.dump(2) + "\n";
 }
 
@@ -106,6 +113,18 @@ LabInfo LabFromJson(std::string_view text) {
     mi.etcd_pid = Get<int>(m, "etcd_pid", p, false);
     mi.etcd_start_time = Get<uint64_t>(m, "etcd_start_time", p, false);
     info.members.push_back(std::move(mi));
+  }
+  // Labs described before they had a controller have no such object.
+  if (j.contains("controller")) {
+    const json& c = j["controller"];
+    if (!c.is_object()) throw std::invalid_argument("lab description: controller: not an object");
+    const std::string p = "controller.";
+    info.controller.binary = Get<std::string>(c, "binary", p);
+    info.controller.socket = Get<std::string>(c, "socket", p, false);
+    info.controller.state_dir = Get<std::string>(c, "state_dir", p, false);
+    info.controller.metrics_listen = Get<std::string>(c, "metrics_listen", p, false);
+    info.controller.pid = Get<int>(c, "pid", p, false);
+    info.controller.start_time = Get<uint64_t>(c, "start_time", p, false);
   }
   return info;
 }

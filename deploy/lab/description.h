@@ -25,6 +25,20 @@ struct MemberInfo {
   bool operator==(const MemberInfo&) const = default;
 };
 
+// The lab's faultline-controller: in the host namespace, it reaches etcd through the bridge and
+// the agents through their unix sockets. An empty binary means the lab runs without one.
+struct ControllerInfo {
+  std::string binary;
+  std::string socket;          // DIR/controller.sock (gRPC)
+  std::string state_dir;       // DIR/controller (its embedded store)
+  std::string metrics_listen;  // "BRIDGE_ADDRESS:PORT" for GET /metrics
+  int pid = 0;
+  uint64_t start_time = 0;  // /proc/PID/stat field 22
+  bool operator==(const ControllerInfo&) const = default;
+  // "unix://DIR/controller.sock" for --controller; empty without a controller.
+  std::string Address() const { return binary.empty() ? "" : "unix://" + socket; }
+};
+
 // The lab description (DIR/lab.json) that `faultline lab ...` and the other commands read.
 // Written before anything is created and updated as bring-up proceeds, so `lab down` can find
 // everything even after `lab up` died halfway.
@@ -40,6 +54,7 @@ struct LabInfo {
   int64_t created_unix = 0;
   int creator_pid = 0;
   std::vector<MemberInfo> members;
+  ControllerInfo controller;
   bool operator==(const LabInfo&) const = default;
 
   // "http://A:2379,http://B:2379,..." for etcdctl --endpoints.

@@ -88,35 +88,47 @@ std::string SelfDir() {
   return ec ? "" : exe.parent_path().string();
 }
 
-// The agent binary to use, or "" if none that can supervise etcd (--managed-config) is found.
-std::string FindAgent(const LabOptions& o) {
+// A faultline binary: `given` if set (it must support the flag `needs`), else the first of the
+// usual places (next to the running binary, the build tree, /usr/sbin) that does; "" if none.
+// `option` and `too_old` word the error about a given binary.
+std::string FindTool(const std::string& given, const std::string& file, const std::string& subdir,
+                     const std::string& needs, const std::string& option,
+                     const std::string& too_old) {
   std::vector<std::string> candidates;
-  if (!o.agent.empty()) {
-    candidates.push_back(o.agent);
+  if (!given.empty()) {
+    candidates.push_back(given);
   } else {
     std::string self = SelfDir();
     if (!self.empty()) {
-      candidates.push_back(self + "/faultline-agent");
-      candidates.push_back(self + "/../agent/faultline-agent");
+      candidates.push_back(self + "/" + file);
+      candidates.push_back(self + "/../" + subdir + "/" + file);
     }
-    candidates.push_back("/usr/sbin/faultline-agent");
-    candidates.push_back("/usr/local/sbin/faultline-agent");
+    candidates.push_back("/usr/sbin/" + file);
+    candidates.push_back("/usr/local/sbin/" + file);
   }
   for (const auto& c : candidates) {
     if (::access(c.c_str(), X_OK) != 0) continue;
     auto help = RunCommand({c, "--help"}, std::chrono::seconds(5));
-    if (help.out.find("--managed-config") != std::string::npos) {
-      return fs::weakly_canonical(c).string();
-    }
-    if (!o.agent.empty()) {
+    if (help.out.find(needs) != std::string::npos) return fs::weakly_canonical(c).string();
+    if (!given.empty()) {
       throw faults::ValidationError(
-          {{"--agent", c + " does not support --managed-config (too old to supervise etcd)"}});
+          {{option, c + " does not support " + needs + " (" + too_old + ")"}});
     }
   }
-  if (!o.agent.empty()) {
-    throw faults::ValidationError({{"--agent", o.agent + " is not an executable file"}});
-  }
+  if (!given.empty())
+    throw faults::ValidationError({{option, given + " is not an executable file"}});
   return "";
+}
+
+// The agent binary to use, or "" if none that can supervise etcd (--managed-config) is found.
+std::string FindAgent(const LabOptions& o) {
+  return FindTool(o.agent, "faultline-agent", "agent", "--managed-config", "--agent",
+                  "too old to supervise etcd");
+}
+
+std::string FindController(const LabOptions& o) {
+  return FindTool(o.controller, "faultline-controller", "controller", "--metrics-listen",
+                  "--controller", "too old for the lab");
 }
 
 ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string& cluster) {
@@ -159,6 +171,16 @@ ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string
   return s;
 }
 
+// Ready once the gRPC server has bound its unix socket.
+ReadinessProbe SocketReady(const std::string& socket) {
+  ReadinessProbe r;
+  r.kind = ReadinessProbe::Kind::kCommand;
+  r.command = {"/usr/bin/test", "-S", socket};
+  r.interval = std::chrono::milliseconds(20);
+  r.timeout = std::chrono::seconds(20);
+  return r;
+}
+
 ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
   ManagedSpec s;
   s.name = "agent";
@@ -178,11 +200,54 @@ ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
   s.cwd = m.dir;
   s.netns = NetNs::PathOf(m.netns);
   s.log = m.dir + "/agent.log";
-  s.ready.kind = ReadinessProbe::Kind::kCommand;
-  s.ready.command = {"/usr/bin/test", "-S", m.agent_socket};
-  s.ready.interval = std::chrono::milliseconds(20);
-  s.ready.timeout = std::chrono::seconds(20);
+  s.ready = SocketReady(m.agent_socket);
   return s;
+}
+
+ManagedSpec ControllerSpec(const LabInfo& info) {
+  const ControllerInfo& c = info.controller;
+  std::string agents;
+  for (const auto& m : info.members) {
+    agents += (agents.empty() ? "unix://" : ",unix://") + m.agent_socket;
+  }
+  ManagedSpec s;
+  s.name = "controller";
+  // `lab down` finds the controller by "--listen unix://DIR/controller.sock" when the
+  // description is gone.
+  s.argv = {c.binary,    "--listen",         c.Address(),      "--state-dir",
+            c.state_dir, "--etcd-endpoints", info.Endpoints(), "--agents",
+            agents,      "--metrics-listen", c.metrics_listen};
+  s.cwd = info.dir;
+  s.log = info.dir + "/controller.log";
+  s.ready = SocketReady(c.socket);
+  return s;
+}
+
+// Controllers of the lab in `dir`: the recorded one if it still runs, and any process started
+// with its --listen argument (a controller started after the description was last written).
+std::vector<std::pair<pid_t, uint64_t>> LabControllers(const fs::path& dir,
+                                                       const std::optional<LabInfo>& info) {
+  std::vector<std::pair<pid_t, uint64_t>> out;
+  if (info && info->controller.pid > 0 &&
+      faults::process::SameProcess(info->controller.pid, info->controller.start_time)) {
+    out.push_back({info->controller.pid, info->controller.start_time});
+  }
+  const std::string arg = "--listen unix://" + (dir / "controller.sock").string();
+  pid_t self = ::getpid();
+  for (pid_t pid : faults::process::ListPids()) {
+    if (pid == self) continue;
+    auto p = faults::process::ReadProc(pid);
+    if (!p || p->state == 'Z') continue;
+    auto at = p->cmdline.find(arg);
+    if (at == std::string::npos) continue;
+    size_t end = at + arg.size();
+    if (end != p->cmdline.size() && p->cmdline[end] != ' ') continue;
+    if (std::find_if(out.begin(), out.end(), [&](auto& e) { return e.first == pid; }) ==
+        out.end()) {
+      out.push_back({pid, p->start_time});
+    }
+  }
+  return out;
 }
 
 // Pids whose network namespace is one of `inodes`.
@@ -253,6 +318,20 @@ bool WaitGone(const std::vector<std::pair<pid_t, uint64_t>>& procs,
     if (!any) return true;
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// SIGTERM (and SIGCONT, so a stopped process can act on it), then SIGKILL for those still
+// running after `grace`.
+void StopPolitely(const std::vector<std::pair<pid_t, uint64_t>>& procs,
+                  std::chrono::milliseconds grace) {
+  for (const auto& [pid, start] : procs) {
+    ::kill(pid, SIGTERM);
+    ::kill(pid, SIGCONT);
+  }
+  if (WaitGone(procs, grace)) return;
+  for (const auto& [pid, start] : procs) {
+    if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);
   }
 }
 
@@ -373,9 +452,14 @@ LabInfo Up(const LabOptions& o) {
   }
   if (!errs.empty()) throw faults::ValidationError(errs);
   std::string agent = o.no_agents ? "" : FindAgent(o);
+  // A controller drives agents; without them there is nothing for it to do.
+  std::string controller = agent.empty() || o.no_controller ? "" : FindController(o);
   auto say = [&](const std::string& s) {
     if (o.progress) o.progress(s);
   };
+  if (!agent.empty() && !o.no_controller && controller.empty()) {
+    say("no faultline-controller next to this binary or in /usr/sbin: the lab runs without one");
+  }
 
   fs::path root = RootOr(o.root);
   fs::path dir = root / o.name;
@@ -439,6 +523,13 @@ LabInfo Up(const LabOptions& o) {
       if (!agent.empty()) m.agent_socket = m.dir + "/agent.sock";
       cluster += (cluster.empty() ? "" : ",") + m.name + "=" + m.peer_url;
       info.members.push_back(m);
+    }
+    if (!controller.empty()) {
+      info.controller.binary = controller;
+      info.controller.socket = (dir / "controller.sock").string();
+      info.controller.state_dir = (dir / "controller").string();
+      info.controller.metrics_listen =
+          info.bridge_address + ":" + std::to_string(kControllerMetricsPort);
     }
     // The plan goes to disk before anything exists, so `lab down` can undo a crash at any step.
     Save(info);
@@ -536,6 +627,21 @@ LabInfo Up(const LabOptions& o) {
       }
       say(m.name + ": etcd healthy at " + m.client_url);
     }
+    if (!info.controller.binary.empty()) {
+      ManagedProcess c(ControllerSpec(info), info.dir);
+      c.Start();
+      info.controller.pid = c.Pid();
+      info.controller.start_time = c.StartTime();
+      Save(info);
+      auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(5));
+      if (!c.WaitReady(left)) {
+        throw FaultError("controller not serving on " + info.controller.socket + ":\n" +
+                         Tail(info.dir + "/controller.log", 10));
+      }
+      say("controller pid " + std::to_string(info.controller.pid) + " on " +
+          info.controller.Address() + ", metrics http://" + info.controller.metrics_listen +
+          "/metrics");
+    }
     info.state = "up";
     Save(info);
     return info;
@@ -561,8 +667,15 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
     // A torn description: fall back to the names derived from the lab's name.
   }
 
-  // 1. Processes. Agents first and politely, so they revert their faults and do not restart
-  //    etcd; then everything else recorded or living in one of the lab's namespaces.
+  // 1. Processes. The controller first and politely: it cancels its runs, whose faults are
+  //    recovered through the agents, which must still be up. Then the agents, also politely, so
+  //    they revert their faults and do not restart etcd; then everything else recorded or living
+  //    in one of the lab's namespaces.
+  auto controllers = LabControllers(dir, info);
+  StopPolitely(controllers, std::chrono::seconds(20));
+  for (const auto& [pid, start] : controllers) {
+    done.push_back("stopped controller pid " + std::to_string(pid));
+  }
   std::vector<std::string> namespaces = LabNamespaces(name);
   std::set<unsigned long> inodes;
   for (const auto& n : namespaces) {
@@ -579,15 +692,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
       }
     }
   }
-  for (const auto& [pid, start] : agents) {
-    ::kill(pid, SIGTERM);
-    ::kill(pid, SIGCONT);
-  }
-  if (!WaitGone(agents, std::chrono::seconds(5))) {
-    for (const auto& [pid, start] : agents) {
-      if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);
-    }
-  }
+  StopPolitely(agents, std::chrono::seconds(5));
   for (pid_t pid : PidsInNamespaces(inodes)) {
     if (auto p = faults::process::ReadProc(pid)) others.push_back({pid, p->start_time});
   }
@@ -602,6 +707,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
   for (const auto& [pid, start] : agents)
     done.push_back("stopped agent pid " + std::to_string(pid));
   others.insert(others.end(), agents.begin(), agents.end());
+  others.insert(others.end(), controllers.begin(), controllers.end());
   if (!WaitGone(others, std::chrono::seconds(10))) {
     throw FaultError("lab " + name + ": some processes did not exit after SIGKILL");
   }

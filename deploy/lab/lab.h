@@ -10,9 +10,13 @@
 //   ROOT/NAME/eN/agent.sock       the member's agent      ROOT/NAME/eN/agent.log
 //   ROOT/NAME/eN/agent/           agent state (journal, managed process state)
 //   ROOT/NAME/eN/managed.json     the agent's --managed-config (etcd)
+//   ROOT/NAME/controller.sock     the lab's faultline-controller (host namespace)
+//   ROOT/NAME/controller/         its state store            ROOT/NAME/controller.log
+//   BRIDGE_ADDRESS:9479           its /metrics (see kControllerMetricsPort)
 // Kernel objects are named from NAME so `lab down` finds them without the description:
 // namespaces /run/netns/fl-NAME-eN, bridge fl<tag>br and host veth ends fl<tag>eN, where tag
 // is 6 hex digits hashed from NAME (link names are limited to 15 bytes).
+// The controller is found by its --listen argument, which names the lab directory.
 // Addresses: a free /24 of 10.213-215.x.0 (see subnet.h); the bridge has .1, eN has .(10+N).
 // Members have no default route: their traffic cannot leave the bridge.
 
@@ -35,6 +39,10 @@ struct LabOptions {
   // found (or `no_agents`), etcd runs as a plain child without agents.
   std::string agent;
   bool no_agents = false;
+  // faultline-controller binary. Empty: look next to the running binary, then /usr/sbin; if none
+  // is found (or `no_controller`, or there are no agents) the lab runs without a controller.
+  std::string controller;
+  bool no_controller = false;
   // etcd's data dir sits on the agent's FUSE overlay (IO faults act on it). With agents only.
   bool overlay = true;
   // Syscalls of etcd routed through the agent's seccomp filter (syscall faults), e.g.
@@ -45,6 +53,9 @@ struct LabOptions {
   // Called with one line per step ("e1: etcd pid 1234").
   std::function<void(const std::string&)> progress;
 };
+
+// The lab controller's /metrics port, on the lab's own bridge address (unique per lab).
+inline constexpr int kControllerMetricsPort = 9479;
 
 std::filesystem::path DefaultRoot();
 // Throws ValidationError{"--name", why} unless NAME is 1..32 of [A-Za-z0-9_-].
@@ -71,7 +82,8 @@ std::string ResolveLabName(const std::optional<std::string>& name,
                            const std::filesystem::path& root = {});
 LabInfo LoadLab(const std::string& name, const std::filesystem::path& root = {});
 
-// etcd's own view of one member, from `etcdctl endpoint status`.
+// etcd's own view of one member, from `etcdctl endpoint status`: the tests' independent
+// observer of a lab (`faultline lab status` asks through controller/etcd's client instead).
 struct EtcdStatus {
   std::string member;
   std::string endpoint;

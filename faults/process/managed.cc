@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -640,7 +641,11 @@ int ManagedProcess::last_status() const {
 void ManagedProcess::WriteStateLocked() {
   std::error_code ec;
   std::filesystem::create_directories(state_dir_, ec);
-  json j{{"name", spec_.name}, {"pid", pid_}, {"start_time", start_time_}, {"argv", spec_.argv}};
+  json j{{"name", spec_.name},
+         {"pid", pid_},
+         {"start_time", start_time_},
+         {"argv", spec_.argv},
+         {"keeper", keeper_.string()}};
   auto tmp = state_file();
   tmp += ".tmp";
   {
@@ -667,17 +672,15 @@ bool ManagedProcess::AdoptLocked() {
   pidfd_ = std::move(fd);
   own_child_ = false;
   adopted_ = true;
+  keeper_ = j.value("keeper", std::string());
   // Its filter's keeper kept the process running while no agent was attached; take over.
   if (!spec_.syscalls.empty()) AttachInterceptorLocked();
   return true;
 }
 
-std::filesystem::path ManagedProcess::keeper_path() const {
-  return state_dir_ / (spec_.name + ".keeper.sock");
-}
-
 void ManagedProcess::AttachInterceptorLocked() {
-  auto attached = syscalls::AttachKeeper(keeper_path().string());
+  if (keeper_.empty()) throw FaultError("managed " + spec_.name + ": no filter keeper recorded");
+  auto attached = syscalls::AttachKeeper(keeper_.string());
   interceptor_ = std::make_shared<syscalls::SyscallInterceptor>(
       std::move(attached.listener), std::move(attached.connection), spec_.syscalls);
 }
@@ -689,14 +692,27 @@ std::shared_ptr<syscalls::SyscallInterceptor> ManagedProcess::interceptor() cons
 
 void ManagedProcess::SpawnLocked() {
   std::string who = "managed " + spec_.name;
+  interceptor_.reset();
+  keeper_.clear();
+  if (!spec_.syscalls.empty()) {
+    // The keeper binds its socket here, before the first state file would create the directory.
+    std::filesystem::create_directories(state_dir_);
+    const std::string stem = spec_.name + ".keeper.";
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(state_dir_, ec)) {
+      // Sockets of earlier processes' keepers: gone with them, or going (a SIGKILLed keeper
+      // cannot unlink its own).
+      if (e.path().filename().string().starts_with(stem)) std::filesystem::remove(e.path(), ec);
+    }
+    char nonce[9];
+    snprintf(nonce, sizeof nonce, "%08x", std::random_device{}());
+    keeper_ = state_dir_ / (stem + nonce + ".sock");
+  }
   // Under a seccomp filter the loader execs the real argv; its keeper serves the filter to us.
   std::vector<std::string> argv = spec_.syscalls.empty()
                                       ? spec_.argv
                                       : syscalls::NotifyChannel::WrapArgvWithKeeper(
-                                            spec_.argv, spec_.syscalls, keeper_path().string());
-  interceptor_.reset();
-  // The keeper binds its socket here, before the first state file would create the directory.
-  if (!spec_.syscalls.empty()) std::filesystem::create_directories(state_dir_);
+                                            spec_.argv, spec_.syscalls, keeper_.string());
   ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   pid_t pid = Spawn(plan, who);
   UniqueFd fd(pidfd_open(pid, 0));

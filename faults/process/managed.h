@@ -147,7 +147,6 @@ class ManagedProcess {
   bool AdoptLocked();
   // Connects to the keeper of the current process's seccomp filter (spec.syscalls).
   void AttachInterceptorLocked();
-  std::filesystem::path keeper_path() const;
   void WriteStateLocked();
   void Monitor();
   void Wake();
@@ -171,6 +170,10 @@ class ManagedProcess {
   std::chrono::steady_clock::time_point started_at_;
 
   std::shared_ptr<syscalls::SyscallInterceptor> interceptor_;
+  // The socket of the current process's filter keeper. A fresh name for every start: the
+  // keeper of the process before a restart may still be serving (or closing) its socket while
+  // the new one starts, and attaching to it would hand us a dead process's filter.
+  std::filesystem::path keeper_;
   UniqueFd wake_fd_;  // eventfd: tells the monitor something changed
   std::thread monitor_;
 };

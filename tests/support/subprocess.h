@@ -34,6 +34,10 @@ class Subprocess {
   int status_ = 0;
 };
 
+// Runs `argv` to completion (argv[0] looked up in PATH), returning the exit code (128+signal if
+// killed) and capturing stdout+stderr.
+int RunCommand(const std::vector<std::string>& argv, std::string* output);
+
 // Polls `cond` every 5 ms until it holds or `limit` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit);
 

@@ -18,6 +18,7 @@ TestLab::TestLab(lab::LabOptions tweak) {
   tweak.root = root_.path();
   tweak.no_agents = false;
   tweak.agent = Binary("agent/faultline-agent");
+  if (!tweak.no_controller) tweak.controller = Binary("controller/faultline-controller");
   ::setenv("FAULTLINE_LAB_ROOT", root_.path().c_str(), 1);
   try {
     info_ = lab::Up(tweak);

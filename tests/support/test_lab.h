@@ -14,7 +14,8 @@ namespace faultline::testing {
 // Sets FAULTLINE_LAB_ROOT so `faultline ... --lab NAME` run by the test finds it.
 class TestLab {
  public:
-  // `tweak` may change members, overlay, intercept_syscalls; name, root and agent are set here.
+  // `tweak` may change members, overlay, intercept_syscalls, no_controller; name, root, agent
+  // and controller binaries are set here.
   explicit TestLab(lab::LabOptions tweak = {});
   ~TestLab();
   TestLab(const TestLab&) = delete;
@@ -31,6 +32,8 @@ class TestLab {
   // Agent addresses ("unix:///.../eN/agent.sock") in member order, and joined with commas.
   std::vector<std::string> agents() const;
   std::string AgentsCsv() const;
+  // The lab's faultline-controller ("unix:///.../controller.sock"); "" with no_controller.
+  std::string controller() const { return info_.controller.Address(); }
   // The leader's member name ("e2") as an independent `etcdctl endpoint status` sees it; "" if
   // the members do not agree on one reachable leader.
   std::string EtcdctlLeader() const;

@@ -6,6 +6,7 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/support/certs.h"
 #include "tests/support/subprocess.h"
 
 namespace faultline::testing {
@@ -23,25 +24,11 @@ class MtlsTest : public ::testing::Test {
     d_ = dir_.path().string();
     // The project's own CA and certificates, as an operator would make them...
     ASSERT_EQ(Sh(Binary("cli/faultline") + " certs init --dir " + d_ + " >/dev/null"), 0);
-    std::string q = " >/dev/null 2>&1";
     // ...a stranger's CA with a client certificate, and a client certificate from our CA that
     // carries an identity agents must not accept.
-    ASSERT_EQ(
-        Sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=stranger-ca -keyout " + d_ +
-           "/stranger-ca.key -out " + d_ + "/stranger-ca.crt" + q),
-        0);
-    auto leaf = [&](const std::string& name, const std::string& cn, const std::string& issuer) {
-      ASSERT_EQ(Sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + cn + " -keyout " + d_ + "/" +
-                   name + ".key -out " + d_ + "/" + name + ".csr" + q),
-                0);
-      std::ofstream(d_ + "/" + name + ".ext") << "extendedKeyUsage=clientAuth\n";
-      ASSERT_EQ(Sh("openssl x509 -req -days 1 -in " + d_ + "/" + name + ".csr -CA " + d_ + "/" +
-                   issuer + ".crt -CAkey " + d_ + "/" + issuer + ".key -CAcreateserial -out " + d_ +
-                   "/" + name + ".crt -extfile " + d_ + "/" + name + ".ext" + q),
-                0);
-    };
-    leaf("stranger", "faultline-cli", "stranger-ca");
-    leaf("impostor", "someone-else", "ca");
+    MakeCa(d_, "stranger-ca");
+    IssueClientCert(d_, "stranger", "faultline-cli", "stranger-ca");
+    IssueClientCert(d_, "impostor", "someone-else", "ca");
   }
 
   // Starts the agent on an ephemeral loopback port with mTLS; returns "127.0.0.1:PORT".

@@ -30,13 +30,15 @@ bool PortsFree(int base, int count) {
 }
 }  // namespace
 
-EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(getpid())) {
+EtcdCluster::EtcdCluster(int members, bool with_agents)
+    : dir_("faultline-ctl-" + std::to_string(getpid())) {
   // Ports from the pid so concurrent test runs (other engineers') do not collide, below the
   // ephemeral range (32768+) so an outgoing connection cannot hold one, and probed free first.
   int base = 20000 + (getpid() % 1200) * 10;
   for (int tries = 0; tries < 100 && !PortsFree(base, 10); ++tries) {
     base = 20000 + (base - 20000 + 10) % 12000;
   }
+  base_ = base;
   std::string initial;
   for (int i = 0; i < members; ++i) {
     initial += (i ? "," : "") + name(i) + "=http://127.0.0.1:" + std::to_string(base + 5 + i);
@@ -69,16 +71,16 @@ EtcdCluster::EtcdCluster(int members) : dir_("faultline-ctl-" + std::to_string(g
                                  "1000"},
         (dir() / ("etcd-" + name(i) + ".log")).string()));
   }
-  for (int i = 0; i < members; ++i) {
+  for (int i = 0; i < (with_agents ? members : 0); ++i) {
     auto adir = dir() / ("agent-" + name(i));
     std::filesystem::create_directories(adir);
     agents_.push_back(std::make_unique<AgentProcess>(
         adir, std::vector<std::string>{"--label", "member=" + name(i), "--label", "app=etcd"}));
   }
   if (!WaitFor([&] { return !EtcdctlLeader().empty(); }, std::chrono::seconds(20))) {
-    std::ifstream log(dir() / "etcd-c1.log");
+    std::ifstream log(dir() / ("etcd-" + name(0) + ".log"));
     std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    throw std::runtime_error("etcd cluster did not elect a leader; etcd-c1.log ends: " +
+    throw std::runtime_error("etcd cluster did not elect a leader; its first member's log ends: " +
                              text.substr(text.size() > 1500 ? text.size() - 1500 : 0));
   }
 }
@@ -111,32 +113,6 @@ std::string EtcdCluster::AgentsCsv() const {
   std::string out;
   for (const auto& a : agent_addresses()) out += (out.empty() ? "" : ",") + a;
   return out;
-}
-
-int RunCommand(const std::vector<std::string>& argv, std::string* output) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe");
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    close(fds[0]);
-    std::vector<char*> cargv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    execvp(cargv[0], cargv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, size_t(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (output) *output = out;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::string EtcdCluster::EtcdctlLeader() const {

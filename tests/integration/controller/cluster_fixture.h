@@ -9,11 +9,13 @@
 namespace faultline::testing {
 
 // Three etcd members on loopback (ports derived from the test pid) and one faultline-agent per
-// member labelled member=cN app=etcd — the lab's shape without namespaces, for tests that
-// need real etcd and real agents. Everything is killed and removed on destruction.
+// member labelled member=<name> app=etcd — the lab's shape without namespaces, for tests that
+// need real etcd and real agents. Everything is killed and removed on destruction. Without
+// agents it is a plain etcd (e.g. the controller's HA state store, next to the cluster under
+// test: a second instance in the same process takes the next free block of ports).
 class EtcdCluster {
  public:
-  explicit EtcdCluster(int members = 3);
+  explicit EtcdCluster(int members = 3, bool with_agents = true);
   ~EtcdCluster();
 
   std::vector<std::string> endpoints() const { return endpoints_; }
@@ -23,7 +25,11 @@ class EtcdCluster {
   pid_t etcd_pid(int i) const { return etcd_[size_t(i)]->pid(); }
   const std::filesystem::path& dir() const { return dir_.path(); }
   int size() const { return int(endpoints_.size()); }
-  std::string name(int i) const { return "c" + std::to_string(i + 1); }
+  // "c<N>-<port base>": unique on the host, so a pause by cmdline ("--name c1-20150 ") never hits
+  // another cluster's etcd (another test process, or a second cluster in this one).
+  std::string name(int i) const {
+    return "c" + std::to_string(i + 1) + "-" + std::to_string(base_);
+  }
 
   // The leader as an independent `etcdctl endpoint status` reports it (member name), or "".
   std::string EtcdctlLeader() const;
@@ -32,12 +38,10 @@ class EtcdCluster {
 
  private:
   TempDir dir_;
+  int base_ = 0;  // first port of this cluster's block
   std::vector<std::string> endpoints_;
   std::vector<std::unique_ptr<Subprocess>> etcd_;
   std::vector<std::unique_ptr<AgentProcess>> agents_;
 };
-
-// Runs `argv` to completion, returning the exit code and capturing stdout+stderr.
-int RunCommand(const std::vector<std::string>& argv, std::string* output);
 
 }  // namespace faultline::testing

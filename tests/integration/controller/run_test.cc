@@ -129,7 +129,12 @@ TEST_F(ControllerRun, KilledRunnerLeavesNoFaultAfterItsLease) {
   int member = StoppedMember();
   // Renewals keep it alive well past one lease while the runner lives.
   std::this_thread::sleep_for(5s);
-  EXPECT_EQ(cluster_->EtcdState(member), 'T') << "renewed leases keep the fault active";
+  EXPECT_EQ(cluster_->EtcdState(member), 'T') << "renewed leases keep the fault active\n"
+                                              <<
+      [&] {
+        std::ifstream in(cluster_->dir() / "runner.log");
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      }();
   ASSERT_EQ(::kill(runner.pid(), SIGKILL), 0);
   auto killed = std::chrono::steady_clock::now();
   ASSERT_TRUE(WaitFor([&] { return cluster_->EtcdState(member) != 'T'; }, 10s))

@@ -101,7 +101,10 @@ class LabTest : public ::testing::Test {
     o.name = name_;
     o.root = root_.path();
     o.no_agents = !agents;
-    if (agents) o.agent = testing::Binary("agent/faultline-agent");
+    if (agents) {
+      o.agent = testing::Binary("agent/faultline-agent");
+      o.controller = testing::Binary("controller/faultline-controller");
+    }
     return o;
   }
 
@@ -129,6 +132,19 @@ class LabTest : public ::testing::Test {
         auto p = faults::process::ReadProc(pid);
         bool alive = p && p->start_time == start && p->state != 'Z';
         EXPECT_FALSE(alive) << m.name << " pid " << pid << " still runs";
+      }
+    }
+    if (info.controller.pid != 0) {
+      auto p = faults::process::ReadProc(info.controller.pid);
+      bool alive = p && p->start_time == info.controller.start_time && p->state != 'Z';
+      EXPECT_FALSE(alive) << "controller pid " << info.controller.pid << " still runs";
+    }
+    // Nor any controller started for this lab, recorded or not.
+    auto ps = RunCommand({"ps", "-eo", "stat=,args="});
+    std::istringstream lines(ps.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("unix://" + info.dir + "/controller.sock") != std::string::npos) {
+        EXPECT_EQ(line[0], 'Z') << "a controller of the lab still runs: " << line;
       }
     }
     EXPECT_FALSE(std::filesystem::exists(info.dir));
@@ -195,9 +211,14 @@ TEST_F(LabTest, ThreeMembersReplicateAndDownLeavesNothing) {
     leaders += m["leader"].get<bool>();
   }
   EXPECT_EQ(leaders, 1);
+  EXPECT_TRUE(sj["controller"].is_null()) << "no agents, no controller: " << st.out;
   auto table = Cli({"lab", "status"});
   EXPECT_EQ(table.exit_code, 0);
   EXPECT_NE(table.out.find("RAFT-INDEX"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("controller: none"), std::string::npos) << table.out;
+  auto no_ctl = Cli({"schedule", "list", "--lab", name_});
+  EXPECT_NE(no_ctl.exit_code, 0) << no_ctl.out << no_ctl.err;
+  EXPECT_NE(no_ctl.err.find("runs without a controller"), std::string::npos) << no_ctl.err;
 
   auto removed = Down(name_, root_.path());
   EXPECT_FALSE(removed.empty());
@@ -212,6 +233,9 @@ void LabTest::CrashHalfwayThenDown(bool agents) {
   std::vector<std::string> argv = {testing::Binary("cli/faultline"), "lab", "up", "--name", name_};
   argv.push_back(agents ? "--agent-binary=" + testing::Binary("agent/faultline-agent")
                         : "--no-agents");
+  if (agents) {
+    argv.push_back("--controller-binary=" + testing::Binary("controller/faultline-controller"));
+  }
   testing::Subprocess up(argv, (root_.path() / "up.log").string());
   // Kill it once the first etcd (or agent) runs and the rest is still being built.
   LabInfo partial;
@@ -253,10 +277,18 @@ TEST_F(LabTest, DownCleansUpAfterLabUpWithAgentsIsKilledHalfway) {
 }
 
 TEST_F(LabTest, DownWorksWithoutTheDescription) {
-  LabInfo info = Up(Options(false));
+  // With agents and a controller: the controller lives in the host namespace, so it is found by
+  // its --listen argument rather than by namespace.
+  LabInfo info = Up(Options(true));
+  ASSERT_GT(info.controller.pid, 0);
+  ASSERT_TRUE(faults::process::SameProcess(info.controller.pid, info.controller.start_time));
   std::filesystem::remove(std::filesystem::path(info.dir) / "lab.json");
   auto removed = Down(name_, root_.path());
-  EXPECT_FALSE(removed.empty());
+  std::string all;
+  for (const auto& r : removed) all += r + "\n";
+  EXPECT_NE(all.find("stopped controller pid " + std::to_string(info.controller.pid)),
+            std::string::npos)
+      << all;
   ExpectNothingLeft(info);
 }
 
@@ -304,6 +336,21 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   auto st = Cli({"lab", "status", "-o", "json"});
   ASSERT_EQ(st.exit_code, 0) << st.err;
   for (const auto& m : json::parse(st.out)["members"]) EXPECT_EQ(m["agent"], "ok") << m.dump();
+  // The lab's controller runs in the host namespace and answers on its socket.
+  json ctl = json::parse(st.out)["controller"];
+  EXPECT_EQ(ctl.value("state", ""), "ok") << st.out;
+  EXPECT_EQ(ctl.value("address", ""), "unix://" + info.dir + "/controller.sock") << st.out;
+  ASSERT_GT(info.controller.pid, 0);
+  {
+    struct stat host_ns, ctl_ns;
+    ASSERT_EQ(::stat("/proc/self/ns/net", &host_ns), 0);
+    ASSERT_EQ(::stat(("/proc/" + std::to_string(info.controller.pid) + "/ns/net").c_str(), &ctl_ns),
+              0);
+    EXPECT_EQ(ctl_ns.st_ino, host_ns.st_ino);
+  }
+  auto runs = Cli({"runs", "--lab", name_});
+  EXPECT_EQ(runs.exit_code, 0) << runs.err;
+  EXPECT_NE(runs.out.find("EXPERIMENT"), std::string::npos) << runs.out;
 
   uint64_t leader_id = 0;
   ASSERT_TRUE(testing::WaitFor(

@@ -21,6 +21,7 @@
 #include "faults/core/unique_fd.h"
 #include "faults/process/managed.h"
 #include "faults/process/proc.h"
+#include "faults/syscall/interceptor.h"
 #include "tests/support/subprocess.h"
 
 namespace faultline::faults::process {
@@ -431,6 +432,50 @@ TEST(ManagedSet, LoadsAConfigFileAndServesTheSupervisorInterface) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Each start under a seccomp filter gets a keeper of its own: after a restart the interceptor
+// acts on the new process (a rule armed then fails the new process's fsyncs), never on the filter
+// of the process before it, whose keeper may still be closing when the new one starts.
+TEST(ManagedProcess, SyscallFilterFollowsTheProcessAcrossRestarts) {
+  TempDir dir;
+  ::setenv("FAULTLINE_SECCOMP_EXEC", testing::Binary("agent/faultline-seccomp-exec").c_str(), 1);
+  const auto results = dir.path() / "results";
+  // coreutils `sync FILE` fsyncs FILE and fails when fsync does; the filter covers children.
+  ManagedSpec s = Shell("syncer",
+                        "touch f; while :; do if sync f 2>/dev/null; then echo ok; else echo fail; "
+                        "fi >> results; sleep 0.02; done",
+                        dir);
+  s.syscalls = {"fsync"};
+  ManagedProcess p(s, dir.path());
+  StopOnExit stop{p};
+  p.Start();
+  auto last_line = [&] {
+    std::string all = Slurp(results);
+    if (all.size() < 2) return std::string();
+    return all.substr(all.rfind('\n', all.size() - 2) + 1);
+  };
+  for (int round = 0; round < 4; ++round) {
+    if (round > 0) p.Restart(SIGTERM, 2s);
+    auto interceptor = p.interceptor();
+    ASSERT_TRUE(interceptor) << "round " << round;
+    ASSERT_TRUE(WaitFor([&] { return last_line() == "ok\n"; }, 5s)) << "round " << round;
+    syscalls::SyscallRule rule;
+    rule.id = "eio-" + std::to_string(round);
+    rule.syscalls = {*syscalls::ResolveSyscall("fsync")};
+    rule.error = EIO;
+    interceptor->Arm(rule);
+    EXPECT_TRUE(WaitFor([&] { return last_line() == "fail\n"; }, 5s))
+        << "round " << round << ": a rule armed after the restart did not reach the new process";
+    interceptor->Disarm(rule.id);
+    EXPECT_TRUE(WaitFor([&] { return last_line() == "ok\n"; }, 5s)) << "round " << round;
+  }
+  // One keeper socket: those of the earlier processes went with them.
+  int sockets = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    sockets += e.path().filename().string().starts_with("syncer.keeper.");
+  }
+  EXPECT_EQ(sockets, 1);
 }
 
 }  // namespace

@@ -253,6 +253,31 @@ TEST(NativeLoader, ModeIsRequiredUnlessTheTargetIsASingleMember) {
           .ok());
 }
 
+TEST(NativeLoader, SameAsNamesAFaultStepThatEndedBefore) {
+  // The parallel branch's kill may reuse the agents of "pause" (two steps earlier).
+  const std::string kill = "target: {role: followers, mode: fixed, value: 1}";
+  auto ok = LoadString(With(kill, "target: {sameAs: pause}"), "exp.yaml");
+  ASSERT_TRUE(ok.ok()) << All(ok);
+  EXPECT_EQ(ok.experiments[0].steps(2).parallel(0).target().same_as(), "pause");
+
+  auto unknown = LoadString(With(kill, "target: {sameAs: nope}"), "exp.yaml");
+  ASSERT_EQ(unknown.errors.size(), 1u) << All(unknown);
+  EXPECT_EQ(unknown.errors[0].path, "spec.steps[2].parallel[0].target.sameAs");
+  EXPECT_THAT(unknown.errors[0].message, HasSubstr("no fault step named \"nope\""));
+
+  auto mixed = LoadString(With(kill, "target: {sameAs: pause, mode: one}"), "exp.yaml");
+  ASSERT_EQ(mixed.errors.size(), 1u) << All(mixed);
+  EXPECT_THAT(mixed.errors[0].message, HasSubstr("stands alone"));
+
+  // A branch running beside the named step cannot reuse what it has not hit yet.
+  std::string text = With(kill, "target: {sameAs: hup}");
+  const std::string hup = "- fault: {process: {action: signal";
+  text.replace(text.find(hup), 2, "- name: hup\n          ");
+  auto sibling = LoadString(text, "exp.yaml");
+  ASSERT_EQ(sibling.errors.size(), 1u) << All(sibling);
+  EXPECT_EQ(sibling.errors[0].path, "spec.steps[2].parallel[0].target.sameAs");
+}
+
 TEST(NativeLoader, MissingDurationOnALastingFault) {
   auto r = LoadString(With("      duration: 20s\n", ""), "exp.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << All(r);

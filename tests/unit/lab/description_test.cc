@@ -34,12 +34,27 @@ LabInfo Sample() {
     m.etcd_start_time = 5;
     info.members.push_back(m);
   }
+  info.controller.binary = "/usr/sbin/faultline-controller";
+  info.controller.socket = info.dir + "/controller.sock";
+  info.controller.state_dir = info.dir + "/controller";
+  info.controller.metrics_listen = "10.213.7.1:9479";
+  info.controller.pid = 300;
+  info.controller.start_time = 77;
   return info;
 }
 
 TEST(LabDescription, RoundTrips) {
   LabInfo info = Sample();
   EXPECT_EQ(LabFromJson(ToJson(info)), info);
+}
+
+TEST(LabDescription, WithoutAControllerObjectTheLabHasNone) {
+  // A description written before labs had a controller still loads.
+  LabInfo info = LabFromJson(R"({"name":"x","dir":"/d","state":"up","subnet":"s","bridge":"b",
+                                 "bridge_address":"a","etcd":"/e","members":[]})");
+  EXPECT_EQ(info.controller, ControllerInfo{});
+  EXPECT_EQ(info.controller.Address(), "");
+  EXPECT_EQ(Sample().controller.Address(), "unix:///var/lib/faultline/lab/demo/controller.sock");
 }
 
 TEST(LabDescription, Endpoints) {
@@ -58,6 +73,14 @@ TEST(LabDescription, BadInputNamesTheField) {
     FAIL();
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("members[0].netns: missing"), std::string::npos)
+        << e.what();
+  }
+  try {
+    LabFromJson(R"({"name":"x","dir":"/d","state":"up","subnet":"s","bridge":"b",
+                    "bridge_address":"a","etcd":"/e","members":[],"controller":{"pid":1}})");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("controller.binary: missing"), std::string::npos)
         << e.what();
   }
   try {

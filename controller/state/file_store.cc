@@ -1,4 +1,4 @@
-#include "controller/daemon/store.h"
+#include "controller/state/file_store.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,7 +14,7 @@ namespace faultline::controller {
 
 namespace fs = std::filesystem;
 
-StateStore::StateStore(fs::path dir) : dir_(std::move(dir)) {
+FileStore::FileStore(fs::path dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_);
   for (const char* k : {"experiments", "schedules", "runs", "leases"}) {
     fs::create_directories(dir_ / k);
@@ -30,24 +30,20 @@ StateStore::StateStore(fs::path dir) : dir_(std::move(dir)) {
   }
 }
 
-StateStore::~StateStore() {
+FileStore::~FileStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-fs::path StateStore::Path(const std::string& kind, const std::string& id) const {
-  // Ids become file names: refuse anything that could leave the kind's directory.
-  if (id.empty() || id.find('/') != std::string::npos || id.starts_with(".")) {
-    throw std::invalid_argument("bad id \"" + id + "\"");
-  }
+fs::path FileStore::Path(const std::string& kind, const std::string& id) const {
+  ValidateStateId(id);  // ids become file names: nothing may leave the kind's directory
   return dir_ / kind / (id + ".json");
 }
 
-void StateStore::Put(const std::string& kind, const std::string& id, const nlohmann::json& doc) {
+void FileStore::Put(const std::string& kind, const std::string& id, const nlohmann::json& doc) {
   WriteFileAtomic(Path(kind, id), doc.dump(1) + "\n");
 }
 
-std::optional<nlohmann::json> StateStore::Get(const std::string& kind,
-                                              const std::string& id) const {
+std::optional<nlohmann::json> FileStore::Get(const std::string& kind, const std::string& id) const {
   std::ifstream in(Path(kind, id));
   if (!in) return std::nullopt;
   auto j = nlohmann::json::parse(in, nullptr, false);
@@ -55,13 +51,13 @@ std::optional<nlohmann::json> StateStore::Get(const std::string& kind,
   return j;
 }
 
-void StateStore::Remove(const std::string& kind, const std::string& id) {
+void FileStore::Remove(const std::string& kind, const std::string& id) {
   std::error_code ec;
   fs::remove(Path(kind, id), ec);
 }
 
-std::map<std::string, nlohmann::json> StateStore::List(const std::string& kind,
-                                                       std::vector<std::string>* bad) const {
+std::map<std::string, nlohmann::json> FileStore::List(const std::string& kind,
+                                                      std::vector<std::string>* bad) const {
   std::map<std::string, nlohmann::json> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_ / kind, ec)) {

@@ -5,13 +5,14 @@
 
 struct MHD_Daemon;
 
-namespace faultline::agent {
+namespace faultline::metrics {
 
 // Serves GET /metrics (Prometheus text format) over HTTP with libmicrohttpd, which owns the
 // socket and threads; `render` is called per scrape.
 class MetricsServer {
  public:
-  // listen: "HOST:PORT" (IPv4 or [IPv6]); port 0 picks a free port (see port()).
+  // listen: "HOST:PORT", HOST an IPv4 address or localhost; port 0 picks a free port (see
+  // port()). Throws std::invalid_argument on a malformed address.
   MetricsServer(const std::string& listen, std::function<std::string()> render);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
@@ -24,4 +25,4 @@ class MetricsServer {
   int port_ = 0;
 };
 
-}  // namespace faultline::agent
+}  // namespace faultline::metrics

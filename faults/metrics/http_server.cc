@@ -1,13 +1,14 @@
-#include "agent/metrics.h"
+#include "faults/metrics/http_server.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
-namespace faultline::agent {
+namespace faultline::metrics {
 namespace {
 
 MHD_Result Handle(void* cls, MHD_Connection* conn, const char* url, const char* method, const char*,
@@ -41,7 +42,12 @@ MetricsServer::MetricsServer(const std::string& listen, std::function<std::strin
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) throw std::invalid_argument("--metrics-listen: want HOST:PORT");
   std::string host = listen.substr(0, colon);
-  int port = std::stoi(listen.substr(colon + 1));
+  std::string port_text = listen.substr(colon + 1);
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
+    throw std::invalid_argument("--metrics-listen: bad port '" + port_text + "' (want 0..65535)");
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -61,4 +67,4 @@ MetricsServer::~MetricsServer() {
   if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
 }
 
-}  // namespace faultline::agent
+}  // namespace faultline::metrics

@@ -1,0 +1,404 @@
+// Controller HA (issue 9): replicas share a state etcd (a single etcd on loopback, not the
+// cluster under test) and elect one active controller on an etcd lease. Everything is measured
+// from outside: the election key and the stored documents with etcdctl, the fault by the paused
+// etcd's /proc/PID/stat state.
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "controller/state/etcd_election.h"
+#include "controller/state/etcd_store.h"
+#include "faultline/v1/controller.grpc.pb.h"
+#include "tests/integration/controller/cluster_fixture.h"
+
+namespace faultline::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string Hostname() {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// The state etcd seen through etcdctl: an independent client, not the controller's own code.
+class StateEtcd {
+ public:
+  StateEtcd() : etcd_(1, /*with_agents=*/false), prefix_("/ha-test-" + std::to_string(getpid())) {}
+  std::string url() const {
+    std::string ep = etcd_.endpoints()[0];
+    return "etcd://" + ep.substr(ep.find("//") + 2) + prefix_;
+  }
+  const std::string& prefix() const { return prefix_; }
+  std::vector<std::string> endpoints() const { return etcd_.endpoints(); }
+  std::string Ctl(std::vector<std::string> args) const {
+    args.insert(args.begin(),
+                {"etcdctl", "--endpoints=" + etcd_.EndpointsCsv(), "--command-timeout=2s"});
+    std::string out;
+    RunCommand(args, &out);
+    return out;
+  }
+  // The election key's holder id ("" when absent).
+  std::string Leader() const {
+    auto j = nlohmann::json::parse(Ctl({"get", prefix_ + "/leader", "--print-value-only"}), nullptr,
+                                   false);
+    return j.is_object() ? j.value("id", "") : "";
+  }
+  // Every stored document of a kind (values are one-line JSON).
+  std::vector<nlohmann::json> Docs(const std::string& kind) const {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(
+        Ctl({"get", "--prefix", prefix_ + "/" + kind + "/", "--print-value-only"}));
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object()) out.push_back(j);
+    }
+    return out;
+  }
+
+ private:
+  EtcdCluster etcd_;
+  std::string prefix_;
+};
+
+struct StoredRun {
+  v1::Run run;
+  std::string schedule_run_id, started_by;
+};
+
+class Ha : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (agents signal etcd)";
+    cluster_ = std::make_unique<EtcdCluster>();
+    state_ = std::make_unique<StateEtcd>();
+  }
+
+  struct Replica {
+    std::string name, socket, id;
+    std::unique_ptr<Subprocess> proc;
+    std::unique_ptr<v1::Controller::Stub> stub;
+  };
+
+  // A controller replica on the shared state etcd: election lease 2 s (etcd's shortest), fault
+  // lease 20 s so that what ends a fault early is a takeover's recovery, not the lease.
+  Replica StartReplica(const std::string& name) {
+    Replica r;
+    r.name = name;
+    r.socket = (cluster_->dir() / (name + ".sock")).string();
+    r.proc = std::make_unique<Subprocess>(
+        std::vector<std::string>{
+            Binary("controller/faultline-controller"), "--listen", "unix://" + r.socket, "--state",
+            state_->url(), "--election-ttl", "2s", "--etcd-endpoints", cluster_->EndpointsCsv(),
+            "--agents", cluster_->AgentsCsv(), "--lease", "20s", "--heartbeat-interval", "1s"},
+        (cluster_->dir() / (name + ".log")).string());
+    r.id = Hostname() + "-" + std::to_string(r.proc->pid());
+    // A fresh channel per probe: one that failed before the socket existed backs off for
+    // seconds before it tries again.
+    auto connect = [&] {
+      r.stub = v1::Controller::NewStub(
+          grpc::CreateChannel("unix://" + r.socket, grpc::InsecureChannelCredentials()));
+    };
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          connect();
+          return !Role(r).empty();
+        },
+        10s))
+        << Log(name);
+    return r;
+  }
+  std::string Role(const Replica& r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    v1::ControllerStatus st;
+    return r.stub->GetStatus(&ctx, {}, &st).ok() ? st.role() : "";
+  }
+  std::string Log(const std::string& name) {
+    std::ifstream in(cluster_->dir() / (name + ".log"));
+    return name + ".log:\n" +
+           std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  std::string Logs() { return Log("a") + Log("b") + Log("a2"); }
+  int StoppedMember() {
+    for (int i = 0; i < cluster_->size(); ++i) {
+      if (cluster_->EtcdState(i) == 'T') return i;
+    }
+    return -1;
+  }
+  std::vector<StoredRun> Runs() {
+    std::vector<StoredRun> out;
+    for (const auto& doc : state_->Docs("runs")) {
+      StoredRun r;
+      if (!google::protobuf::util::JsonStringToMessage(doc.value("run", ""), &r.run).ok()) continue;
+      r.schedule_run_id = doc.value("schedule_run_id", "");
+      r.started_by = doc.value("started_by", "");
+      out.push_back(r);
+    }
+    return out;
+  }
+  bool HasRunBy(const std::string& id) {
+    for (const auto& r : Runs()) {
+      if (r.started_by == id) return true;
+    }
+    return false;
+  }
+
+  std::unique_ptr<EtcdCluster> cluster_;
+  std::unique_ptr<StateEtcd> state_;
+};
+
+const char* kSchedule =
+    "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: ha\nspec:\n  seed: 9\n"
+    "  workload: {kind: none}\n  steps:\n    - name: pause\n      fault:\n        process:\n"
+    "          action: pause\n          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {role: followers, mode: one}\n      duration: 20s\n  checks: [health]\n"
+    "  schedule: {cron: '@every 5s', concurrencyPolicy: Forbid}\n";
+
+TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
+  Replica a = StartReplica("a");
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
+  Replica b = StartReplica("b");
+  EXPECT_EQ(Role(b), "standby");
+
+  // An agent registering with every replica is known to the standby as well as to the active.
+  {
+    auto dir = cluster_->dir() / "agent-reg";
+    std::filesystem::create_directories(dir);
+    AgentProcess agent(dir, {"--register", "unix://" + a.socket + ",unix://" + b.socket});
+    auto knows = [&](Replica& r) {
+      grpc::ClientContext ctx;
+      v1::ListAgentsResponse resp;
+      if (!r.stub->ListAgents(&ctx, {}, &resp).ok()) return false;
+      for (const auto& x : resp.agents()) {
+        if (x.agent().address() == "unix://" + agent.socket()) return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(WaitFor([&] { return knows(a) && knows(b); }, 10s)) << agent.log();
+  }
+
+  // A standby refuses changes and names the active replica's address.
+  v1::SubmitExperimentRequest req;
+  req.set_yaml(kSchedule);
+  req.set_file_name("ha.yaml");
+  v1::SubmitExperimentResponse resp;
+  {
+    grpc::ClientContext ctx;
+    auto st = b.stub->SubmitExperiment(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(st.error_message().find("unix://" + a.socket), std::string::npos)
+        << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    auto st = a.stub->SubmitExperiment(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  // The standby answers reads from the store.
+  {
+    grpc::ClientContext ctx;
+    v1::ListSchedulesResponse sched;
+    ASSERT_TRUE(b.stub->ListSchedules(&ctx, {}, &sched).ok());
+    ASSERT_EQ(sched.schedules_size(), 1);
+    EXPECT_EQ(sched.schedules(0).cron(), "@every 5s");
+  }
+
+  // 1. SIGKILL the active replica while its run holds a pause on a follower.
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 20s)) << Logs();
+  const int member = StoppedMember();
+  a.proc->Stop(SIGKILL);
+  const auto killed = Clock::now();
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == b.id; }, 15s)) << Logs();
+  const double takeover = Secs(Clock::now() - killed);
+  ASSERT_TRUE(WaitFor([&] { return cluster_->EtcdState(member) != 'T'; }, 15s)) << Logs();
+  const double recovered = Secs(Clock::now() - killed);
+  std::cout << "[ha] SIGKILL of the active: standby active after " << takeover
+            << " s (election ttl 2 s); paused member " << cluster_->name(member)
+            << " running again after " << recovered
+            << " s (fault duration 20 s, lease 20 s renewed every ~6.7 s)" << std::endl;
+  // Neither the fault's duration nor its lease can have ended it this early: the new active's
+  // recovery did.
+  EXPECT_LT(recovered, 10.0) << Logs();
+  // Its faults recovered, it marks the runs and goes from "starting" to "active".
+  EXPECT_TRUE(WaitFor([&] { return Role(b) == "active"; }, 5s)) << Logs();
+
+  // The schedule continues under the new active, which runs (and pauses a member) again.
+  ASSERT_TRUE(WaitFor([&] { return HasRunBy(b.id) && StoppedMember() >= 0; }, 20s)) << Logs();
+
+  // 2. A clean SIGTERM of the active: it recovers its run's fault, records it, resigns, and the
+  // standby takes over about one poll (400 ms) after the election key is gone. The schedule is
+  // paused first (the run goes on) so that no new run of the successor can pause a member
+  // before the check that the SIGTERMed replica left none paused; the pause carries over.
+  Replica a2 = StartReplica("a2");
+  ASSERT_EQ(Role(a2), "standby");
+  v1::ScheduleRef ref;
+  ref.set_experiment_name("ha");
+  v1::ScheduleState sched_state;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(b.stub->PauseSchedule(&ctx, ref, &sched_state).ok());
+  }
+  ASSERT_GE(StoppedMember(), 0) << "the successor's run holds its fault";
+  const auto term = Clock::now();
+  ::kill(b.proc->pid(), SIGTERM);
+  std::optional<Clock::time_point> gone, taken;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::string l = state_->Leader();
+        if (l != b.id && !gone) gone = Clock::now();
+        if (l == a2.id) taken = Clock::now();
+        return taken.has_value();
+      },
+      20s))
+      << Logs();
+  int status = b.proc->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << Logs();
+  std::cout << "[ha] SIGTERM of the active: election key released " << Secs(*gone - term)
+            << " s after the signal (runs cancelled and recorded first); standby active "
+            << Secs(*taken - *gone) << " s after that" << std::endl;
+  EXPECT_LT(Secs(*taken - *gone), 1.5) << "not one poll interval: waited for the lease?";
+  EXPECT_EQ(StoppedMember(), -1) << "SIGTERM left its run's fault behind\n" << Logs();
+  ASSERT_TRUE(WaitFor([&] { return Role(a2) == "active"; }, 10s)) << Logs();
+  {
+    grpc::ClientContext ctx;
+    auto st = a2.stub->ResumeSchedule(&ctx, ref, &sched_state);
+    ASSERT_TRUE(st.ok()) << st.error_message() << Logs();
+  }
+  ASSERT_TRUE(WaitFor([&] { return HasRunBy(a2.id); }, 20s)) << Logs();
+  status = a2.proc->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << Logs();
+  EXPECT_EQ(StoppedMember(), -1) << Logs();
+
+  // 3. The store, read with etcdctl: no scheduled time ran twice, no two runs overlapped
+  // (Forbid held across replicas), the killed run is marked interrupted.
+  auto runs = Runs();
+  std::map<std::string, int> per_due_time;
+  std::map<std::string, int> per_replica;
+  for (const auto& r : runs) {
+    ++per_due_time[r.schedule_run_id];
+    ++per_replica[r.started_by];
+    if (r.started_by == a.id) {
+      EXPECT_EQ(r.run.state(), v1::Run::INTERRUPTED) << r.run.id() << ": " << r.run.summary();
+    }
+  }
+  std::cout << "[ha] " << runs.size() << " runs: " << per_replica[a.id] << " by the killed "
+            << "replica, " << per_replica[b.id] << " by its successor, " << per_replica[a2.id]
+            << " by the third" << std::endl;
+  EXPECT_GE(per_replica[a.id], 1) << Logs();
+  EXPECT_GE(per_replica[b.id], 1);
+  EXPECT_GE(per_replica[a2.id], 1);
+  for (const auto& [due, n] : per_due_time) {
+    EXPECT_FALSE(due.empty()) << "a run not started by the schedule";
+    EXPECT_EQ(n, 1) << "scheduled time " << due << " ran " << n << " times\n" << Logs();
+  }
+  std::sort(runs.begin(), runs.end(), [](const StoredRun& x, const StoredRun& y) {
+    return x.run.started_at() < y.run.started_at();
+  });
+  for (size_t i = 1; i < runs.size(); ++i) {
+    EXPECT_GE(runs[i].run.started_at(), runs[i - 1].run.ended_at())
+        << runs[i].run.id() << " started before " << runs[i - 1].run.id() << " ended";
+  }
+}
+
+// A deposed replica that has not noticed yet (its renewal loop asleep) cannot write: the write
+// is refused by etcd's compare on the election key and ends its term at once.
+TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
+  StateEtcd state;
+  std::vector<std::string> eps;
+  for (const auto& e : state.endpoints()) eps.push_back(e.substr(e.find("//") + 2));
+  controller::EtcdKeyspace ks(eps, state.prefix(), 5s, 1s);
+  std::vector<std::string> logs;
+  std::mutex logs_mu;
+  auto log = [&](const std::string& m) {
+    std::lock_guard lock(logs_mu);
+    logs.push_back(m);
+  };
+  // Replica a renews and looks only once a minute: it will not notice losing the election.
+  controller::EtcdElection a(ks, {.self = {"a", "addr-a"}, .ttl = 2s, .poll = 60s, .log = log});
+  ASSERT_TRUE(a.Campaign());
+  controller::EtcdStore sa(ks, a);
+  sa.Put("schedules", "x", {{"by", "a"}});
+  EXPECT_EQ(state.Ctl({"get", state.prefix() + "/schedules/x", "--print-value-only"}),
+            "{\"by\":\"a\"}\n");
+
+  // a's lease ends (as when it stalls past its TTL); b campaigns and wins.
+  auto key = nlohmann::json::parse(state.Ctl({"get", state.prefix() + "/leader", "-w", "json"}));
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%llx",
+                static_cast<unsigned long long>(key["kvs"][0]["lease"].get<int64_t>()));
+  state.Ctl({"lease", "revoke", hex});
+  controller::EtcdElection b(ks, {.self = {"b", "addr-b"}, .ttl = 2s, .log = log});
+  ASSERT_TRUE(b.Campaign());
+  controller::EtcdStore sb(ks, b);
+  sb.Put("schedules", "x", {{"by", "b"}});
+  EXPECT_TRUE(a.active()) << "a should not have noticed yet (its loop sleeps a minute)";
+
+  EXPECT_THROW(sa.Put("schedules", "x", {{"by", "a"}}), controller::FencedError);
+  EXPECT_FALSE(a.active()) << "a fenced write ends the term at once";
+  EXPECT_NE(a.lost_reason().find("refused"), std::string::npos) << a.lost_reason();
+  a.WaitLost();  // returns at once
+  EXPECT_THROW(sa.Remove("schedules", "x"), controller::FencedError);
+  EXPECT_EQ(state.Ctl({"get", state.prefix() + "/schedules/x", "--print-value-only"}),
+            "{\"by\":\"b\"}\n")
+      << "the deposed replica's write landed";
+  EXPECT_EQ(b.Active()->id, "b");
+  EXPECT_EQ(state.Leader(), "b");
+
+  // A replica whose lease is revoked under it notices within a poll and steps down.
+  key = nlohmann::json::parse(state.Ctl({"get", state.prefix() + "/leader", "-w", "json"}));
+  std::snprintf(hex, sizeof hex, "%llx",
+                static_cast<unsigned long long>(key["kvs"][0]["lease"].get<int64_t>()));
+  auto revoked = Clock::now();
+  state.Ctl({"lease", "revoke", hex});
+  b.WaitLost();
+  std::cout << "[ha] a replica whose lease was revoked stepped down after "
+            << Secs(Clock::now() - revoked) << " s (poll " << b.poll().count()
+            << " ms): " << b.lost_reason() << std::endl;
+  EXPECT_FALSE(b.active());
+  EXPECT_THROW(sb.Put("schedules", "x", {{"by", "b"}}), controller::FencedError);
+
+  // Resigning deletes the key at once.
+  ASSERT_TRUE(b.Campaign());
+  EXPECT_EQ(state.Leader(), "b");
+  b.Resign();
+  EXPECT_EQ(state.Leader(), "");
+}
+
+TEST(HaFlags, StateFlagsAreCheckedUpFront) {
+  auto run = [](std::vector<std::string> extra, std::string* out) {
+    std::vector<std::string> argv = {Binary("controller/faultline-controller"), "--listen",
+                                     "unix:///nonexistent/c.sock", "--etcd-endpoints",
+                                     "127.0.0.1:1"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCommand(argv, out);
+  };
+  std::string out;
+  EXPECT_NE(run({"--state", "etcd://127.0.0.1:2379", "--state-dir", "/tmp/x"}, &out), 0);
+  EXPECT_NE(out.find("--state"), std::string::npos) << out;
+  EXPECT_NE(out.find("--state-dir"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state", "http://127.0.0.1:2379"}, &out), 2);
+  EXPECT_NE(out.find("--state: \"http://127.0.0.1:2379\": not an etcd:// URL"), std::string::npos)
+      << out;
+  EXPECT_EQ(run({"--state", "etcd://a:1,b:99999/p"}, &out), 2);
+  EXPECT_NE(out.find("endpoint \"b:99999\" is not HOST:PORT"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state", "etcd://a:1", "--election-ttl", "1s"}, &out), 2);
+  EXPECT_NE(out.find("--election-ttl: must be at least 2s"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace faultline::testing

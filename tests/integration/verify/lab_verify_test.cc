@@ -1,0 +1,592 @@
+// The etcd checks, workload and history checks on the lab (issue 8's "integration on the lab"):
+// real etcd members in their own network namespaces, each supervised by its agent, faults
+// injected through the agents with the faultline CLI. Effects are observed from outside with an
+// independent etcdctl (lab::QueryEtcd, `etcdctl get`), never from the agent's own report.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "controller/etcd/checks.h"
+#include "controller/etcd/history_checks.h"
+#include "controller/etcd/workload.h"
+#include "faults/process/proc.h"
+#include "tests/integration/verify/etcd_cluster.h"
+#include "tests/support/shared_lab_test.h"
+#include "tests/support/test_lab.h"
+
+namespace faultline::controller::etcd {
+namespace {
+
+using namespace std::chrono_literals;
+using faultline::testing::TestLab;
+using faultline::testing::WaitFor;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const char* kEtcdctl = "/usr/bin/etcdctl";
+
+// A member's client endpoint as the client library names it (host:port, no scheme).
+std::string HostPort(const lab::MemberInfo& m) { return m.address + ":2379"; }
+
+std::string Tail(const std::string& path, size_t bytes = 3000) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+const CheckResult& Find(const std::vector<CheckResult>& rs, const std::string& name) {
+  for (const auto& r : rs) {
+    if (r.name == name) return r;
+  }
+  throw std::runtime_error("no check " + name);
+}
+
+const json& FindJson(const json& report, const std::string& name) {
+  for (const auto& c : report.at("checks")) {
+    if (c.at("name") == name) return c;
+  }
+  throw std::runtime_error("no check " + name + " in " + report.dump());
+}
+
+void Put(const EtcdClient& c, const std::string& k, const std::string& v) {
+  pb::PutRequest req;
+  req.set_key(k);
+  req.set_value(v);
+  c.Put(0, req);
+}
+
+lab::CommandResult Cli(std::vector<std::string> args, std::chrono::milliseconds t = 30s) {
+  args.insert(args.begin(), faultline::testing::Binary("cli/faultline"));
+  return lab::RunCommand(args, t);
+}
+
+// `etcdctl get` through one endpoint, linearizable or serializable: the outside observer.
+lab::CommandResult EtcdctlGet(const std::string& endpoint, const std::string& key,
+                              bool linearizable) {
+  return lab::RunCommand(
+      {kEtcdctl, "--endpoints", endpoint, "--dial-timeout", "1s", "--command-timeout", "2s", "get",
+       linearizable ? "--consistency=l" : "--consistency=s", key},
+      5s);
+}
+
+std::map<std::string, lab::EtcdStatus> StatusByMember(const TestLab& lab) {
+  std::map<std::string, lab::EtcdStatus> out;
+  for (const auto& s : lab::QueryEtcd(lab.info())) out[s.member] = s;
+  return out;
+}
+
+// Every member answers etcdctl, one leader they agree on, equal raft indexes.
+bool Converged(const TestLab& lab) {
+  std::set<uint64_t> leaders, indexes;
+  for (const auto& s : lab::QueryEtcd(lab.info())) {
+    if (!s.reachable) return false;
+    leaders.insert(s.leader);
+    indexes.insert(s.raft_index);
+  }
+  return leaders.size() == 1 && *leaders.begin() != 0 && indexes.size() == 1;
+}
+
+// A follower as an independent `etcdctl endpoint status` sees it: the first reachable member
+// that is not the leader.
+int PickFollower(const TestLab& lab) {
+  auto st = lab::QueryEtcd(lab.info());
+  for (size_t i = 0; i < st.size(); ++i) {
+    if (st[i].reachable && !st[i].is_leader() && st[i].leader != 0) return int(i);
+  }
+  return -1;
+}
+
+// `faultline ... -o json inject ...` on member `member`'s agent; returns the fault id.
+std::string Inject(const TestLab& lab, const std::string& member, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"--lab", lab.name(), "--target", member, "-o", "json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = Cli(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  json j = json::parse(r.out, nullptr, false);
+  if (!j.is_object()) return "";
+  return j.value("id", "");
+}
+
+// Reverts whatever a test injected on a member's agent, also when the test failed halfway.
+struct RecoverOnExit {
+  const TestLab& lab;
+  std::string member;
+  ~RecoverOnExit() { Cli({"--lab", lab.name(), "--target", member, "recover", "--all"}); }
+};
+
+lab::LabOptions NoController() {
+  lab::LabOptions o;
+  o.no_controller = true;  // the checks and the CLI talk to etcd and the agents directly
+  return o;
+}
+
+class LabVerify : public faultline::testing::SharedLabTest {
+ protected:
+  static void SetUpTestSuite() { StartLab(NoController()); }
+  void SetUp() override {
+    SharedLabTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    // Each test starts from a healthy, converged lab (the partition test heals its fault).
+    ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
+  }
+};
+
+// (a) A healthy lab passes every check, through the library and through the CLI run against
+// `faultline lab endpoints`; the numbers agree with an independent etcdctl.
+TEST_F(LabVerify, HealthyLabPassesEveryCheck) {
+  EtcdClient client(lab_->endpoints());
+  for (int i = 0; i < 25; ++i) Put(client, "/healthy/a/k" + std::to_string(i), "v");
+  for (int i = 0; i < 10; ++i) Put(client, "/healthy/b/k" + std::to_string(i), "v");
+  Put(client, "/healthy/b/big", std::string(200 * 1024, 'x'));
+  ClusterCheckOptions o;
+  o.prefixes = {"/healthy/a/", "/healthy/b/"};
+  std::vector<CheckResult> rs = RunClusterChecks(client, o);
+  std::cerr << RenderTable(rs);
+  ASSERT_EQ(rs.size(), 9u);
+  for (const auto& r : rs) {
+    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(2);
+  }
+  // The members are the lab's, by name, each answering on its namespace's address.
+  std::set<std::string> names;
+  for (const auto& [ep, m] : Find(rs, "health").evidence["members"].items()) {
+    names.insert(m["name"].get<std::string>());
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"e1", "e2", "e3"}));
+  EXPECT_EQ(Find(rs, "big-keys").evidence["largest"][0]["key"], "/healthy/b/big");
+  EXPECT_EQ(Find(rs, "big-keys").evidence["largest"][0]["value_bytes"], 200 * 1024);
+  // A lowered quota fails the db-size check and a big-key threshold below the big value fails
+  // the inspection naming the key: both really compare.
+  EXPECT_FALSE(CheckDbSize(client, 1024, 0.9).passed);
+  o.big_value_bytes = 100 * 1024;
+  auto inspect = InspectKeyspace(client, o);
+  EXPECT_FALSE(inspect[0].passed);
+  EXPECT_NE(inspect[0].summary.find("/healthy/b/big"), std::string::npos) << inspect[0].summary;
+
+  auto eps = Cli({"lab", "endpoints", "--name", lab_->name()});
+  ASSERT_EQ(eps.exit_code, 0) << eps.err;
+  std::string csv = eps.out.substr(0, eps.out.find('\n'));
+  EXPECT_EQ(csv, lab_->EndpointsCsv());
+  auto check = Cli({"check", "etcd", "--endpoints", csv, "-o", "json", "--prefix", "/healthy/a/",
+                    "--prefix", "/healthy/b/"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  json report = json::parse(check.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << check.out << check.err;
+  EXPECT_TRUE(report["passed"].get<bool>()) << check.out;
+  ASSERT_EQ(report["checks"].size(), 9u);
+  for (const auto& c : report["checks"]) EXPECT_TRUE(c["passed"].get<bool>()) << c.dump(2);
+  // Per-member numbers, checked against etcdctl's own count on each member.
+  const json& counts = FindJson(report, "key-count")["evidence"]["counts"];
+  for (const auto& m : lab_->info().members) {
+    auto n = lab::RunCommand({kEtcdctl, "--endpoints", m.client_url, "get", "--consistency=s",
+                              "--prefix", "/healthy/a/", "--keys-only", "-w", "json"});
+    ASSERT_EQ(n.exit_code, 0) << n.err;
+    EXPECT_EQ(json::parse(n.out).value("count", -1), 25) << m.name;
+    EXPECT_EQ(counts["/healthy/a/"][HostPort(m)], 25) << counts.dump();
+    EXPECT_EQ(counts["/healthy/b/"][HostPort(m)], 11) << counts.dump();
+  }
+  const json& hashes = FindJson(report, "hashkv")["evidence"]["members"];
+  EXPECT_EQ(hashes.size(), 3u) << hashes.dump();
+}
+
+// (b) A workload with linearizable reads runs while a follower is cut from the other members by
+// a net partition injected through its agent. From outside: the follower's raft index stops
+// while the majority's advances, and its linearizable reads fail while the majority's succeed.
+// After healing the history passes every history check and the cluster every cluster check.
+TEST_F(LabVerify, WorkloadUnderFollowerPartitionIsLinearizableAndHeals) {
+  const int follower = PickFollower(*lab_);
+  ASSERT_GE(follower, 0);
+  const lab::MemberInfo& f = lab_->info().members[size_t(follower)];
+  std::vector<std::string> others;
+  for (const auto& m : lab_->info().members) {
+    if (m.name != f.name) others.push_back(m.address);
+  }
+
+  WorkloadOptions wo;
+  wo.endpoints = lab_->endpoints();
+  wo.clients = 6;  // pinned: two per member
+  wo.keys = 5;
+  wo.rate = 300;
+  wo.op_timeout = 1000ms;
+  wo.linearizable_reads = true;
+  wo.seed = 8;
+  Workload w(wo);
+  w.Start();
+  std::this_thread::sleep_for(1500ms);
+
+  RecoverOnExit heal{*lab_, f.name};
+  // Peer traffic only (port 2380, both ways, to/from the other members' addresses), as the
+  // runner fills `to` for a peer partition: clients still reach the follower.
+  std::string id =
+      Inject(*lab_, f.name,
+             {"inject", "net", "partition", "--peer", others[0] + "/32," + others[1] + "/32",
+              "--direction", "both", "--protocol", "tcp", "--ports", "2380", "--duration", "60s"});
+  ASSERT_FALSE(id.empty());
+  // Let the follower fall behind, then watch the indexes over 3 s.
+  std::this_thread::sleep_for(1500ms);
+  auto before = StatusByMember(*lab_);
+  std::this_thread::sleep_for(3s);
+  auto after = StatusByMember(*lab_);
+  ASSERT_TRUE(after[f.name].reachable) << after[f.name].error;  // clients still reach it
+  EXPECT_EQ(after[f.name].raft_index, before[f.name].raft_index)
+      << f.name << " kept applying while partitioned";
+  uint64_t majority_progress = 0;
+  std::string majority_endpoint;
+  for (const auto& m : lab_->info().members) {
+    if (m.name == f.name) continue;
+    ASSERT_TRUE(after[m.name].reachable) << m.name << ": " << after[m.name].error;
+    majority_progress = after[m.name].raft_index - before[m.name].raft_index;
+    EXPECT_GT(majority_progress, 50u) << m.name << " did not advance";
+    majority_endpoint = m.client_url;
+  }
+  std::cerr << "partitioned " << f.name << ": raft index " << before[f.name].raft_index << " -> "
+            << after[f.name].raft_index << " in 3 s; majority advanced by " << majority_progress
+            << "\n";
+  auto on_follower = EtcdctlGet(f.client_url, "/partition/probe", true);
+  EXPECT_NE(on_follower.exit_code, 0) << "linearizable read on the partitioned follower worked";
+  auto on_majority = EtcdctlGet(majority_endpoint, "/partition/probe", true);
+  EXPECT_EQ(on_majority.exit_code, 0) << on_majority.err;
+  // A serializable read is local: the follower still answers from its stale state.
+  EXPECT_EQ(EtcdctlGet(f.client_url, "/partition/probe", false).exit_code, 0);
+
+  auto rec = Cli({"--lab", lab_->name(), "--target", f.name, "recover", id});
+  ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+  auto healed_at = Clock::now();
+  ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
+  std::cerr << "converged " << std::chrono::duration<double>(Clock::now() - healed_at).count()
+            << " s after the partition was recovered\n";
+  // The follower serves linearizable reads again.
+  EXPECT_TRUE(WaitFor(
+      [&] { return EtcdctlGet(f.client_url, "/partition/probe", true).exit_code == 0; }, 15s));
+  std::this_thread::sleep_for(1500ms);
+  w.Stop();
+
+  const History& h = w.history();
+  size_t ok = 0, follower_not_ok = 0, follower_reads_not_ok = 0;
+  for (const Op& op : h.ops) {
+    if (op.outcome == Outcome::kOk) ++ok;
+    if (op.endpoint == HostPort(f) && op.outcome != Outcome::kOk) {
+      ++follower_not_ok;
+      if (op.type == OpType::kGet) ++follower_reads_not_ok;
+    }
+  }
+  std::vector<CheckResult> hist = CheckHistory(h);
+  std::cerr << h.ops.size() << " ops, " << ok << " ok, " << follower_not_ok << " not ok on "
+            << f.name << " (" << follower_reads_not_ok << " linearizable reads), "
+            << h.watch_events.size() << " watch events\n"
+            << RenderTable(hist);
+  EXPECT_GT(follower_reads_not_ok, 0u) << "the partition did not reach the workload's reads";
+  EXPECT_GT(ok, 1000u);
+  for (const auto& r : hist) {
+    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(2);
+  }
+  EXPECT_EQ(Find(hist, "linearizability").evidence["verdict"], "linearizable");
+  EXPECT_EQ(Find(hist, "watch").evidence["watchers"].size(), 3u);
+  // The recorded history round-trips through the saved format and still checks the same.
+  std::stringstream saved;
+  SaveJsonl(h, saved);
+  History back = LoadJsonl(saved);
+  EXPECT_EQ(back.ops.size(), h.ops.size());
+  EXPECT_TRUE(CheckLinearizable(back).passed);
+  // A tampered copy is caught, so the pass above means something: a read R returned value v,
+  // then an acknowledged write W replaced it, then a read L started after W returned — make L
+  // return v again (a stale read).
+  History bad = back;
+  bool tampered = false;
+  for (size_t wi = 0; wi < bad.ops.size() && !tampered; ++wi) {
+    const Op& W = bad.ops[wi];
+    bool acked = W.outcome == Outcome::kOk &&
+                 (W.type == OpType::kPut || (W.type == OpType::kCas && W.succeeded));
+    if (!acked) continue;
+    const Op* R = nullptr;
+    Op* L = nullptr;
+    for (Op& op : bad.ops) {
+      if (op.type != OpType::kGet || op.outcome != Outcome::kOk || op.key != W.key) continue;
+      if (op.found && op.return_ns < W.invoke_ns) R = &op;  // the latest such read
+      if (L == nullptr && op.invoke_ns > W.return_ns) L = &op;
+    }
+    if (R == nullptr || L == nullptr) continue;
+    L->found = true;
+    L->read_value = R->read_value;
+    L->read_mod_revision = R->read_mod_revision;
+    tampered = true;
+  }
+  ASSERT_TRUE(tampered);
+  EXPECT_FALSE(CheckLinearizable(bad).passed);
+  EXPECT_GE(LatencyPerSecond(h).size(), 10u);
+
+  EtcdClient client(lab_->endpoints());
+  ClusterCheckOptions o;
+  o.prefixes = {w.prefix()};
+  std::vector<CheckResult> rs = RunClusterChecks(client, o);
+  std::cerr << RenderTable(rs);
+  for (const auto& r : rs) {
+    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(2);
+  }
+}
+
+// A follower's etcd paused (SIGSTOP) through its agent under the same workload: its clients'
+// ops time out with unknown outcomes, which the checker must treat as may-or-may-not have
+// happened; after SIGCONT the history still passes every check.
+TEST_F(LabVerify, WorkloadWithPausedFollowerIsLinearizable) {
+  const int follower = PickFollower(*lab_);
+  ASSERT_GE(follower, 0);
+  const lab::MemberInfo& f = lab_->info().members[size_t(follower)];
+  WorkloadOptions wo;
+  wo.endpoints = lab_->endpoints();
+  wo.clients = 6;
+  wo.keys = 5;
+  wo.rate = 300;
+  wo.op_timeout = 500ms;
+  wo.seed = 42;
+  Workload w(wo);
+  w.Start();
+  std::this_thread::sleep_for(1500ms);
+  RecoverOnExit resume{*lab_, f.name};
+  std::string id = Inject(*lab_, f.name,
+                          {"inject", "process", "pause", "--managed", "etcd", "--duration", "60s"});
+  ASSERT_FALSE(id.empty());
+  // From outside: the process is stopped.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto p = faults::process::ReadProc(f.etcd_pid);
+        return p && p->state == 'T';
+      },
+      2s));
+  std::this_thread::sleep_for(3s);
+  auto rec = Cli({"--lab", lab_->name(), "--target", f.name, "recover", id});
+  ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+  ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
+  std::this_thread::sleep_for(1500ms);
+  w.Stop();
+  const History& h = w.history();
+  size_t ok = 0, unknown_on_follower = 0;
+  for (const Op& op : h.ops) {
+    if (op.outcome == Outcome::kOk) ++ok;
+    if (op.endpoint == HostPort(f) && op.outcome == Outcome::kUnknown) ++unknown_on_follower;
+  }
+  std::vector<CheckResult> rs = CheckHistory(h);
+  std::cerr << h.ops.size() << " ops, " << ok << " ok, " << unknown_on_follower
+            << " unknown on the paused " << f.name << "\n"
+            << RenderTable(rs);
+  EXPECT_GT(unknown_on_follower, 0u);
+  EXPECT_GT(ok, 500u);
+  for (const auto& r : rs) {
+    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(2);
+  }
+  EXPECT_EQ(Find(rs, "linearizability").evidence["verdict"], "linearizable");
+}
+
+// (d) Bad endpoints: a clear error naming the endpoint, with an exit code a script can tell
+// from a failed check.
+// The workload is usable alone from the CLI: it records a history that `check history` (and its
+// own --check) accepts, read back from the file; bad input names the flag before anything runs.
+TEST_F(LabVerify, WorkloadCommandRecordsAHistoryForCheckHistory) {
+  faultline::testing::TempDir dir("faultline-workload");
+  const std::string file = (dir.path() / "history.jsonl").string();
+  auto run = Cli({"workload", "--endpoints", lab_->EndpointsCsv(), "--duration", "3s", "--clients",
+                  "4", "--keys", "5", "--rate", "300", "--out", file, "--check"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("linearizability     pass"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find(" ok, "), std::string::npos) << run.err;
+  auto check = Cli({"check", "history", file, "-o", "json"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  json j = json::parse(check.out, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j["checks"].is_array()) << check.out;
+  bool linearizable = false;
+  for (const auto& c : j["checks"]) {
+    if (c.value("name", "") == "linearizability") linearizable = c.value("passed", false);
+  }
+  EXPECT_TRUE(linearizable) << check.out;
+
+  auto bad = Cli({"workload", "--endpoints", lab_->EndpointsCsv(), "--duration", "0s"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--duration"), std::string::npos) << bad.err;
+  auto unwritable = Cli({"workload", "--endpoints", lab_->EndpointsCsv(), "--duration", "1s",
+                         "--out", "/nonexistent/dir/h.jsonl"});
+  EXPECT_EQ(unwritable.exit_code, 2);
+  EXPECT_NE(unwritable.err.find("--out"), std::string::npos) << unwritable.err;
+}
+
+TEST_F(LabVerify, BadEndpointsGiveAClearError) {
+  const lab::MemberInfo& m = lab_->info().members[0];
+  // A lab member's address on a port nothing listens on: connection refused from the namespace.
+  std::string dead = m.address + ":2399";
+  auto r = Cli({"check", "etcd", "--endpoints", "http://" + dead, "--timeout-ms", "1000"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_EQ(
+      r.err.rfind("faultline: error: no etcd endpoint answered: etcd " + dead + ": Status: ", 0),
+      0u)
+      << r.err;
+  // One bad endpoint among the lab's: the checks run, health fails naming the dead one.
+  r = Cli({"check", "etcd", "--endpoints", lab_->EndpointsCsv() + "," + dead, "--timeout-ms",
+           "1000", "--convergence-ms", "1000", "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json report = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.out << r.err;
+  const json& health = FindJson(report, "health");
+  EXPECT_FALSE(health["passed"].get<bool>());
+  EXPECT_EQ(health["summary"].get<std::string>().rfind("not answering: " + dead, 0), 0u)
+      << health.dump(2);
+  // Malformed endpoints are usage errors naming the bad one; nothing is contacted.
+  r = Cli({"check", "etcd", "--endpoints", lab_->info().members[1].address});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "faultline: error: endpoints: \"" + lab_->info().members[1].address +
+                       "\" is not HOST:PORT (optionally with http:// or https://)\n");
+  r = Cli({"check", "etcd", "--endpoints", m.address + ":70000"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("\"" + m.address + ":70000\""), std::string::npos) << r.err;
+}
+
+// (c) A member whose data was made to diverge, on the lab: its etcd is stopped through its
+// agent, its data dir (on the agent's overlay) replaced by a restore, under its own member and
+// cluster identity, of a snapshot that holds foreign keys; the agent starts it again, it
+// rejoins and replays the lab's raft log on top of the foreign data. The foreign snapshot comes
+// from a one-member etcd on loopback: a snapshot of the lab itself would replay the lab's own
+// log over the same keys and end with equal key counts (only revisions and hashes would differ).
+TEST(LabVerifyDiverged, DivergedMemberFailsHashRevisionAndKeyCountChecksByName) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+  TestLab lab(NoController());
+  {
+    EtcdClient client(lab.endpoints());
+    for (int i = 0; i < 20; ++i) Put(client, "/shared/k" + std::to_string(i), "v");
+  }
+  const int victim = PickFollower(lab);
+  ASSERT_GE(victim, 0);
+  const lab::MemberInfo& v = lab.info().members[size_t(victim)];
+  const std::string victim_label = v.name + " (" + HostPort(v) + ")";
+
+  std::filesystem::path snap = lab.root() / "foreign.db";
+  {
+    faultline::testing::EtcdCluster other(1);
+    EtcdClient oc(other.endpoints());
+    for (int i = 0; i < 7; ++i) Put(oc, "/foreign/k" + std::to_string(i), "x");
+    auto save = lab::RunCommand(
+        {kEtcdctl, "--endpoints", other.client_endpoint(0), "snapshot", "save", snap.string()},
+        20s);
+    ASSERT_EQ(save.exit_code, 0) << save.out << save.err;
+  }
+
+  // Stop the member's etcd through its agent (SIGTERM; started again only when recovered).
+  std::vector<RecoverOnExit> restart;
+  std::map<std::string, std::string> kill_ids;
+  auto stop = [&](const lab::MemberInfo& m) {
+    restart.emplace_back(lab, m.name);
+    kill_ids[m.name] = Inject(lab, m.name,
+                              {"inject", "process", "kill", "--managed", "etcd", "--signal", "TERM",
+                               "--restart-after", "120s"});
+    ASSERT_FALSE(kill_ids[m.name].empty());
+    ASSERT_TRUE(
+        WaitFor([&] { return !faults::process::SameProcess(m.etcd_pid, m.etcd_start_time); }, 20s))
+        << m.name << "'s etcd still runs";
+  };
+  restart.reserve(3);
+  stop(v);
+  if (HasFatalFailure()) return;
+  // While it is down, `check etcd` on the lab fails health and names it.
+  auto down = Cli({"check", "etcd", "--endpoints", lab.EndpointsCsv(), "--timeout-ms", "1000",
+                   "--convergence-ms", "1000", "-o", "json"});
+  EXPECT_EQ(down.exit_code, 1) << down.out << down.err;
+  json down_report = json::parse(down.out, nullptr, false);
+  ASSERT_TRUE(down_report.is_object()) << down.out << down.err;
+  EXPECT_EQ(FindJson(down_report, "health")["summary"].get<std::string>().rfind(
+                "not answering: " + HostPort(v), 0),
+            0u)
+      << FindJson(down_report, "health").dump(2);
+  // The others stop too: a leader that stayed up would remember the victim's old match index
+  // and send it a commit index beyond its restored log, which etcd answers with a panic
+  // ("tocommit(31) is out of range [lastIndex(3)]"). A fresh leader probes its log instead.
+  for (const auto& m : lab.info().members) {
+    if (m.name != v.name) stop(m);
+    if (HasFatalFailure()) return;
+  }
+
+  // Restore under the member's identity (same name, peer URL, cluster and token as the lab gave
+  // it), then swap the member/ directory inside the data dir: the data dir itself is the
+  // overlay's mount point and stays.
+  std::string cluster;
+  for (const auto& m : lab.info().members) {
+    cluster += (cluster.empty() ? "" : ",") + m.name + "=" + m.peer_url;
+  }
+  std::filesystem::path restored = lab.root() / "restored";
+  auto restore = lab::RunCommand(
+      {kEtcdctl, "snapshot", "restore", snap.string(), "--name", v.name, "--data-dir",
+       restored.string(), "--initial-cluster", cluster, "--initial-cluster-token",
+       "faultline-lab-" + lab.name(), "--initial-advertise-peer-urls", v.peer_url},
+      20s);
+  ASSERT_EQ(restore.exit_code, 0) << restore.out << restore.err;
+  std::filesystem::path data = v.data_dir;
+  ASSERT_TRUE(std::filesystem::exists(data / "member")) << data;
+  std::filesystem::remove_all(data / "member");
+  std::filesystem::copy(restored / "member", data / "member",
+                        std::filesystem::copy_options::recursive);
+
+  // Recovering the kill starts etcd again, and the agent answers once it is healthy: that needs
+  // a quorum, so the three are recovered at once.
+  std::vector<lab::CommandResult> recs(3);
+  {
+    std::vector<std::jthread> threads;
+    for (size_t i = 0; i < 3; ++i) {
+      threads.emplace_back([&, i] {
+        const auto& m = lab.info().members[i];
+        recs[i] = Cli({"--lab", lab.name(), "--target", m.name, "recover", kill_ids[m.name]});
+      });
+    }
+  }
+  for (const auto& r : recs) EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(WaitFor([&] { return Converged(lab); }, 40s))
+      << "the restored member did not rejoin; its etcd log ends:\n"
+      << Tail(v.dir + "/etcd.log") << "\nagent log:\n"
+      << Tail(v.dir + "/agent.log");
+  auto st = StatusByMember(lab);
+  std::cerr << v.name << " rejoined: revision " << st[v.name].revision << " vs "
+            << st[lab.info().members[size_t((victim + 1) % 3)].name].revision << "\n";
+
+  EtcdClient client(lab.endpoints());
+  ClusterCheckOptions o;
+  o.prefixes = {"/shared/", "/foreign/"};
+  std::vector<CheckResult> rs = RunClusterChecks(client, o);
+  std::cerr << RenderTable(rs);
+  EXPECT_TRUE(Find(rs, "health").passed) << Find(rs, "health").summary;
+  const CheckResult& hash = Find(rs, "hashkv");
+  EXPECT_FALSE(hash.passed) << hash.summary;
+  EXPECT_EQ(hash.evidence["divergent"], json::array({victim_label})) << hash.evidence.dump(2);
+  const CheckResult& rev = Find(rs, "revision");
+  EXPECT_FALSE(rev.passed) << rev.summary;
+  EXPECT_NE(rev.summary.find(victim_label), std::string::npos) << rev.summary;
+  const CheckResult& count = Find(rs, "key-count");
+  EXPECT_FALSE(count.passed) << count.summary;
+  EXPECT_EQ(count.evidence["divergent"]["/foreign/"], json::array({victim_label}));
+  for (const auto& m : lab.info().members) {
+    // An independent etcdctl sees the same per-member difference.
+    auto n = lab::RunCommand({kEtcdctl, "--endpoints", m.client_url, "get", "--consistency=s",
+                              "--prefix", "/foreign/", "--keys-only", "-w", "json"});
+    ASSERT_EQ(n.exit_code, 0) << n.err;
+    int want = m.name == v.name ? 7 : 0;
+    // etcdctl's JSON leaves out a zero count (proto3).
+    EXPECT_EQ(json::parse(n.out).value("count", 0), want) << m.name;
+    EXPECT_EQ(count.evidence["counts"]["/foreign/"][HostPort(m)], want) << m.name;
+    EXPECT_EQ(count.evidence["counts"]["/shared/"][HostPort(m)], 20) << m.name;
+  }
+
+  // The CLI says the same, with exit code 1 (checks ran and failed).
+  auto cli = Cli(
+      {"check", "etcd", "--endpoints", lab.EndpointsCsv(), "-o", "json", "--prefix", "/foreign/"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
+  json report = json::parse(cli.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << cli.out << cli.err;
+  EXPECT_EQ(FindJson(report, "hashkv")["evidence"]["divergent"], json::array({victim_label}));
+  EXPECT_EQ(FindJson(report, "key-count")["evidence"]["divergent"]["/foreign/"],
+            json::array({victim_label}));
+}
+
+}  // namespace
+}  // namespace faultline::controller::etcd
