@@ -138,4 +138,46 @@ History Generate(const GenOptions& o, int64_t* stale_id) {
   return h;
 }
 
+int64_t MakeStaleRead(History* h, double at) {
+  std::vector<Op*> ops;
+  for (Op& op : h->ops) ops.push_back(&op);
+  std::stable_sort(ops.begin(), ops.end(),
+                   [](const Op* a, const Op* b) { return a->invoke_ns < b->invoke_ns; });
+  auto is_read = [](const Op* op) {
+    return op->type == OpType::kGet && op->outcome == Outcome::kOk && !op->serializable;
+  };
+  // Per key, the latest read that found a value, as the scan goes by invocation; a put W from
+  // `at` on whose key had such a read returning before W began, and whose revision is above
+  // what that read saw, makes the next read of the key starting after W returned stale.
+  std::unordered_map<std::string, const Op*> last_found;
+  std::unordered_map<std::string, std::pair<const Op*, const Op*>> armed;  // key -> (W, R)
+  const size_t from = static_cast<size_t>(std::clamp(at, 0.0, 1.0) * double(ops.size()));
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Op* op = ops[i];
+    auto arm = armed.find(op->key);
+    if (arm != armed.end() && is_read(op) && op->invoke_ns > arm->second.first->return_ns) {
+      const Op* w = arm->second.first;
+      const Op* r = arm->second.second;
+      op->found = true;
+      op->read_value = r->read_value;
+      op->read_mod_revision = r->read_mod_revision;
+      op->revision = w->revision - 1;
+      return op->id;
+    }
+    if (is_read(op) && op->found) {
+      auto it = last_found.find(op->key);
+      if (it == last_found.end() || it->second->return_ns < op->return_ns) last_found[op->key] = op;
+    }
+    bool acked_put = op->type == OpType::kPut && op->outcome == Outcome::kOk;
+    if (i >= from && acked_put && !armed.count(op->key)) {
+      auto it = last_found.find(op->key);
+      if (it != last_found.end() && it->second->return_ns < op->invoke_ns &&
+          it->second->read_mod_revision < op->revision) {
+        armed[op->key] = {op, it->second};
+      }
+    }
+  }
+  return -1;
+}
+
 }  // namespace faultline::bench

@@ -7,6 +7,8 @@
 # vs generated in forked children). Histories are written under a temp dir and removed.
 #
 #   bench/verify/lab_histories.sh [BUILD_DIR] [SECONDS]     (root; default build, 20 s per run)
+#   CLIENTS=64 KEYS=10 PARTITION=1 bench/verify/lab_histories.sh build 400   (one long run)
+# Each history is then checked as recorded and with one read made stale (not linearizable).
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 SECONDS_PER_RUN=${2:-20}
@@ -55,9 +57,9 @@ record() {  # FILE CLIENTS KEYS PARTITION(0|1)
 }
 
 FILES=()
-for clients in 8 32; do
-  for keys in 10 1000; do
-    for partition in 0 1; do
+for clients in ${CLIENTS:-8 32}; do
+  for keys in ${KEYS:-10 1000}; do
+    for partition in ${PARTITION:-0 1}; do
       suffix=""
       if [ "$partition" = 1 ]; then suffix=-partition; fi
       f=$WORK/lab-c$clients-k$keys$suffix.jsonl
@@ -87,3 +89,7 @@ echo
 echo "## checker on recorded vs generated histories of the same size"
 echo
 "$VB" --compare "${FILES[@]}"
+echo
+echo "## the same with one read of each made stale at 50% (not linearizable)"
+echo
+"$VB" --stale 0.5 --compare "${FILES[@]}"

@@ -9,8 +9,11 @@
 //                                write one generated history (JSON lines) for `faultline check`
 //   verify_bench --record FILE --endpoints CSV --clients C --keys K --seconds S [--rate R]
 //                                record a real workload history on a cluster (see lab_histories.sh)
-//   verify_bench --compare FILE...   check recorded histories next to generated ones of the same
-//                                ops, keys and clients: the ratio says what real interleavings cost
+//   verify_bench [--stale F] --compare FILE...   check recorded histories next to generated ones
+//                                of the same ops, keys, clients and share of unknown writes: the
+//                                ratio says what real interleavings cost (--stale: one read of
+//                                each made stale at fraction F, see MakeStaleRead)
+//   verify_bench [--unknown F] --case ...   F: share of writes with an unknown outcome
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,7 +42,8 @@ struct Case {
   int64_t ops;
   int keys;
   int clients;
-  double stale;  // < 0: linearizable
+  double stale;            // < 0: linearizable
+  double unknown = 0.001;  // writes whose client timed out (half of them still applied)
 };
 
 struct Row {
@@ -67,6 +71,7 @@ controller::etcd::History GenerateCase(const Case& c) {
   g.clients = c.clients;
   g.seed = static_cast<uint64_t>(c.ops) * 31 + c.keys * 7 + c.clients;
   g.stale_read_at = c.stale;
+  g.unknown_fraction = c.unknown;
   return bench::Generate(g);
 }
 
@@ -82,6 +87,11 @@ Row RunCase(const Case& c) {
   } else {
     std::ifstream in(recorded_file);
     h = controller::etcd::LoadJsonl(in);
+    if (c.stale >= 0 && bench::MakeStaleRead(&h, c.stale) < 0) {
+      std::fprintf(stderr, "verify_bench: no read of %s fits a stale read\n",
+                   recorded_file.c_str());
+      std::exit(1);
+    }
   }
   auto t1 = Clock::now();
   r.gen_s = Seconds(t0, t1);
@@ -130,14 +140,34 @@ bool RunIsolated(const Case& c, Row* out) {
   return n == sizeof *out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+const char* VerdictName(int v) {
+  return v == 0 ? "linearizable" : v == 1 ? "NOT lin." : "inconcl.";
+}
+
 int Table(bool quick, const std::vector<Case>& only) {
-  std::vector<Case> cases = {
-      {10'000, 10, 8, -1},       {10'000, 1000, 64, -1},  {100'000, 10, 8, -1},
-      {100'000, 100, 32, -1},    {100'000, 1000, 64, -1}, {100'000, 10, 64, -1},
-      {1'000'000, 10, 8, -1},    {1'000'000, 10, 64, -1}, {1'000'000, 100, 32, -1},
-      {1'000'000, 1000, 64, -1}, {100'000, 10, 8, 0.9},   {100'000, 10, 64, 0.5},
-      {100'000, 1000, 64, 0.9},  {1'000'000, 10, 8, 0.9}, {1'000'000, 10, 64, 0.5},
-      {1'000'000, 1000, 64, 0.5}};
+  std::vector<Case> cases = {{10'000, 10, 8, -1},
+                             {10'000, 1000, 64, -1},
+                             {100'000, 10, 8, -1},
+                             {100'000, 100, 32, -1},
+                             {100'000, 1000, 64, -1},
+                             {100'000, 10, 64, -1},
+                             {1'000'000, 10, 8, -1},
+                             {1'000'000, 10, 64, -1},
+                             {1'000'000, 100, 32, -1},
+                             {1'000'000, 1000, 64, -1},
+                             {100'000, 10, 8, 0.9},
+                             {100'000, 10, 64, 0.5},
+                             {100'000, 1000, 64, 0.9},
+                             {1'000'000, 10, 8, 0.9},
+                             {1'000'000, 10, 64, 0.5},
+                             {1'000'000, 1000, 64, 0.5},
+                             {1'000'000, 1, 64, -1},
+                             {1'000'000, 1, 64, 0.5},
+                             // Many unknown outcomes, as while a member is cut off.
+                             {100'000, 10, 16, -1, 0.05},
+                             {100'000, 10, 16, 0.5, 0.05},
+                             {1'000'000, 10, 64, -1, 0.02},
+                             {1'000'000, 10, 64, 0.5, 0.02}};
   if (quick) cases.resize(2);
   if (!only.empty()) cases = only;
   std::printf(
@@ -151,16 +181,16 @@ int Table(bool quick, const std::vector<Case>& only) {
                   c.clients);
       continue;
     }
-    const char* verdict = r.verdict == 0   ? "linearizable"
-                          : r.verdict == 1 ? "NOT lin."
-                                           : "inconcl.";
+    std::string history =
+        c.stale < 0 ? "linearizable"
+                    : "stale read at " + std::to_string(static_cast<int>(c.stale * 100)) + "%";
+    if (c.unknown != 0.001) {
+      history += ", " + std::to_string(static_cast<int>(c.unknown * 100)) + "% unknown writes";
+    }
     std::printf(
         "| %lld | %d | %d | %s | %s | %.3f | %.3f | %.1fx | %llu | %llu | %.0f (%.0f) | %s |\n",
-        static_cast<long long>(c.ops), c.keys, c.clients,
-        c.stale < 0
-            ? "linearizable"
-            : ("stale read at " + std::to_string(static_cast<int>(c.stale * 100)) + "%").c_str(),
-        verdict, r.check_s, r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
+        static_cast<long long>(c.ops), c.keys, c.clients, history.c_str(), VerdictName(r.verdict),
+        r.check_s, r.baseline_s, r.check_s / std::max(r.baseline_s, 1e-9),
         static_cast<unsigned long long>(r.steps), static_cast<unsigned long long>(r.memo),
         r.rss_peak_kb / 1024.0, r.rss_before_kb / 1024.0,
         r.prefix_ops ? std::to_string(r.prefix_ops).c_str() : "-");
@@ -169,17 +199,13 @@ int Table(bool quick, const std::vector<Case>& only) {
   return 0;
 }
 
-const char* VerdictName(int v) {
-  return v == 0 ? "linearizable" : v == 1 ? "NOT lin." : "inconcl.";
-}
-
 // Each recorded history, then a generated one with the same ops, keys and clients, each in its
 // own child. "ratio" is recorded check time over generated check time.
-int Compare(const std::vector<std::string>& files) {
+int Compare(const std::vector<std::string>& files, double stale) {
   std::printf(
       "| history | ops | keys | clients | unknown ops | verdict | check s | generated check s | "
-      "ratio | steps (generated) | peak RSS MiB (generated) |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "ratio | steps (generated) | peak RSS MiB (generated) | failure shown on ops |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& file : files) {
     std::ifstream in(file);
     if (!in) {
@@ -189,14 +215,16 @@ int Compare(const std::vector<std::string>& files) {
     controller::etcd::History h = controller::etcd::LoadJsonl(in);
     std::set<std::string> keys;
     std::set<int> clients;
-    int64_t unknown = 0;
+    int64_t unknown = 0, writes = 0;
     for (const auto& op : h.ops) {
       keys.insert(op.key);
       clients.insert(op.client);
       if (op.outcome == controller::etcd::Outcome::kUnknown) ++unknown;
+      if (op.type != controller::etcd::OpType::kGet) ++writes;
     }
     Case c{static_cast<int64_t>(h.ops.size()), static_cast<int>(keys.size()),
-           static_cast<int>(clients.size()), -1};
+           static_cast<int>(clients.size()), stale,
+           writes == 0 ? 0.0 : double(unknown) / double(writes)};
     Row rec{}, gen{};
     recorded_file = file;
     bool ok = RunIsolated(c, &rec);
@@ -208,12 +236,14 @@ int Compare(const std::vector<std::string>& files) {
       continue;
     }
     std::printf(
-        "| %s | %lld | %d | %d | %lld | %s | %.3f | %.3f | %.2fx | %llu (%llu) | %.0f (%.0f) |\n",
-        name.c_str(), static_cast<long long>(c.ops), c.keys, c.clients,
-        static_cast<long long>(unknown), VerdictName(rec.verdict), rec.check_s, gen.check_s,
-        rec.check_s / std::max(gen.check_s, 1e-9), static_cast<unsigned long long>(rec.steps),
-        static_cast<unsigned long long>(gen.steps), rec.rss_peak_kb / 1024.0,
-        gen.rss_peak_kb / 1024.0);
+        "| %s | %lld | %d | %d | %lld | %s | %.3f | %.3f | %.2fx | %llu (%llu) | %.0f (%.0f) | %s "
+        "|\n",
+        (name + (stale >= 0 ? ", stale read" : "")).c_str(), static_cast<long long>(c.ops), c.keys,
+        c.clients, static_cast<long long>(unknown), VerdictName(rec.verdict), rec.check_s,
+        gen.check_s, rec.check_s / std::max(gen.check_s, 1e-9),
+        static_cast<unsigned long long>(rec.steps), static_cast<unsigned long long>(gen.steps),
+        rec.rss_peak_kb / 1024.0, gen.rss_peak_kb / 1024.0,
+        rec.prefix_ops ? std::to_string(rec.prefix_ops).c_str() : "-");
     std::fflush(stdout);
   }
   return 0;
@@ -274,6 +304,8 @@ int main(int argc, char** argv) {
       seconds = std::stod(next());
     else if (a == "--rate")
       wo.rate = std::stod(next());
+    else if (a == "--unknown")  // for --write and the --case rows after it
+      g.unknown_fraction = std::stod(next());
     else if (a == "--compare") {
       while (i + 1 < argc && argv[i + 1][0] != '-') compare.push_back(argv[++i]);
     } else if (a == "--quick")
@@ -284,6 +316,7 @@ int main(int argc, char** argv) {
       c.keys = std::stoi(next());
       c.clients = std::stoi(next());
       c.stale = std::stod(next());
+      c.unknown = g.unknown_fraction;
       only.push_back(c);
     } else {
       std::fprintf(stderr, "verify_bench: unknown argument %s\n", a.c_str());
@@ -296,7 +329,7 @@ int main(int argc, char** argv) {
     wo.seed = g.seed;
     return Record(record_to, wo, seconds);
   }
-  if (!compare.empty()) return Compare(compare);
+  if (!compare.empty()) return Compare(compare, g.stale_read_at);
   if (!write_to.empty()) {
     std::ofstream out(write_to);
     controller::etcd::SaveJsonl(bench::Generate(g), out);
