@@ -563,36 +563,17 @@ grpc::Status ControllerService::ListSchedules(grpc::ServerContext*, const v1::Li
   });
 }
 
-grpc::Status ControllerService::PauseSchedule(grpc::ServerContext*, const v1::ScheduleRef* req,
-                                              v1::ScheduleState* resp) {
+grpc::Status ControllerService::ChangeSchedule(
+    const std::string& name, const std::function<void(Scheduler&, ScheduleState&)>& change,
+    v1::ScheduleState* resp) {
   std::lock_guard lock(mu_);
   if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
-  auto it = view_.schedules.find(req->experiment_name());
+  auto it = view_.schedules.find(name);
   if (it == view_.schedules.end()) {
-    return {grpc::StatusCode::NOT_FOUND, "no schedule \"" + req->experiment_name() + "\""};
+    return {grpc::StatusCode::NOT_FOUND, "no schedule \"" + name + "\""};
   }
   ScheduleState next = it->second.state;
-  it->second.scheduler->Suspend(next);
-  try {
-    PersistSchedule(it->first, next);
-  } catch (const std::exception& e) {
-    return StoreFailure(e);
-  }
-  it->second.state = std::move(next);
-  *resp = ScheduleStateProto(view_, it->first);
-  return grpc::Status::OK;
-}
-
-grpc::Status ControllerService::ResumeSchedule(grpc::ServerContext*, const v1::ScheduleRef* req,
-                                               v1::ScheduleState* resp) {
-  std::lock_guard lock(mu_);
-  if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
-  auto it = view_.schedules.find(req->experiment_name());
-  if (it == view_.schedules.end()) {
-    return {grpc::StatusCode::NOT_FOUND, "no schedule \"" + req->experiment_name() + "\""};
-  }
-  ScheduleState next = it->second.state;
-  it->second.scheduler->Resume(NowSeconds(), next);
+  change(*it->second.scheduler, next);
   try {
     PersistSchedule(it->first, next);
   } catch (const std::exception& e) {
@@ -602,6 +583,19 @@ grpc::Status ControllerService::ResumeSchedule(grpc::ServerContext*, const v1::S
   *resp = ScheduleStateProto(view_, it->first);
   wake_.notify_all();
   return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::PauseSchedule(grpc::ServerContext*, const v1::ScheduleRef* req,
+                                              v1::ScheduleState* resp) {
+  return ChangeSchedule(
+      req->experiment_name(), [](Scheduler& s, ScheduleState& st) { s.Suspend(st); }, resp);
+}
+
+grpc::Status ControllerService::ResumeSchedule(grpc::ServerContext*, const v1::ScheduleRef* req,
+                                               v1::ScheduleState* resp) {
+  return ChangeSchedule(
+      req->experiment_name(), [](Scheduler& s, ScheduleState& st) { s.Resume(NowSeconds(), st); },
+      resp);
 }
 
 grpc::Status ControllerService::ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* req,

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +127,11 @@ class ControllerService final : public v1::Controller::Service {
   grpc::Status Read(F&& answer);
   // The error for a change asked of a replica that is not active (mu_ held).
   grpc::Status NotActiveLocked() const;
+  // Pause/resume: applies `change` to a copy of the schedule's state, stores it, then adopts it
+  // and answers with the schedule (the active replica only).
+  grpc::Status ChangeSchedule(const std::string& name,
+                              const std::function<void(Scheduler&, ScheduleState&)>& change,
+                              v1::ScheduleState* resp);
 
   std::string StartRunLocked(const v1::Experiment& exp, const std::string& trigger,
                              const std::string& schedule_run_id);
