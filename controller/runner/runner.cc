@@ -16,6 +16,7 @@
 #include "controller/runner/history_load.h"
 #include "controller/runner/lease_keeper.h"
 #include "faults/core/duration.h"
+#include "faults/core/fault.h"
 #include "faults/core/rng.h"
 
 namespace faultline::controller {
@@ -66,20 +67,10 @@ std::string Ms(double ms) {
 }
 
 std::string FaultKind(const v1::FaultSpec& spec) {
-  switch (spec.fault_case()) {
-    case v1::FaultSpec::kProcess:
-      return "process/" + v1::ProcessFault::Action_Name(spec.process().action());
-    case v1::FaultSpec::kIo:
-      return "io";
-    case v1::FaultSpec::kNet:
-      return "net";
-    case v1::FaultSpec::kStress:
-      return "stress";
-    case v1::FaultSpec::kSyscall:
-      return "syscall";
-    default:
-      return "unknown";
-  }
+  std::string family = faults::FamilyOf(spec);
+  if (family.empty()) return "unknown";
+  if (spec.has_process()) family += "/" + v1::ProcessFault::Action_Name(spec.process().action());
+  return family;
 }
 
 // Agents are driven concurrently (up to this many RPCs in flight) so a fault reaches a large
