@@ -162,6 +162,26 @@ void PrintVerdict(const RunResult& r, std::ostream& out) {
 
 void OnSignal(int) { g_cancel = true; }
 
+// A finished run, however it ran: its reports under --report-dir, its verdict (table output), and
+// the result kept for the exit code and the JSON list.
+void Report(RunResult r, const RunFlags& f, bool json, std::ostream& progress,
+            std::vector<RunResult>& results) {
+  if (!f.report_dir.empty()) {
+    fs::path dir = fs::path(f.report_dir) / r.run_id;
+    controller::WriteReports(r, dir);
+    progress << "reports in " << dir.string() << " (report.html, report.json, junit.xml)"
+             << std::endl;
+  }
+  if (!json) PrintVerdict(r, std::cout);
+  results.push_back(std::move(r));
+}
+
+void PrintJson(const std::vector<RunResult>& results) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : results) out.push_back(controller::ToJson(r));
+  std::cout << out.dump(2) << std::endl;
+}
+
 // Runs every experiment of `files` with the embedded runner; returns the results in order.
 std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   auto experiments = LoadAll(f.files);
@@ -187,21 +207,9 @@ std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
     if (g_cancel) break;
     progress << "running " << exp.name() << " (" << exp.source() << ") against "
              << opt.agents.size() << " agents from " << env.from << std::endl;
-    RunResult r = controller::RunExperiment(exp, opt);
-    if (!f.report_dir.empty()) {
-      fs::path dir = fs::path(f.report_dir) / r.run_id;
-      controller::WriteReports(r, dir);
-      progress << "reports in " << dir.string() << " (report.html, report.json, junit.xml)"
-               << std::endl;
-    }
-    if (!json) PrintVerdict(r, std::cout);
-    results.push_back(std::move(r));
+    Report(controller::RunExperiment(exp, opt), f, json, progress, results);
   }
-  if (json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : results) out.push_back(controller::ToJson(r));
-    std::cout << out.dump(2) << std::endl;
-  }
+  if (json) PrintJson(results);
   return results;
 }
 
@@ -323,19 +331,9 @@ std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
       r.state = run.state() == v1::Run::INTERRUPTED ? "error" : StateName(run.state());
       r.error = run.summary();
     }
-    if (!f.report_dir.empty()) {
-      fs::path dir = fs::path(f.report_dir) / r.run_id;
-      controller::WriteReports(r, dir);
-      progress << "reports in " << dir.string() << std::endl;
-    }
-    if (!json) PrintVerdict(r, std::cout);
-    results.push_back(std::move(r));
+    Report(std::move(r), f, json, progress, results);
   }
-  if (json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : results) out.push_back(controller::ToJson(r));
-    std::cout << out.dump(2) << std::endl;
-  }
+  if (json) PrintJson(results);
   return results;
 }
 
