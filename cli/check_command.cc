@@ -6,14 +6,14 @@
 #include <memory>
 #include <thread>
 
-#include "controller/etcd/checks.h"
-#include "controller/etcd/history_checks.h"
-#include "controller/etcd/workload.h"
+#include "controller/verify/checks.h"
+#include "controller/verify/history_checks.h"
+#include "controller/verify/workload.h"
 #include "faults/core/duration.h"
 
 namespace faultline::cli {
 
-namespace etcd = faultline::controller::etcd;
+namespace verify = faultline::verify;
 
 namespace {
 
@@ -21,13 +21,13 @@ constexpr int kPass = 0;
 constexpr int kCheckFailed = 1;
 constexpr int kUsage = 2;
 
-int Print(const std::vector<etcd::CheckResult>& rs, const std::string& output, std::ostream& out) {
+int Print(const std::vector<verify::CheckResult>& rs, const std::string& output, std::ostream& out) {
   if (output == "json") {
-    out << etcd::ToJson(rs).dump(2) << "\n";
+    out << verify::ToJson(rs).dump(2) << "\n";
   } else {
-    out << etcd::RenderTable(rs);
+    out << verify::RenderTable(rs);
   }
-  return etcd::AllPassed(rs) ? kPass : kCheckFailed;
+  return verify::AllPassed(rs) ? kPass : kCheckFailed;
 }
 
 // The root's -o/--output, for `faultline -o json check ...`.
@@ -43,19 +43,19 @@ std::string RootOutput(CLI::App* sub, const std::string& own, bool own_given) {
 }  // namespace
 
 int RunCheckEtcd(const CheckEtcdArgs& args, std::ostream& out, std::ostream& err) {
-  std::unique_ptr<etcd::EtcdClient> client;
+  std::unique_ptr<verify::EtcdClient> client;
   try {
-    etcd::ClientOptions o;
+    verify::ClientOptions o;
     o.timeout = std::chrono::milliseconds(args.timeout_ms);
     o.tls = args.tls || !args.tls_ca.empty() || !args.tls_cert.empty();
     o.tls_files = {args.tls_ca, args.tls_cert, args.tls_key};
-    client = std::make_unique<etcd::EtcdClient>(etcd::SplitEndpoints(args.endpoints), o);
+    client = std::make_unique<verify::EtcdClient>(verify::SplitEndpoints(args.endpoints), o);
   } catch (const std::invalid_argument& e) {
     err << "faultline: error: " << e.what() << "\n";
     return kUsage;
   }
   // Nothing answering is a connection problem, not a cluster verdict.
-  std::vector<etcd::MemberStatus> status = etcd::CollectStatus(*client);
+  std::vector<verify::MemberStatus> status = verify::CollectStatus(*client);
   bool any = false;
   for (const auto& m : status) any = any || m.answered;
   if (!any) {
@@ -64,11 +64,11 @@ int RunCheckEtcd(const CheckEtcdArgs& args, std::ostream& out, std::ostream& err
         << "\n";
     return kUsage;
   }
-  etcd::ClusterCheckOptions co;
+  verify::ClusterCheckOptions co;
   co.convergence_timeout = std::chrono::milliseconds(args.convergence_ms);
   co.prefixes = args.prefixes;
   co.quota_bytes = args.quota_bytes;
-  return Print(etcd::RunClusterChecks(*client, co), args.output, out);
+  return Print(verify::RunClusterChecks(*client, co), args.output, out);
 }
 
 int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostream& err) {
@@ -81,9 +81,9 @@ int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostrea
     err << "faultline: error: history: cannot open \"" << args.file << "\"\n";
     return kUsage;
   }
-  etcd::History h;
+  verify::History h;
   try {
-    h = etcd::LoadJsonl(in);
+    h = verify::LoadJsonl(in);
   } catch (const std::exception& e) {
     err << "faultline: error: history " << args.file << ": " << e.what() << "\n";
     return kUsage;
@@ -103,13 +103,13 @@ int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostrea
       results = &err;  // stdout carries the export
     }
     if (args.export_format == "edn") {
-      etcd::ExportEdn(h, *dest);
+      verify::ExportEdn(h, *dest);
     } else {
-      etcd::SaveJsonl(h, *dest);
+      verify::SaveJsonl(h, *dest);
     }
     dest->flush();
   }
-  return Print(etcd::CheckHistory(h), args.output, *results);
+  return Print(verify::CheckHistory(h), args.output, *results);
 }
 
 int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) {
@@ -120,10 +120,10 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
         << (duration ? "must be longer than 0" : why) << "\n";
     return kUsage;
   }
-  std::unique_ptr<etcd::Workload> w;
+  std::unique_ptr<verify::Workload> w;
   try {
-    etcd::WorkloadOptions o;
-    o.endpoints = etcd::SplitEndpoints(args.endpoints);
+    verify::WorkloadOptions o;
+    o.endpoints = verify::SplitEndpoints(args.endpoints);
     o.client.tls = !args.tls_ca.empty() || !args.tls_cert.empty();
     o.client.tls_files = {args.tls_ca, args.tls_cert, args.tls_key};
     o.clients = args.clients;
@@ -133,7 +133,7 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
     o.pinned = !args.spread;
     o.seed = args.seed;
     o.prefix = args.prefix;
-    w = std::make_unique<etcd::Workload>(o);
+    w = std::make_unique<verify::Workload>(o);
   } catch (const std::invalid_argument& e) {
     err << "faultline: error: " << e.what() << "\n";
     return kUsage;
@@ -150,9 +150,9 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
   w->Start();
   std::this_thread::sleep_for(*duration);
   w->Stop();
-  const etcd::History& h = w->history();
+  const verify::History& h = w->history();
   int64_t ok = 0, failed = 0, unknown = 0;
-  for (const auto& s : etcd::LatencyPerSecond(h)) {
+  for (const auto& s : verify::LatencyPerSecond(h)) {
     ok += s.ok;
     failed += s.failed;
     unknown += s.unknown;
@@ -162,7 +162,7 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
     return kUsage;
   }
   if (file.is_open()) {
-    etcd::SaveJsonl(h, file);
+    verify::SaveJsonl(h, file);
     file.close();
     if (!file) {
       err << "faultline: error: --out: writing \"" << args.out << "\" failed\n";
@@ -172,7 +172,7 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
   (args.check ? err : out) << "workload under " << w->prefix() << ": " << ok << " ok, " << failed
                            << " failed, " << unknown << " unknown"
                            << (args.out.empty() ? "" : "; history in " + args.out) << "\n";
-  return args.check ? Print(etcd::CheckHistory(h), args.output, out) : kPass;
+  return args.check ? Print(verify::CheckHistory(h), args.output, out) : kPass;
 }
 
 void AddWorkloadCommand(CLI::App& app) {

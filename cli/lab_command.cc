@@ -11,7 +11,7 @@
 
 #include "cli/agent_client.h"
 #include "cli/output.h"
-#include "controller/etcd/checks.h"
+#include "controller/verify/checks.h"
 #include "deploy/lab/lab.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/process/proc.h"
@@ -91,15 +91,15 @@ ControllerHealth LabControllerHealth(const lab::ControllerInfo& c) {
   return h;
 }
 
-// Each member's view of itself, asked over etcd's gRPC API (controller/etcd), in member order.
+// Each member's view of itself, asked over etcd's gRPC API (controller/verify), in member order.
 // (The lab's tests ask etcdctl instead, lab::QueryEtcd, to observe the lab independently.)
 std::vector<lab::EtcdStatus> MemberStatuses(const lab::LabInfo& info) {
   std::vector<std::string> endpoints;
   for (const auto& m : info.members) endpoints.push_back(m.client_url);
-  controller::etcd::EtcdClient client(endpoints, {.timeout = std::chrono::seconds(2)});
+  verify::EtcdClient client(endpoints, {.timeout = std::chrono::seconds(2)});
   std::vector<lab::EtcdStatus> out;
   size_t i = 0;
-  for (const auto& m : controller::etcd::CollectStatus(client)) {
+  for (const auto& m : verify::CollectStatus(client)) {
     lab::EtcdStatus s;
     s.member = info.members[i++].name;
     s.endpoint = m.endpoint;

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--advertise", advertise,
                  "HA: address the CLI uses to reach this replica, told by standbys (default: "
                  "--listen)");
-  controller::etcd::TlsOptions etcd_tls;
+  verify::TlsOptions etcd_tls;
   app.add_option("--etcd-cacert", etcd_tls.ca_file,
                  "CA (PEM) verifying the cluster under test (as etcdctl's --cacert)");
   app.add_option("--etcd-cert", etcd_tls.cert_file, "client certificate (PEM) for it");

@@ -9,7 +9,7 @@
 
 namespace faultline::bench {
 
-using namespace controller::etcd;
+using namespace verify;
 
 History Generate(const GenOptions& o, int64_t* stale_id) {
   faults::Rng rng(o.seed);

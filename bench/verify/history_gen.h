@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "controller/etcd/history.h"
+#include "controller/verify/history.h"
 
 namespace faultline::bench {
 
@@ -23,13 +23,13 @@ struct GenOptions {
 // atomically at a random point inside its [invoke, return] interval against an in-memory etcd
 // model (global revision, mod revisions, value compares): linearizable by construction.
 // `stale_id`: set to the stale read's id when one was made.
-controller::etcd::History Generate(const GenOptions& o, int64_t* stale_id = nullptr);
+verify::History Generate(const GenOptions& o, int64_t* stale_id = nullptr);
 
 // Makes one read of a recorded history stale, as a member that had not applied a write would
 // answer: the first linearizable read L (from fraction `at` of the history on, by invocation)
 // that began after an acknowledged put W of its key returned, given the value an earlier read
 // saw before W, that value's mod revision and the store revision just before W. No order explains
 // L then. Returns L's id, or -1 if no read fits.
-int64_t MakeStaleRead(controller::etcd::History* h, double at = 0.5);
+int64_t MakeStaleRead(verify::History* h, double at = 0.5);
 
 }  // namespace faultline::bench

@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "bench/verify/history_gen.h"
-#include "controller/etcd/linearizability.h"
-#include "controller/etcd/workload.h"
+#include "controller/verify/linearizability.h"
+#include "controller/verify/workload.h"
 
 namespace {
 
@@ -64,7 +64,7 @@ long MaxRssKb() {
   return u.ru_maxrss;
 }
 
-controller::etcd::History GenerateCase(const Case& c) {
+verify::History GenerateCase(const Case& c) {
   bench::GenOptions g;
   g.ops = c.ops;
   g.keys = c.keys;
@@ -81,12 +81,12 @@ std::string recorded_file;
 Row RunCase(const Case& c) {
   Row r{};
   auto t0 = Clock::now();
-  controller::etcd::History h;
+  verify::History h;
   if (recorded_file.empty()) {
     h = GenerateCase(c);
   } else {
     std::ifstream in(recorded_file);
-    h = controller::etcd::LoadJsonl(in);
+    h = verify::LoadJsonl(in);
     if (c.stale >= 0 && bench::MakeStaleRead(&h, c.stale) < 0) {
       std::fprintf(stderr, "verify_bench: no read of %s fits a stale read\n",
                    recorded_file.c_str());
@@ -110,7 +110,7 @@ Row RunCase(const Case& c) {
   events.shrink_to_fit();
   r.rss_before_kb = MaxRssKb();
   auto c0 = Clock::now();
-  controller::etcd::LinearizabilityResult lr = controller::etcd::CheckLinearizability(h);
+  verify::LinearizabilityResult lr = verify::CheckLinearizability(h);
   auto c1 = Clock::now();
   r.check_s = Seconds(c0, c1);
   r.rss_peak_kb = MaxRssKb();
@@ -212,15 +212,15 @@ int Compare(const std::vector<std::string>& files, double stale) {
       std::fprintf(stderr, "verify_bench: cannot open %s\n", file.c_str());
       return 2;
     }
-    controller::etcd::History h = controller::etcd::LoadJsonl(in);
+    verify::History h = verify::LoadJsonl(in);
     std::set<std::string> keys;
     std::set<int> clients;
     int64_t unknown = 0, writes = 0;
     for (const auto& op : h.ops) {
       keys.insert(op.key);
       clients.insert(op.client);
-      if (op.outcome == controller::etcd::Outcome::kUnknown) ++unknown;
-      if (op.type != controller::etcd::OpType::kGet) ++writes;
+      if (op.outcome == verify::Outcome::kUnknown) ++unknown;
+      if (op.type != verify::OpType::kGet) ++writes;
     }
     Case c{static_cast<int64_t>(h.ops.size()), static_cast<int>(keys.size()),
            static_cast<int>(clients.size()), stale,
@@ -250,13 +250,13 @@ int Compare(const std::vector<std::string>& files, double stale) {
 }
 
 // Runs the library's workload against a real cluster for `seconds` and saves its history.
-int Record(const std::string& file, controller::etcd::WorkloadOptions wo, double seconds) {
-  controller::etcd::Workload w(wo);
+int Record(const std::string& file, verify::WorkloadOptions wo, double seconds) {
+  verify::Workload w(wo);
   w.Start();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   w.Stop();
   std::ofstream out(file, std::ios::trunc);
-  controller::etcd::SaveJsonl(w.history(), out);
+  verify::SaveJsonl(w.history(), out);
   std::fprintf(stderr, "verify_bench: recorded %zu ops, %zu watch events to %s\n",
                w.history().ops.size(), w.history().watch_events.size(), file.c_str());
   return out ? 0 : 1;
@@ -270,7 +270,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::vector<Case> only;
   std::string record_to;
-  controller::etcd::WorkloadOptions wo;
+  verify::WorkloadOptions wo;
   wo.rate = 0;  // as fast as the cluster goes
   wo.op_timeout = std::chrono::milliseconds(1000);
   double seconds = 20;
@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
     else if (a == "--record")
       record_to = next();
     else if (a == "--endpoints")
-      wo.endpoints = controller::etcd::SplitEndpoints(next());
+      wo.endpoints = verify::SplitEndpoints(next());
     else if (a == "--seconds")
       seconds = std::stod(next());
     else if (a == "--rate")
@@ -332,7 +332,7 @@ int main(int argc, char** argv) {
   if (!compare.empty()) return Compare(compare, g.stale_read_at);
   if (!write_to.empty()) {
     std::ofstream out(write_to);
-    controller::etcd::SaveJsonl(bench::Generate(g), out);
+    verify::SaveJsonl(bench::Generate(g), out);
     return out ? 0 : 1;
   }
   return Table(quick, only);

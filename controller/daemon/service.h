@@ -22,7 +22,7 @@ namespace faultline::controller {
 
 struct ControllerOptions {
   std::vector<std::string> etcd_endpoints;
-  etcd::ClientOptions etcd_client;  // TLS to the cluster under test
+  verify::ClientOptions etcd_client;  // TLS to the cluster under test
   // Agents known without registration (addresses); registered agents are added to them.
   std::vector<std::string> static_agents;
   std::chrono::milliseconds lease{15000};

@@ -4,21 +4,21 @@
 #include <cmath>
 #include <map>
 
-#include "controller/etcd/history_checks.h"
-#include "controller/etcd/workload.h"
+#include "controller/verify/history_checks.h"
+#include "controller/verify/workload.h"
 
 namespace faultline::controller {
 
 struct HistoryLoad::Impl {
-  std::unique_ptr<etcd::Workload> workload;
+  std::unique_ptr<verify::Workload> workload;
   double start_s = 0;
   bool stopped = false;
 };
 
 HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints,
-                         uint64_t seed, std::string prefix, bool watch, etcd::ClientOptions client)
+                         uint64_t seed, std::string prefix, bool watch, verify::ClientOptions client)
     : impl_(std::make_unique<Impl>()) {
-  etcd::WorkloadOptions o;
+  verify::WorkloadOptions o;
   o.endpoints = std::move(endpoints);
   o.client = std::move(client);
   o.clients = spec.clients() ? int(spec.clients()) : 2;
@@ -37,7 +37,7 @@ HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endp
     o.cas_weight = o.cas_weight > 0 ? writes / 6 : 0;
     o.delete_weight = writes - o.put_weight - o.cas_weight;
   }
-  impl_->workload = std::make_unique<etcd::Workload>(o);
+  impl_->workload = std::make_unique<verify::Workload>(o);
 }
 
 HistoryLoad::~HistoryLoad() { Stop(); }
@@ -62,7 +62,7 @@ std::vector<LatencySecond> HistoryLoad::PerSecond() const {
     auto& l = out[sec];
     l.second = sec;
     ++l.ops;
-    if (op.outcome == etcd::Outcome::kOk) {
+    if (op.outcome == verify::Outcome::kOk) {
       ok[sec].push_back(double(op.return_ns - op.invoke_ns) / 1e6);
     } else {
       ++l.errors;
@@ -88,7 +88,7 @@ std::vector<double> HistoryLoad::LatenciesBetween(double from, double to) const 
   std::vector<double> v;
   for (const auto& op : impl_->workload->history().ops) {
     double t = impl_->start_s + double(op.invoke_ns) / 1e9;
-    if (op.outcome == etcd::Outcome::kOk && t >= from && t < to) {
+    if (op.outcome == verify::Outcome::kOk && t >= from && t < to) {
       v.push_back(double(op.return_ns - op.invoke_ns) / 1e6);
     }
   }
@@ -97,9 +97,9 @@ std::vector<double> HistoryLoad::LatenciesBetween(double from, double to) const 
 
 CheckOutcome HistoryLoad::Check(const std::string& name) const {
   const auto& h = impl_->workload->history();
-  etcd::CheckResult r = name == "LINEARIZABILITY" ? etcd::CheckLinearizable(h)
-                        : name == "WATCH_ORDER"   ? etcd::CheckWatches(h)
-                                                  : etcd::CheckLostWrites(h);
+  verify::CheckResult r = name == "LINEARIZABILITY" ? verify::CheckLinearizable(h)
+                        : name == "WATCH_ORDER"   ? verify::CheckWatches(h)
+                                                  : verify::CheckLostWrites(h);
   CheckOutcome c;
   c.name = name;
   c.passed = r.passed;

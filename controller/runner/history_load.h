@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "controller/etcd/client.h"
+#include "controller/verify/client.h"
 #include "controller/runner/run_result.h"
 #include "faultline/v1/experiment.pb.h"
 
 namespace faultline::controller {
 
-// The run's workload: controller/etcd's gRPC workload records every operation (and watch
+// The run's workload: controller/verify's gRPC workload records every operation (and watch
 // event), and its checkers judge the history (lost writes, linearizability, watch order).
 // Latency per second and during faults come from the same history, so the report and the SLOs
 // describe the load that was checked.
@@ -20,7 +20,7 @@ class HistoryLoad {
   // `start_s`: when, in run seconds, Start is called (history times are relative to it).
   // `watch`: also record watch events (what WATCH_ORDER judges; costs a stream per member).
   HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints, uint64_t seed,
-              std::string prefix, bool watch = true, etcd::ClientOptions client = {});
+              std::string prefix, bool watch = true, verify::ClientOptions client = {});
   ~HistoryLoad();
   void Start(double start_s);
   void Stop();

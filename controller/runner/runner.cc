@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "controller/etcd/checks.h"
-#include "controller/etcd/client.h"
+#include "controller/verify/checks.h"
+#include "controller/verify/client.h"
 #include "controller/runner/history_load.h"
 #include "controller/runner/lease_keeper.h"
 #include "faults/core/duration.h"
@@ -161,7 +161,7 @@ class Run {
   bool RenewAll();
   void RunStep(const v1::Step& step, const std::string& path);
   // The etcd client options of the run (TLS) with this per-RPC timeout.
-  etcd::ClientOptions EtcdOptions(milliseconds timeout) const;
+  verify::ClientOptions EtcdOptions(milliseconds timeout) const;
   // A selector's agents: resolved now, or those of the earlier step it names (sameAs).
   std::vector<size_t> Targets(const v1::TargetSelector& sel, const ClusterView& view,
                               faults::Rng& rng);
@@ -183,7 +183,7 @@ class Run {
   std::map<std::string, std::string> member_endpoint_;  // member name -> client endpoint
   // One channel per member, in member_endpoint_'s order: checks use etcd_; the leader view
   // uses status_ with a short deadline, so a paused member costs a sample little time.
-  std::unique_ptr<etcd::EtcdClient> etcd_, status_;
+  std::unique_ptr<verify::EtcdClient> etcd_, status_;
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
@@ -191,7 +191,7 @@ class Run {
 };
 
 etcd::ClientOptions Run::EtcdOptions(milliseconds timeout) const {
-  etcd::ClientOptions o = opt_.etcd_client;
+  verify::ClientOptions o = opt_.etcd_client;
   o.timeout = timeout;
   return o;
 }
@@ -202,7 +202,7 @@ void Run::DiscoverCluster() {
   std::string err;
   for (const auto& ep : opt_.etcd_endpoints) {
     try {
-      auto members = etcd::EtcdClient({ep}, EtcdOptions(milliseconds(2000))).MemberList(0);
+      auto members = verify::EtcdClient({ep}, EtcdOptions(milliseconds(2000))).MemberList(0);
       for (const auto& m : members.members()) {
         member_names_[m.id()] = m.name();
         result_.members.push_back(m.name());
@@ -217,8 +217,8 @@ void Run::DiscoverCluster() {
       }
       std::vector<std::string> endpoints;
       for (const auto& [name, e] : member_endpoint_) endpoints.push_back(e);
-      etcd_ = std::make_unique<etcd::EtcdClient>(endpoints, EtcdOptions(milliseconds(2000)));
-      status_ = std::make_unique<etcd::EtcdClient>(endpoints, EtcdOptions(milliseconds(800)));
+      etcd_ = std::make_unique<verify::EtcdClient>(endpoints, EtcdOptions(milliseconds(2000)));
+      status_ = std::make_unique<verify::EtcdClient>(endpoints, EtcdOptions(milliseconds(800)));
       return;
     } catch (const std::exception& e) {
       err = e.what();
@@ -234,13 +234,13 @@ ClusterView Run::View(LeaderSample* sample) {
   ClusterView v;
   if (!status_) return v;
   // Asked in parallel, each member about itself: who it follows ("" none, "?" no answer).
-  std::vector<etcd::MemberStatus> statuses = etcd::CollectStatus(*status_);
+  std::vector<verify::MemberStatus> statuses = verify::CollectStatus(*status_);
   std::map<std::string, int> votes;
   std::map<std::string, std::string> own;  // member -> whom it names
   size_t i = 0;
   for (const auto& [name, ep] : member_endpoint_) {
     v.members.push_back(name);
-    const etcd::MemberStatus& st = statuses[i++];
+    const verify::MemberStatus& st = statuses[i++];
     std::string leader = !st.answered                     ? "?"
                          : st.leader == 0                 ? ""
                          : member_names_.count(st.leader) ? member_names_.at(st.leader)
@@ -557,8 +557,8 @@ void Run::RunChecks(HistoryLoad* history) {
   double healthy_at = -1;
   // Health first: the other checks compare members and need all of them answering.
   CheckOutcome health = WaitHealthy(&healthy_at);
-  // The cluster checks are controller/etcd's, the same `faultline check etcd` runs.
-  auto cluster = [](const etcd::CheckResult& r) {
+  // The cluster checks are controller/verify's, the same `faultline check etcd` runs.
+  auto cluster = [](const verify::CheckResult& r) {
     CheckOutcome c;
     c.passed = r.passed;
     c.summary = r.summary;
@@ -574,19 +574,19 @@ void Run::RunChecks(HistoryLoad* history) {
           c = health;
           break;
         case v1::CONVERGENCE:
-          c = cluster(etcd::CheckConvergence(*etcd_, milliseconds(10000)));
+          c = cluster(verify::CheckConvergence(*etcd_, milliseconds(10000)));
           break;
         case v1::REVISIONS:
-          c = cluster(etcd::CheckRevisions(*etcd_));
+          c = cluster(verify::CheckRevisions(*etcd_));
           break;
         case v1::KEY_DIFF:
-          c = cluster(etcd::CheckKeyCounts(*etcd_, {}));
+          c = cluster(verify::CheckKeyCounts(*etcd_, {}));
           break;
         case v1::HASHKV:
-          c = cluster(etcd::CheckHashKV(*etcd_));
+          c = cluster(verify::CheckHashKV(*etcd_));
           break;
         case v1::ALARMS:
-          c = cluster(etcd::CheckAlarms(*etcd_));
+          c = cluster(verify::CheckAlarms(*etcd_));
           break;
         case v1::LOST_WRITES:
         case v1::LINEARIZABILITY:
@@ -599,7 +599,7 @@ void Run::RunChecks(HistoryLoad* history) {
           break;
         default:
           c.summary = "this controller build cannot run " + c.name +
-                      " (it needs the controller/etcd history checker)";
+                      " (it needs the controller/verify history checker)";
           c.evidence["reason"] = "not available";
           break;
       }

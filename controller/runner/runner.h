@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/etcd/client.h"
+#include "controller/verify/client.h"
 #include "controller/runner/run_result.h"
 #include "controller/runner/targets.h"
 #include "faultline/v1/agent.grpc.pb.h"
@@ -36,7 +36,7 @@ struct RunOptions {
   std::vector<AgentInfo> agents;
   std::vector<std::string> etcd_endpoints;
   // TLS to the cluster under test (its CA and a client certificate); timeouts are the runner's.
-  etcd::ClientOptions etcd_client;
+  verify::ClientOptions etcd_client;
   std::string run_id;  // empty: "<experiment>-<utc time>"
   // Every fault is injected with this lease and renewed every lease/3; if the runner dies, its
   // faults lapse within one lease.

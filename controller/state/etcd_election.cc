@@ -78,9 +78,9 @@ std::optional<ReplicaInfo> EtcdElection::Active() const {
 
 std::vector<ReplicaInfo> EtcdElection::Replicas() const {
   try {
-    etcd::pb::RangeRequest req;
+    verify::pb::RangeRequest req;
     req.set_key(ks_.replicas_prefix());
-    req.set_range_end(etcd::PrefixEnd(ks_.replicas_prefix()));
+    req.set_range_end(verify::PrefixEnd(ks_.replicas_prefix()));
     auto resp = ks_.Call([&](size_t i) { return ks_.election_client().Range(i, req); });
     std::vector<ReplicaInfo> out;
     for (const auto& kv : resp.kvs()) out.push_back(*InfoFrom(kv.value()));
@@ -169,7 +169,7 @@ void EtcdElection::Tick() {
       if (!g.error().empty()) throw std::runtime_error("LeaseGrant: " + g.error());
       lease_ = g.id();
       lease_deadline_ = sent + std::chrono::seconds(g.ttl());
-      etcd::pb::PutRequest put;
+      verify::pb::PutRequest put;
       put.set_key(ks_.replicas_prefix() + opt_.self.id);
       put.set_value(InfoJson(opt_.self));
       put.set_lease(lease_);
@@ -206,9 +206,9 @@ void EtcdElection::Tick() {
   }
   if (lease_ == 0 && !lease_error.empty()) return;
 
-  etcd::pb::RangeResponse held;
+  verify::pb::RangeResponse held;
   try {
-    etcd::pb::RangeRequest req;
+    verify::pb::RangeRequest req;
     req.set_key(ks_.leader_key());
     held = ks_.Call([&](size_t i) { return ks_.election_client().Range(i, req); });
   } catch (const std::exception&) {
@@ -245,11 +245,11 @@ void EtcdElection::Tick() {
     campaign = campaigning_ && !fence_ && !released_ && holder_rev == 0 && lease_ != 0;
   }
   if (!campaign) return;
-  etcd::pb::TxnRequest txn;
+  verify::pb::TxnRequest txn;
   auto* cmp = txn.add_compare();
   cmp->set_key(ks_.leader_key());
-  cmp->set_target(etcd::pb::Compare::CREATE);
-  cmp->set_result(etcd::pb::Compare::EQUAL);
+  cmp->set_target(verify::pb::Compare::CREATE);
+  cmp->set_result(verify::pb::Compare::EQUAL);
   cmp->set_create_revision(0);
   auto* put = txn.add_success()->mutable_request_put();
   put->set_key(ks_.leader_key());

@@ -5,8 +5,8 @@ namespace faultline::controller {
 EtcdKeyspace::EtcdKeyspace(const std::vector<std::string>& endpoints, std::string prefix,
                            std::chrono::milliseconds store_timeout,
                            std::chrono::milliseconds election_timeout)
-    : client_(endpoints, etcd::ClientOptions{.timeout = store_timeout}),
-      election_client_(endpoints, etcd::ClientOptions{.timeout = election_timeout}),
+    : client_(endpoints, verify::ClientOptions{.timeout = store_timeout}),
+      election_client_(endpoints, verify::ClientOptions{.timeout = election_timeout}),
       prefix_(std::move(prefix)) {}
 
 std::string EtcdKeyspace::Describe() const {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "controller/etcd/client.h"
+#include "controller/verify/client.h"
 
 namespace faultline::controller {
 
@@ -16,7 +16,7 @@ namespace faultline::controller {
 // can be retried in time, while a store write may wait out a slow disk (it is fenced anyway).
 class EtcdKeyspace {
  public:
-  // Throws std::invalid_argument for a bad endpoint (see etcd::EtcdClient).
+  // Throws std::invalid_argument for a bad endpoint (see verify::EtcdClient).
   EtcdKeyspace(const std::vector<std::string>& endpoints, std::string prefix,
                std::chrono::milliseconds store_timeout, std::chrono::milliseconds election_timeout);
 
@@ -30,8 +30,8 @@ class EtcdKeyspace {
   // <prefix>/replicas/<id>, one per live replica, bound to its lease.
   std::string replicas_prefix() const { return prefix_ + "/replicas/"; }
   std::string Describe() const;  // "etcd://a:2379,b:2379/faultline/controller"
-  const etcd::EtcdClient& client() const { return client_; }
-  const etcd::EtcdClient& election_client() const { return election_client_; }
+  const verify::EtcdClient& client() const { return client_; }
+  const verify::EtcdClient& election_client() const { return election_client_; }
 
   // f(member index) on the member that answered last, then on the others while the error says
   // the member is unreachable or has no leader; other errors are thrown at once.
@@ -46,7 +46,7 @@ class EtcdKeyspace {
         auto r = f(i);
         cursor_.store(i);
         return r;
-      } catch (const etcd::EtcdError& e) {
+      } catch (const verify::EtcdError& e) {
         if (e.code() != grpc::StatusCode::UNAVAILABLE &&
             e.code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
           throw;
@@ -58,8 +58,8 @@ class EtcdKeyspace {
   }
 
  private:
-  etcd::EtcdClient client_;
-  etcd::EtcdClient election_client_;
+  verify::EtcdClient client_;
+  verify::EtcdClient election_client_;
   std::string prefix_;
   mutable std::atomic<size_t> cursor_{0};
 };

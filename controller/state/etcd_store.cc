@@ -10,16 +10,16 @@ constexpr int64_t kPage = 64;
 EtcdStore::EtcdStore(const EtcdKeyspace& keyspace, EtcdElection& election)
     : ks_(keyspace), election_(election) {}
 
-void EtcdStore::FencedWrite(const etcd::pb::RequestOp& op, const std::string& what) {
+void EtcdStore::FencedWrite(const verify::pb::RequestOp& op, const std::string& what) {
   auto fence = election_.Fence();
   if (!fence) {
     throw FencedError(what + ": refused: this replica is not the active controller");
   }
-  etcd::pb::TxnRequest txn;
+  verify::pb::TxnRequest txn;
   auto* cmp = txn.add_compare();
   cmp->set_key(ks_.leader_key());
-  cmp->set_target(etcd::pb::Compare::CREATE);
-  cmp->set_result(etcd::pb::Compare::EQUAL);
+  cmp->set_target(verify::pb::Compare::CREATE);
+  cmp->set_result(verify::pb::Compare::EQUAL);
   cmp->set_create_revision(*fence);
   *txn.add_success() = op;
   auto resp = ks_.Call([&](size_t i) { return ks_.client().Txn(i, txn); });
@@ -32,7 +32,7 @@ void EtcdStore::FencedWrite(const etcd::pb::RequestOp& op, const std::string& wh
 
 void EtcdStore::Put(const std::string& kind, const std::string& id, const nlohmann::json& doc) {
   ValidateStateId(id);
-  etcd::pb::RequestOp op;
+  verify::pb::RequestOp op;
   auto* put = op.mutable_request_put();
   put->set_key(ks_.Key(kind, id));
   put->set_value(doc.dump());
@@ -41,14 +41,14 @@ void EtcdStore::Put(const std::string& kind, const std::string& id, const nlohma
 
 void EtcdStore::Remove(const std::string& kind, const std::string& id) {
   ValidateStateId(id);
-  etcd::pb::RequestOp op;
+  verify::pb::RequestOp op;
   op.mutable_request_delete_range()->set_key(ks_.Key(kind, id));
   FencedWrite(op, "remove " + kind + "/" + id);
 }
 
 std::optional<nlohmann::json> EtcdStore::Get(const std::string& kind, const std::string& id) const {
   ValidateStateId(id);
-  etcd::pb::RangeRequest req;
+  verify::pb::RangeRequest req;
   req.set_key(ks_.Key(kind, id));
   auto resp = ks_.Call([&](size_t i) { return ks_.client().Range(i, req); });
   if (resp.kvs_size() == 0) return std::nullopt;
@@ -61,9 +61,9 @@ std::map<std::string, nlohmann::json> EtcdStore::List(const std::string& kind,
                                                       std::vector<std::string>* bad) const {
   const std::string prefix = ks_.Key(kind, "");
   std::map<std::string, nlohmann::json> out;
-  etcd::pb::RangeRequest req;
+  verify::pb::RangeRequest req;
   req.set_key(prefix);
-  req.set_range_end(etcd::PrefixEnd(prefix));
+  req.set_range_end(verify::PrefixEnd(prefix));
   req.set_limit(kPage);
   for (;;) {
     auto resp = ks_.Call([&](size_t i) { return ks_.client().Range(i, req); });

@@ -23,7 +23,7 @@ class EtcdStore final : public StateStore {
   std::string Describe() const override { return ks_.Describe(); }
 
  private:
-  void FencedWrite(const etcd::pb::RequestOp& op, const std::string& what);
+  void FencedWrite(const verify::pb::RequestOp& op, const std::string& what);
 
   const EtcdKeyspace& ks_;
   EtcdElection& election_;

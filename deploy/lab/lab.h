@@ -83,7 +83,7 @@ std::string ResolveLabName(const std::optional<std::string>& name,
 LabInfo LoadLab(const std::string& name, const std::filesystem::path& root = {});
 
 // etcd's own view of one member, from `etcdctl endpoint status`: the tests' independent
-// observer of a lab (`faultline lab status` asks through controller/etcd's client instead).
+// observer of a lab (`faultline lab status` asks through controller/verify's client instead).
 struct EtcdStatus {
   std::string member;
   std::string endpoint;

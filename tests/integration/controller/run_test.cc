@@ -93,7 +93,7 @@ TEST_F(ControllerRun, LeaderTargetedPauseLandsOnTheMemberEtcdctlCallsLeader) {
   std::ifstream in(run_dir / "report.json");
   auto j = nlohmann::json::parse(in);
   EXPECT_EQ(j["state"], "passed") << j.dump(2);
-  // The history checks ran on the recorded workload (controller/etcd's checker).
+  // The history checks ran on the recorded workload (controller/verify's checker).
   bool linearizable = false;
   for (const auto& c : j["checks"]) {
     if (c["name"] == "LINEARIZABILITY") linearizable = c["passed"] && c["evidence"]["ops"] > 20;

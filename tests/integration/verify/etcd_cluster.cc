@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "controller/etcd/client.h"
+#include "controller/verify/client.h"
 
 namespace faultline::testing {
 
@@ -144,11 +144,11 @@ void EtcdCluster::WaitHealthy(std::chrono::milliseconds limit) {
         [&] {
           if (!members_[i].proc || !members_[i].proc->Running()) return true;
           // A fresh client per probe: a channel that failed once backs off before retrying.
-          controller::etcd::ClientOptions o;
+          verify::ClientOptions o;
           o.timeout = std::chrono::milliseconds(500);
-          controller::etcd::EtcdClient c({client_endpoint(i)}, o);
-          controller::etcd::pb::RangeResponse resp;
-          controller::etcd::pb::RangeRequest req;
+          verify::EtcdClient c({client_endpoint(i)}, o);
+          verify::pb::RangeResponse resp;
+          verify::pb::RangeRequest req;
           req.set_key("health");
           bool served = c.TryRange(0, req, &resp, o.timeout).ok();
           if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -13,15 +13,15 @@
 #include <sstream>
 #include <thread>
 
-#include "controller/etcd/checks.h"
-#include "controller/etcd/history_checks.h"
-#include "controller/etcd/workload.h"
+#include "controller/verify/checks.h"
+#include "controller/verify/history_checks.h"
+#include "controller/verify/workload.h"
 #include "faults/process/proc.h"
 #include "tests/integration/verify/etcd_cluster.h"
 #include "tests/support/shared_lab_test.h"
 #include "tests/support/test_lab.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 namespace {
 
 using namespace std::chrono_literals;
@@ -589,4 +589,4 @@ TEST(LabVerifyDiverged, DivergedMemberFailsHashRevisionAndKeyCountChecksByName) 
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

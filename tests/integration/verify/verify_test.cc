@@ -3,10 +3,10 @@
 // lab_verify_test.cc, as are the checks, workload and history checks on real clusters).
 #include <gtest/gtest.h>
 
-#include "controller/etcd/checks.h"
+#include "controller/verify/checks.h"
 #include "tests/integration/verify/etcd_cluster.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 namespace {
 
 TEST(VerifyIntegration, BadEndpointsGiveAClearError) {
@@ -51,4 +51,4 @@ TEST(VerifyIntegration, BadEndpointsGiveAClearError) {
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

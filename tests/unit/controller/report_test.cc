@@ -5,7 +5,7 @@
 #include <fstream>
 #include <regex>
 
-#include "controller/etcd/history_checks.h"
+#include "controller/verify/history_checks.h"
 
 namespace faultline::controller {
 namespace {
@@ -102,9 +102,9 @@ namespace {
 
 // A stale read: "b" was acknowledged before the read began, which still returned "a".
 etcd::History StaleRead() {
-  etcd::History h;
-  auto add = [&](int client, etcd::OpType type, int64_t t0, int64_t t1) -> etcd::Op& {
-    etcd::Op op;
+  verify::History h;
+  auto add = [&](int client, verify::OpType type, int64_t t0, int64_t t1) -> verify::Op& {
+    verify::Op op;
     op.id = static_cast<int64_t>(h.ops.size());
     op.client = client;
     op.key = "k";
@@ -114,13 +114,13 @@ etcd::History StaleRead() {
     h.ops.push_back(op);
     return h.ops.back();
   };
-  etcd::Op& a = add(0, etcd::OpType::kPut, 0, 10);
+  verify::Op& a = add(0, verify::OpType::kPut, 0, 10);
   a.value = "a";
   a.revision = 2;
-  etcd::Op& b = add(1, etcd::OpType::kPut, 20, 30);
+  verify::Op& b = add(1, verify::OpType::kPut, 20, 30);
   b.value = "b";
   b.revision = 3;
-  etcd::Op& r = add(2, etcd::OpType::kGet, 40, 50);
+  verify::Op& r = add(2, verify::OpType::kGet, 40, 50);
   r.found = true;
   r.read_value = "a";
   r.read_mod_revision = 2;
@@ -130,7 +130,7 @@ etcd::History StaleRead() {
 
 TEST(Report, HtmlShowsTheOpsOfAFailingLinearizabilityCheck) {
   RunResult r = Sample();
-  etcd::CheckResult lin = etcd::CheckLinearizable(StaleRead());
+  verify::CheckResult lin = verify::CheckLinearizable(StaleRead());
   ASSERT_FALSE(lin.passed);
   r.checks.push_back({"LINEARIZABILITY", false, false, lin.summary, lin.evidence});
   std::string html = RenderHtml(r);
@@ -148,9 +148,9 @@ TEST(Report, HtmlShowsTheOpsOfAFailingLinearizabilityCheck) {
   // Passing checks and other evidence get no such section.
   EXPECT_EQ(RenderHtml(Sample()).find("failing ops"), std::string::npos);
   RunResult ok = Sample();
-  etcd::History fine = StaleRead();
+  verify::History fine = StaleRead();
   fine.ops.pop_back();
-  etcd::CheckResult pass = etcd::CheckLinearizable(fine);
+  verify::CheckResult pass = verify::CheckLinearizable(fine);
   ok.checks.push_back({"LINEARIZABILITY", false, true, pass.summary, pass.evidence});
   EXPECT_EQ(RenderHtml(ok).find("failing ops"), std::string::npos);
 }

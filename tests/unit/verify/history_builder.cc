@@ -1,6 +1,6 @@
 #include "tests/unit/verify/history_builder.h"
 
-namespace faultline::controller::etcd::testing {
+namespace faultline::verify::testing {
 
 Op& HistoryBuilder::Add(Op op, int client, const std::string& key, int64_t t0, int64_t t1,
                         Outcome o) {
@@ -58,4 +58,4 @@ Op& HistoryBuilder::Del(int client, const std::string& key, int64_t t0, int64_t 
   return Add(op, client, key, t0, t1, o);
 }
 
-}  // namespace faultline::controller::etcd::testing
+}  // namespace faultline::verify::testing

@@ -3,9 +3,9 @@
 #include <optional>
 #include <string>
 
-#include "controller/etcd/history.h"
+#include "controller/verify/history.h"
 
-namespace faultline::controller::etcd::testing {
+namespace faultline::verify::testing {
 
 // Builds hand-made histories: times are in microseconds, ids are assigned in call order.
 class HistoryBuilder {
@@ -28,4 +28,4 @@ class HistoryBuilder {
   History h_;
 };
 
-}  // namespace faultline::controller::etcd::testing
+}  // namespace faultline::verify::testing

@@ -3,11 +3,11 @@
 
 #include <sstream>
 
-#include "controller/etcd/history_checks.h"
-#include "controller/etcd/workload.h"
+#include "controller/verify/history_checks.h"
+#include "controller/verify/workload.h"
 #include "tests/unit/verify/history_builder.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 namespace {
 
 using testing::HistoryBuilder;
@@ -184,4 +184,4 @@ TEST(LatencyPerSecond, BucketsByReturnSecond) {
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

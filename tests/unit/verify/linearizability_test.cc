@@ -1,14 +1,14 @@
 // Hand-built histories with a known verdict for the linearizability checker and the
 // lost-write check.
-#include "controller/etcd/linearizability.h"
+#include "controller/verify/linearizability.h"
 
 #include <gtest/gtest.h>
 
 #include "bench/verify/history_gen.h"
-#include "controller/etcd/history_checks.h"
+#include "controller/verify/history_checks.h"
 #include "tests/unit/verify/history_builder.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 namespace {
 
 using testing::HistoryBuilder;
@@ -252,9 +252,9 @@ TEST(Linearizability, SearchBudgetGivesInconclusiveNotAFalseVerdict) {
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 namespace {
 
 using testing::HistoryBuilder;
@@ -280,9 +280,9 @@ TEST(Linearizability, HeaderRevisionsOrderOpsOnAKey) {
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 namespace {
 
 TEST(Linearizability, LateFailureInALongKeyIsProvenOnASmallWindow) {
@@ -308,8 +308,8 @@ TEST(Linearizability, LateFailureInALongKeyIsProvenOnASmallWindow) {
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
-namespace faultline::controller::etcd {
+}  // namespace faultline::verify
+namespace faultline::verify {
 namespace {
 
 using testing::HistoryBuilder;
@@ -504,4 +504,4 @@ TEST(Linearizability, GeneratedHistoriesPassAndAStaleReadInThemIsFound) {
 }
 
 }  // namespace
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

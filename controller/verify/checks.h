@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "controller/etcd/check_result.h"
-#include "controller/etcd/client.h"
+#include "controller/verify/check_result.h"
+#include "controller/verify/client.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 // What one member said about itself (Status), or why it did not answer.
 struct MemberStatus {
@@ -67,4 +67,4 @@ std::vector<CheckResult> InspectKeyspace(const EtcdClient& client,
 std::vector<CheckResult> RunClusterChecks(const EtcdClient& client,
                                           const ClusterCheckOptions& options = {});
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -1,11 +1,11 @@
-#include "controller/etcd/checks.h"
+#include "controller/verify/checks.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 #include <thread>
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 using nlohmann::json;
 
@@ -544,4 +544,4 @@ std::vector<CheckResult> RunClusterChecks(const EtcdClient& client,
   return out;
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

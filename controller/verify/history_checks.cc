@@ -1,4 +1,4 @@
-#include "controller/etcd/history_checks.h"
+#include "controller/verify/history_checks.h"
 
 #include <algorithm>
 #include <limits>
@@ -6,7 +6,7 @@
 #include <set>
 #include <unordered_map>
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 using nlohmann::json;
 
@@ -311,4 +311,4 @@ std::vector<CheckResult> CheckHistory(const History& h, const LinearizabilityOpt
           CheckWatches(h)};
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

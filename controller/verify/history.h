@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 // What a workload client did. Reads are `kGet`; `kCas` is a one-compare txn: if the key's value
 // (or mod_revision) equals the expected one, put the new value.
@@ -95,4 +95,4 @@ History LoadJsonl(std::istream& in);
 // :info since a register model cannot express it).
 void ExportEdn(const History& h, std::ostream& out);
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -1,10 +1,10 @@
-#include "controller/etcd/linearizability_search.h"
+#include "controller/verify/linearizability_search.h"
 
 #include <algorithm>
 #include <limits>
 #include <sstream>
 
-namespace faultline::controller::etcd::lin {
+namespace faultline::verify::lin {
 
 namespace {
 
@@ -669,4 +669,4 @@ std::vector<Config> WildStart(int64_t floor) {
   return {Config{KState{false, true, 0, 0, floor}, {}, {}}};
 }
 
-}  // namespace faultline::controller::etcd::lin
+}  // namespace faultline::verify::lin

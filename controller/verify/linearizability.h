@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "controller/etcd/history.h"
+#include "controller/verify/history.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 // Linearizability of a workload history against a model of etcd's KV store, checked key by key
 // (P-compositionality: a history of independent keys is linearizable iff each key's is).
@@ -95,4 +95,4 @@ LinearizabilityResult CheckLinearizability(const History& h,
 // the failing op marked '>' and each op's place in the longest linearization as "#n".
 std::string RenderFailure(const KeyFailure& f);
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 // The outcome of one check: pass/fail, a one-line summary, and the numbers that prove it
 // (per member where it applies) as JSON, so a report can show them and a script can read them.
@@ -21,4 +21,4 @@ nlohmann::json ToJson(const std::vector<CheckResult>& rs);
 std::string RenderTable(const std::vector<CheckResult>& rs);
 bool AllPassed(const std::vector<CheckResult>& rs);
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -1,4 +1,4 @@
-#include "controller/etcd/linearizability.h"
+#include "controller/verify/linearizability.h"
 
 #include <algorithm>
 #include <limits>
@@ -6,9 +6,9 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "controller/etcd/linearizability_search.h"
+#include "controller/verify/linearizability_search.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 namespace {
 
@@ -109,7 +109,7 @@ struct Budget {
               const std::vector<Config>& starts, bool all, std::vector<Config>* ends, Trace* trace,
               uint64_t cap = kNoCap) {
     uint64_t before = stats->steps;
-    Verdict v = etcd::Run(d, pools, p, cut, starts, all, std::min(left, cap), stats, ends, trace);
+    Verdict v = verify::Run(d, pools, p, cut, starts, all, std::min(left, cap), stats, ends, trace);
     left -= std::min(left, stats->steps - before);
     return v;
   }
@@ -661,4 +661,4 @@ std::string RenderFailure(const KeyFailure& f) {
   return s.str();
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -1,4 +1,4 @@
-#include "controller/etcd/workload.h"
+#include "controller/verify/workload.h"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 
 #include "faults/core/rng.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 namespace {
 
@@ -382,4 +382,4 @@ void Workload::Stop() {
   }
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -9,10 +9,10 @@
 #include <thread>
 #include <vector>
 
-#include "controller/etcd/client.h"
-#include "controller/etcd/history.h"
+#include "controller/verify/client.h"
+#include "controller/verify/history.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 struct WorkloadOptions {
   std::vector<std::string> endpoints;
@@ -86,4 +86,4 @@ class Workload {
   bool started_ = false, stopped_ = false;
 };
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -3,11 +3,11 @@
 #include <string>
 #include <vector>
 
-#include "controller/etcd/check_result.h"
-#include "controller/etcd/history.h"
-#include "controller/etcd/linearizability.h"
+#include "controller/verify/check_result.h"
+#include "controller/verify/history.h"
+#include "controller/verify/linearizability.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 // Acknowledged writes that were never visible afterwards: a linearizable read (or the final read)
 // invoked after a put/cas was acknowledged at revision r must see the key at mod_revision >= r, or
@@ -30,4 +30,4 @@ CheckResult CheckLinearizable(const History& h, const LinearizabilityOptions& op
 // All history checks in order.
 std::vector<CheckResult> CheckHistory(const History& h, const LinearizabilityOptions& options = {});
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

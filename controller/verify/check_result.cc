@@ -1,9 +1,9 @@
-#include "controller/etcd/check_result.h"
+#include "controller/verify/check_result.h"
 
 #include <algorithm>
 #include <sstream>
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 nlohmann::json ToJson(const CheckResult& r) {
   return {{"name", r.name}, {"passed", r.passed}, {"summary", r.summary}, {"evidence", r.evidence}};
@@ -35,4 +35,4 @@ std::string RenderTable(const std::vector<CheckResult>& rs) {
   return s.str();
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

@@ -1,4 +1,4 @@
-#include "controller/etcd/history.h"
+#include "controller/verify/history.h"
 
 #include <algorithm>
 #include <istream>
@@ -6,7 +6,7 @@
 #include <ostream>
 #include <stdexcept>
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 using nlohmann::json;
 
@@ -307,4 +307,4 @@ void ExportEdn(const History& h, std::ostream& out) {
   }
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

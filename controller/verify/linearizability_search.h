@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "controller/etcd/history.h"
+#include "controller/verify/history.h"
 
-namespace faultline::controller::etcd::lin {
+namespace faultline::verify::lin {
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 // The value of a write no op of the key mentions: no read or compare can tell two apart.
@@ -200,4 +200,4 @@ std::string Describe(const KeyData& d, const KState& s);
 // Any state, with the store revision at `floor` or beyond.
 std::vector<Config> WildStart(int64_t floor);
 
-}  // namespace faultline::controller::etcd::lin
+}  // namespace faultline::verify::lin

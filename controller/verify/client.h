@@ -10,7 +10,7 @@
 
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 namespace pb = ::etcdserverpb;
 
@@ -101,4 +101,4 @@ std::string PrefixEnd(const std::string& prefix);
 // "host:port" list from "a,b,c" (spaces ignored).
 std::vector<std::string> SplitEndpoints(const std::string& csv);
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify

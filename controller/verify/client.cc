@@ -1,8 +1,8 @@
-#include "controller/etcd/client.h"
+#include "controller/verify/client.h"
 
 #include "proto/transport/tls.h"
 
-namespace faultline::controller::etcd {
+namespace faultline::verify {
 
 namespace {
 
@@ -238,4 +238,4 @@ grpc::Status EtcdClient::TryTxn(size_t i, const pb::TxnRequest& req, pb::TxnResp
   return members_[i].kv->Txn(&ctx, req, resp);
 }
 
-}  // namespace faultline::controller::etcd
+}  // namespace faultline::verify
