@@ -17,14 +17,14 @@
 #include <sstream>
 #include <thread>
 
-#include "deploy/lab/netns.h"
-#include "deploy/lab/rtnl.h"
 #include "deploy/lab/subnet.h"
 #include "faults/core/errors.h"
 #include "faults/core/rng.h"
-#include "faults/core/unique_fd.h"
 #include "faults/process/managed.h"
 #include "faults/process/proc.h"
+#include "faults/sys/netns.h"
+#include "faults/sys/rtnl.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::lab {
 namespace {
@@ -158,7 +158,7 @@ ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string
             "--log-outputs",
             "stderr"};
   s.cwd = m.dir;
-  s.netns = NetNs::PathOf(m.netns);
+  s.netns = sys::NetNs::PathOf(m.netns);
   s.log = m.dir + "/etcd.log";
   // No automatic restart: a kill fault must leave etcd down until the agent is told otherwise.
   s.restart = faults::process::RestartPolicy::kNever;
@@ -198,7 +198,7 @@ ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
             "--managed-config",
             m.dir + "/managed.json"};
   s.cwd = m.dir;
-  s.netns = NetNs::PathOf(m.netns);
+  s.netns = sys::NetNs::PathOf(m.netns);
   s.log = m.dir + "/agent.log";
   s.ready = SocketReady(m.agent_socket);
   return s;
@@ -358,57 +358,6 @@ std::string VethName(const std::string& lab, int member) {
   return "fl" + Tag(lab) + "e" + std::to_string(member);
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  int outp[2], errp[2];
-  if (::pipe2(outp, O_CLOEXEC) != 0) faults::ThrowErrno("pipe2");
-  faults::UniqueFd out_r(outp[0]), out_w(outp[1]);
-  if (::pipe2(errp, O_CLOEXEC) != 0) faults::ThrowErrno("pipe2");
-  faults::UniqueFd err_r(errp[0]), err_w(errp[1]);
-  std::vector<std::string> store = argv;
-  std::vector<char*> cargv;
-  for (auto& a : store) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) faults::ThrowErrno("fork");
-  if (pid == 0) {
-    ::dup2(out_w.get(), 1);
-    ::dup2(err_w.get(), 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execvp(cargv[0], cargv.data());
-    ::_exit(127);
-  }
-  out_w.reset();
-  err_w.reset();
-  CommandResult r;
-  auto deadline = Clock::now() + timeout;
-  bool killed = false;
-  char buf[4096];
-  while (out_r || err_r) {
-    pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    int n = ::poll(fds, 2, static_cast<int>(std::max<long>(left.count(), 0)));
-    if (n == 0) {
-      ::kill(pid, SIGKILL);  // our own unreaped child
-      killed = true;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t got = ::read(fds[i].fd, buf, sizeof(buf));
-      if (got <= 0) {
-        (i == 0 ? out_r : err_r).reset();
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, got);
-      }
-    }
-  }
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  r.exit_code = (!killed && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 std::vector<std::string> ListLabs(const fs::path& root) {
   std::vector<std::string> out;
   std::error_code ec;
@@ -467,12 +416,12 @@ LabInfo Up(const LabOptions& o) {
   std::string hint = "; `faultline lab down --name " + o.name + "` removes it";
   if (fs::exists(dir)) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
   for (int i = 1; i <= o.members; ++i) {
-    if (NetNs::Exists(NetnsName(o.name, i))) {
+    if (sys::NetNs::Exists(NetnsName(o.name, i))) {
       throw FaultError(refuse + " (namespace " + NetnsName(o.name, i) + " is left over)" + hint);
     }
   }
   {
-    Rtnl host;
+    sys::Rtnl host;
     if (host.IfIndex(BridgeName(o.name)) != 0) {
       throw FaultError(refuse + " (link " + BridgeName(o.name) + " is left over)" + hint);
     }
@@ -485,7 +434,7 @@ LabInfo Up(const LabOptions& o) {
   }
 
   try {
-    Rtnl host;
+    sys::Rtnl host;
     std::vector<Prefix> taken = host.UsedPrefixes();
     for (const auto& other : ListLabs(root)) {
       try {
@@ -540,13 +489,13 @@ LabInfo Up(const LabOptions& o) {
     say("bridge " + info.bridge + " " + info.bridge_address + "/24");
     for (auto& m : info.members) {
       fs::create_directories(m.dir);
-      NetNs::Create(m.netns).Release();  // from now on `lab down` owns its removal
-      faults::UniqueFd nsfd(::open(NetNs::PathOf(m.netns).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!nsfd) faults::ThrowErrno("open " + NetNs::PathOf(m.netns));
+      sys::NetNs::Create(m.netns).Release();  // from now on `lab down` owns its removal
+      sys::UniqueFd nsfd(::open(sys::NetNs::PathOf(m.netns).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!nsfd) faults::ThrowErrno("open " + sys::NetNs::PathOf(m.netns));
       host.AddVeth(m.veth, "eth0", nsfd.get());
       host.SetMaster(m.veth, info.bridge);
       host.SetUp(m.veth);
-      Rtnl inside(NetNs::PathOf(m.netns));
+      sys::Rtnl inside(sys::NetNs::PathOf(m.netns));
       inside.SetUp("lo");
       inside.AddAddress("eth0", *ParseIpv4(m.address), 24);
       inside.SetUp("eth0");
@@ -555,7 +504,7 @@ LabInfo Up(const LabOptions& o) {
     // Nothing starts until the host's route to every member leaves through the lab bridge.
     int br = host.IfIndex(info.bridge);
     for (const auto& m : info.members) {
-      int oif = RouteOutputIfIndex(*ParseIpv4(m.address));
+      int oif = sys::RouteOutputIfIndex(*ParseIpv4(m.address));
       if (oif != br) {
         char name[IF_NAMESIZE] = "?";
         if_indextoname(oif, name);
@@ -679,7 +628,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
   std::vector<std::string> namespaces = LabNamespaces(name);
   std::set<unsigned long> inodes;
   for (const auto& n : namespaces) {
-    if (auto ino = NetNs::Inode(NetNs::PathOf(n))) inodes.insert(ino);
+    if (auto ino = sys::NetNs::Inode(sys::NetNs::PathOf(n))) inodes.insert(ino);
   }
   std::vector<std::pair<pid_t, uint64_t>> agents, others;
   if (info) {
@@ -718,7 +667,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
   }
 
   // 3. Links: deleting the host end of a veth removes the member's end with it.
-  Rtnl host;
+  sys::Rtnl host;
   for (int i = 1; i <= kMaxMembers; ++i) {
     if (host.DeleteLink(VethName(name, i))) done.push_back("deleted link " + VethName(name, i));
   }
@@ -726,7 +675,7 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
 
   // 4. Namespaces.
   for (const auto& n : namespaces) {
-    NetNs::Remove(n);
+    sys::NetNs::Remove(n);
     done.push_back("removed netns " + n);
   }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "deploy/lab/description.h"
+#include "faults/sys/command.h"
 
 namespace faultline::lab {
 
@@ -97,13 +98,7 @@ struct EtcdStatus {
 std::vector<EtcdStatus> QueryEtcd(const LabInfo& info,
                                   const std::string& etcdctl = "/usr/bin/etcdctl");
 
-// A finished command: exit status (-1 if killed after the timeout) and what it printed.
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+using sys::CommandResult;
+using sys::RunCommand;
 
 }  // namespace faultline::lab

@@ -6,21 +6,16 @@
 #include <string_view>
 #include <vector>
 
+#include "faults/sys/prefix.h"
+
 namespace faultline::lab {
 
-// An IPv4 prefix, address in host byte order.
-struct Prefix {
-  uint32_t net = 0;
-  int len = 0;
-  bool operator==(const Prefix&) const = default;
-};
-
-std::string FormatIpv4(uint32_t address);
-std::optional<uint32_t> ParseIpv4(std::string_view text);
-// "10.213.7.0/24"
-std::string FormatPrefix(const Prefix& p);
-std::optional<Prefix> ParsePrefix(std::string_view text);
-bool Overlaps(const Prefix& a, const Prefix& b);
+using sys::FormatIpv4;
+using sys::FormatPrefix;
+using sys::Overlaps;
+using sys::ParseIpv4;
+using sys::ParsePrefix;
+using sys::Prefix;
 
 // The /24 a lab uses: the first one of 10.213.0.0/16 (then 10.214, 10.215), starting at a slot
 // derived from the lab's name, that overlaps none of `taken` (host routes and addresses, other

@@ -1,8 +1,5 @@
 #include "faults/core/errors.h"
 
-#include <cerrno>
-#include <cstring>
-
 namespace faultline::faults {
 
 std::string FormatFieldErrors(const FieldErrors& errors) {
@@ -13,11 +10,5 @@ std::string FormatFieldErrors(const FieldErrors& errors) {
   }
   return out;
 }
-
-void ThrowErrno(const std::string& what, int err) {
-  throw FaultError(what + ": " + std::strerror(err));
-}
-
-void ThrowErrno(const std::string& what) { ThrowErrno(what, errno); }
 
 }  // namespace faultline::faults

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "faults/sys/error.h"
+
 namespace faultline::faults {
 
 // One problem with a fault spec, named by its field path (e.g. "process.signal").
@@ -31,13 +33,7 @@ class ValidationError : public std::runtime_error {
 };
 
 // apply() or revert() could not do its job; the message says what and why.
-class FaultError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// A system call failed: message is "what: strerror(errno)".
-[[noreturn]] void ThrowErrno(const std::string& what, int err);
-[[noreturn]] void ThrowErrno(const std::string& what);
+using FaultError = sys::Error;
+using sys::ThrowErrno;
 
 }  // namespace faultline::faults

@@ -32,7 +32,7 @@ void WriteAll(int fd, const char* data, size_t n, const std::string& what) {
 }
 
 void FsyncDir(const std::filesystem::path& dir) {
-  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  sys::UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d || ::fsync(d.get()) != 0) ThrowErrno("fsync " + dir.string());
 }
 
@@ -118,14 +118,14 @@ void Journal::Append(v1::JournalRecord record) {
 void Journal::Compact(const std::vector<v1::JournalRecord>& keep) {
   std::lock_guard lock(mu_);
   auto tmp = dir_ / "journal.log.tmp";
-  UniqueFd t(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  sys::UniqueFd t(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!t) ThrowErrno("open " + tmp.string());
   for (const auto& r : keep) WriteRecord(t.get(), r);
   if (::fsync(t.get()) != 0) ThrowErrno("fsync " + tmp.string());
   if (::rename(tmp.c_str(), path_.c_str()) != 0) ThrowErrno("rename journal");
   FsyncDir(dir_);
   // The lock lives on the open file description; take it on the new file before dropping the old.
-  UniqueFd fresh(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  sys::UniqueFd fresh(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
   if (!fresh) ThrowErrno("reopen journal");
   if (::flock(fresh.get(), LOCK_EX | LOCK_NB) != 0) ThrowErrno("lock journal");
   if (::lseek(fresh.get(), 0, SEEK_END) < 0) ThrowErrno("seek journal");

@@ -7,7 +7,7 @@
 
 #include "faultline/v1/fault.pb.h"
 #include "faults/core/errors.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults {
 
@@ -45,7 +45,7 @@ class Journal {
 
   std::filesystem::path dir_;
   std::filesystem::path path_;
-  UniqueFd fd_;
+  sys::UniqueFd fd_;
   std::mutex mu_;
   uint64_t next_seq_ = 1;
   uint64_t torn_bytes_ = 0;

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "faults/core/rng.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 #include "faults/net/spec.h"
 
 struct mnl_socket;
@@ -63,7 +63,7 @@ class PacketQueue {
   mnl_socket* nl_ = nullptr;
   uint32_t portid_ = 0;
   uint16_t queue_ = 0;
-  UniqueFd wake_;
+  sys::UniqueFd wake_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   double last_loss_ = 0, last_jitter_ = 0;

@@ -264,13 +264,13 @@ ManagedSpec ParseOne(const json& p, const std::string& path, Fields& f) {
 
 // Sockets belong to the network namespace of the thread that created them, so a short-lived
 // thread enters `netns` and makes the socket there; the caller's own namespace is untouched.
-UniqueFd SocketIn(const std::string& netns, int domain, std::string* why) {
+sys::UniqueFd SocketIn(const std::string& netns, int domain, std::string* why) {
   int fd = -1;
   int err = 0;
   const char* stage = "socket";
   auto make = [&] {
     if (!netns.empty()) {
-      UniqueFd ns(::open(netns.c_str(), O_RDONLY | O_CLOEXEC));
+      sys::UniqueFd ns(::open(netns.c_str(), O_RDONLY | O_CLOEXEC));
       if (!ns) {
         err = errno;
         stage = "open netns";
@@ -291,7 +291,7 @@ UniqueFd SocketIn(const std::string& netns, int domain, std::string* why) {
     std::thread(make).join();
   }
   if (fd < 0 && why) *why = std::string(stage) + ": " + strerror(err);
-  return UniqueFd(fd);
+  return sys::UniqueFd(fd);
 }
 
 bool Resolve(const std::string& host, int port, sockaddr_storage* addr, socklen_t* len) {
@@ -310,12 +310,12 @@ bool Resolve(const std::string& host, int port, sockaddr_storage* addr, socklen_
 }
 
 // Connects within `limit`; returns the connected socket or an empty fd.
-UniqueFd ConnectIn(const std::string& netns, const std::string& host, int port,
+sys::UniqueFd ConnectIn(const std::string& netns, const std::string& host, int port,
                    milliseconds limit) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   if (!Resolve(host, port, &addr, &len)) return {};
-  UniqueFd fd = SocketIn(netns, addr.ss_family, nullptr);
+  sys::UniqueFd fd = SocketIn(netns, addr.ss_family, nullptr);
   if (!fd) return {};
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     if (errno != EINPROGRESS) return {};
@@ -331,7 +331,7 @@ UniqueFd ConnectIn(const std::string& netns, const std::string& host, int port,
 
 bool HttpGet2xx(const ReadinessProbe& probe, const std::string& netns, milliseconds limit) {
   auto deadline = Clock::now() + limit;
-  UniqueFd fd = ConnectIn(netns, probe.host, probe.port, limit);
+  sys::UniqueFd fd = ConnectIn(netns, probe.host, probe.port, limit);
   if (!fd) return false;
   std::string req = "GET " + probe.path + " HTTP/1.0\r\nHost: " + probe.host + "\r\n" +
                     "User-Agent: faultline-probe\r\nConnection: close\r\n\r\n";
@@ -364,7 +364,7 @@ bool HttpGet2xx(const ReadinessProbe& probe, const std::string& netns, milliseco
 struct ExecPlan {
   std::vector<std::string> argv_store, env_store;
   std::vector<char*> argv, envp;
-  UniqueFd netns, log, devnull;
+  sys::UniqueFd netns, log, devnull;
   std::string cwd;
 };
 
@@ -413,7 +413,7 @@ constexpr const char* kStages[] = {"setns", "stdio", "chdir", "exec"};
 pid_t Spawn(const ExecPlan& plan, const std::string& who) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) ThrowErrno(who + ": pipe2");
-  UniqueFd rd(pipefd[0]), wr(pipefd[1]);
+  sys::UniqueFd rd(pipefd[0]), wr(pipefd[1]);
   pid_t pid = ::fork();
   if (pid < 0) ThrowErrno(who + ": fork");
   if (pid == 0) {
@@ -664,7 +664,7 @@ bool ManagedProcess::AdoptLocked() {
   pid_t pid = j.value("pid", 0);
   uint64_t start = j.value("start_time", uint64_t{0});
   if (pid <= 0 || !SameProcess(pid, start)) return false;
-  UniqueFd fd(pidfd_open(pid, 0));
+  sys::UniqueFd fd(pidfd_open(pid, 0));
   // Checked again after opening: the pidfd now pins this exact process.
   if (!fd || !SameProcess(pid, start)) return false;
   pid_ = pid;
@@ -715,7 +715,7 @@ void ManagedProcess::SpawnLocked() {
                                             spec_.argv, spec_.syscalls, keeper_.string());
   ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   pid_t pid = Spawn(plan, who);
-  UniqueFd fd(pidfd_open(pid, 0));
+  sys::UniqueFd fd(pidfd_open(pid, 0));
   if (!fd) {
     int err = errno;
     ::kill(pid, SIGKILL);  // our unreaped child

@@ -51,7 +51,7 @@
 #include <vector>
 
 #include "faults/core/supervisor.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::syscalls {
 class SyscallInterceptor;
@@ -158,7 +158,7 @@ class ManagedProcess {
   std::condition_variable cv_;
   pid_t pid_ = 0;
   uint64_t start_time_ = 0;
-  UniqueFd pidfd_;
+  sys::UniqueFd pidfd_;
   bool own_child_ = false;
   bool adopted_ = false;
   bool want_running_ = false;
@@ -174,7 +174,7 @@ class ManagedProcess {
   // keeper of the process before a restart may still be serving (or closing) its socket while
   // the new one starts, and attaching to it would hand us a dead process's filter.
   std::filesystem::path keeper_;
-  UniqueFd wake_fd_;  // eventfd: tells the monitor something changed
+  sys::UniqueFd wake_fd_;  // eventfd: tells the monitor something changed
   std::thread monitor_;
 };
 

@@ -20,7 +20,7 @@
 #include <thread>
 
 #include "faults/core/host.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 #include "faults/stress/cgroup.h"
 #include "faults/stress/size.h"
 #include "faults/stress/worker.h"
@@ -229,10 +229,10 @@ class StressFaultImpl : public Fault {
     auto plans = Plans();
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) ThrowErrno("pipe2");
-    UniqueFd read_end(fds[0]);
-    auto write_end = std::make_shared<UniqueFd>(fds[1]);
+    sys::UniqueFd read_end(fds[0]);
+    auto write_end = std::make_shared<sys::UniqueFd>(fds[1]);
     auto filter = BuildWorkerFilter(write_end->get());
-    UniqueFd cgroup_fd(::open(cgroup_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    sys::UniqueFd cgroup_fd(::open(cgroup_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cgroup_fd) ThrowErrno("open " + cgroup_.string());
 
     // PR_SET_PDEATHSIG fires when the *thread* that forked a worker exits, so the workers are

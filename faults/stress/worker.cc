@@ -18,7 +18,7 @@
 #include <cstring>
 
 #include "faults/core/errors.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::stress {
 namespace {
@@ -215,7 +215,7 @@ std::vector<sock_filter> BuildWorkerFilter(int status_fd) {
                             SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(status_fd)));
   if (rc != 0) ThrowErrno("seccomp_rule_add(write)", -rc);
   // libseccomp 2.5 exports BPF to a file descriptor only; a memfd keeps it in memory.
-  UniqueFd mem(static_cast<int>(syscall(SYS_memfd_create, "faultline-stress-bpf", MFD_CLOEXEC)));
+  sys::UniqueFd mem(static_cast<int>(syscall(SYS_memfd_create, "faultline-stress-bpf", MFD_CLOEXEC)));
   if (!mem) ThrowErrno("memfd_create");
   rc = seccomp_export_bpf(ctx, mem.get());
   if (rc != 0) ThrowErrno("seccomp_export_bpf", -rc);

@@ -48,10 +48,10 @@ bool NeverIntercepted(std::string_view name) {
   return std::find(std::begin(kNever), std::end(kNever), name) != std::end(kNever);
 }
 
-SyscallInterceptor::SyscallInterceptor(UniqueFd listener, std::vector<std::string> intercepted)
-    : SyscallInterceptor(std::move(listener), UniqueFd(), std::move(intercepted)) {}
+SyscallInterceptor::SyscallInterceptor(sys::UniqueFd listener, std::vector<std::string> intercepted)
+    : SyscallInterceptor(std::move(listener), sys::UniqueFd(), std::move(intercepted)) {}
 
-SyscallInterceptor::SyscallInterceptor(UniqueFd listener, UniqueFd keeper,
+SyscallInterceptor::SyscallInterceptor(sys::UniqueFd listener, sys::UniqueFd keeper,
                                        std::vector<std::string> intercepted)
     : listener_(std::move(listener)), keeper_(std::move(keeper)), names_(std::move(intercepted)) {
   for (const auto& n : names_) {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "faults/core/rng.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::syscalls {
 
@@ -58,10 +58,10 @@ struct InterceptorCounters {
 // held (as armed, minus the rest of the delay) so the process never hangs on a dead listener.
 class SyscallInterceptor {
  public:
-  SyscallInterceptor(UniqueFd listener, std::vector<std::string> intercepted);
+  SyscallInterceptor(sys::UniqueFd listener, std::vector<std::string> intercepted);
   // Keeper mode (launch.h): `keeper` is the connection to the process's keeper; the interceptor
   // tells it which calls it holds, so the keeper can release them if this agent dies.
-  SyscallInterceptor(UniqueFd listener, UniqueFd keeper, std::vector<std::string> intercepted);
+  SyscallInterceptor(sys::UniqueFd listener, sys::UniqueFd keeper, std::vector<std::string> intercepted);
   ~SyscallInterceptor();
   SyscallInterceptor(const SyscallInterceptor&) = delete;
   SyscallInterceptor& operator=(const SyscallInterceptor&) = delete;
@@ -95,10 +95,10 @@ class SyscallInterceptor {
   void Wake();
   void TellKeeper(char op, uint64_t id);
 
-  UniqueFd listener_;
-  UniqueFd keeper_;  // keeper mode only
+  sys::UniqueFd listener_;
+  sys::UniqueFd keeper_;  // keeper mode only
   uint64_t reported_ = 0;
-  UniqueFd wake_;  // eventfd: rule changes and shutdown
+  sys::UniqueFd wake_;  // eventfd: rule changes and shutdown
   std::vector<std::string> names_;
   std::set<int> numbers_;
 

@@ -69,7 +69,7 @@ std::vector<std::string> NotifyChannel::WrapArgvWithKeeper(const std::vector<std
 
 void NotifyChannel::PrepareChild() const { ::fcntl(child_.get(), F_SETFD, 0); }
 
-UniqueFd NotifyChannel::Receive(std::chrono::milliseconds timeout) {
+sys::UniqueFd NotifyChannel::Receive(std::chrono::milliseconds timeout) {
   child_.reset();
   char tag = 0;
   return ReceiveFd(parent_.get(), timeout, &tag);
@@ -93,7 +93,7 @@ int InstallNotifyFilter(const std::vector<std::string>& syscalls, bool* wait_kil
   }
   // libseccomp 2.5 cannot ask for WAIT_KILLABLE_RECV, so the program is exported and loaded
   // with seccomp(2) directly.
-  UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "faultline-notify-bpf", MFD_CLOEXEC)));
+  sys::UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "faultline-notify-bpf", MFD_CLOEXEC)));
   if (!mem) ThrowErrno("memfd_create");
   int rc = seccomp_export_bpf(ctx, mem.get());
   if (rc != 0) ThrowErrno("seccomp_export_bpf", -rc);
@@ -132,7 +132,7 @@ void SendFd(int socket, int fd, char tag) {
   if (::sendmsg(socket, &msg, MSG_NOSIGNAL) != 1) ThrowErrno("sendmsg(SCM_RIGHTS)");
 }
 
-UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag) {
+sys::UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag) {
   pollfd p{socket, POLLIN, 0};
   int n;
   do {
@@ -160,7 +160,7 @@ UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag) {
   int fd;
   std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
   if (tag != nullptr) *tag = payload;
-  return UniqueFd(fd);
+  return sys::UniqueFd(fd);
 }
 
 namespace {
@@ -193,7 +193,7 @@ void ContinueId(int listener, uint64_t id) {
 
 [[noreturn]] void KeeperMain(int handover, int server, const std::string& path) {
   ::signal(SIGPIPE, SIG_IGN);
-  UniqueFd listener;
+  sys::UniqueFd listener;
   try {
     listener = ReceiveFd(handover, std::chrono::seconds(30), nullptr);
   } catch (const std::exception&) {
@@ -267,11 +267,11 @@ void ContinueId(int listener, uint64_t id) {
 
 }  // namespace
 
-UniqueFd StartKeeper(const std::string& path) {
+sys::UniqueFd StartKeeper(const std::string& path) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) ThrowErrno("socketpair");
-  UniqueFd mine(sv[0]), theirs(sv[1]);
-  UniqueFd server(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sys::UniqueFd mine(sv[0]), theirs(sv[1]);
+  sys::UniqueFd server(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!server) ThrowErrno("socket");
   ::unlink(path.c_str());
   sockaddr_un addr = UnixAddress(path);
@@ -301,7 +301,7 @@ KeeperAttachment AttachKeeper(const std::string& path, std::chrono::milliseconds
   auto deadline = std::chrono::steady_clock::now() + timeout;
   sockaddr_un addr = UnixAddress(path);
   while (true) {
-    UniqueFd conn(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sys::UniqueFd conn(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!conn) ThrowErrno("socket");
     if (::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::syscalls {
 
@@ -38,11 +38,11 @@ class NotifyChannel {
   void PrepareChild() const;
   // In the parent after fork: drops the child's end and waits for the listener. Throws
   // FaultError if the loader exits or says nothing within `timeout`.
-  UniqueFd Receive(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  sys::UniqueFd Receive(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:
-  UniqueFd parent_;
-  UniqueFd child_;
+  sys::UniqueFd parent_;
+  sys::UniqueFd child_;
 };
 
 // Keeper mode, for managed processes that must outlive the agent (etcd does): the loader also
@@ -57,14 +57,14 @@ class NotifyChannel {
 // Agent side: connects to the keeper (retrying until `timeout`, since the keeper may still be
 // starting) and returns the listener plus the connection, which the SyscallInterceptor keeps.
 struct KeeperAttachment {
-  UniqueFd listener;
-  UniqueFd connection;
+  sys::UniqueFd listener;
+  sys::UniqueFd connection;
 };
 KeeperAttachment AttachKeeper(const std::string& path,
                               std::chrono::milliseconds timeout = std::chrono::seconds(10));
 // Loader side, before installing the filter: binds `path`, starts the keeper (double fork, new
 // session) and returns the socket to send it the listener on.
-UniqueFd StartKeeper(const std::string& path);
+sys::UniqueFd StartKeeper(const std::string& path);
 
 // The loader's side: installs a filter that hands `syscalls` to a listener and returns the
 // listener fd. Uses SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where the kernel has it (5.19+), so a
@@ -74,6 +74,6 @@ int InstallNotifyFilter(const std::vector<std::string>& syscalls, bool* wait_kil
 
 // Sends / receives one fd over a unix socket.
 void SendFd(int socket, int fd, char tag);
-UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag);
+sys::UniqueFd ReceiveFd(int socket, std::chrono::milliseconds timeout, char* tag);
 
 }  // namespace faultline::faults::syscalls

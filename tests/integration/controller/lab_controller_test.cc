@@ -20,7 +20,7 @@
 
 #include "faultline/v1/agent.grpc.pb.h"
 #include "faultline/v1/controller.grpc.pb.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 #include "faults/process/proc.h"
 #include "tests/support/shared_lab_test.h"
 #include "tests/support/test_lab.h"
@@ -54,7 +54,7 @@ double Now() { return std::chrono::duration<double>(SysClock::now().time_since_e
 // A plain process's view of IO in `dir`: `n` rounds of a 4 KiB write and a timed fsync.
 std::vector<double> FsyncMs(const std::filesystem::path& dir, int n) {
   auto path = dir / ("faultline-probe-" + std::to_string(::getpid()));
-  faults::UniqueFd fd(::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644));
+  sys::UniqueFd fd(::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644));
   EXPECT_TRUE(fd) << path << ": " << strerror(errno);
   std::vector<double> out;
   if (!fd) return out;

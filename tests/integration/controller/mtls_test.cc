@@ -11,10 +11,10 @@
 #include <optional>
 #include <thread>
 
-#include "deploy/lab/netns.h"
-#include "deploy/lab/rtnl.h"
+#include "faults/sys/netns.h"
+#include "faults/sys/rtnl.h"
 #include "faultline/v1/controller.grpc.pb.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 #include "tests/support/certs.h"
 #include "tests/support/subprocess.h"
 
@@ -40,14 +40,14 @@ class ControllerMtls : public ::testing::Test {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
     std::string id = std::to_string(getpid());
-    ctl_ns_.emplace(lab::NetNs::Create("fltls-c-" + id));
-    node_ns_.emplace(lab::NetNs::Create("fltls-n-" + id));
+    ctl_ns_.emplace(sys::NetNs::Create("fltls-c-" + id));
+    node_ns_.emplace(sys::NetNs::Create("fltls-n-" + id));
     {
-      faults::UniqueFd node_fd(::open(node_ns_->path().c_str(), O_RDONLY | O_CLOEXEC));
+      sys::UniqueFd node_fd(::open(node_ns_->path().c_str(), O_RDONLY | O_CLOEXEC));
       ASSERT_TRUE(node_fd);
-      lab::Rtnl ctl(ctl_ns_->path());
+      sys::Rtnl ctl(ctl_ns_->path());
       ctl.AddVeth("vc", "vn", node_fd.get());
-      lab::Rtnl node(node_ns_->path());
+      sys::Rtnl node(node_ns_->path());
       for (auto [rtnl, link, ip] : {std::tuple{&ctl, "vc", kCtlIp}, {&node, "vn", kNodeIp}}) {
         rtnl->SetUp("lo");
         rtnl->AddAddress(link, *lab::ParseIpv4(ip), 24);
@@ -76,7 +76,7 @@ class ControllerMtls : public ::testing::Test {
   std::string d() const { return dir_.path().string(); }
   std::string f(const std::string& name) const { return (dir_.path() / name).string(); }
 
-  std::vector<std::string> In(const lab::NetNs& ns, std::vector<std::string> argv) const {
+  std::vector<std::string> In(const sys::NetNs& ns, std::vector<std::string> argv) const {
     argv.insert(argv.begin(), {"ip", "netns", "exec", ns.name()});
     return argv;
   }
@@ -156,7 +156,7 @@ class ControllerMtls : public ::testing::Test {
 
   // A plaintext HTTP/2 gRPC call (ListRuns / List, empty request) made by curl; returns curl's
   // exit code and, in `out`, the response headers (grpc-status among them).
-  int PlaintextCall(const lab::NetNs& from, const std::string& url, const std::string& unix_socket,
+  int PlaintextCall(const sys::NetNs& from, const std::string& url, const std::string& unix_socket,
                     std::string* out) {
     std::ofstream(f("empty.grpc"), std::ios::binary).write("\0\0\0\0\0", 5);
     std::vector<std::string> argv = {"curl",
@@ -181,7 +181,7 @@ class ControllerMtls : public ::testing::Test {
 
   TempDir dir_{"faultline-ctl-mtls"};
   // Declared before the processes: the namespaces go after everything running in them.
-  std::optional<lab::NetNs> ctl_ns_, node_ns_;
+  std::optional<sys::NetNs> ctl_ns_, node_ns_;
   std::unique_ptr<Subprocess> etcd_, controller_, agent_;
   std::unique_ptr<v1::Controller::Stub> stub_;
 };

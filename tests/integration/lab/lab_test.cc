@@ -18,7 +18,7 @@
 #include <sstream>
 #include <thread>
 
-#include "deploy/lab/netns.h"
+#include "faults/sys/netns.h"
 #include "faults/core/errors.h"
 #include "faults/process/proc.h"
 #include "tests/support/subprocess.h"
@@ -324,7 +324,7 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
     // The agent runs inside the member's namespace, and etcd is the agent's child.
     struct stat st;
     ASSERT_EQ(::stat(("/proc/" + std::to_string(m.agent_pid) + "/ns/net").c_str(), &st), 0);
-    EXPECT_EQ(st.st_ino, NetNs::Inode(NetNs::PathOf(m.netns))) << m.name;
+    EXPECT_EQ(st.st_ino, sys::NetNs::Inode(sys::NetNs::PathOf(m.netns))) << m.name;
     EXPECT_EQ(ParentOf(m.etcd_pid), m.agent_pid) << m.name;
     // Its labels name the member (asked through the CLI's --lab/--target).
     auto status = Cli({"status", "--lab", name_, "--target", m.name, "-o", "json"});

@@ -15,10 +15,10 @@
 #include <sstream>
 #include <thread>
 
-#include "deploy/lab/netns.h"
-#include "deploy/lab/rtnl.h"
+#include "faults/sys/netns.h"
+#include "faults/sys/rtnl.h"
 #include "faults/core/errors.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/unique_fd.h"
 #include "faults/process/managed.h"
 #include "faults/process/proc.h"
 #include "faults/syscall/interceptor.h"
@@ -64,8 +64,8 @@ struct StopOnExit {
 // A network namespace with lo up, removed at the end of the test.
 struct TestNetns {
   std::string name = "fl-labmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  lab::NetNs ns = lab::NetNs::Create(name);
-  TestNetns() { lab::Rtnl(ns.path()).SetUp("lo"); }
+  sys::NetNs ns = sys::NetNs::Create(name);
+  TestNetns() { sys::Rtnl(ns.path()).SetUp("lo"); }
   static inline int counter = 0;
 };
 
@@ -79,7 +79,7 @@ ManagedSpec Shell(const std::string& name, const std::string& script, const Temp
 }
 
 int FreePort() {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -89,8 +89,8 @@ int FreePort() {
   return ntohs(a.sin_port);
 }
 
-UniqueFd ListenOn(int port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+sys::UniqueFd ListenOn(int port) {
+  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in a{};
@@ -207,7 +207,7 @@ TEST(ManagedProcess, RunsInsideTheGivenNetworkNamespace) {
   p.Start();
   std::filesystem::path out = dir.path() / "netns.txt";
   ASSERT_TRUE(WaitFor([&] { return CountLines(out) == 1; }, 5000ms));
-  std::string want = "net:[" + std::to_string(lab::NetNs::Inode(ns.ns.path())) + "]\n";
+  std::string want = "net:[" + std::to_string(sys::NetNs::Inode(ns.ns.path())) + "]\n";
   EXPECT_EQ(Slurp(out), want);
   struct stat mine;
   ASSERT_EQ(::stat("/proc/self/ns/net", &mine), 0);
@@ -229,24 +229,24 @@ TEST(ManagedProcess, TcpProbeRunsInTheProcessNamespace) {
   p.Start();
   EXPECT_FALSE(p.WaitReady(300ms)) << "nothing listens yet";
   // A listener on the host's loopback must not count: the probe belongs to the namespace.
-  UniqueFd host_listener = ListenOn(port);
+  sys::UniqueFd host_listener = ListenOn(port);
   EXPECT_FALSE(p.WaitReady(200ms));
-  UniqueFd ns_listener;
-  lab::NetNs::RunIn(ns.ns.path(), [&] { ns_listener = ListenOn(port); });
+  sys::UniqueFd ns_listener;
+  sys::NetNs::RunIn(ns.ns.path(), [&] { ns_listener = ListenOn(port); });
   EXPECT_TRUE(p.WaitReady(2s));
 }
 
 TEST(ManagedProcess, HttpProbeWantsTwoHundreds) {
   TempDir dir;
   int port = FreePort();
-  UniqueFd listener = ListenOn(port);
+  sys::UniqueFd listener = ListenOn(port);
   std::atomic<int> code{503};
   std::atomic<bool> done{false};
   std::thread server([&] {
     while (!done) {
       pollfd pfd{listener.get(), POLLIN, 0};
       if (::poll(&pfd, 1, 50) != 1) continue;
-      UniqueFd c(::accept(listener.get(), nullptr, nullptr));
+      sys::UniqueFd c(::accept(listener.get(), nullptr, nullptr));
       char buf[1024];
       ssize_t n = ::recv(c.get(), buf, sizeof(buf), 0);
       (void)n;

@@ -1,4 +1,4 @@
-#include "deploy/lab/rtnl.h"
+#include "faults/sys/rtnl.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,13 +15,13 @@
 
 #include <memory>
 
-#include "deploy/lab/netns.h"
-#include "faults/core/errors.h"
+#include "faults/sys/error.h"
+#include "faults/sys/netns.h"
 
-namespace faultline::lab {
+namespace faultline::sys {
 namespace {
 
-using faults::FaultError;
+using Error;
 
 struct LinkPut {
   void operator()(rtnl_link* l) const { rtnl_link_put(l); }
@@ -167,9 +167,8 @@ int RouteOutputIfIndex(uint32_t dst) {
     void operator()(mnl_socket* s) const { mnl_socket_close(s); }
   };
   std::unique_ptr<mnl_socket, MnlClose> nl(mnl_socket_open(NETLINK_ROUTE));
-  if (!nl) faults::ThrowErrno("route lookup: netlink socket");
-  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)
-    faults::ThrowErrno("route lookup: bind");
+  if (!nl) ThrowErrno("route lookup: netlink socket");
+  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) ThrowErrno("route lookup: bind");
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_GETROUTE;
@@ -180,10 +179,9 @@ int RouteOutputIfIndex(uint32_t dst) {
   rtm->rtm_family = AF_INET;
   rtm->rtm_dst_len = 32;
   mnl_attr_put_u32(nlh, RTA_DST, htonl(dst));
-  if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0)
-    faults::ThrowErrno("route lookup: send");
+  if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) ThrowErrno("route lookup: send");
   ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
-  if (n < 0) faults::ThrowErrno("route lookup: receive");
+  if (n < 0) ThrowErrno("route lookup: receive");
   int oif = 0;
   auto cb = [](const nlmsghdr* h, void* data) -> int {
     mnl_attr_parse(
@@ -196,10 +194,10 @@ int RouteOutputIfIndex(uint32_t dst) {
     return MNL_CB_OK;
   };
   if (mnl_cb_run(buf.data(), n, seq, mnl_socket_get_portid(nl.get()), cb, &oif) < 0) {
-    faults::ThrowErrno("route to " + FormatIpv4(dst));
+    ThrowErrno("route to " + FormatIpv4(dst));
   }
   if (oif == 0) throw FaultError("route to " + FormatIpv4(dst) + ": no output interface");
   return oif;
 }
 
-}  // namespace faultline::lab
+}  // namespace faultline::sys

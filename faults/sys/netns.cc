@@ -1,4 +1,4 @@
-#include "deploy/lab/netns.h"
+#include "faults/sys/netns.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -10,10 +10,10 @@
 #include <exception>
 #include <thread>
 
-#include "faults/core/errors.h"
-#include "faults/core/unique_fd.h"
+#include "faults/sys/error.h"
+#include "faults/sys/unique_fd.h"
 
-namespace faultline::lab {
+namespace faultline::sys {
 namespace {
 
 constexpr const char* kNetnsDir = "/run/netns";
@@ -21,16 +21,16 @@ constexpr const char* kNetnsDir = "/run/netns";
 // /run/netns must be a shared mount point: a namespace bound under it then propagates into
 // mount namespaces created later (systemd services, containers), as with iproute2.
 void PrepareNetnsDir() {
-  if (::mkdir("/run", 0755) != 0 && errno != EEXIST) faults::ThrowErrno("mkdir /run");
-  if (::mkdir(kNetnsDir, 0755) != 0 && errno != EEXIST) faults::ThrowErrno("mkdir /run/netns");
+  if (::mkdir("/run", 0755) != 0 && errno != EEXIST) ThrowErrno("mkdir /run");
+  if (::mkdir(kNetnsDir, 0755) != 0 && errno != EEXIST) ThrowErrno("mkdir /run/netns");
   if (::mount("", kNetnsDir, "none", MS_SHARED | MS_REC, nullptr) == 0) return;
-  if (errno != EINVAL) faults::ThrowErrno("make /run/netns shared");
+  if (errno != EINVAL) ThrowErrno("make /run/netns shared");
   // Not a mount point yet: bind it onto itself, then share it.
   if (::mount(kNetnsDir, kNetnsDir, "none", MS_BIND | MS_REC, nullptr) != 0) {
-    faults::ThrowErrno("bind /run/netns");
+    ThrowErrno("bind /run/netns");
   }
   if (::mount("", kNetnsDir, "none", MS_SHARED | MS_REC, nullptr) != 0) {
-    faults::ThrowErrno("make /run/netns shared");
+    ThrowErrno("make /run/netns shared");
   }
 }
 
@@ -50,10 +50,10 @@ unsigned long NetNs::Inode(const std::string& path) {
 NetNs NetNs::Create(const std::string& name) {
   PrepareNetnsDir();
   std::string path = PathOf(name);
-  faults::UniqueFd f(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+  sys::UniqueFd f(::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
   if (!f) {
-    if (errno == EEXIST) throw faults::FaultError("network namespace " + name + " already exists");
-    faults::ThrowErrno("create " + path);
+    if (errno == EEXIST) throw Error("network namespace " + name + " already exists");
+    ThrowErrno("create " + path);
   }
   f.reset();
   NetNs guard(name);  // from here on, failure removes the file (and mount)
@@ -72,16 +72,16 @@ NetNs NetNs::Create(const std::string& name) {
       stage = "bind-mount the namespace";
     }
   }).join();
-  if (err != 0) faults::ThrowErrno("netns " + name + ": " + stage, err);
+  if (err != 0) ThrowErrno("netns " + name + ": " + stage, err);
   return guard;
 }
 
 void NetNs::Remove(const std::string& name) {
   std::string path = PathOf(name);
   if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
-    faults::ThrowErrno("umount " + path);
+    ThrowErrno("umount " + path);
   }
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) faults::ThrowErrno("unlink " + path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) ThrowErrno("unlink " + path);
 }
 
 NetNs::~NetNs() {
@@ -97,9 +97,9 @@ void NetNs::RunIn(const std::string& path, const std::function<void()>& fn) {
   std::exception_ptr failure;
   std::thread([&] {
     try {
-      faults::UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!ns) faults::ThrowErrno("open " + path);
-      if (::setns(ns.get(), CLONE_NEWNET) != 0) faults::ThrowErrno("setns " + path);
+      sys::UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!ns) ThrowErrno("open " + path);
+      if (::setns(ns.get(), CLONE_NEWNET) != 0) ThrowErrno("setns " + path);
       fn();
     } catch (...) {
       failure = std::current_exception();
@@ -108,4 +108,4 @@ void NetNs::RunIn(const std::string& path, const std::function<void()>& fn) {
   if (failure) std::rethrow_exception(failure);
 }
 
-}  // namespace faultline::lab
+}  // namespace faultline::sys

@@ -4,11 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "deploy/lab/subnet.h"
+#include "faults/sys/prefix.h"
 
 struct nl_sock;
 
-namespace faultline::lab {
+namespace faultline::sys {
 
 // Links, addresses and route lookups over route netlink (libnl-route; libmnl for the one
 // request libnl has no call for). One socket, bound to the namespace it was opened in.
@@ -42,4 +42,4 @@ class Rtnl {
 // caller's namespace. Throws if there is no route.
 int RouteOutputIfIndex(uint32_t dst);
 
-}  // namespace faultline::lab
+}  // namespace faultline::sys

@@ -3,7 +3,7 @@
 #include <functional>
 #include <string>
 
-namespace faultline::lab {
+namespace faultline::sys {
 
 // Named network namespaces, made the way `ip netns add` makes them so that `ip netns exec`
 // and every other tool sees them: a bind mount of a namespace file onto /run/netns/NAME,
@@ -36,4 +36,4 @@ class NetNs {
   std::string name_;
 };
 
-}  // namespace faultline::lab
+}  // namespace faultline::sys

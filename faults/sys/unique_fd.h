@@ -4,7 +4,7 @@
 
 #include <utility>
 
-namespace faultline::faults {
+namespace faultline::sys {
 
 // Owns a file descriptor; closes it once.
 class UniqueFd {
@@ -32,4 +32,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace faultline::faults
+}  // namespace faultline::sys
