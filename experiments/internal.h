@@ -24,6 +24,9 @@ YAML::Node ReadEnvelope(const YAML::Node& doc, Reporter& r, const MetadataField&
 void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out);
 void ReadChaosMesh(const YAML::Node& doc, const std::string& kind, Reporter& r,
                    v1::Experiment* out);
+// A fault step without a duration takes the one its fault implies (a kill with restart_after
+// lasts until the restart), so the runner holds the fault as long as the CLI would.
+void FillImpliedDurations(v1::Experiment* e);
 // Reports problems of `e` under `prefix` ("spec." for native documents).
 void ValidateInto(const v1::Experiment& e, const std::string& prefix, const LoadOptions& o,
                   Reporter& r);

@@ -66,6 +66,7 @@ void ReadDocument(const YAML::Node& doc, Reporter& r, const LoadOptions& options
   // A seed is part of what makes a run replayable; without one, derive it from the name so the
   // same file always replays the same choices.
   if (e.seed() == 0) e.set_seed(faults::StableHash(e.name()));
+  internal::FillImpliedDurations(&e);
   // Structure is only worth checking when the document read cleanly; otherwise the missing
   // pieces would be reported twice.
   if (r.error_count() == before) internal::ValidateInto(e, prefix, options, r);
