@@ -31,7 +31,10 @@ void FillImpliedDurations(v1::Experiment* e);
 void ValidateInto(const v1::Experiment& e, const std::string& prefix, const LoadOptions& o,
                   Reporter& r);
 
-// Whether `kind` of apiVersion chaos-mesh.org/v1alpha1 is one faultline maps.
+// Whether `kind` of apiVersion chaos-mesh.org/v1alpha1 is one faultline maps (current spelling).
 bool IsChaosMeshKind(const std::string& kind);
+// chaos-mesh 1.x's spelling of a kind ("IoChaos") as chaos-mesh spells it now ("IOChaos"); any
+// other kind as given.
+std::string CanonicalChaosMeshKind(const std::string& kind);
 
 }  // namespace faultline::experiments::internal

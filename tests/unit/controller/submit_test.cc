@@ -76,5 +76,29 @@ TEST_F(Submit, BadFaultSpecIsRefusedNamingTheField) {
   EXPECT_EQ(Stored("experiments"), 1u);
 }
 
+TEST_F(Submit, ChaosMesh1xManifestIsAcceptedWithANote) {
+  v1::SubmitExperimentResponse resp;
+  auto st = Send(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: IoChaos
+metadata: {name: io-delay-example}
+spec:
+  action: latency
+  mode: one
+  selector: {labelSelectors: {app: etcd}}
+  volumePath: /var/run/etcd
+  path: '/var/run/etcd/**/*'
+  delay: '100ms'
+  percent: 50
+  duration: '400s'
+  scheduler: {cron: '@every 10m'}
+)",
+                 &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(resp.experiment_names_size(), 1);
+  ASSERT_GE(resp.notes_size(), 1);
+  EXPECT_THAT(resp.notes(0), HasSubstr("IoChaos"));
+  EXPECT_EQ(Stored("schedules"), 1u);
+}
+
 }  // namespace
 }  // namespace faultline::controller
