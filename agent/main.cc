@@ -1,5 +1,4 @@
 // faultline-agent: serves the Agent API and owns every fault applied on this host.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include "faults/core/duration.h"
 #include "faults/core/host.h"
 #include "faults/metrics/http_server.h"
+#include "faults/net/addr.h"
 #include "proto/transport/server.h"
 
 namespace {
@@ -106,17 +106,14 @@ int main(int argc, char** argv) {
           " bytes) from a crash mid-write");
     }
     if (!metrics_listen.empty()) {
-      agent_options.metrics_port =
-          static_cast<uint16_t>(std::stoi(metrics_listen.substr(metrics_listen.rfind(':') + 1)));
+      agent_options.metrics_port = faults::net::EndpointPort(metrics_listen).value_or(0);
     }
     // The controllers it registers with are control plane like --controller: the agent's own
     // network faults must never cut them off.
     for (const auto& c : register_with) {
       auto a = transport::ParseListen(c, "--register");
       if (a.unix_socket) continue;
-      std::string host = a.host_port.substr(0, a.host_port.rfind(':'));
-      in_addr ip{};
-      if (::inet_pton(AF_INET, host.c_str(), &ip) == 1) {
+      if (faults::net::EndpointCidr(a.host_port)) {
         agent_options.controller_addresses.push_back(a.host_port);
       } else {
         Log("--register " + c + ": not an IPv4 address, so network faults do not exempt it; " +

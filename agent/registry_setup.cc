@@ -49,17 +49,13 @@ void Host::RegisterFamilies(faults::Registry& registry,
   faults::net::NetOptions net;
   for (const auto& a : listen) {
     if (a.unix_socket) continue;
-    int port = std::stoi(a.host_port.substr(a.host_port.rfind(':') + 1));
-    if (port > 0) net.exempt_ports.push_back(static_cast<uint16_t>(port));
+    auto port = faults::net::EndpointPort(a.host_port);
+    if (port && *port > 0) net.exempt_ports.push_back(*port);
   }
   if (options_.metrics_port > 0) net.exempt_ports.push_back(options_.metrics_port);
   for (const auto& c : options_.controller_addresses) {
-    std::string host = c.substr(
-        0, c.rfind(':') == std::string::npos || c.find('/') != std::string::npos ? c.size()
-                                                                                 : c.rfind(':'));
     std::string why;
-    auto cidr =
-        faults::net::ParseCidr(host.find('/') == std::string::npos ? host + "/32" : host, &why);
+    auto cidr = faults::net::EndpointCidr(c, &why);
     if (!cidr) throw std::invalid_argument("--controller " + c + ": " + why);
     net.exempt_cidrs.push_back(*cidr);
   }

@@ -34,18 +34,39 @@ bool Cidr::Overlaps(const Cidr& o) const {
 
 std::string Cidr::ToString() const { return FormatIpv4(addr) + "/" + std::to_string(prefix); }
 
-std::optional<uint32_t> ParseIpv4(std::string_view text) {
-  std::string s(text);
-  in_addr a{};
-  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
-  return ntohl(a.s_addr);
+std::string EndpointHost(std::string_view endpoint) {
+  if (auto p = endpoint.find("://"); p != std::string_view::npos) endpoint.remove_prefix(p + 3);
+  if (auto slash = endpoint.find('/'); slash != std::string_view::npos) {
+    // "10.0.0.0/24" is a CIDR; "10.0.0.1:2379/path" a URL path.
+    std::string_view before = endpoint.substr(0, slash);
+    if (before.find(':') == std::string_view::npos) return std::string(endpoint);
+    endpoint = before;
+  }
+  if (auto colon = endpoint.rfind(':'); colon != std::string_view::npos) {
+    endpoint = endpoint.substr(0, colon);
+  }
+  return std::string(endpoint);
 }
 
-std::string FormatIpv4(uint32_t host_order) {
-  in_addr a{htonl(host_order)};
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
+std::optional<uint16_t> EndpointPort(std::string_view endpoint) {
+  if (auto p = endpoint.find("://"); p != std::string_view::npos) endpoint.remove_prefix(p + 3);
+  if (auto slash = endpoint.find('/'); slash != std::string_view::npos) {
+    endpoint = endpoint.substr(0, slash);
+  }
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view p = endpoint.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(port);
+}
+
+std::optional<Cidr> EndpointCidr(std::string_view endpoint, std::string* why) {
+  std::string host = EndpointHost(endpoint);
+  return ParseCidr(host.find('/') == std::string::npos ? host + "/32" : host, why);
 }
 
 std::optional<Cidr> ParseCidr(std::string_view text, std::string* why) {

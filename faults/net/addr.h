@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "faults/sys/prefix.h"
+
 namespace faultline::faults::net {
 
 // An IPv4 prefix in host byte order. Bits outside the prefix are zero.
@@ -23,8 +25,18 @@ struct Cidr {
 // "10.1.0.0/16" or "10.1.0.2" (/32). Host bits set ("10.1.0.2/16") are refused: they usually
 // mean a typo, and silently widening a fault's reach is worse than an error.
 std::optional<Cidr> ParseCidr(std::string_view text, std::string* why = nullptr);
-std::optional<uint32_t> ParseIpv4(std::string_view text);
-std::string FormatIpv4(uint32_t host_order);
+// Dotted quads in host byte order: faults/sys's.
+using sys::FormatIpv4;
+using sys::ParseIpv4;
+
+// The host of an endpoint as people write one: "10.0.0.1:2379", "http://10.0.0.1:2379",
+// "10.0.0.1" or "10.0.0.0/24" -> "10.0.0.1" (or the CIDR text). Nothing is resolved.
+std::string EndpointHost(std::string_view endpoint);
+// The port of "host:port" or "scheme://host:port", or nullopt when there is none.
+std::optional<uint16_t> EndpointPort(std::string_view endpoint);
+// The addresses an endpoint names, for exemptions and peers: its host as a CIDR (/32 unless
+// written with a prefix). nullopt with *why when the host is not IPv4 (a name, IPv6).
+std::optional<Cidr> EndpointCidr(std::string_view endpoint, std::string* why = nullptr);
 
 // Inclusive port range.
 struct PortRange {

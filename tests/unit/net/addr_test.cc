@@ -78,3 +78,27 @@ TEST(Units, RatesAndSizes) {
 
 }  // namespace
 }  // namespace faultline::faults::net
+
+namespace faultline::faults::net {
+namespace {
+
+// Controller addresses, listen addresses and member client URLs: one parser for all of them.
+TEST(Endpoints, HostPortAndCidr) {
+  EXPECT_EQ(EndpointHost("10.0.0.1:2379"), "10.0.0.1");
+  EXPECT_EQ(EndpointHost("http://10.0.0.1:2379"), "10.0.0.1");
+  EXPECT_EQ(EndpointHost("https://10.0.0.1:2379/v3"), "10.0.0.1");
+  EXPECT_EQ(EndpointHost("10.0.0.1"), "10.0.0.1");
+  EXPECT_EQ(EndpointHost("10.1.0.0/16"), "10.1.0.0/16");
+  EXPECT_EQ(EndpointPort("0.0.0.0:7000"), 7000);
+  EXPECT_EQ(EndpointPort("http://10.0.0.1:2380"), 2380);
+  EXPECT_FALSE(EndpointPort("10.0.0.1").has_value());
+  EXPECT_FALSE(EndpointPort("10.0.0.1:http").has_value());
+  EXPECT_EQ(EndpointCidr("10.0.0.1:7000")->ToString(), "10.0.0.1/32");
+  EXPECT_EQ(EndpointCidr("10.1.0.0/16")->ToString(), "10.1.0.0/16");
+  std::string why;
+  EXPECT_FALSE(EndpointCidr("controller.example:7000", &why).has_value());
+  EXPECT_NE(why.find("not an IPv4"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace faultline::faults::net
