@@ -22,6 +22,7 @@
 #include "faults/core/rng.h"
 #include "faults/process/managed.h"
 #include "faults/process/proc.h"
+#include "faults/sys/mountinfo.h"
 #include "faults/sys/netns.h"
 #include "faults/sys/rtnl.h"
 #include "faults/sys/unique_fd.h"
@@ -264,28 +265,10 @@ std::vector<pid_t> PidsInNamespaces(const std::set<unsigned long>& inodes) {
   return out;
 }
 
-std::string Unescape(const std::string& s) {  // mountinfo writes ' ' as \040
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> MountsUnder(const std::string& dir) {
   std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, point;
-    ls >> id >> parent >> dev >> root >> point;
-    point = Unescape(point);
+  for (const auto& m : sys::ReadMountInfo()) {
+    const std::string& point = m.mount_point;
     if (point == dir || point.starts_with(dir + "/")) out.push_back(point);
   }
   // Deepest first, so a mount on top of another comes off first.

@@ -24,6 +24,8 @@
 
 #include "faults/core/errors.h"
 #include "faults/io/glob.h"
+#include "faults/sys/mountinfo.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::io {
 namespace {
@@ -123,19 +125,6 @@ class DelayQueue {
 
 std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() + 0 && isdigit(s[i + 1])) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 std::string RandomToken() {
   std::random_device rd;
   std::ostringstream os;
@@ -156,10 +145,8 @@ void AbortConnection(unsigned major, unsigned minor) {
     // unmount it again below, so the host is left as it was.
     mounted_here = ::mount("fusectl", ctl, "fusectl", 0, nullptr) == 0;
   }
-  int fd = ::open(abort_path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)!::write(fd, "1", 1);
-    ::close(fd);
+  if (sys::UniqueFd fd(::open(abort_path.c_str(), O_WRONLY | O_CLOEXEC)); fd) {
+    (void)!::write(fd.get(), "1", 1);
   }
   if (mounted_here) ::umount2(ctl, MNT_DETACH);
 }
@@ -1003,17 +990,18 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
     throw FaultError("overlay " + s.dir.string() +
                      ": a faultline overlay is already mounted there");
   }
-  // Opened before the mount: the only way back to the real directory once it is covered.
-  s.root.fd = ::open(s.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (s.root.fd < 0) ThrowErrno("overlay: open " + s.dir.string());
+  // Opened before the mount: the only way back to the real directory once it is covered. Owned
+  // here until the mount succeeded, so every failure below closes them.
+  sys::UniqueFd root(::open(s.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) ThrowErrno("overlay: open " + s.dir.string());
   struct stat st;
-  if (::fstat(s.root.fd, &st) < 0) ThrowErrno("overlay: stat " + s.dir.string());
+  if (::fstat(root.get(), &st) < 0) ThrowErrno("overlay: stat " + s.dir.string());
   s.root.dev = st.st_dev;
   s.root.ino = st.st_ino;
   s.root.type = S_IFDIR;
   s.root.nlookup = 2;
-  s.proc_self_fd = ::open("/proc/self/fd", O_PATH | O_CLOEXEC);
-  if (s.proc_self_fd < 0) ThrowErrno("overlay: open /proc/self/fd");
+  sys::UniqueFd proc_self(::open("/proc/self/fd", O_PATH | O_CLOEXEC));
+  if (!proc_self) ThrowErrno("overlay: open /proc/self/fd");
   s.umask_bits = ::umask(022);
   ::umask(s.umask_bits);
 
@@ -1026,17 +1014,15 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   s.se = fuse_session_new(&args, &kOps, sizeof(kOps), &s);
   fuse_opt_free_args(&args);  // option parsing may have copied argv
   if (s.se == nullptr) {
-    ::close(s.root.fd);
-    ::close(s.proc_self_fd);
     throw FaultError("overlay " + s.dir.string() + ": fuse_session_new failed");
   }
   if (fuse_session_mount(s.se, s.dir.c_str()) != 0) {
     fuse_session_destroy(s.se);
-    ::close(s.root.fd);
-    ::close(s.proc_self_fd);
     throw FaultError("overlay " + s.dir.string() +
                      ": mount failed (is /dev/fuse available and are we root?)");
   }
+  s.root.fd = root.release();
+  s.proc_self_fd = proc_self.release();
   if (auto m = FindMount(s.dir.string())) s.mount_entry = *m;
   s.loop_cfg = fuse_loop_cfg_create();
   // One /dev/fuse fd per worker: requests do not contend on a single queue read.
@@ -1116,22 +1102,12 @@ std::vector<std::shared_ptr<Rule>> Overlay::Rules() const { return impl_->rules.
 
 std::vector<MountEntry> FaultlineMounts() {
   std::vector<MountEntry> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mount-point options [optional...] - fstype source super-opts
-    std::istringstream ls(line);
-    std::string id, parent, devno, root, mp;
-    ls >> id >> parent >> devno >> root >> mp;
-    size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string fstype, source;
-    rest >> fstype >> source;
-    if (fstype != "fuse.faultline") continue;
+  for (const auto& mi : sys::ReadMountInfo()) {
+    if (mi.fstype != "fuse.faultline") continue;
     MountEntry m;
-    m.mount_point = Unescape(mp);
-    sscanf(devno.c_str(), "%u:%u", &m.major, &m.minor);
+    m.mount_point = mi.mount_point;
+    m.major = mi.major;
+    m.minor = mi.minor;
     out.push_back(m);
   }
   return out;

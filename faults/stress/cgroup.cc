@@ -8,25 +8,14 @@
 #include <thread>
 
 #include "faults/core/errors.h"
+#include "faults/sys/mountinfo.h"
 
 namespace faultline::faults::stress {
 
 std::filesystem::path CgroupV2Root() {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // "id parent maj:min root mountpoint options [optional...] - fstype source superoptions"
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream tail(line.substr(dash + 3));
-    std::string fstype;
-    tail >> fstype;
-    if (fstype != "cgroup2") continue;
-    std::istringstream head(line.substr(0, dash));
-    std::string id, parent, dev, root, mountpoint;
-    head >> id >> parent >> dev >> root >> mountpoint;
+  for (const auto& m : sys::ReadMountInfo()) {
     // A cgroup2 mount of a sub-tree (containers) is still usable: we create below it.
-    return mountpoint;
+    if (m.fstype == "cgroup2") return m.mount_point;
   }
   return {};
 }
