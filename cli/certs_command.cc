@@ -1,8 +1,8 @@
 #include <iostream>
 #include <memory>
 
-#include "cli/certs.h"
 #include "cli/commands.h"
+#include "proto/transport/certs.h"
 
 namespace faultline::cli {
 
@@ -12,7 +12,7 @@ void AddCertsCommand(CLI::App& app) {
   certs->require_subcommand(1);
   auto* init =
       certs->add_subcommand("init", "create a CA and controller, CLI and agent certificates");
-  auto o = std::make_shared<CertsOptions>();
+  auto o = std::make_shared<transport::CertsOptions>();
   init->add_option("--dir", o->dir, "where to write the PEM files")->required();
   init->add_option("--agent", o->agents,
                    "one certificate per agent host name or IP (repeatable; default: one shared "
@@ -27,7 +27,7 @@ void AddCertsCommand(CLI::App& app) {
       ->capture_default_str();
   init->add_flag("--force", o->force, "replace existing files");
   init->callback([o] {
-    for (const auto& p : InitCerts(*o)) std::cout << p.string() << "\n";
+    for (const auto& p : transport::InitCerts(*o)) std::cout << p.string() << "\n";
     std::cout << "controller: --tls-cert controller.crt --tls-key controller.key "
                  "--tls-client-ca ca.crt\n"
               << "agents:     --tls-cert AGENT.crt --tls-key AGENT.key --tls-client-ca ca.crt\n"

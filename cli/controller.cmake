@@ -3,5 +3,3 @@ add_library(faultline_cli_controller STATIC ${CMAKE_CURRENT_SOURCE_DIR}/run_comm
 target_link_libraries(faultline_cli_controller PUBLIC
   faultline_cli faultline_controller faultline_experiments faultline_proto_controller faultline_lab)
 faultline_warnings(faultline_cli_controller)
-# Registered from commands.cc (AddAreaCommands); the two static libraries use each other.
-target_link_libraries(faultline_cli PUBLIC faultline_cli_controller)

@@ -1,5 +1,5 @@
 // `faultline certs init`: what it writes is checked with OpenSSL's own verifier, not our code.
-#include "cli/certs.h"
+#include "proto/transport/certs.h"
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
@@ -10,7 +10,7 @@
 
 #include "tests/support/subprocess.h"
 
-namespace faultline::cli {
+namespace faultline::transport {
 namespace {
 
 struct X509Free {
@@ -124,4 +124,4 @@ TEST(CertsInit, RefusesOverwritesAndClashingAgentNames) {
 }
 
 }  // namespace
-}  // namespace faultline::cli
+}  // namespace faultline::transport

@@ -1,4 +1,4 @@
-#include "cli/certs.h"
+#include "proto/transport/certs.h"
 
 #include <arpa/inet.h>
 #include <openssl/evp.h>
@@ -12,7 +12,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace faultline::cli {
+namespace faultline::transport {
 namespace {
 
 struct Free {
@@ -161,4 +161,4 @@ std::vector<std::filesystem::path> InitCerts(const CertsOptions& o) {
   return written;
 }
 
-}  // namespace faultline::cli
+}  // namespace faultline::transport

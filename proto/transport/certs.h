@@ -4,14 +4,15 @@
 #include <string>
 #include <vector>
 
-namespace faultline::cli {
+namespace faultline::transport {
 
-// What `faultline certs init` makes: one CA and a certificate per role, all ECDSA P-256.
-// Identities are the certificates' common names: agents accept only kControllerName and kCliName
-// as clients (faultline-agent --tls-allowed-clients); the controller gives kCliName the whole API
-// and agents (kAgentNamePrefix + name, --tls-allowed-agents "faultline-agent *") registration
-// only. Each server certificate also serves as that side's client certificate: the controller
-// dials agents with its own, an agent registers with the controller with its own.
+// What `faultline certs init` makes (issued here, beside the mTLS credentials that load them): one
+// CA and a certificate per role, all ECDSA P-256. Identities are the certificates' common names:
+// agents accept only kControllerName and kCliName as clients (faultline-agent
+// --tls-allowed-clients); the controller gives kCliName the whole API and agents (kAgentNamePrefix
+// + name, --tls-allowed-agents "faultline-agent *") registration only. Each server certificate also
+// serves as that side's client certificate: the controller dials agents with its own, an agent
+// registers with the controller with its own.
 inline constexpr char kControllerName[] = "faultline-controller";
 inline constexpr char kCliName[] = "faultline-cli";
 inline constexpr char kAgentNamePrefix[] = "faultline-agent ";
@@ -35,4 +36,4 @@ struct CertsOptions {
 // mode 0600). Refuses to overwrite existing files unless force. Returns the files written.
 std::vector<std::filesystem::path> InitCerts(const CertsOptions& options);
 
-}  // namespace faultline::cli
+}  // namespace faultline::transport
