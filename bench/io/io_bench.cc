@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "faults/io/overlay.h"
+#include "tests/support/subprocess.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -149,17 +150,7 @@ std::string B64(const std::string& in) {
   return out;
 }
 
-int FreePort() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
+using faultline::testing::FreePort;
 
 struct Etcd {
   pid_t pid = -1;

@@ -34,23 +34,31 @@ class Subprocess {
   int status_ = 0;
 };
 
-// Runs `argv` to completion (argv[0] looked up in PATH), returning the exit code (128+signal if
-// killed) and capturing stdout+stderr.
+// Runs `argv` to completion (argv[0] looked up in PATH) through sys::RunCommand, returning the
+// exit code (-1 if killed) and capturing stdout, then stderr.
 int RunCommand(const std::vector<std::string>& argv, std::string* output);
 
 // Polls `cond` every 5 ms until it holds or `limit` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit);
 
-// A fresh directory under /tmp, removed with everything in it on destruction.
+// A fresh directory under `base` (/tmp; /var/tmp where a test needs the real disk rather than
+// tmpfs), removed with everything in it on destruction.
 class TempDir {
  public:
-  explicit TempDir(const std::string& prefix = "faultline-test");
+  explicit TempDir(const std::string& prefix = "faultline-test",
+                   const std::filesystem::path& base = "/tmp");
   ~TempDir();
   const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;
 };
+
+// "a,b,c": the comma-separated lists flags like --agents and --endpoints take.
+std::string JoinCsv(const std::vector<std::string>& items);
+
+// A loopback TCP port nobody listens on right now (bound, then released).
+int FreePort();
 
 // Path of a built binary, e.g. Binary("agent/faultline-agent").
 std::string Binary(const std::string& relative);

@@ -49,11 +49,7 @@ std::vector<std::string> TestLab::agents() const {
   return out;
 }
 
-std::string TestLab::AgentsCsv() const {
-  std::string out;
-  for (const auto& a : agents()) out += (out.empty() ? "" : ",") + a;
-  return out;
-}
+std::string TestLab::AgentsCsv() const { return JoinCsv(agents()); }
 
 std::string TestLab::EtcdctlLeader() const {
   std::set<uint64_t> leaders;

@@ -97,11 +97,7 @@ EtcdCluster::~EtcdCluster() {
   }
 }
 
-std::string EtcdCluster::EndpointsCsv() const {
-  std::string out;
-  for (const auto& e : endpoints_) out += (out.empty() ? "" : ",") + e;
-  return out;
-}
+std::string EtcdCluster::EndpointsCsv() const { return JoinCsv(endpoints_); }
 
 std::vector<std::string> EtcdCluster::agent_addresses() const {
   std::vector<std::string> out;
@@ -109,11 +105,7 @@ std::vector<std::string> EtcdCluster::agent_addresses() const {
   return out;
 }
 
-std::string EtcdCluster::AgentsCsv() const {
-  std::string out;
-  for (const auto& a : agent_addresses()) out += (out.empty() ? "" : ",") + a;
-  return out;
-}
+std::string EtcdCluster::AgentsCsv() const { return JoinCsv(agent_addresses()); }
 
 std::string EtcdCluster::EtcdctlLeader() const {
   std::string out;

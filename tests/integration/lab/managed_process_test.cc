@@ -15,12 +15,12 @@
 #include <sstream>
 #include <thread>
 
-#include "faults/sys/netns.h"
-#include "faults/sys/rtnl.h"
 #include "faults/core/errors.h"
-#include "faults/sys/unique_fd.h"
 #include "faults/process/managed.h"
 #include "faults/process/proc.h"
+#include "faults/sys/netns.h"
+#include "faults/sys/rtnl.h"
+#include "faults/sys/unique_fd.h"
 #include "faults/syscall/interceptor.h"
 #include "tests/support/subprocess.h"
 
@@ -78,16 +78,7 @@ ManagedSpec Shell(const std::string& name, const std::string& script, const Temp
   return s;
 }
 
-int FreePort() {
-  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
-}
+using testing::FreePort;
 
 sys::UniqueFd ListenOn(int port) {
   sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -27,6 +27,7 @@
 #include "faults/syscall/interceptor.h"
 #include "faults/syscall/launch.h"
 #include "faults/syscall/syscall_faults.h"
+#include "tests/support/subprocess.h"
 
 namespace faultline::faults::syscalls {
 namespace {
@@ -384,17 +385,7 @@ TEST_F(SyscallTest, KeeperReleasesACallTheAgentReceivedButNeverAnswered) {
   EXPECT_EQ(child.Run("fsync", 10)["ok"], 10);
 }
 
-int FreePort() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
+using testing::FreePort;
 
 // Runs etcdctl against `endpoint`; returns (exit status, seconds taken).
 std::pair<int, double> Etcdctl(const std::string& endpoint, const std::string& args) {

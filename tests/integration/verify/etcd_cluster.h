@@ -45,9 +45,6 @@ class EtcdCluster {
   std::vector<Member> members_;
 };
 
-// A free TCP port on 127.0.0.1 as the kernel chose it (bound, read back, closed).
-int FreePort();
-
 // Runs a command to completion (stdout+stderr to `log`); returns its exit status.
 int Run(const std::vector<std::string>& argv, const std::string& log);
 
