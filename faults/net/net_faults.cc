@@ -51,17 +51,17 @@ class NetFaultImpl : public Fault {
     Rtnl nl;
     if (s_.backend != Backend::kNetem) {
       // nftables matches the name, so a missing device would silently match nothing.
-      if (!s_.match.device.empty() && LinkIndex(nl, s_.match.device) == 0)
+      if (!s_.match.device.empty() && nl.IfIndex(s_.match.device) == 0)
         throw FaultError("device " + s_.match.device + " does not exist");
       return;
     }
     hooks_.clear();
     if (!s_.match.device.empty()) {
-      if (LinkIndex(nl, s_.match.device) == 0)
+      if (nl.IfIndex(s_.match.device) == 0)
         throw FaultError("device " + s_.match.device + " does not exist");
       hooks_.push_back({s_.match.device});
     } else {
-      for (auto& [index, name] : ListLinks(nl))
+      for (auto& [index, name] : nl.Links())
         if (name != "lo" && !name.starts_with(kIfbPrefix)) hooks_.push_back({name});
       if (hooks_.empty()) throw FaultError("no network device to act on");
     }
@@ -69,7 +69,7 @@ class NetFaultImpl : public Fault {
     std::vector<uint16_t> used;
     for (const Hook& h : hooks_)
       for (bool ingress : {false, true})
-        for (uint16_t p : FilterPrios(nl, LinkIndex(nl, h.dev), ingress)) used.push_back(p);
+        for (uint16_t p : FilterPrios(nl, nl.IfIndex(h.dev), ingress)) used.push_back(p);
     prio_ = 0;
     for (uint32_t p = kFirstPrio; p + 1 <= kLastPrio; p += 2) {
       if (std::find(used.begin(), used.end(), p) == used.end() &&
@@ -162,7 +162,7 @@ class NetFaultImpl : public Fault {
     if (s_.backend == Backend::kNetem) {
       try {
         Rtnl nl;
-        if (int index = LinkIndex(nl, ifb()); index > 0) {
+        if (int index = nl.IfIndex(ifb()); index > 0) {
           QdiscStats st = RootQdiscStats(nl, index);
           c["qdisc_packets"] = st.packets;
           c["qdisc_drops"] = st.drops;
@@ -246,7 +246,7 @@ class NetFaultImpl : public Fault {
     }
     const auto exempt = BuildExemptFilters(opts_.exempt_ports, opts_.exempt_cidrs);
     for (Hook& h : hooks_) {
-      const int index = LinkIndex(nl, h.dev);
+      const int index = nl.IfIndex(h.dev);
       if (index == 0) throw FaultError("device " + h.dev + " vanished");
       h.clsact_created = AddClsact(nl, index);
       for (bool ingress : {false, true}) {
@@ -278,7 +278,7 @@ class NetFaultImpl : public Fault {
       attempt([&] {
         Rtnl nl;
         for (const Hook& h : hooks_) {
-          const int index = LinkIndex(nl, h.dev);
+          const int index = nl.IfIndex(h.dev);
           if (index == 0) continue;
           for (bool ingress : {false, true}) {
             DeleteFilters(nl, index, ingress, prio_);
@@ -288,7 +288,7 @@ class NetFaultImpl : public Fault {
               FilterPrios(nl, index, true).empty())
             DeleteClsact(nl, index);
         }
-        DeleteLink(nl, ifb());
+        nl.DeleteLink(ifb());
       });
     }
     if (!errors.empty()) throw FaultError("revert " + Describe() + ": " + errors);
@@ -344,7 +344,7 @@ class NetFaultFactory : public FaultFactory {
       done.push_back("deleted nftables table ip " + t);
     }
     Rtnl nl;
-    const auto links = ListLinks(nl);
+    const auto links = nl.Links();
     // Filters first: a redirect to a vanished IFB would drop the packets it matches.
     for (auto& [index, name] : links) {
       if (name.starts_with(kIfbPrefix)) continue;
@@ -366,7 +366,7 @@ class NetFaultFactory : public FaultFactory {
     }
     for (auto& [index, name] : links) {
       if (!name.starts_with(kIfbPrefix)) continue;
-      DeleteLink(nl, name);
+      nl.DeleteLink(name);
       done.push_back("deleted IFB " + name);
     }
     return done;

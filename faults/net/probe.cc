@@ -92,8 +92,8 @@ void ProbeHere(Capabilities& caps) {
   });
   // The namespace dies with this thread; deleting first keeps the probe tidy if it does not.
   try {
-    DeleteLink(nl, std::string(kIfbPrefix) + "probe0");
-    DeleteLink(nl, std::string(kIfbPrefix) + "probe1");
+    nl.DeleteLink(std::string(kIfbPrefix) + "probe0");
+    nl.DeleteLink(std::string(kIfbPrefix) + "probe1");
   } catch (const std::exception&) {
   }
 }

@@ -58,6 +58,16 @@ using Cls = Owned<rtnl_cls, FreeCls>;
 using Link = Owned<rtnl_link, FreeLink>;
 using Class = Owned<rtnl_class, FreeClass>;
 
+// The clsact qdisc of `ifindex`, as both adding and deleting it name it.
+rtnl_qdisc* ClsactQdisc(int ifindex) {
+  rtnl_qdisc* q = rtnl_qdisc_alloc();
+  rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+  rtnl_tc_set_parent(TC_CAST(q), TC_H_CLSACT);
+  rtnl_tc_set_handle(TC_CAST(q), TC_H_MAKE(TC_H_CLSACT, 0));
+  rtnl_tc_set_kind(TC_CAST(q), "clsact");
+  return q;
+}
+
 }  // namespace
 
 std::vector<std::vector<U32Key>> BuildU32Filters(const Match& m, bool egress) {
@@ -110,80 +120,32 @@ std::vector<std::vector<U32Key>> BuildExemptFilters(const std::vector<uint16_t>&
   return out;
 }
 
-Rtnl::Rtnl() : sock_(nl_socket_alloc()) {
-  if (!sock_) throw FaultError("tc: cannot allocate a netlink socket");
-  if (int err = nl_connect(sock_, NETLINK_ROUTE); err < 0) {
-    nl_socket_free(sock_);
-    Fail("connect", err);
-  }
-}
-Rtnl::~Rtnl() { nl_socket_free(sock_); }
-
-int LinkIndex(Rtnl& nl, const std::string& name) {
-  rtnl_link* l = nullptr;
-  if (rtnl_link_get_kernel(nl.get(), 0, name.c_str(), &l) < 0 || !l) return 0;
-  Link owned(l);
-  return rtnl_link_get_ifindex(l);
-}
-
-std::vector<std::pair<int, std::string>> ListLinks(Rtnl& nl) {
-  nl_cache* cache = nullptr;
-  if (int err = rtnl_link_alloc_cache(nl.get(), AF_UNSPEC, &cache); err < 0)
-    Fail("list links", err);
-  std::vector<std::pair<int, std::string>> out;
-  nl_cache_foreach(
-      cache,
-      [](nl_object* o, void* arg) {
-        auto* l = reinterpret_cast<rtnl_link*>(o);
-        static_cast<std::vector<std::pair<int, std::string>>*>(arg)->emplace_back(
-            rtnl_link_get_ifindex(l), rtnl_link_get_name(l));
-      },
-      &out);
-  nl_cache_free(cache);
-  return out;
-}
-
 int CreateIfb(Rtnl& nl, const std::string& name) {
   Link l(rtnl_link_alloc());
   rtnl_link_set_name(l.p, name.c_str());
   if (int err = rtnl_link_set_type(l.p, "ifb"); err < 0) Fail("ifb type", err);
-  int err = rtnl_link_add(nl.get(), l.p, NLM_F_CREATE | NLM_F_EXCL);
+  int err = rtnl_link_add(nl.sock(), l.p, NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0 && err != -NLE_EXIST) Fail("create ifb " + name, err);
-  const int index = LinkIndex(nl, name);
+  const int index = nl.IfIndex(name);
   if (index == 0) throw FaultError("tc: ifb " + name + " vanished after creation");
   Link up(rtnl_link_alloc());
   rtnl_link_set_ifindex(up.p, index);
   rtnl_link_set_flags(up.p, IFF_UP);
-  if (int e = rtnl_link_change(nl.get(), up.p, up.p, 0); e < 0) Fail("set " + name + " up", e);
+  if (int e = rtnl_link_change(nl.sock(), up.p, up.p, 0); e < 0) Fail("set " + name + " up", e);
   return index;
 }
 
-void DeleteLink(Rtnl& nl, const std::string& name) {
-  Link l(rtnl_link_alloc());
-  rtnl_link_set_name(l.p, name.c_str());
-  int err = rtnl_link_delete(nl.get(), l.p);
-  if (err < 0 && err != -NLE_NODEV && err != -NLE_OBJ_NOTFOUND) Fail("delete " + name, err);
-}
-
 bool AddClsact(Rtnl& nl, int ifindex) {
-  Qdisc q(rtnl_qdisc_alloc());
-  rtnl_tc_set_ifindex(TC_CAST(q.p), ifindex);
-  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_CLSACT);
-  rtnl_tc_set_handle(TC_CAST(q.p), TC_H_MAKE(TC_H_CLSACT, 0));
-  rtnl_tc_set_kind(TC_CAST(q.p), "clsact");
-  int err = rtnl_qdisc_add(nl.get(), q.p, NLM_F_CREATE | NLM_F_EXCL);
+  Qdisc q(ClsactQdisc(ifindex));
+  int err = rtnl_qdisc_add(nl.sock(), q.p, NLM_F_CREATE | NLM_F_EXCL);
   if (err == -NLE_EXIST) return false;
   if (err < 0) Fail("add clsact", err);
   return true;
 }
 
 void DeleteClsact(Rtnl& nl, int ifindex) {
-  Qdisc q(rtnl_qdisc_alloc());
-  rtnl_tc_set_ifindex(TC_CAST(q.p), ifindex);
-  rtnl_tc_set_parent(TC_CAST(q.p), TC_H_CLSACT);
-  rtnl_tc_set_handle(TC_CAST(q.p), TC_H_MAKE(TC_H_CLSACT, 0));
-  rtnl_tc_set_kind(TC_CAST(q.p), "clsact");
-  int err = rtnl_qdisc_delete(nl.get(), q.p);
+  Qdisc q(ClsactQdisc(ifindex));
+  int err = rtnl_qdisc_delete(nl.sock(), q.p);
   if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
     Fail("delete clsact", err);
 }
@@ -191,7 +153,7 @@ void DeleteClsact(Rtnl& nl, int ifindex) {
 std::vector<uint16_t> FilterPrios(Rtnl& nl, int ifindex, bool ingress) {
   nl_cache* cache = nullptr;
   std::vector<uint16_t> out;
-  if (rtnl_cls_alloc_cache(nl.get(), ifindex, ClsactParent(ingress), &cache) < 0) return out;
+  if (rtnl_cls_alloc_cache(nl.sock(), ifindex, ClsactParent(ingress), &cache) < 0) return out;
   nl_cache_foreach(
       cache,
       [](nl_object* o, void* arg) {
@@ -212,7 +174,7 @@ void DeleteFilters(Rtnl& nl, int ifindex, bool ingress, uint16_t prio) {
   rtnl_tc_set_kind(TC_CAST(c.p), "u32");
   rtnl_cls_set_prio(c.p, prio);
   rtnl_cls_set_protocol(c.p, ETH_P_IP);
-  int err = rtnl_cls_delete(nl.get(), c.p, 0);
+  int err = rtnl_cls_delete(nl.sock(), c.p, 0);
   if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
     Fail("delete filters prio " + std::to_string(prio), err);
 }
@@ -242,7 +204,7 @@ void AddU32Filter(Rtnl& nl, int ifindex, bool ingress, uint16_t prio,
     // (act_gact would say the same, but minimal kernels, this one included, lack it.)
     rtnl_u32_set_classid(c.p, TC_HANDLE(1, 1));
   }
-  if (int err = rtnl_cls_add(nl.get(), c.p, NLM_F_CREATE); err < 0)
+  if (int err = rtnl_cls_add(nl.sock(), c.p, NLM_F_CREATE); err < 0)
     Fail("add u32 filter prio " + std::to_string(prio), err);
 }
 
@@ -258,7 +220,7 @@ rtnl_qdisc* RootQdisc(int ifindex, const char* kind) {
 }
 
 void AddRoot(Rtnl& nl, rtnl_qdisc* q, const char* kind) {
-  if (int err = rtnl_qdisc_add(nl.get(), q, NLM_F_CREATE | NLM_F_REPLACE); err < 0)
+  if (int err = rtnl_qdisc_add(nl.sock(), q, NLM_F_CREATE | NLM_F_REPLACE); err < 0)
     Fail(std::string("add ") + kind, err);
 }
 
@@ -331,14 +293,14 @@ void SetRootHtb(Rtnl& nl, int ifindex, uint64_t rate) {
   rtnl_tc_set_kind(TC_CAST(c.p), "htb");
   rtnl_htb_set_rate(c.p, static_cast<uint32_t>(rate));
   rtnl_htb_set_ceil(c.p, static_cast<uint32_t>(rate));
-  if (int err = rtnl_class_add(nl.get(), c.p, NLM_F_CREATE); err < 0) Fail("add htb class", err);
+  if (int err = rtnl_class_add(nl.sock(), c.p, NLM_F_CREATE); err < 0) Fail("add htb class", err);
 }
 
 void DeleteRootQdisc(Rtnl& nl, int ifindex) {
   Qdisc q(rtnl_qdisc_alloc());
   rtnl_tc_set_ifindex(TC_CAST(q.p), ifindex);
   rtnl_tc_set_parent(TC_CAST(q.p), TC_H_ROOT);
-  int err = rtnl_qdisc_delete(nl.get(), q.p);
+  int err = rtnl_qdisc_delete(nl.sock(), q.p);
   if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
     Fail("delete root qdisc", err);
 }
@@ -346,7 +308,7 @@ void DeleteRootQdisc(Rtnl& nl, int ifindex) {
 QdiscStats RootQdiscStats(Rtnl& nl, int ifindex) {
   QdiscStats st;
   nl_cache* cache = nullptr;
-  if (int err = rtnl_qdisc_alloc_cache(nl.get(), &cache); err < 0) Fail("list qdiscs", err);
+  if (int err = rtnl_qdisc_alloc_cache(nl.sock(), &cache); err < 0) Fail("list qdiscs", err);
   if (rtnl_qdisc* q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT)) {
     st.packets = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_PACKETS));
     st.drops = static_cast<int64_t>(rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_DROPS));

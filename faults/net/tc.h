@@ -5,8 +5,7 @@
 #include <vector>
 
 #include "faults/net/spec.h"
-
-struct nl_sock;
+#include "faults/sys/rtnl.h"
 
 namespace faultline::faults::net {
 
@@ -33,27 +32,12 @@ std::vector<std::vector<U32Key>> BuildU32Filters(const Match& m, bool egress);
 std::vector<std::vector<U32Key>> BuildExemptFilters(const std::vector<uint16_t>& ports,
                                                     const std::vector<Cidr>& cidrs);
 
-// A route netlink socket (libnl), one per user; not shared between threads.
-class Rtnl {
- public:
-  Rtnl();
-  ~Rtnl();
-  Rtnl(const Rtnl&) = delete;
-  Rtnl& operator=(const Rtnl&) = delete;
-  nl_sock* get() const { return sock_; }
+// The route netlink socket tc requests go through: faults/sys's, one per user, not shared
+// between threads. Links are its own calls (IfIndex, Links, DeleteLink).
+using Rtnl = sys::Rtnl;
 
- private:
-  nl_sock* sock_;
-};
-
-// 0 if there is no such link.
-int LinkIndex(Rtnl& nl, const std::string& name);
-// Every link: (ifindex, name).
-std::vector<std::pair<int, std::string>> ListLinks(Rtnl& nl);
 // Creates IFB `name` (or reuses it) and brings it up. Returns its ifindex.
 int CreateIfb(Rtnl& nl, const std::string& name);
-// Absent is not an error.
-void DeleteLink(Rtnl& nl, const std::string& name);
 
 // Adds clsact to `ifindex`. Returns false if it was already there (someone else's to keep).
 bool AddClsact(Rtnl& nl, int ifindex);

@@ -69,6 +69,18 @@ int Rtnl::IfIndex(const std::string& name) {
   return rtnl_link_get_ifindex(link.get());
 }
 
+std::vector<std::pair<int, std::string>> Rtnl::Links() {
+  nl_cache* raw = nullptr;
+  Check(rtnl_link_alloc_cache(sock_, AF_UNSPEC, &raw), "list links" + where_);
+  CachePtr cache(raw);
+  std::vector<std::pair<int, std::string>> out;
+  for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+    auto* l = reinterpret_cast<rtnl_link*>(o);
+    out.emplace_back(rtnl_link_get_ifindex(l), rtnl_link_get_name(l));
+  }
+  return out;
+}
+
 void Rtnl::AddBridge(const std::string& name) {
   LinkPtr link(rtnl_link_bridge_alloc());
   rtnl_link_set_name(link.get(), name.c_str());
@@ -104,6 +116,13 @@ void Rtnl::SetUp(const std::string& name) {
   LinkPtr change(rtnl_link_alloc());
   rtnl_link_set_flags(change.get(), IFF_UP);
   Check(rtnl_link_change(sock_, orig.get(), change.get(), 0), "set " + name + " up" + where_);
+}
+
+bool Rtnl::Carrier(const std::string& name) {
+  rtnl_link* raw = nullptr;
+  if (rtnl_link_get_kernel(sock_, 0, name.c_str(), &raw) < 0 || raw == nullptr) return false;
+  LinkPtr link(raw);
+  return rtnl_link_get_carrier(link.get()) != 0;
 }
 
 void Rtnl::AddAddress(const std::string& name, uint32_t address, int prefix_len) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "faults/sys/prefix.h"
@@ -20,13 +21,20 @@ class Rtnl {
   Rtnl(const Rtnl&) = delete;
   Rtnl& operator=(const Rtnl&) = delete;
 
+  // The libnl socket, for requests this class has no call for (tc qdiscs and filters).
+  nl_sock* sock() const { return sock_; }
+
   // 0 if there is no such link.
   int IfIndex(const std::string& name);
+  // Every link: (ifindex, name).
+  std::vector<std::pair<int, std::string>> Links();
   void AddBridge(const std::string& name);
   // A veth pair whose `peer` end is created directly in the namespace open at `peer_netns_fd`.
   void AddVeth(const std::string& name, const std::string& peer, int peer_netns_fd);
   void SetMaster(const std::string& name, const std::string& master);
   void SetUp(const std::string& name);
+  // True once `name` has carrier (a veth: both ends up); false if it has none or does not exist.
+  bool Carrier(const std::string& name);
   void AddAddress(const std::string& name, uint32_t address, int prefix_len);
   // Deletes a link (a veth takes its peer with it); false if it did not exist.
   bool DeleteLink(const std::string& name);

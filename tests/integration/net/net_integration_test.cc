@@ -236,7 +236,7 @@ TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
   EXPECT_GT(c["qdisc_packets"], 100);  // the tbf on the IFB saw the transfer
   fault.Revert();
   Rtnl nl;
-  EXPECT_EQ(LinkIndex(nl, "flb"), 0);
+  EXPECT_EQ(nl.IfIndex("flb"), 0);
 }
 
 TEST_F(NetIntegration, RestoreFromJournalStateReverts) {
@@ -280,7 +280,7 @@ TEST_F(NetIntegration, SweepRemovesEverythingAfterCrash) {
     int n = 0;
     for (auto& t : NftListTables()) n += t.starts_with(kNftPrefix);
     Rtnl nl;
-    for (auto& [index, name] : ListLinks(nl)) {
+    for (auto& [index, name] : nl.Links()) {
       n += name.starts_with(kIfbPrefix);
       for (bool ingress : {false, true})
         for (uint16_t p : FilterPrios(nl, index, ingress)) n += p >= kFirstPrio && p <= kLastPrio;

@@ -2,12 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <netlink/netlink.h>
-#include <netlink/route/addr.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/veth.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -18,6 +13,9 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "faults/sys/prefix.h"
+#include "faults/sys/rtnl.h"
 
 namespace faultline::faults::net::testing {
 namespace {
@@ -43,52 +41,23 @@ int NewNetns() {
   return fd;
 }
 
-void Check(int err, const std::string& what) {
-  if (err < 0) throw std::runtime_error(what + ": " + nl_geterror(err));
+// `cidr` ("10.213.0.1/24") on `dev`.
+void AddAddr(sys::Rtnl& nl, const char* dev, const std::string& cidr) {
+  const auto slash = cidr.find('/');
+  auto ip = sys::ParseIpv4(cidr.substr(0, slash));
+  if (!ip) throw std::runtime_error("bad address " + cidr);
+  nl.AddAddress(dev, *ip, std::stoi(cidr.substr(slash + 1)));
 }
 
-void Up(nl_sock* s, const char* name) {
-  rtnl_link* l = nullptr;
-  Check(rtnl_link_get_kernel(s, 0, name, &l), std::string("find ") + name);
-  rtnl_link* change = rtnl_link_alloc();
-  rtnl_link_set_flags(change, IFF_UP);
-  int err = rtnl_link_change(s, l, change, 0);
-  rtnl_link_put(change);
-  rtnl_link_put(l);
-  Check(err, std::string("up ") + name);
-}
-
-void AddAddr(nl_sock* s, const char* dev, const std::string& cidr) {
-  rtnl_link* l = nullptr;
-  Check(rtnl_link_get_kernel(s, 0, dev, &l), std::string("find ") + dev);
-  rtnl_addr* a = rtnl_addr_alloc();
-  rtnl_addr_set_ifindex(a, rtnl_link_get_ifindex(l));
-  nl_addr* local = nullptr;
-  Check(nl_addr_parse(cidr.c_str(), AF_INET, &local), "parse " + cidr);
-  rtnl_addr_set_local(a, local);
-  int err = rtnl_addr_add(s, a, 0);
-  nl_addr_put(local);
-  rtnl_addr_put(a);
-  rtnl_link_put(l);
-  Check(err, "address " + cidr);
-}
-
-// Runs fn on a thread inside namespace ns with a route socket.
+// Runs fn on a thread inside namespace ns with a route socket opened there.
 template <typename Fn>
 void InNs(int ns, Fn fn) {
   std::string error;
   std::thread([&] {
     try {
       InNetns in(ns);
-      nl_sock* s = nl_socket_alloc();
-      Check(nl_connect(s, NETLINK_ROUTE), "connect");
-      try {
-        fn(s);
-      } catch (...) {
-        nl_socket_free(s);
-        throw;
-      }
-      nl_socket_free(s);
+      sys::Rtnl nl;
+      fn(nl);
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -98,14 +67,9 @@ void InNs(int ns, Fn fn) {
 
 // Waits until `name` has carrier (veth: both ends up), so the first packet of a test is not
 // lost to a link still coming up.
-void WaitOperUp(nl_sock* s, const char* name) {
+void WaitOperUp(sys::Rtnl& nl, const char* name) {
   for (int i = 0; i < 200; ++i) {
-    rtnl_link* l = nullptr;
-    if (rtnl_link_get_kernel(s, 0, name, &l) == 0 && l) {
-      const bool up = rtnl_link_get_carrier(l) != 0;
-      rtnl_link_put(l);
-      if (up) return;
-    }
+    if (nl.Carrier(name)) return;
     std::this_thread::sleep_for(10ms);
   }
   throw std::runtime_error(std::string(name) + " has no carrier after 2 s");
@@ -126,27 +90,19 @@ Lab::Lab() {
   a_ = NewNetns();
   b_ = NewNetns();
   const int b = b_;
-  InNs(a_, [b](nl_sock* s) {
-    rtnl_link* veth = rtnl_link_veth_alloc();
-    rtnl_link_set_name(veth, "va");
-    rtnl_link* peer = rtnl_link_veth_get_peer(veth);
-    rtnl_link_set_name(peer, "vb");
-    rtnl_link_set_ns_fd(peer, b);
-    int err = rtnl_link_add(s, veth, NLM_F_CREATE | NLM_F_EXCL);
-    rtnl_link_put(peer);
-    rtnl_link_veth_release(veth);
-    Check(err, "veth");
-    AddAddr(s, "va", std::string(kAddrA) + "/24");
-    Up(s, "va");
-    Up(s, "lo");
+  InNs(a_, [b](sys::Rtnl& nl) {
+    nl.AddVeth("va", "vb", b);
+    AddAddr(nl, "va", std::string(kAddrA) + "/24");
+    nl.SetUp("va");
+    nl.SetUp("lo");
   });
-  InNs(b_, [](nl_sock* s) {
-    AddAddr(s, "vb", std::string(kAddrB) + "/24");
-    Up(s, "vb");
-    Up(s, "lo");
-    WaitOperUp(s, "vb");
+  InNs(b_, [](sys::Rtnl& nl) {
+    AddAddr(nl, "vb", std::string(kAddrB) + "/24");
+    nl.SetUp("vb");
+    nl.SetUp("lo");
+    WaitOperUp(nl, "vb");
   });
-  InNs(a_, [](nl_sock* s) { WaitOperUp(s, "va"); });
+  InNs(a_, [](sys::Rtnl& nl) { WaitOperUp(nl, "va"); });
 }
 
 Lab::~Lab() {
@@ -157,50 +113,27 @@ Lab::~Lab() {
 Star::Star(int n, std::string prefix) : prefix_(std::move(prefix)) {
   hub_ = NewNetns();
   const std::string hub_addr = prefix_ + "254/24";
-  InNs(hub_, [&](nl_sock* s) {
-    rtnl_link* br = rtnl_link_alloc();
-    rtnl_link_set_name(br, "br0");
-    rtnl_link_set_type(br, "bridge");
-    int err = rtnl_link_add(s, br, NLM_F_CREATE | NLM_F_EXCL);
-    rtnl_link_put(br);
-    Check(err, "bridge");
-    AddAddr(s, "br0", hub_addr);
-    Up(s, "br0");
-    Up(s, "lo");
+  InNs(hub_, [&](sys::Rtnl& nl) {
+    nl.AddBridge("br0");
+    AddAddr(nl, "br0", hub_addr);
+    nl.SetUp("br0");
+    nl.SetUp("lo");
   });
   for (int i = 0; i < n; ++i) {
     const int m = NewNetns();
     members_.push_back(m);
     const std::string hub_side = "vm" + std::to_string(i);
-    InNs(hub_, [&](nl_sock* s) {
-      rtnl_link* veth = rtnl_link_veth_alloc();
-      rtnl_link_set_name(veth, hub_side.c_str());
-      rtnl_link* peer = rtnl_link_veth_get_peer(veth);
-      rtnl_link_set_name(peer, "eth0");
-      rtnl_link_set_ns_fd(peer, m);
-      int err = rtnl_link_add(s, veth, NLM_F_CREATE | NLM_F_EXCL);
-      rtnl_link_put(peer);
-      rtnl_link_veth_release(veth);
-      Check(err, "veth " + hub_side);
-      rtnl_link* l = nullptr;
-      rtnl_link* br = nullptr;
-      Check(rtnl_link_get_kernel(s, 0, hub_side.c_str(), &l), "find " + hub_side);
-      Check(rtnl_link_get_kernel(s, 0, "br0", &br), "find br0");
-      rtnl_link* change = rtnl_link_alloc();
-      rtnl_link_set_master(change, rtnl_link_get_ifindex(br));
-      rtnl_link_set_flags(change, IFF_UP);
-      err = rtnl_link_change(s, l, change, 0);
-      rtnl_link_put(change);
-      rtnl_link_put(l);
-      rtnl_link_put(br);
-      Check(err, "enslave " + hub_side);
+    InNs(hub_, [&](sys::Rtnl& nl) {
+      nl.AddVeth(hub_side, "eth0", m);
+      nl.SetMaster(hub_side, "br0");
+      nl.SetUp(hub_side);
     });
     const std::string cidr = addr(i) + "/24";
-    InNs(m, [&](nl_sock* s) {
-      AddAddr(s, "eth0", cidr);
-      Up(s, "eth0");
-      Up(s, "lo");
-      WaitOperUp(s, "eth0");
+    InNs(m, [&](sys::Rtnl& nl) {
+      AddAddr(nl, "eth0", cidr);
+      nl.SetUp("eth0");
+      nl.SetUp("lo");
+      WaitOperUp(nl, "eth0");
     });
   }
 }
@@ -369,20 +302,6 @@ int EchoesOf(int n) {
   return static_cast<int>(std::unique(seq.begin(), seq.end()) - seq.begin());
 }
 
-bool CanConnect(uint16_t port, int timeout_ms) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  auto to = Addr(kAddrB, port);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
-  pollfd p{s, POLLOUT, 0};
-  bool ok = false;
-  if (poll(&p, 1, timeout_ms) == 1) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
-    ok = err == 0;
-  }
-  close(s);
-  return ok;
-}
+bool CanConnect(uint16_t port, int timeout_ms) { return CanConnectTo(kAddrB, port, timeout_ms); }
 
 }  // namespace faultline::faults::net::testing

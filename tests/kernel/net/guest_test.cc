@@ -90,17 +90,17 @@ TEST_F(Guest, NetemDelayAndTheIfbTree) {
   // The tree: an flb* IFB with netem at its root, our two filter priorities on va egress.
   Rtnl nl;
   int ifbs = 0;
-  for (auto& [index, name] : ListLinks(nl)) ifbs += name.starts_with(kIfbPrefix);
+  for (auto& [index, name] : nl.Links()) ifbs += name.starts_with(kIfbPrefix);
   EXPECT_EQ(ifbs, 1);
-  auto prios = FilterPrios(nl, LinkIndex(nl, "va"), false);
+  auto prios = FilterPrios(nl, nl.IfIndex("va"), false);
   EXPECT_EQ(prios, (std::vector<uint16_t>{kFirstPrio, kFirstPrio + 1}));
-  EXPECT_TRUE(FilterPrios(nl, LinkIndex(nl, "va"), true).empty());  // egress only
+  EXPECT_TRUE(FilterPrios(nl, nl.IfIndex("va"), true).empty());  // egress only
   const double p50 = Percentile(EchoRtts(100), 0.5);
   std::printf("netem delay 20ms: base p50 %.3f ms, p50 %.3f ms\n", base, p50);
   EXPECT_NEAR(p50 - base, 20.0, 5.0);
   fault.Revert();
-  EXPECT_TRUE(FilterPrios(nl, LinkIndex(nl, "va"), false).empty());
-  for (auto& [index, name] : ListLinks(nl)) EXPECT_FALSE(name.starts_with(kIfbPrefix)) << name;
+  EXPECT_TRUE(FilterPrios(nl, nl.IfIndex("va"), false).empty());
+  for (auto& [index, name] : nl.Links()) EXPECT_FALSE(name.starts_with(kIfbPrefix)) << name;
   EXPECT_LT(Percentile(EchoRtts(50), 0.5), base + 5.0);
 }
 
@@ -111,8 +111,8 @@ TEST_F(Guest, NetemDelayIngressThroughIfb) {
   f.set_direction(NetFault::INGRESS);  // replies from b are held on their way in
   Fault& fault = Inject(f);
   Rtnl nl;
-  EXPECT_TRUE(FilterPrios(nl, LinkIndex(nl, "va"), false).empty());
-  EXPECT_FALSE(FilterPrios(nl, LinkIndex(nl, "va"), true).empty());
+  EXPECT_TRUE(FilterPrios(nl, nl.IfIndex("va"), false).empty());
+  EXPECT_FALSE(FilterPrios(nl, nl.IfIndex("va"), true).empty());
   const double p50 = Percentile(EchoRtts(100), 0.5);
   std::printf("netem ingress delay 15ms: base p50 %.3f ms, p50 %.3f ms\n", base, p50);
   EXPECT_NEAR(p50 - base, 15.0, 5.0);
@@ -208,7 +208,7 @@ TEST_F(Guest, SweepAfterAbandonedFaults) {
   }
   registry_.Find("net")->Sweep(ctx_);
   Rtnl nl;
-  for (auto& [index, name] : ListLinks(nl)) {
+  for (auto& [index, name] : nl.Links()) {
     EXPECT_FALSE(name.starts_with(kIfbPrefix)) << name;
     for (bool ingress : {false, true})
       for (uint16_t p : FilterPrios(nl, index, ingress))
