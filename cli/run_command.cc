@@ -27,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using controller::RunResult;
+using controller::StateName;
 
 // Where the embedded runner finds agents and etcd.
 struct Environment {
@@ -152,9 +153,9 @@ void PrintVerdict(const RunResult& r, std::ostream& out) {
   }
   if (!rows.empty()) out << Table({"TYPE", "NAME", "VERDICT", "SUMMARY"}, rows);
   out << r.experiment << ": "
-      << (r.passed()            ? "PASSED"
-          : r.state == "failed" ? "FAILED"
-                                : "ERROR")
+      << (r.passed()                   ? "PASSED"
+          : r.state == v1::Run::FAILED ? "FAILED"
+                                       : "ERROR")
       << " (run " << r.run_id << ", " << static_cast<int>(r.duration_s) << "s)";
   if (!r.error.empty()) out << ": " << r.error;
   out << "\n";
@@ -257,12 +258,6 @@ void CheckController(const grpc::Status& st, const std::string& address) {
   Check(st, address, "controller");
 }
 
-std::string StateName(v1::Run::State s) {
-  std::string n = v1::Run::State_Name(s);
-  std::transform(n.begin(), n.end(), n.begin(), ::tolower);
-  return n;
-}
-
 std::string When(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0) return "-";
   return google::protobuf::util::TimeUtil::ToString(ts).substr(0, 19) + "Z";
@@ -328,7 +323,7 @@ std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
     } else {
       r.run_id = id;
       r.experiment = run.experiment_name();
-      r.state = run.state() == v1::Run::INTERRUPTED ? "error" : StateName(run.state());
+      r.state = run.state() == v1::Run::INTERRUPTED ? v1::Run::ERROR : run.state();
       r.error = run.summary();
     }
     Report(std::move(r), f, json, progress, results);
@@ -351,7 +346,7 @@ std::vector<RunResult> RunAny(const RunFlags& f, const GlobalOptions& g) {
 int ExitFor(const std::vector<RunResult>& results) {
   bool any_error = false, all_ok = !results.empty();
   for (const auto& r : results) {
-    any_error = any_error || r.state == "error" || r.state == "cancelled";
+    any_error = any_error || r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED;
     all_ok = all_ok && r.passed();
   }
   (void)any_error;
@@ -438,8 +433,8 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
       controller::WriteFileAtomic(gf->junit, controller::RenderJUnit(results));
       std::vector<std::string> failing;
       for (const auto& r : results) {
-        if (r.state == "error" || r.state == "cancelled") {
-          failing.push_back(r.experiment + ": run " + r.state + ": " + r.error);
+        if (r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED) {
+          failing.push_back(r.experiment + ": run " + StateName(r.state) + ": " + r.error);
         }
         for (const auto* c : r.failing()) {
           failing.push_back(r.experiment + ": " + c->name + ": " + c->summary);

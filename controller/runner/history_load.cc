@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "controller/runner/slo.h"
 #include "controller/verify/history_checks.h"
 #include "controller/verify/workload.h"
 
@@ -16,7 +17,8 @@ struct HistoryLoad::Impl {
 };
 
 HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endpoints,
-                         uint64_t seed, std::string prefix, bool watch, verify::ClientOptions client)
+                         uint64_t seed, std::string prefix, bool watch,
+                         verify::ClientOptions client)
     : impl_(std::make_unique<Impl>()) {
   verify::WorkloadOptions o;
   o.endpoints = std::move(endpoints);
@@ -70,15 +72,8 @@ std::vector<LatencySecond> HistoryLoad::PerSecond() const {
   }
   std::vector<LatencySecond> v;
   for (auto& [sec, l] : out) {
-    auto& xs = ok[sec];
-    std::sort(xs.begin(), xs.end());
-    auto pct = [&](double p) {
-      if (xs.empty()) return 0.0;
-      size_t i = size_t(std::ceil(p / 100.0 * double(xs.size())));
-      return xs[std::min(xs.size() - 1, i == 0 ? 0 : i - 1)];
-    };
-    l.p50_ms = pct(50);
-    l.p99_ms = pct(99);
+    l.p50_ms = Percentile(ok[sec], 50);
+    l.p99_ms = Percentile(ok[sec], 99);
     v.push_back(l);
   }
   return v;
@@ -98,8 +93,8 @@ std::vector<double> HistoryLoad::LatenciesBetween(double from, double to) const 
 CheckOutcome HistoryLoad::Check(const std::string& name) const {
   const auto& h = impl_->workload->history();
   verify::CheckResult r = name == "LINEARIZABILITY" ? verify::CheckLinearizable(h)
-                        : name == "WATCH_ORDER"   ? verify::CheckWatches(h)
-                                                  : verify::CheckLostWrites(h);
+                          : name == "WATCH_ORDER"   ? verify::CheckWatches(h)
+                                                    : verify::CheckLostWrites(h);
   CheckOutcome c;
   c.name = name;
   c.passed = r.passed;
