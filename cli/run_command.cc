@@ -344,13 +344,9 @@ std::vector<RunResult> RunAny(const RunFlags& f, const GlobalOptions& g) {
 }
 
 int ExitFor(const std::vector<RunResult>& results) {
-  bool any_error = false, all_ok = !results.empty();
-  for (const auto& r : results) {
-    any_error = any_error || r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED;
-    all_ok = all_ok && r.passed();
-  }
-  (void)any_error;
-  return all_ok ? kExitOk : kExitFailed;
+  std::vector<v1::Run::State> states;
+  for (const auto& r : results) states.push_back(r.state);
+  return ExitCode(OutcomeOfRuns(states));
 }
 
 int Guard(const std::function<int()>& body) {
@@ -367,13 +363,11 @@ int Guard(const std::function<int()>& body) {
     // A standby controller's refusal (FAILED_PRECONDITION, naming the active one) is an answer,
     // not an unreachable controller.
     std::cerr << "faultline: " << e.what() << "\n";
-    return e.code() == grpc::StatusCode::UNAVAILABLE ||
-                   e.code() == grpc::StatusCode::DEADLINE_EXCEEDED
-               ? kExitUnreachable
-               : kExitFailed;
+    return ExitCode(OutcomeOfRpc(e.code()));
   } catch (const std::exception& e) {
+    // Anything else ends a run before it started: agents or etcd that could not be reached.
     std::cerr << "faultline: " << e.what() << "\n";
-    return kExitUnreachable;
+    return ExitCode(Outcome::kUnreachable);
   }
 }
 
@@ -433,8 +427,12 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
       controller::WriteFileAtomic(gf->junit, controller::RenderJUnit(results));
       std::vector<std::string> failing;
       for (const auto& r : results) {
-        if (r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED) {
-          failing.push_back(r.experiment + ": run " + StateName(r.state) + ": " + r.error);
+        // An errored or cancelled run, or one that failed without naming a check (a controller
+        // run that left no report).
+        if (r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED ||
+            (!r.passed() && r.failing().empty())) {
+          failing.push_back(r.experiment + ": run " + controller::StateName(r.state) + ": " +
+                            r.error);
         }
         for (const auto* c : r.failing()) {
           failing.push_back(r.experiment + ": " + c->name + ": " + c->summary);
@@ -446,7 +444,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                 << "\n";
       for (const auto& f : failing) std::cout << "  " << f << "\n";
       std::cout << "JUnit report: " << gf->junit << "\n";
-      return failing.empty() && !results.empty() ? kExitOk : kExitFailed;
+      return ExitFor(results);
     });
     Exit(code);
   });
