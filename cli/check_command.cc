@@ -6,6 +6,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/exit_codes.h"
 #include "controller/verify/checks.h"
 #include "controller/verify/history_checks.h"
 #include "controller/verify/workload.h"
@@ -17,10 +18,6 @@ namespace verify = faultline::verify;
 
 namespace {
 
-constexpr int kPass = 0;
-constexpr int kCheckFailed = 1;
-constexpr int kUsage = 2;
-
 int Print(const std::vector<verify::CheckResult>& rs, const std::string& output,
           std::ostream& out) {
   if (output == "json") {
@@ -28,7 +25,7 @@ int Print(const std::vector<verify::CheckResult>& rs, const std::string& output,
   } else {
     out << verify::RenderTable(rs);
   }
-  return verify::AllPassed(rs) ? kPass : kCheckFailed;
+  return ExitCode(OutcomeOfChecks(verify::AllPassed(rs)));
 }
 
 // The root's -o/--output, for `faultline -o json check ...`.
@@ -53,7 +50,7 @@ int RunCheckEtcd(const CheckEtcdArgs& args, std::ostream& out, std::ostream& err
     client = std::make_unique<verify::EtcdClient>(verify::SplitEndpoints(args.endpoints), o);
   } catch (const std::invalid_argument& e) {
     err << "faultline: error: " << e.what() << "\n";
-    return kUsage;
+    return kExitUsage;
   }
   // Nothing answering is a connection problem, not a cluster verdict.
   std::vector<verify::MemberStatus> status = verify::CollectStatus(*client);
@@ -63,7 +60,7 @@ int RunCheckEtcd(const CheckEtcdArgs& args, std::ostream& out, std::ostream& err
     err << "faultline: error: no etcd endpoint answered: " << status.front().error
         << (status.size() > 1 ? " (and " + std::to_string(status.size() - 1) + " more)" : "")
         << "\n";
-    return kUsage;
+    return kExitUsage;
   }
   verify::ClusterCheckOptions co;
   co.convergence_timeout = std::chrono::milliseconds(args.convergence_ms);
@@ -75,19 +72,19 @@ int RunCheckEtcd(const CheckEtcdArgs& args, std::ostream& out, std::ostream& err
 int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostream& err) {
   if (!args.export_format.empty() && args.export_out.empty()) {
     err << "faultline: error: --export needs -O OUT (a file, or - for stdout)\n";
-    return kUsage;
+    return kExitUsage;
   }
   std::ifstream in(args.file);
   if (!in) {
     err << "faultline: error: history: cannot open \"" << args.file << "\"\n";
-    return kUsage;
+    return kExitUsage;
   }
   verify::History h;
   try {
     h = verify::LoadJsonl(in);
   } catch (const std::exception& e) {
     err << "faultline: error: history " << args.file << ": " << e.what() << "\n";
-    return kUsage;
+    return kExitUsage;
   }
   // A file that is not a history, or one that recorded nothing, proves nothing: saying
   // "linearizable: 0 ops" would let a broken recording pass a gate.
@@ -97,7 +94,7 @@ int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostrea
                             "\"faultline-history\"} (not a faultline history, or empty)"
                           : "the history holds no operation and no watch event")
         << "\n";
-    return kCheckFailed;
+    return kExitFailed;
   }
   std::ostream* results = &out;
   if (!args.export_format.empty()) {
@@ -107,7 +104,7 @@ int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostrea
       file.open(args.export_out, std::ios::trunc);
       if (!file) {
         err << "faultline: error: -O: cannot write \"" << args.export_out << "\"\n";
-        return kUsage;
+        return kExitUsage;
       }
       dest = &file;
     } else {
@@ -129,7 +126,7 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
   if (!duration || duration->count() <= 0) {
     err << "faultline: error: --duration " << args.duration << ": "
         << (duration ? "must be longer than 0" : why) << "\n";
-    return kUsage;
+    return kExitUsage;
   }
   std::unique_ptr<verify::Workload> w;
   try {
@@ -147,7 +144,7 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
     w = std::make_unique<verify::Workload>(o);
   } catch (const std::invalid_argument& e) {
     err << "faultline: error: " << e.what() << "\n";
-    return kUsage;
+    return kExitUsage;
   }
   // Opened before the run: a bad path must not cost the whole workload.
   std::ofstream file;
@@ -155,7 +152,7 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
     file.open(args.out, std::ios::trunc);
     if (!file) {
       err << "faultline: error: --out: cannot write \"" << args.out << "\"\n";
-      return kUsage;
+      return kExitUsage;
     }
   }
   w->Start();
@@ -170,20 +167,20 @@ int RunWorkload(const WorkloadArgs& args, std::ostream& out, std::ostream& err) 
   }
   if (ok == 0) {
     err << "faultline: error: no operation succeeded against " << args.endpoints << "\n";
-    return kUsage;
+    return kExitUsage;
   }
   if (file.is_open()) {
     verify::SaveJsonl(h, file);
     file.close();
     if (!file) {
       err << "faultline: error: --out: writing \"" << args.out << "\" failed\n";
-      return kUsage;
+      return kExitUsage;
     }
   }
   (args.check ? err : out) << "workload under " << w->prefix() << ": " << ok << " ok, " << failed
                            << " failed, " << unknown << " unknown"
                            << (args.out.empty() ? "" : "; history in " + args.out) << "\n";
-  return args.check ? Print(verify::CheckHistory(h), args.output, out) : kPass;
+  return args.check ? Print(verify::CheckHistory(h), args.output, out) : kExitOk;
 }
 
 void AddWorkloadCommand(CLI::App& app) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/agent_client.h"
+#include "cli/exit_codes.h"
 #include "cli/output.h"
 
 namespace faultline::cli {
@@ -20,11 +21,5 @@ struct GlobalOptions {
     if (resolve_agent) resolve_agent(*this);
   }
 };
-
-// Exit codes: what a script can tell apart.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;       // the operation ran and failed (or a check failed)
-inline constexpr int kExitUsage = 2;        // bad flags or spec
-inline constexpr int kExitUnreachable = 3;  // agent/controller not reachable
 
 }  // namespace faultline::cli

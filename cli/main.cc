@@ -87,11 +87,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (const RpcError& e) {
     std::cerr << "faultline: error: " << e.what() << "\n";
-    if (e.code() == grpc::StatusCode::UNAVAILABLE ||
-        e.code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      return kExitUnreachable;
-    }
-    return e.code() == grpc::StatusCode::INVALID_ARGUMENT ? kExitUsage : kExitFailed;
+    return ExitCode(OutcomeOfRpc(e.code()));
   } catch (const std::invalid_argument& e) {
     // Bad flags found past parsing (a missing certificate, plaintext off loopback, ...).
     std::cerr << "faultline: error: " << e.what() << "\n";

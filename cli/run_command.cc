@@ -27,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using controller::RunResult;
+using controller::StateName;
 
 // Where the embedded runner finds agents and etcd.
 struct Environment {
@@ -153,9 +154,9 @@ void PrintVerdict(const RunResult& r, std::ostream& out) {
   }
   if (!rows.empty()) out << Table({"TYPE", "NAME", "VERDICT", "SUMMARY"}, rows);
   out << r.experiment << ": "
-      << (r.passed()            ? "PASSED"
-          : r.state == "failed" ? "FAILED"
-                                : "ERROR")
+      << (r.passed()                   ? "PASSED"
+          : r.state == v1::Run::FAILED ? "FAILED"
+                                       : "ERROR")
       << " (run " << r.run_id << ", " << static_cast<int>(r.duration_s) << "s)";
   if (!r.error.empty()) out << ": " << r.error;
   out << "\n";
@@ -258,12 +259,6 @@ void CheckController(const grpc::Status& st, const std::string& address) {
   Check(st, address, "controller");
 }
 
-std::string StateName(v1::Run::State s) {
-  std::string n = v1::Run::State_Name(s);
-  std::transform(n.begin(), n.end(), n.begin(), ::tolower);
-  return n;
-}
-
 std::string When(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0) return "-";
   return google::protobuf::util::TimeUtil::ToString(ts).substr(0, 19) + "Z";
@@ -329,7 +324,7 @@ std::vector<RunResult> RunRemote(const RunFlags& f, const GlobalOptions& g) {
     } else {
       r.run_id = id;
       r.experiment = run.experiment_name();
-      r.state = run.state() == v1::Run::INTERRUPTED ? "error" : StateName(run.state());
+      r.state = run.state() == v1::Run::INTERRUPTED ? v1::Run::ERROR : run.state();
       r.error = run.summary();
     }
     Report(std::move(r), f, json, progress, results);
@@ -350,13 +345,9 @@ std::vector<RunResult> RunAny(const RunFlags& f, const GlobalOptions& g) {
 }
 
 int ExitFor(const std::vector<RunResult>& results) {
-  bool any_error = false, all_ok = !results.empty();
-  for (const auto& r : results) {
-    any_error = any_error || r.state == "error" || r.state == "cancelled";
-    all_ok = all_ok && r.passed();
-  }
-  (void)any_error;
-  return all_ok ? kExitOk : kExitFailed;
+  std::vector<v1::Run::State> states;
+  for (const auto& r : results) states.push_back(r.state);
+  return ExitCode(OutcomeOfRuns(states));
 }
 
 int Guard(const std::function<int()>& body) {
@@ -373,13 +364,11 @@ int Guard(const std::function<int()>& body) {
     // A standby controller's refusal (FAILED_PRECONDITION, naming the active one) is an answer,
     // not an unreachable controller.
     std::cerr << "faultline: " << e.what() << "\n";
-    return e.code() == grpc::StatusCode::UNAVAILABLE ||
-                   e.code() == grpc::StatusCode::DEADLINE_EXCEEDED
-               ? kExitUnreachable
-               : kExitFailed;
+    return ExitCode(OutcomeOfRpc(e.code()));
   } catch (const std::exception& e) {
+    // Anything else ends a run before it started: agents or etcd that could not be reached.
     std::cerr << "faultline: " << e.what() << "\n";
-    return kExitUnreachable;
+    return ExitCode(Outcome::kUnreachable);
   }
 }
 
@@ -439,8 +428,12 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
       controller::WriteFileAtomic(gf->junit, controller::RenderJUnit(results));
       std::vector<std::string> failing;
       for (const auto& r : results) {
-        if (r.state == "error" || r.state == "cancelled") {
-          failing.push_back(r.experiment + ": run " + r.state + ": " + r.error);
+        // An errored or cancelled run, or one that failed without naming a check (a controller
+        // run that left no report).
+        if (r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED ||
+            (!r.passed() && r.failing().empty())) {
+          failing.push_back(r.experiment + ": run " + controller::StateName(r.state) + ": " +
+                            r.error);
         }
         for (const auto* c : r.failing()) {
           failing.push_back(r.experiment + ": " + c->name + ": " + c->summary);
@@ -452,7 +445,7 @@ void AddControllerCommands(CLI::App& app, GlobalOptions& g) {
                 << "\n";
       for (const auto& f : failing) std::cout << "  " << f << "\n";
       std::cout << "JUnit report: " << gf->junit << "\n";
-      return failing.empty() && !results.empty() ? kExitOk : kExitFailed;
+      return ExitFor(results);
     });
     Exit(code);
   });

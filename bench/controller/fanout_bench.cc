@@ -171,11 +171,11 @@ int main(int argc, char** argv) {
       if (e.kind == "step.end") step_end = e.t;
     };
     auto r = controller::RunExperiment(exp, opt);
-    if (r.state != "passed" || applied != size_t(n) || reverted != size_t(n) ||
+    if (r.state != v1::Run::PASSED || applied != size_t(n) || reverted != size_t(n) ||
         active_at_applied != size_t(n) || service.active() != 0) {
-      std::cerr << "round " << round << ": run " << r.state << " " << r.error << ", applied "
-                << applied << ", reverted " << reverted << ", active at apply " << active_at_applied
-                << ", left " << service.active() << "\n";
+      std::cerr << "round " << round << ": run " << controller::StateName(r.state) << " " << r.error
+                << ", applied " << applied << ", reverted " << reverted << ", active at apply "
+                << active_at_applied << ", left " << service.active() << "\n";
       return 1;
     }
     double run_apply = (last_applied - step_start) * 1000;

@@ -311,16 +311,13 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   } catch (const std::exception& e) {
     result.run_id = entry->run.id();
     result.experiment = exp.name();
-    result.state = "error";
+    result.state = v1::Run::ERROR;
     result.error = e.what();
   }
   std::lock_guard lock(mu_);
   v1::Run& run = entry->run;
-  run.set_state(result.state == "passed"      ? v1::Run::PASSED
-                : result.state == "failed"    ? v1::Run::FAILED
-                : result.state == "cancelled" ? v1::Run::CANCELLED
-                                              : v1::Run::ERROR);
-  std::string summary = result.state;
+  run.set_state(result.state);
+  std::string summary = StateName(result.state);
   for (const auto* c : result.failing()) summary += "; " + c->name + ": " + c->summary;
   if (!result.error.empty()) summary += ": " + result.error;
   run.set_summary(summary);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "controller/runner/slo.h"
 #include "controller/verify/history_checks.h"
 #include "controller/verify/workload.h"
 
@@ -83,15 +84,8 @@ std::vector<LatencySecond> HistoryLoad::PerSecond() const {
   }
   std::vector<LatencySecond> v;
   for (auto& [sec, l] : out) {
-    auto& xs = ok[sec];
-    std::sort(xs.begin(), xs.end());
-    auto pct = [&](double p) {
-      if (xs.empty()) return 0.0;
-      size_t i = size_t(std::ceil(p / 100.0 * double(xs.size())));
-      return xs[std::min(xs.size() - 1, i == 0 ? 0 : i - 1)];
-    };
-    l.p50_ms = pct(50);
-    l.p99_ms = pct(99);
+    l.p50_ms = Percentile(ok[sec], 50);
+    l.p99_ms = Percentile(ok[sec], 99);
     v.push_back(l);
   }
   return v;

@@ -213,7 +213,7 @@ std::string RenderJUnit(const std::vector<RunResult>& runs) {
   for (const auto& r : runs) {
     tests += r.checks.empty() ? 1 : int(r.checks.size());
     for (const auto& c : r.checks) failures += c.passed ? 0 : 1;
-    if (r.checks.empty() || r.state == "error" || r.state == "cancelled") ++errors;
+    if (r.checks.empty() || r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED) ++errors;
   }
   o << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   o << "<testsuites name=\"faultline\" tests=\"" << tests << "\" failures=\"" << failures
@@ -221,7 +221,7 @@ std::string RenderJUnit(const std::vector<RunResult>& runs) {
   for (const auto& r : runs) {
     int f = 0;
     for (const auto& c : r.checks) f += c.passed ? 0 : 1;
-    bool run_error = r.checks.empty() || r.state == "error" || r.state == "cancelled";
+    bool run_error = r.checks.empty() || r.state == v1::Run::ERROR || r.state == v1::Run::CANCELLED;
     o << "  <testsuite name=\"" << XmlEscape(r.experiment) << "\" tests=\""
       << (r.checks.empty() ? 1 : r.checks.size()) << "\" failures=\"" << f << "\" errors=\""
       << (run_error ? 1 : 0) << "\" time=\"" << Fmt(r.duration_s, 3) << "\" timestamp=\""
@@ -230,11 +230,11 @@ std::string RenderJUnit(const std::vector<RunResult>& runs) {
       << "      <property name=\"run_id\" value=\"" << XmlEscape(r.run_id) << "\"/>\n"
       << "      <property name=\"seed\" value=\"" << r.seed << "\"/>\n"
       << "      <property name=\"source\" value=\"" << XmlEscape(r.source) << "\"/>\n"
-      << "      <property name=\"state\" value=\"" << XmlEscape(r.state) << "\"/>\n"
+      << "      <property name=\"state\" value=\"" << XmlEscape(StateName(r.state)) << "\"/>\n"
       << "    </properties>\n";
     if (run_error) {
       o << "    <testcase classname=\"" << XmlEscape(r.experiment) << "\" name=\"run\">\n"
-        << "      <error message=\"" << XmlEscape(r.state + ": " + r.error) << "\">"
+        << "      <error message=\"" << XmlEscape(StateName(r.state) + ": " + r.error) << "\">"
         << XmlEscape(r.error) << "</error>\n    </testcase>\n";
     }
     for (const auto& c : r.checks) {
@@ -403,7 +403,7 @@ std::string RenderHtml(const RunResult& r) {
     << "font-weight:bold}.fail{color:#c0392b;font-weight:bold}pre{margin:0;font-size:11px;"
     << "white-space:pre-wrap}</style></head><body>\n";
   h << "<h1>" << XmlEscape(r.experiment) << " <span class=\"" << (ok ? "pass" : "fail") << "\">"
-    << XmlEscape(r.state) << "</span></h1>\n";
+    << XmlEscape(StateName(r.state)) << "</span></h1>\n";
   h << "<p>run <code>" << XmlEscape(r.run_id) << "</code>, started " << IsoTime(r.started_at_unix)
     << ", " << Fmt(r.duration_s) << " s, seed " << r.seed << ", from " << XmlEscape(r.source)
     << "</p>\n";

@@ -1,6 +1,24 @@
 #include "controller/runner/run_result.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace faultline::controller {
+
+std::string StateName(v1::Run::State s) {
+  std::string n = v1::Run::State_Name(s);
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  return n;
+}
+
+v1::Run::State StateFromName(const std::string& name) {
+  std::string upper = name;
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return std::toupper(c); });
+  v1::Run::State s;
+  if (upper.empty() || !v1::Run::State_Parse(upper, &s)) return v1::Run::ERROR;
+  return s;
+}
 
 std::vector<const CheckOutcome*> RunResult::failing() const {
   std::vector<const CheckOutcome*> out;
@@ -19,7 +37,7 @@ nlohmann::json ToJson(const RunResult& r) {
   j["experiment"] = r.experiment;
   j["source"] = r.source;
   j["seed"] = r.seed;
-  j["state"] = r.state;
+  j["state"] = StateName(r.state);
   j["error"] = r.error;
   j["started_at_unix"] = r.started_at_unix;
   j["duration_s"] = r.duration_s;
@@ -73,7 +91,7 @@ RunResult RunResultFromJson(const nlohmann::json& j) {
   r.experiment = j.value("experiment", "");
   r.source = j.value("source", "");
   r.seed = j.value("seed", uint64_t{0});
-  r.state = j.value("state", "error");
+  r.state = StateFromName(j.value("state", "error"));
   r.error = j.value("error", "");
   r.started_at_unix = j.value("started_at_unix", 0.0);
   r.duration_s = j.value("duration_s", 0.0);

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "faultline/v1/controller.pb.h"
+
 namespace faultline::controller {
 
 // One thing that happened during a run, at `t` seconds after it started.
@@ -60,8 +62,9 @@ struct RunResult {
   std::string experiment;
   std::string source;
   uint64_t seed = 0;
-  // "passed", "failed" (a check or SLO failed), "error", "cancelled".
-  std::string state = "error";
+  // PASSED, FAILED (a check or SLO failed), ERROR or CANCELLED: the controller API's run states,
+  // so a run reads the same from the embedded runner, the controller and report.json.
+  v1::Run::State state = v1::Run::ERROR;
   std::string error;
   double started_at_unix = 0;
   double duration_s = 0;
@@ -72,9 +75,14 @@ struct RunResult {
   std::vector<LeaderSample> leaders;
   std::vector<CheckOutcome> checks;
 
-  bool passed() const { return state == "passed"; }
+  bool passed() const { return state == v1::Run::PASSED; }
   std::vector<const CheckOutcome*> failing() const;
 };
+
+// A run state as report.json and the CLI spell it: "passed", "failed", "error", "cancelled", ...
+std::string StateName(v1::Run::State s);
+// The inverse; a name it does not know is ERROR.
+v1::Run::State StateFromName(const std::string& name);
 
 nlohmann::json ToJson(const RunResult& r);
 RunResult RunResultFromJson(const nlohmann::json& j);

@@ -11,10 +11,11 @@
 #include <set>
 #include <thread>
 
-#include "controller/verify/checks.h"
-#include "controller/verify/client.h"
 #include "controller/runner/history_load.h"
 #include "controller/runner/lease_keeper.h"
+#include "controller/runner/slo.h"
+#include "controller/verify/checks.h"
+#include "controller/verify/client.h"
 #include "faults/core/duration.h"
 #include "faults/core/fault.h"
 #include "faults/core/rng.h"
@@ -26,46 +27,7 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using v1::Check;
 
-std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address) {
-  return v1::Agent::NewStub(transport::Dial(address, {}));
-}
-
-AgentConnector ConnectWith(transport::TlsFiles tls) {
-  return [tls = std::move(tls)](const std::string& address) {
-    return std::shared_ptr<v1::Agent::StubInterface>(
-        v1::Agent::NewStub(transport::Dial(address, tls)));
-  };
-}
-
 namespace {
-
-std::unique_ptr<grpc::ClientContext> Ctx(milliseconds timeout = milliseconds(5000)) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
-  return ctx;
-}
-
-std::string RpcMessage(const grpc::Status& s) {
-  return std::to_string(int(s.error_code())) + " " + s.error_message();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = size_t(std::ceil(p / 100.0 * double(v.size())));
-  return v[std::min(v.size() - 1, i == 0 ? 0 : i - 1)];
-}
-
-std::string Secs(double s) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2fs", s);
-  return b;
-}
-std::string Ms(double ms) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1fms", ms);
-  return b;
-}
 
 std::string FaultKind(const v1::FaultSpec& spec) {
   std::string family = faults::FamilyOf(spec);
@@ -74,32 +36,14 @@ std::string FaultKind(const v1::FaultSpec& spec) {
   return family;
 }
 
-// Agents are driven concurrently (up to this many RPCs in flight) so a fault reaches a large
-// fleet at nearly the same moment instead of one agent after another.
-constexpr size_t kFanout = 32;
-
-void ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
-  if (n <= 1) {
-    if (n == 1) fn(0);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < std::min(n, kFanout); ++w) {
-    threads.emplace_back([&] {
-      for (size_t i; (i = next++) < n;) fn(i);
-    });
-  }
-  for (auto& t : threads) t.join();
-}
-
 struct Cancelled : std::runtime_error {
   Cancelled() : std::runtime_error("cancelled") {}
 };
 
 class Run {
  public:
-  Run(const v1::Experiment& exp, const RunOptions& opt) : exp_(exp), opt_(opt) {
+  Run(const v1::Experiment& exp, const RunOptions& opt)
+      : exp_(exp), opt_(opt), fleet_(opt.connect) {
     result_.run_id = opt.run_id.empty() ? NewRunId(exp.name()) : opt.run_id;
     result_.experiment = exp.name();
     result_.source = exp.source();
@@ -128,12 +72,6 @@ class Run {
     }
     if (IsCancelled()) throw Cancelled();
   }
-  v1::Agent::StubInterface& Stub(const std::string& address) {
-    std::lock_guard lock(mu_);
-    auto& s = stubs_[address];
-    if (!s) s = opt_.connect(address);
-    return *s;
-  }
   std::string MemberOf(const AgentInfo& a) const {
     auto it = a.labels.find(opt_.member_label);
     return it == a.labels.end() ? "" : it->second;
@@ -142,7 +80,7 @@ class Run {
   // The io family maps chaos-mesh's volumePath onto this agent's overlays (faults/io/spec.h).
   std::string MapVolume(const AgentInfo& info, v1::IoFault* io) {
     v1::OverlayResponse resp;
-    auto st = Stub(info.address).ListOverlays(Ctx().get(), {}, &resp);
+    auto st = fleet_.ListOverlays(info.address, &resp);
     if (!st.ok()) return "";
     return faults::io::MapVolume({resp.mounts().begin(), resp.mounts().end()}, io);
   }
@@ -158,7 +96,11 @@ class Run {
                               faults::Rng& rng);
   void RunFaultStep(const v1::Step& step, const std::string& path);
   void RecoverAll(const std::string& why);
+  // The experiment's checks (HEALTH first), then its SLOs.
   void RunChecks(HistoryLoad* history);
+  // The SLOs on what the run recorded; `healthy_at`: when the post-run health wait saw the
+  // cluster healthy (-1 never).
+  void EvaluateSlos(const HistoryLoad* history, double healthy_at);
   CheckOutcome WaitHealthy(double* healthy_at);
 
   const v1::Experiment& exp_;
@@ -166,7 +108,7 @@ class Run {
   RunResult result_;
   steady_clock::time_point t0_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<v1::Agent::StubInterface>> stubs_;
+  AgentFleet fleet_;
   std::set<std::string> injected_agents_;  // agents holding (or having held) faults of the run
   // The agents each named fault step hit, for later steps' `sameAs`.
   std::map<std::string, std::vector<size_t>> step_targets_;
@@ -226,26 +168,18 @@ ClusterView Run::View(LeaderSample* sample) {
   if (!status_) return v;
   // Asked in parallel, each member about itself: who it follows ("" none, "?" no answer).
   std::vector<verify::MemberStatus> statuses = verify::CollectStatus(*status_);
-  std::map<std::string, int> votes;
-  std::map<std::string, std::string> own;  // member -> whom it names
+  LeaderSample own;
   size_t i = 0;
   for (const auto& [name, ep] : member_endpoint_) {
     v.members.push_back(name);
     const verify::MemberStatus& st = statuses[i++];
-    std::string leader = !st.answered                     ? "?"
-                         : st.leader == 0                 ? ""
-                         : member_names_.count(st.leader) ? member_names_.at(st.leader)
-                                                          : std::to_string(st.leader);
-    if (sample) sample->leader_by_member[name] = leader;
-    own[name] = leader;
-    if (!leader.empty() && leader != "?") ++votes[leader];
+    own.leader_by_member[name] = !st.answered                     ? "?"
+                                 : st.leader == 0                 ? ""
+                                 : member_names_.count(st.leader) ? member_names_.at(st.leader)
+                                                                  : std::to_string(st.leader);
   }
-  // The leader is the one a quorum of members names and that answers as leader itself:
-  // followers keep naming a paused leader until their election timeout, and that stale view
-  // must not count as having a leader.
-  for (const auto& [l, n] : votes) {
-    if (size_t(n) * 2 > v.members.size() && own[l] == l) v.leader = l;
-  }
+  v.leader = WorkingLeader(own);
+  if (sample) sample->leader_by_member = std::move(own.leader_by_member);
   return v;
 }
 
@@ -283,11 +217,8 @@ bool Run::RenewAll() {
   std::atomic<bool> ok{true};
   ParallelFor(list.size(), [&](size_t k) {
     const auto& a = list[k];
-    v1::RenewRequest req;
-    req.set_experiment_id(result_.run_id);
-    faults::ToProto(opt_.lease, req.mutable_lease());
     v1::RenewResponse resp;
-    auto st = Stub(a).Renew(Ctx(milliseconds(2000)).get(), req, &resp);
+    auto st = fleet_.Renew(a, result_.run_id, opt_.lease, &resp);
     if (!st.ok()) {
       ok = false;
       Event({0, "error", "", a, "", "", "lease renewal failed: " + RpcMessage(st)});
@@ -377,11 +308,9 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
   auto revert_applied = [&](const std::string& reason) {
     ParallelFor(applied.size(), [&](size_t k) {
       const auto& a = applied[k];
-      v1::RecoverRequest req;
-      req.set_fault_id(a.id);
       v1::RecoverResponse resp;
       const auto& info = opt_.agents[a.agent];
-      auto st = Stub(info.address).Recover(Ctx().get(), req, &resp);
+      auto st = fleet_.RecoverFault(info.address, a.id, &resp);
       {
         std::lock_guard lock(mu_);
         result_.windows[a.window].end = Now();
@@ -441,7 +370,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
         req.set_experiment_id(result_.run_id);
         faults::ToProto(opt_.lease, req.mutable_lease());
         v1::InjectResponse resp;
-        auto st = Stub(info.address).Inject(Ctx().get(), req, &resp);
+        auto st = fleet_.Inject(info.address, req, &resp);
         if (!st.ok()) {
           errors[k] = "step " + name + ": inject on " + info.address + " (" + MemberOf(info) +
                       "): " + RpcMessage(st);
@@ -489,10 +418,8 @@ void Run::RecoverAll(const std::string& why) {
   std::vector<std::string> list(agents.begin(), agents.end());
   ParallelFor(list.size(), [&](size_t k) {
     const auto& a = list[k];
-    v1::RecoverRequest req;
-    req.set_experiment_id(result_.run_id);
     v1::RecoverResponse resp;
-    auto st = Stub(a).Recover(Ctx().get(), req, &resp);
+    auto st = fleet_.RecoverExperiment(a, result_.run_id, &resp);
     if (!st.ok()) {
       Event({0, "error", "", a, "", "", "recover by experiment failed: " + RpcMessage(st)});
       return;
@@ -602,108 +529,33 @@ void Run::RunChecks(HistoryLoad* history) {
     result_.checks.push_back(c);
   }
 
-  // SLOs.
-  double first_fault = -1, last_end = -1;
-  for (const auto& w : result_.windows) {
-    if (first_fault < 0 || w.start < first_fault) first_fault = w.start;
-    last_end = std::max(last_end, w.end < 0 ? Now() : w.end);
-  }
+  EvaluateSlos(history, healthy_at);
+}
+
+void Run::EvaluateSlos(const HistoryLoad* history, double healthy_at) {
+  using seconds = std::chrono::duration<double>;
+  FaultSpan span = SpanOf(result_.windows, Now());
   const auto& slo = exp_.slo();
   if (slo.has_p99_latency() && faults::FromProto(slo.p99_latency()).count() > 0) {
-    CheckOutcome c;
-    c.name = "p99_latency";
-    c.slo = true;
     std::vector<double> during;
-    for (const auto& w : result_.windows) {
-      if (!history) break;
-      auto v = history->LatenciesBetween(w.start, w.end < 0 ? 1e18 : w.end);
-      during.insert(during.end(), v.begin(), v.end());
+    if (history) {
+      during = LatenciesDuring(result_.windows, [history](double from, double to) {
+        return history->LatenciesBetween(from, to);
+      });
     }
-    double limit =
-        std::chrono::duration<double, std::milli>(faults::FromProto(slo.p99_latency())).count();
-    double p99 = Percentile(during, 99);
-    c.evidence = {{"p99_ms", p99}, {"limit_ms", limit}, {"samples", during.size()}};
-    c.passed = !during.empty() && p99 <= limit;
-    c.summary = during.empty() ? "no successful request while a fault was active"
-                               : "p99 " + Ms(p99) + " during faults (limit " + Ms(limit) + ")";
-    result_.checks.push_back(c);
+    result_.checks.push_back(P99LatencySlo(
+        during,
+        std::chrono::duration<double, std::milli>(faults::FromProto(slo.p99_latency())).count()));
   }
   if (slo.has_time_to_leader() && faults::FromProto(slo.time_to_leader()).count() > 0) {
-    CheckOutcome c;
-    c.name = "time_to_leader";
-    c.slo = true;
-    // A working leader: named by a quorum and answering as leader itself. The SLO is the
-    // longest span after the first fault without one; when the fault cost the leader, the span
-    // runs from the fault's start (the old leader stopped serving then, whatever the followers
-    // still believed) to the first sample showing the new one. Resolution: the sample interval.
-    auto working = [](const LeaderSample& s) -> std::string {
-      std::map<std::string, int> votes;
-      for (const auto& [m, l] : s.leader_by_member) {
-        if (!l.empty() && l != "?") ++votes[l];
-      }
-      for (const auto& [l, n] : votes) {
-        auto self = s.leader_by_member.find(l);
-        if (size_t(n) * 2 > s.leader_by_member.size() && self != s.leader_by_member.end() &&
-            self->second == l) {
-          return l;
-        }
-      }
-      return "";
-    };
-    std::string before;
-    for (const auto& s : result_.leaders) {
-      if (s.t < first_fault) before = working(s);
-    }
-    double worst = 0, lost_at = -1;
-    bool replaced = false;
-    for (const auto& s : result_.leaders) {
-      if (first_fault < 0 || s.t < first_fault) continue;
-      std::string l = working(s);
-      if (l.empty() && lost_at < 0) lost_at = s.t;
-      if (!l.empty() && lost_at >= 0) {
-        worst = std::max(worst, s.t - lost_at);
-        lost_at = -1;
-      }
-      if (!replaced && !l.empty() && !before.empty() && l != before) {
-        replaced = true;
-        worst = std::max(worst, s.t - first_fault);
-      }
-    }
-    bool never = lost_at >= 0;
-    double limit = std::chrono::duration<double>(faults::FromProto(slo.time_to_leader())).count();
-    double interval = std::chrono::duration<double>(opt_.leader_interval).count();
-    c.evidence = {{"worst_s", worst},           {"limit_s", limit},
-                  {"leader_before", before},    {"leader_replaced", replaced},
-                  {"leaderless_at_end", never}, {"sample_interval_s", interval}};
-    c.passed = !never && worst <= limit;
-    c.summary = never ? "no leader at the end of the run"
-                      : "leader available again within " + Secs(worst) + " (limit " + Secs(limit) +
-                            ", sampled every " + Secs(interval) + ")";
-    result_.checks.push_back(c);
+    result_.checks.push_back(TimeToLeaderSlo(
+        result_.leaders, span.first_start, seconds(faults::FromProto(slo.time_to_leader())).count(),
+        seconds(opt_.leader_interval).count()));
   }
   if (slo.has_time_to_healthy() && faults::FromProto(slo.time_to_healthy()).count() > 0) {
-    CheckOutcome c;
-    c.name = "time_to_healthy";
-    c.slo = true;
-    double limit = std::chrono::duration<double>(faults::FromProto(slo.time_to_healthy())).count();
-    // The first sample after the last fault ended in which every member agreed on a leader.
-    double at = -1;
-    for (const auto& s : result_.leaders) {
-      if (s.t < last_end) continue;
-      std::set<std::string> ls;
-      for (const auto& [m, l] : s.leader_by_member) ls.insert(l);
-      if (ls.size() == 1 && !ls.begin()->empty() && *ls.begin() != "?") {
-        at = s.t;
-        break;
-      }
-    }
-    if (at < 0) at = healthy_at;
-    double took = at < 0 ? -1 : std::max(0.0, at - std::max(0.0, last_end));
-    c.evidence = {{"seconds", took}, {"limit_s", limit}};
-    c.passed = took >= 0 && took <= limit;
-    c.summary = took < 0 ? "never healthy after the faults"
-                         : "healthy " + Secs(took) + " after the last fault ended";
-    result_.checks.push_back(c);
+    result_.checks.push_back(
+        TimeToHealthySlo(result_.leaders, span.last_end, healthy_at,
+                         seconds(faults::FromProto(slo.time_to_healthy())).count()));
   }
 }
 
@@ -757,24 +609,24 @@ RunResult Run::Execute() {
     if (history) history->Stop();
     RecoverAll("end of run");
     if (!member_endpoint_.empty()) RunChecks(history.get());
-    result_.state = result_.failing().empty() ? "passed" : "failed";
+    result_.state = result_.failing().empty() ? v1::Run::PASSED : v1::Run::FAILED;
   } catch (const Cancelled&) {
-    result_.state = "cancelled";
+    result_.state = v1::Run::CANCELLED;
     result_.error = "the run was cancelled";
     Event({0, "error", "", "", "", "", "cancelled"});
   } catch (const std::exception& e) {
-    result_.state = "error";
+    result_.state = v1::Run::ERROR;
     result_.error = e.what();
     Event({0, "error", "", "", "", "", e.what()});
   }
-  if (result_.state == "cancelled" || result_.state == "error") {
+  if (result_.state == v1::Run::CANCELLED || result_.state == v1::Run::ERROR) {
     if (history) history->Stop();
-    RecoverAll(result_.state);
+    RecoverAll(StateName(result_.state));
   }
   stop_threads();
   if (history) result_.latency = history->PerSecond();
   result_.duration_s = Now();
-  Event({0, "run.end", "", "", "", "", result_.state});
+  Event({0, "run.end", "", "", "", "", StateName(result_.state)});
   return result_;
 }
 
@@ -791,23 +643,6 @@ std::string NewRunId(const std::string& experiment_name) {
   std::snprintf(hex, sizeof hex, "%04x", rd() & 0xffff);
   std::string name = experiment_name.empty() ? "run" : experiment_name;
   return name + "-" + buf + "-" + hex;
-}
-
-std::vector<AgentInfo> DescribeAgents(const std::vector<std::string>& addresses,
-                                      const AgentConnector& connect) {
-  std::vector<AgentInfo> out;
-  for (const auto& a : addresses) {
-    auto stub = connect(a);
-    v1::CapabilitiesResponse resp;
-    auto st = stub->Capabilities(Ctx().get(), {}, &resp);
-    if (!st.ok()) throw std::runtime_error("agent " + a + " does not answer: " + RpcMessage(st));
-    AgentInfo info;
-    info.address = a;
-    info.hostname = resp.hostname();
-    info.labels.insert(resp.labels().begin(), resp.labels().end());
-    out.push_back(std::move(info));
-  }
-  return out;
 }
 
 RunResult RunExperiment(const v1::Experiment& experiment, const RunOptions& options) {

@@ -7,30 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "controller/verify/client.h"
+#include "controller/runner/agent_fleet.h"
 #include "controller/runner/run_result.h"
 #include "controller/runner/targets.h"
-#include "faultline/v1/agent.grpc.pb.h"
+#include "controller/verify/client.h"
 #include "faultline/v1/experiment.pb.h"
-#include "proto/transport/tls.h"
 
 namespace faultline::controller {
-
-using AgentConnector =
-    std::function<std::shared_ptr<v1::Agent::StubInterface>(const std::string& address)>;
-
-// Plaintext gRPC to "unix:///path", "/path" or a loopback "HOST:PORT" (the lab and tests);
-// throws std::invalid_argument for TCP off loopback, which needs ConnectWith's credentials.
-std::shared_ptr<v1::Agent::StubInterface> ConnectInsecure(const std::string& address);
-
-// Agents over mTLS (`tls`: the controller's client certificate and the CA that verifies agents);
-// unix sockets stay plaintext.
-AgentConnector ConnectWith(transport::TlsFiles tls);
-
-// Asks each agent for its labels (Capabilities). Throws naming the address of the first agent
-// that does not answer.
-std::vector<AgentInfo> DescribeAgents(const std::vector<std::string>& addresses,
-                                      const AgentConnector& connect = ConnectInsecure);
 
 struct RunOptions {
   std::vector<AgentInfo> agents;
@@ -56,7 +39,7 @@ struct RunOptions {
 // Runs one experiment now: resolve targets, start the workload and the leader watch, run the
 // steps (injecting with the run id as experiment id under a renewed lease), recover everything
 // the run injected (also on error and cancel), then run the checks and SLOs. Never throws for
-// problems of the run itself: they end in state "error" with the reason.
+// problems of the run itself: they end in state ERROR with the reason.
 RunResult RunExperiment(const v1::Experiment& experiment, const RunOptions& options);
 
 // A run id: "<name>-YYYYMMDDTHHMMSSZ-<4 hex>".

@@ -16,7 +16,7 @@ RunResult Sample() {
   r.experiment = "leader <pause> & co";
   r.source = "x.yaml:1";
   r.seed = 42;
-  r.state = "failed";
+  r.state = v1::Run::FAILED;
   r.duration_s = 12.5;
   r.members = {"e1", "e2", "e3"};
   r.events.push_back({2.0, "fault.applied", "s0", "unix:///a1", "e1", "f-1", "SIGSTOP"});
@@ -60,7 +60,7 @@ TEST(Report, JUnitHasOneTestcasePerCheckAndSloWithEvidence) {
 TEST(Report, JUnitNeverShowsAnErroredRunAsEmptyGreen) {
   RunResult r;
   r.experiment = "x";
-  r.state = "error";
+  r.state = v1::Run::ERROR;
   r.error = "agent unreachable";
   std::string xml = RenderJUnit({r});
   EXPECT_NE(xml.find("<testcase classname=\"x\" name=\"run\">"), std::string::npos) << xml;

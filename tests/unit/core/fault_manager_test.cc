@@ -7,11 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <future>
+#include <mutex>
 
 #include "faults/core/duration.h"
 #include "faults/process/proc.h"
 #include "faults/process/process_faults.h"
+#include "tests/support/subprocess.h"
 
 namespace faultline::agent {
 namespace {
@@ -182,6 +186,199 @@ TEST_F(FaultManagerTest, NextStartRevertsWhatACrashedAgentLeft) {
   EXPECT_NE(lines[0].find("reverted"), std::string::npos);
   EXPECT_TRUE(c.WaitState('S', 1s));
   EXPECT_EQ(m.metrics().startup_reverts, 1);
+}
+
+// The manager's concurrency contract, with a fault whose Apply and Revert wait for the test to
+// open a gate (so the interleavings are forced, not timed). It also notices if the manager ever
+// calls two of its methods at once (Observe for List while Apply runs, say).
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  void Open() {
+    std::lock_guard lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  void Wait() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return open; });
+  }
+};
+
+struct GateCalls {
+  Gate apply, revert;
+  bool fail_apply = false;
+  std::atomic<bool> applying{false}, reverting{false};
+  std::atomic<int> applies{0}, reverts{0}, observes{0}, inside{0};
+  std::atomic<bool> overlap{false};
+  void Enter() {
+    if (inside++ != 0) overlap = true;
+  }
+  void Leave() { --inside; }
+};
+
+class GatedFault : public faults::Fault {
+ public:
+  explicit GatedFault(GateCalls& c) : c_(c) {}
+  void Apply() override {
+    c_.Enter();
+    c_.applying = true;
+    c_.apply.Wait();
+    ++c_.applies;
+    c_.Leave();
+    if (c_.fail_apply) throw faults::FaultError("gated apply failed");
+  }
+  void Revert() override {
+    c_.Enter();
+    c_.reverting = true;
+    c_.revert.Wait();
+    ++c_.reverts;
+    c_.Leave();
+  }
+  faults::Counters Observe() const override {
+    c_.Enter();
+    ++c_.observes;
+    c_.Leave();
+    return {};
+  }
+  std::string Describe() const override { return "gated"; }
+  std::string Kind() const override { return "stress/gated"; }
+
+ private:
+  GateCalls& c_;
+};
+
+class GatedFactory : public faults::FaultFactory {
+ public:
+  explicit GatedFactory(GateCalls& c) : c_(c) {}
+  std::string_view Family() const override { return "stress"; }
+  faults::FieldErrors Validate(const v1::FaultSpec&) const override { return {}; }
+  std::unique_ptr<faults::Fault> Create(const v1::FaultSpec&,
+                                        const faults::FaultContext&) const override {
+    return std::make_unique<GatedFault>(c_);
+  }
+  std::unique_ptr<faults::Fault> Restore(const v1::FaultSpec&, std::string_view,
+                                         const faults::FaultContext&) const override {
+    return std::make_unique<GatedFault>(c_);
+  }
+
+ private:
+  GateCalls& c_;
+};
+
+class GatedManagerTest : public FaultManagerTest {
+ protected:
+  void SetUp() override {
+    FaultManagerTest::SetUp();
+    registry_.Add(std::make_unique<GatedFactory>(calls_));
+  }
+  static v1::InjectRequest Gated(std::chrono::nanoseconds duration) {
+    v1::InjectRequest req;
+    req.mutable_spec()->mutable_stress();
+    faults::ToProto(duration, req.mutable_spec()->mutable_duration());
+    req.set_experiment_id("exp");
+    return req;
+  }
+  static v1::RecoverRequest OfExperiment() {
+    v1::RecoverRequest r;
+    r.set_experiment_id("exp");
+    return r;
+  }
+  // The journal's ops for one fault, in order (reopened after the manager is gone).
+  std::vector<v1::JournalRecord::Op> OpsOf(const std::string& id) {
+    faults::Journal reopened(dir_);
+    std::vector<v1::JournalRecord::Op> ops;
+    for (const auto& r : reopened.replayed()) {
+      if (r.fault_id() == id) ops.push_back(r.op());
+    }
+    return ops;
+  }
+  GateCalls calls_;
+};
+
+TEST_F(GatedManagerTest, RecoverWhileApplyingRevertsOnceApplyReturns) {
+  calls_.revert.Open();
+  std::string id;
+  {
+    faults::Journal journal(dir_);
+    FaultManager m(registry_, ctx_, journal, {});
+    auto inject = std::async(std::launch::async, [&] { return m.Inject(Gated(60s)); });
+    ASSERT_TRUE(testing::WaitFor([&] { return calls_.applying.load(); }, 2000ms));
+    // Everything else answers while Apply runs, without touching the fault.
+    auto listed = m.List(true);
+    ASSERT_EQ(listed.size(), 1u);
+    id = listed[0].id();
+    v1::RenewRequest renew;
+    renew.set_experiment_id("exp");
+    faults::ToProto(10s, renew.mutable_lease());
+    EXPECT_EQ(m.Renew(renew).size(), 1u);
+    EXPECT_EQ(calls_.observes, 0);
+
+    auto recover = std::async(std::launch::async, [&] { return m.Recover(OfExperiment()); });
+    EXPECT_EQ(recover.wait_for(200ms), std::future_status::timeout)
+        << "a recover must not report a fault gone while its Apply still runs";
+    calls_.apply.Open();
+    auto recovered = recover.get();
+    ASSERT_EQ(recovered.size(), 1u);
+    EXPECT_EQ(recovered[0].id(), id);
+    EXPECT_EQ(recovered[0].state(), v1::FaultStatus::REVERTED);
+    EXPECT_EQ(recovered[0].revert_reason(), "recover");
+    auto injected = inject.get();
+    EXPECT_EQ(injected.id(), id);
+    EXPECT_EQ(injected.state(), v1::FaultStatus::REVERTED) << "the inject says it was recovered";
+    EXPECT_EQ(calls_.applies, 1);
+    EXPECT_EQ(calls_.reverts, 1);
+    EXPECT_FALSE(calls_.overlap);
+    EXPECT_EQ(m.active(), 0u);
+  }
+  using R = v1::JournalRecord;
+  EXPECT_EQ(OpsOf(id),
+            (std::vector<R::Op>{R::INTENT_APPLY, R::APPLIED, R::INTENT_REVERT, R::REVERTED}));
+}
+
+TEST_F(GatedManagerTest, FailedApplyIsUndoneAndARecoverWaitingForItFindsNothing) {
+  calls_.revert.Open();
+  calls_.fail_apply = true;
+  faults::Journal journal(dir_);
+  FaultManager m(registry_, ctx_, journal, {});
+  auto inject = std::async(std::launch::async, [&] { return m.Inject(Gated(60s)); });
+  ASSERT_TRUE(testing::WaitFor([&] { return calls_.applying.load(); }, 2000ms));
+  auto recover = std::async(std::launch::async, [&] { return m.Recover(OfExperiment()); });
+  EXPECT_EQ(recover.wait_for(200ms), std::future_status::timeout);
+  calls_.apply.Open();
+  EXPECT_TRUE(recover.get().empty());
+  EXPECT_THROW(inject.get(), faults::FaultError);
+  EXPECT_EQ(calls_.reverts, 1) << "the partial apply is undone once";
+  EXPECT_EQ(m.active(), 0u);
+  EXPECT_EQ(m.metrics().injection_failures, 1);
+}
+
+TEST_F(GatedManagerTest, ASlowDeadlineRevertHoldsBackNoOtherDeadline) {
+  calls_.apply.Open();
+  Child c;
+  ASSERT_TRUE(c.WaitState('S', 2s));
+  faults::Journal journal(dir_);
+  FaultManager m(registry_, ctx_, journal, {});
+  auto gated = m.Inject(Gated(50ms));
+  // Its deadline revert starts and blocks in Revert.
+  ASSERT_TRUE(testing::WaitFor([&] { return calls_.reverting.load(); }, 2000ms));
+  auto s = m.Inject(Pause(c.pid(), 300ms));
+  EXPECT_TRUE(c.WaitState('T', 1s));
+  EXPECT_TRUE(c.WaitState('S', 2s)) << "the pause's deadline waited for another fault's revert";
+  EXPECT_EQ(calls_.reverts, 0);
+  // A recover of the fault being reverted waits for that revert and reports it.
+  v1::RecoverRequest r;
+  r.set_fault_id(gated.id());
+  auto recover = std::async(std::launch::async, [&] { return m.Recover(r); });
+  EXPECT_EQ(recover.wait_for(200ms), std::future_status::timeout);
+  calls_.revert.Open();
+  auto recovered = recover.get();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].state(), v1::FaultStatus::REVERTED);
+  EXPECT_EQ(recovered[0].revert_reason(), "duration");
+  EXPECT_EQ(calls_.reverts, 1);
+  EXPECT_FALSE(calls_.overlap);
 }
 
 }  // namespace
