@@ -3,6 +3,7 @@
 // injected through the agents with the faultline CLI. Effects are observed from outside with an
 // independent etcdctl (lab::QueryEtcd, `etcdctl get`), never from the agent's own report.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -260,14 +261,46 @@ TEST_F(LabVerify, WorkloadUnderFollowerPartitionIsLinearizableAndHeals) {
   auto rec = Cli({"--lab", lab_->name(), "--target", f.name, "recover", id});
   ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
   auto healed_at = Clock::now();
-  ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
-  std::cerr << "converged " << std::chrono::duration<double>(Clock::now() - healed_at).count()
-            << " s after the partition was recovered\n";
+  // The healed follower catches up: its raft index reaches what the majority had committed at
+  // the heal. That is the signal to wait on while the workload keeps writing: equal indexes on
+  // all three members (Converged) need three etcdctl calls, run a few ms apart, to land between
+  // two commits, which the workload's ~200 commits/s make a matter of luck (the cause of this
+  // test's one failure on a loaded machine: every member healthy, indexes a few entries apart).
+  uint64_t target = 0;
+  for (const auto& [name, st] : StatusByMember(*lab_)) {
+    if (name != f.name && st.reachable) target = std::max(target, st.raft_index);
+  }
+  size_t polls = 0, all_equal = 0;
+  std::string last_seen;
+  bool caught_up = WaitFor(
+      [&] {
+        auto st = StatusByMember(*lab_);
+        ++polls;
+        std::set<uint64_t> indexes;
+        last_seen.clear();
+        for (const auto& [name, s] : st) {
+          indexes.insert(s.reachable ? s.raft_index : 0);
+          last_seen += name + "=" + (s.reachable ? std::to_string(s.raft_index) : s.error) + " ";
+        }
+        if (indexes.size() == 1) ++all_equal;
+        return st[f.name].reachable && st[f.name].raft_index >= target;
+      },
+      30s);
+  ASSERT_TRUE(caught_up) << f.name << " did not reach raft index " << target
+                         << " in 30 s; last: " << last_seen << "\n"
+                         << f.name << "'s etcd log ends:\n"
+                         << Tail(f.dir + "/etcd.log");
+  std::cerr << f.name << " caught up with raft index " << target << " "
+            << std::chrono::duration<double>(Clock::now() - healed_at).count()
+            << " s after the partition was recovered (" << all_equal << " of " << polls
+            << " polls saw one raft index on all members)\n";
   // The follower serves linearizable reads again.
   EXPECT_TRUE(WaitFor(
       [&] { return EtcdctlGet(f.client_url, "/partition/probe", true).exit_code == 0; }, 15s));
   std::this_thread::sleep_for(1500ms);
   w.Stop();
+  // Without traffic the members settle on one index: now equality is the signal.
+  ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
 
   const History& h = w.history();
   size_t ok = 0, follower_not_ok = 0, follower_reads_not_ok = 0;
@@ -285,9 +318,13 @@ TEST_F(LabVerify, WorkloadUnderFollowerPartitionIsLinearizableAndHeals) {
             << RenderTable(hist);
   EXPECT_GT(follower_reads_not_ok, 0u) << "the partition did not reach the workload's reads";
   EXPECT_GT(ok, 1000u);
+  // The workload's reads are linearizable: the serializable-read check has nothing to judge.
   for (const auto& r : hist) {
-    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(2);
+    EXPECT_TRUE(r.passed || (r.no_evidence && r.name == "serializable-reads"))
+        << r.name << ": " << r.summary << "\n"
+        << r.evidence.dump(2);
   }
+  EXPECT_TRUE(AllPassed(hist));
   EXPECT_EQ(Find(hist, "linearizability").evidence["verdict"], "linearizable");
   EXPECT_EQ(Find(hist, "watch").evidence["watchers"].size(), 3u);
   // The recorded history round-trips through the saved format and still checks the same.
@@ -380,7 +417,9 @@ TEST_F(LabVerify, WorkloadWithPausedFollowerIsLinearizable) {
   EXPECT_GT(unknown_on_follower, 0u);
   EXPECT_GT(ok, 500u);
   for (const auto& r : rs) {
-    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(2);
+    EXPECT_TRUE(r.passed || (r.no_evidence && r.name == "serializable-reads"))
+        << r.name << ": " << r.summary << "\n"
+        << r.evidence.dump(2);
   }
   EXPECT_EQ(Find(rs, "linearizability").evidence["verdict"], "linearizable");
 }
