@@ -190,7 +190,7 @@ class Run {
   std::string last_view_;
 };
 
-etcd::ClientOptions Run::EtcdOptions(milliseconds timeout) const {
+verify::ClientOptions Run::EtcdOptions(milliseconds timeout) const {
   verify::ClientOptions o = opt_.etcd_client;
   o.timeout = timeout;
   return o;
