@@ -12,6 +12,8 @@ void AddAreaCommands(CLI::App& app, GlobalOptions& g) {
   AddCheckCommand(app);
   AddWorkloadCommand(app);
   AddControllerCommands(app, g);
+  AddEtcdCommand(app, g);
+  AddReproduceCommand(app, g);
   AddLabCommand(app, g);
 }
 

@@ -118,6 +118,21 @@ std::vector<lab::EtcdStatus> MemberStatuses(const lab::LabInfo& info) {
   return out;
 }
 
+// "etcd 3.5.16 (/var/lib/faultline/etcd/3.5.16/usr/bin/etcd), flags --snapshot-count=100; left
+// out (this version lacks them): --experimental-compaction-sleep-interval"
+std::string EtcdLine(const lab::LabInfo& info) {
+  std::string s =
+      "etcd " + (info.etcd_version.empty() ? "?" : info.etcd_version) + " (" + info.etcd + ")";
+  std::string flags;
+  for (const auto& [n, v] : info.etcd_flags) flags += " --" + n + "=" + v;
+  s += flags.empty() ? ", default flags" : ", flags" + flags;
+  if (!info.etcd_flags_dropped.empty()) {
+    s += "; left out (this version lacks them):";
+    for (const auto& d : info.etcd_flags_dropped) s += " --" + d;
+  }
+  return s;
+}
+
 std::string Hex(uint64_t v) {
   char buf[24];
   snprintf(buf, sizeof(buf), "%llx", static_cast<unsigned long long>(v));
@@ -140,6 +155,12 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   up->add_option("--name", up_opts->name, "lab name")->capture_default_str();
   up->add_option("--etcd", up_opts->etcd, "etcd binary")->capture_default_str();
+  up->add_option("--etcd-version", up_opts->etcd_version,
+                 "run this installed etcd version instead (see `faultline etcd list`)");
+  auto up_flags = std::make_shared<std::vector<std::string>>();
+  up->add_option("--etcd-flag", *up_flags,
+                 "an etcd flag for every member, NAME=VALUE without dashes (repeatable), e.g. "
+                 "snapshot-count=100; an experimental flag this etcd lacks is left out");
   up->add_option("--agent-binary", up_opts->agent,
                  "faultline-agent binary (default: next to faultline, then /usr/sbin)");
   up->add_flag("--no-agents", up_opts->no_agents, "run etcd without an agent per member");
@@ -154,8 +175,17 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   up->add_option("--root", *up_root, "directory holding the labs");
   up->add_option("--timeout", *timeout_s, "seconds to wait for a healthy cluster")
       ->capture_default_str();
-  up->callback([&g, up_opts, up_root, timeout_s] {
+  up->callback([&g, up_opts, up_root, timeout_s, up_flags] {
     lab::LabOptions o = *up_opts;
+    for (const auto& f : *up_flags) {
+      auto eq = f.find('=');
+      std::string name = f.substr(0, eq);
+      if (eq == std::string::npos || name.empty() || name.starts_with("-")) {
+        throw std::invalid_argument("--etcd-flag " + f +
+                                    ": want NAME=VALUE without dashes, e.g. snapshot-count=100");
+      }
+      o.etcd_flags[name] = f.substr(eq + 1);
+    }
     o.root = *up_root;
     o.timeout = std::chrono::seconds(*timeout_s);
     o.progress = [](const std::string& line) { std::cerr << "lab: " << line << "\n"; };
@@ -169,8 +199,10 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
     char secs[32];
     snprintf(secs, sizeof(secs), "%.1fs", took);
     std::cout << "lab " << info.name << " up in " << secs << ": " << info.members.size()
-              << " members on " << info.subnet << " (bridge " << info.bridge << ")"
+              << " members of etcd " << info.etcd_version << " on " << info.subnet << " (bridge "
+              << info.bridge << ")"
               << (info.agent.empty() ? ", no agents" : ", one agent per member") << "\n"
+              << EtcdLine(info) << "\n"
               << "endpoints " << info.Endpoints() << "\n";
     if (!info.controller.binary.empty()) {
       std::cout << "controller " << info.controller.Address() << " (metrics http://"
@@ -263,6 +295,10 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
       }
       std::cout << json{{"name", info.name},
                         {"state", info.state},
+                        {"etcd", info.etcd},
+                        {"etcd_version", info.etcd_version},
+                        {"etcd_flags", info.etcd_flags},
+                        {"etcd_flags_dropped", info.etcd_flags_dropped},
                         {"leader", leader_name},
                         {"members", members},
                         {"controller", controller}}
@@ -284,6 +320,7 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
                       std::to_string(s.raft_term), agents[i]});
     }
     std::cout << "lab " << info.name << " (" << info.state << "), leader " << leader_name << "\n"
+              << EtcdLine(info) << "\n"
               << Table({"MEMBER", "ENDPOINT", "ETCD", "LEADER", "REVISION", "RAFT-INDEX",
                         "RAFT-TERM", "AGENT"},
                        rows);

@@ -12,4 +12,7 @@ namespace faultline::cli {
 // fall through to these global ones.
 void AddLabCommand(CLI::App& app, GlobalOptions& g);
 
+// `faultline etcd install|list`: the etcd versions `lab up --etcd-version` can run.
+void AddEtcdCommand(CLI::App& app, GlobalOptions& g);
+
 }  // namespace faultline::cli

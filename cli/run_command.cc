@@ -14,10 +14,12 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/lab_requirements.h"
 #include "controller/runner/report.h"
 #include "controller/runner/runner.h"
 #include "deploy/lab/lab.h"
 #include "experiments/loader.h"
+#include "experiments/requirements.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/core/duration.h"
 #include "proto/transport/tls.h"
@@ -34,6 +36,7 @@ struct Environment {
   std::vector<std::string> agents;     // agent addresses
   std::vector<std::string> endpoints;  // etcd client URLs
   std::string from;                    // for messages
+  std::optional<lab::LabInfo> lab;     // with --lab: checked against experiments' requirements
 };
 
 struct RunFlags {
@@ -80,6 +83,7 @@ Environment FromLab(const std::string& requested) {
   lab::LabInfo info = LoadLabFlag(requested);
   Environment env;
   env.from = "lab " + info.name;
+  env.lab = info;
   for (const auto& m : info.members) {
     if (m.agent_socket.empty()) {
       throw std::invalid_argument("--lab: member " + m.name +
@@ -188,6 +192,10 @@ void PrintJson(const std::vector<RunResult>& results) {
 std::vector<RunResult> RunEmbedded(const RunFlags& f, const GlobalOptions& g) {
   auto experiments = LoadAll(f.files);
   Environment env = ResolveEnvironment(f);
+  // A lab that is not the cluster an experiment needs would give a verdict about something else.
+  if (env.lab) {
+    for (const auto& exp : experiments) RequireLabFits(exp, *env.lab);
+  }
   std::string why;
   auto lease = faults::ParseDuration(f.lease, &why);
   if (!lease || lease->count() <= 0) throw std::invalid_argument("--lease: " + why);

@@ -7,8 +7,11 @@ void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out) {
       doc, r,
       [&](const std::string& field, const std::string& path, const YAML::Node& key,
           const YAML::Node& value) {
-        if (field != "name" && field != "description") {
-          r.Error(key, path, "unknown field; known fields: name, description");
+        if (field == "bug") {
+          // A known etcd bug this experiment reproduces (experiments/bugs).
+          ReadMessage(value, out->mutable_bug(), path, r);
+        } else if (field != "name" && field != "description") {
+          r.Error(key, path, "unknown field; known fields: name, description, bug");
         } else if (!value.IsScalar()) {
           r.Error(value, path, "expected a string, got " + NodeKind(value));
         } else if (field == "name") {
@@ -28,6 +31,7 @@ void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out) {
       {v1::Experiment::descriptor()->full_name(),
        {{"name", "set by metadata.name"},
         {"description", "set by metadata.description"},
+        {"bug", "set by metadata.bug"},
         {"source_kind", "set by the loader"},
         {"source", "set by the loader"}}},
       {v1::FaultSpec::descriptor()->full_name(),

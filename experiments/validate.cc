@@ -4,6 +4,7 @@
 #include <chrono>
 #include <set>
 
+#include "experiments/etcd_version.h"
 #include "experiments/internal.h"
 #include "faults/core/duration.h"
 #include "faults/specs/specs.h"
@@ -333,6 +334,40 @@ void ValidateInto(const v1::Experiment& e, const std::string& prefix, const Load
     if (s.starting_deadline_seconds() < 0) {
       r.ErrorAt(p + ".startingDeadlineSeconds", "must not be negative");
     }
+  }
+  if (e.has_cluster()) {
+    const auto& c = e.cluster();
+    const std::string p = prefix + "cluster";
+    if (std::string why = VersionRangeError(c.etcd_version()); !why.empty()) {
+      r.ErrorAt(p + ".etcdVersion", why);
+    }
+    if (c.members() != 0 && c.members() != 3 && c.members() != 5) {
+      r.ErrorAt(p + ".members",
+                "want 3 or 5 (the lab's sizes), got " + std::to_string(c.members()));
+    }
+    for (const auto& [name, value] : c.etcd_flags()) {
+      if (name.empty() || name.starts_with("-") || name.find('=') != std::string::npos) {
+        r.ErrorAt(p + ".etcdFlags", "flag \"" + name +
+                                        "\": write the name without leading dashes or '=' "
+                                        "(e.g. snapshot-count: \"100\")");
+      }
+    }
+  }
+  if (e.has_bug()) {
+    const auto& b = e.bug();
+    const std::string p = "metadata.bug";
+    if (b.issue().empty()) r.ErrorAt(p + ".issue", "required: the issue's URL");
+    if (b.symptom().empty()) r.ErrorAt(p + ".symptom", "required: what a user sees");
+    // `fixed` may be empty: no release fixes the bug yet.
+    if (b.affected().empty()) {
+      r.ErrorAt(p + ".affected", "required: a version range, e.g. \"<3.5.18\"");
+    }
+    for (auto [field, range] : {std::pair{"affected", b.affected()}, {"fixed", b.fixed()}}) {
+      if (std::string why = VersionRangeError(range); !why.empty()) {
+        r.ErrorAt(p + "." + field, why);
+      }
+    }
+    if (b.seen_by_size() == 0) r.ErrorAt(p + ".seenBy", "required: the checks that see the bug");
   }
 }
 

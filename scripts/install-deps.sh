@@ -19,6 +19,9 @@ apt-get install -y -q --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   iproute2 nftables procps psmisc curl openssl \
   etcd-server etcd-client
+# Other etcd versions for the bug track record (experiments/bugs): bookworm's 3.4, trixie's and
+# sid's 3.5, unpacked under /var/lib/faultline/etcd/VERSION, never over the system's etcd.
+"$(dirname "$0")/install-etcd.sh" bookworm trixie sid
 # The kernel lane (netem under qemu) needs a Debian cloud kernel and qemu; optional so that a
 # machine without them still builds and runs every other tier.
 if [ "${FAULTLINE_KERNEL_LANE:-1}" = "1" ]; then

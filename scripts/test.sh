@@ -5,6 +5,7 @@
 #   FAULTLINE_SKIP_DEPS=1   skip installing Debian packages (already installed)
 #   FAULTLINE_TESTS=REGEX   run only tests whose name matches
 #   FAULTLINE_SANITIZE=1    build with ASan/UBSan (separate build dir)
+#   FAULTLINE_SLOW=1        also run the `slow` label (bug rows too long for CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,5 +20,6 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTLINE_SA
 cmake --build "$build" -j"$(nproc)"
 args=(--test-dir "$build" --output-on-failure --no-tests=error)
 [ -n "${FAULTLINE_TESTS:-}" ] && args+=(-R "$FAULTLINE_TESTS")
+[ "${FAULTLINE_SLOW:-0}" = 1 ] || args+=(-LE slow)
 # Serial: integration tests measure latency and RTT, and parallel runs on 2 cores skew them.
 ctest "${args[@]}"

@@ -60,6 +60,9 @@ std::string ToJson(const LabInfo& info) {
          {"bridge", info.bridge},
          {"bridge_address", info.bridge_address},
          {"etcd", info.etcd},
+         {"etcd_version", info.etcd_version},
+         {"etcd_flags", info.etcd_flags},
+         {"etcd_flags_dropped", info.etcd_flags_dropped},
          {"agent", info.agent},
          {"created_unix", info.created_unix},
          {"creator_pid", info.creator_pid},
@@ -88,6 +91,10 @@ LabInfo LabFromJson(std::string_view text) {
   info.bridge = Get<std::string>(j, "bridge", "");
   info.bridge_address = Get<std::string>(j, "bridge_address", "");
   info.etcd = Get<std::string>(j, "etcd", "");
+  // Labs described before versions and flags were recorded have none of these.
+  info.etcd_version = Get<std::string>(j, "etcd_version", "", false);
+  info.etcd_flags = Get<std::map<std::string, std::string>>(j, "etcd_flags", "", false);
+  info.etcd_flags_dropped = Get<std::vector<std::string>>(j, "etcd_flags_dropped", "", false);
   info.agent = Get<std::string>(j, "agent", "", false);
   info.created_unix = Get<int64_t>(j, "created_unix", "", false);
   info.creator_pid = Get<int>(j, "creator_pid", "", false);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,7 +51,10 @@ struct LabInfo {
   std::string bridge;
   std::string bridge_address;  // the host's address on the lab bridge (.1)
   std::string etcd;            // etcd binary
-  std::string agent;           // faultline-agent binary; empty when etcd runs without agents
+  std::string etcd_version;    // what `etcd --version` said at `lab up` ("3.5.16")
+  std::map<std::string, std::string> etcd_flags;  // extra flags given to every member
+  std::vector<std::string> etcd_flags_dropped;    // asked for, but this etcd version lacks them
+  std::string agent;  // faultline-agent binary; empty when etcd runs without agents
   int64_t created_unix = 0;
   int creator_pid = 0;
   std::vector<MemberInfo> members;

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "deploy/lab/etcd_versions.h"
 #include "deploy/lab/subnet.h"
 #include "faults/core/errors.h"
 #include "faults/core/rng.h"
@@ -158,6 +159,7 @@ ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string
             "zap",
             "--log-outputs",
             "stderr"};
+  for (const auto& [name, value] : info.etcd_flags) s.argv.push_back("--" + name + "=" + value);
   s.cwd = m.dir;
   s.netns = sys::NetNs::PathOf(m.netns);
   s.log = m.dir + "/etcd.log";
@@ -379,16 +381,41 @@ LabInfo Up(const LabOptions& o) {
   if (o.members != 3 && o.members != 5) {
     errs.push_back({"--members", "want 3 or 5, got " + std::to_string(o.members)});
   }
-  if (::access(o.etcd.c_str(), X_OK) != 0) {
-    errs.push_back({"--etcd", o.etcd + " is not an executable file"});
+  std::string etcd_binary = o.etcd;
+  if (!o.etcd_version.empty()) {
+    if (o.etcd != LabOptions{}.etcd) {
+      errs.push_back({"--etcd-version", "give --etcd or --etcd-version, not both"});
+    } else {
+      try {
+        etcd_binary = FindEtcd(o.etcd_version).binary;
+      } catch (const std::invalid_argument& e) {
+        std::string why = e.what();
+        errs.push_back({"--etcd-version", why.substr(why.find(": ") + 2)});
+      }
+    }
+  }
+  if (::access(etcd_binary.c_str(), X_OK) != 0) {
+    errs.push_back({"--etcd", etcd_binary + " is not an executable file"});
   }
   if (!errs.empty()) throw faults::ValidationError(errs);
+  const std::string etcd_version = BinaryEtcdVersion(etcd_binary).ToString();
+  // Flags are checked against this very binary: a refused one fails `lab up` before anything
+  // exists, an experimental one this version lacks is left out (and recorded).
+  EtcdFlagChoice flags = ChooseEtcdFlags(
+      o.etcd_flags,
+      [&](const std::string& n, const std::string& v) {
+        return EtcdAcceptsFlag(etcd_binary, n, v);
+      },
+      etcd_version);
   std::string agent = o.no_agents ? "" : FindAgent(o);
   // A controller drives agents; without them there is nothing for it to do.
   std::string controller = agent.empty() || o.no_controller ? "" : FindController(o);
   auto say = [&](const std::string& s) {
     if (o.progress) o.progress(s);
   };
+  for (const auto& d : flags.dropped) {
+    say("etcd " + etcd_version + " has no --" + d + ": left out");
+  }
   if (!agent.empty() && !o.no_controller && controller.empty()) {
     say("no faultline-controller next to this binary or in /usr/sbin: the lab runs without one");
   }
@@ -435,7 +462,10 @@ LabInfo Up(const LabOptions& o) {
     info.subnet = FormatPrefix(*subnet);
     info.bridge = BridgeName(o.name);
     info.bridge_address = FormatIpv4(BridgeAddress(*subnet));
-    info.etcd = o.etcd;
+    info.etcd = etcd_binary;
+    info.etcd_version = etcd_version;
+    info.etcd_flags = flags.given;
+    info.etcd_flags_dropped = flags.dropped;
     info.agent = agent;
     info.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,12 @@ struct LabOptions {
   std::string name = "default";
   int members = 3;
   std::string etcd = "/usr/bin/etcd";
+  // An etcd version to run instead of `etcd`: one of ListInstalledEtcd() (etcd_versions.h).
+  std::string etcd_version;
+  // Extra etcd flags, name without "--" -> value (e.g. snapshot-count -> 100). An experimental
+  // flag this etcd lacks is left out (LabInfo::etcd_flags_dropped); any other flag it refuses is an
+  // error (ChooseEtcdFlags).
+  std::map<std::string, std::string> etcd_flags;
   // faultline-agent binary. Empty: look next to the running binary, then /usr/sbin. If none is
   // found (or `no_agents`), etcd runs as a plain child without agents.
   std::string agent;
