@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "faults/core/duration.h"
+#include "faults/io/crash.h"
 #include "faults/io/glob.h"
 
 namespace faultline::faults::io {
@@ -26,12 +28,42 @@ std::string ActionName(IoFault::Action a) {
       return "attr";
     case IoFault::ENOSPC_AFTER:
       return "enospc-after";
+    case IoFault::LOSE_UNSYNCED:
+      return "lose-unsynced";
+    case IoFault::TORN_WRITE:
+      return "torn-write";
+    case IoFault::TORN_SEQUENCE:
+      return "torn-sequence";
+    case IoFault::CRASH_AT:
+      return "crash-at";
+    case IoFault::SKIP_SYNC:
+      return "skip-sync";
+    case IoFault::CRASH:
+      return "crash";
     default:
       return "unspecified";
   }
 }
 
-RuleSpec ToRule(const v1::FaultSpec& spec) {
+// After a crash: start the managed process again once its supervisor has seen it die (its
+// restart policy may have done so already).
+void RestartAfterCrash(Supervisor* supervisor, const std::string& name) {
+  if (supervisor == nullptr || name.empty()) return;
+  try {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < end) {
+      int pid = supervisor->Pid(name);
+      if (pid != 0 && Running(pid)) return;  // already restarted by its policy
+      if (pid == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    supervisor->Start(name);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "io crash: restart of managed %s failed: %s\n", name.c_str(), e.what());
+  }
+}
+
+RuleSpec ToRule(const v1::FaultSpec& spec, Supervisor* supervisor) {
   const IoFault& f = spec.io();
   RuleSpec r;
   r.kind = static_cast<RuleKind>(f.action());
@@ -62,20 +94,40 @@ RuleSpec ToRule(const v1::FaultSpec& spec) {
   if (a.has_gid()) r.attr.gid = a.gid();
   if (a.has_nlink()) r.attr.nlink = a.nlink();
   r.enospc_after_bytes = f.enospc_after_bytes();
+  const auto& c = f.crash();
+  r.crash_at_op = c.at_op() == 0 ? 1 : c.at_op();
+  r.crash_after_op = c.after_op();
+  r.crash_after = FromProto(c.after());
+  if (c.max_unsynced_bytes() != 0) r.max_unsynced_bytes = c.max_unsynced_bytes();
+  r.tear_at.assign(c.tear_at().begin(), c.tear_at().end());
+  r.tear_parts = c.parts() == 0 ? 2 : c.parts();
+  r.keep.assign(c.keep().begin(), c.keep().end());
+  if (!c.restart().empty() && supervisor != nullptr) {
+    r.after_crash = [supervisor, name = c.restart()] { RestartAfterCrash(supervisor, name); };
+  }
   return r;
 }
 
 class IoFaultImpl : public Fault {
  public:
-  IoFaultImpl(v1::FaultSpec spec, OverlayManager& manager)
-      : spec_(std::move(spec)), f_(spec_.io()), manager_(manager) {}
+  IoFaultImpl(v1::FaultSpec spec, OverlayManager& manager, Supervisor* supervisor)
+      : spec_(std::move(spec)), f_(spec_.io()), manager_(manager), supervisor_(supervisor) {}
 
   std::string Kind() const override { return "io/" + ActionName(f_.action()); }
+  bool OneShot() const override { return f_.action() == IoFault::CRASH; }
 
   void Prepare() override {
     if (manager_.Find(f_.mount()) == nullptr) {
       throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount() +
                        " (mount one first: faultline overlay mount " + f_.mount() + ")");
+    }
+    const std::string& restart = f_.crash().restart();
+    if (!restart.empty()) {
+      if (supervisor_ == nullptr) {
+        throw FaultError("io.crash.restart: this agent manages no processes (no " + restart +
+                         " to restart)");
+      }
+      supervisor_->Pid(restart);  // throws naming an unknown process
     }
   }
 
@@ -102,7 +154,14 @@ class IoFaultImpl : public Fault {
       throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount());
     }
     instance_ = ov->instance();
-    rule_ = ov->Arm(ToRule(spec_));
+    if (f_.action() == IoFault::CRASH) {
+      if (!ov->Crash())
+        throw FaultError("io crash: " + f_.mount() + ": a crash is already under way");
+      crash_ = ov->Crashes().last;
+      RestartAfterCrash(supervisor_, f_.crash().restart());
+      return;
+    }
+    rule_ = ov->Arm(ToRule(spec_, supervisor_));
     rule_id_ = rule_->id();
   }
 
@@ -131,9 +190,23 @@ class IoFaultImpl : public Fault {
       case IoFault::ENOSPC_AFTER:
         what += " " + std::to_string(f_.enospc_after_bytes()) + " bytes";
         break;
+      case IoFault::CRASH_AT:
+      case IoFault::TORN_WRITE:
+      case IoFault::TORN_SEQUENCE:
+        what += " at op " + std::to_string(f_.crash().at_op() == 0 ? 1 : f_.crash().at_op());
+        if (f_.action() == IoFault::CRASH_AT)
+          what += f_.crash().after_op() ? " (after)" : " (before)";
+        break;
+      case IoFault::LOSE_UNSYNCED:
+        if (f_.crash().has_after())
+          what += ", crash after " + FormatDuration(FromProto(f_.crash().after()));
+        break;
+      case IoFault::CRASH:
+        return "crash of " + f_.mount() + (crash_.empty() ? "" : ": " + crash_);
       default:
         break;
     }
+    if (!f_.crash().restart().empty()) what += ", restart " + f_.crash().restart();
     std::string methods;
     for (const auto& m : f_.methods()) methods += (methods.empty() ? "" : ",") + m;
     if (methods.empty()) methods = "*";
@@ -145,6 +218,11 @@ class IoFaultImpl : public Fault {
   Counters Observe() const override {
     if (!rule_) return {{"matched", 0}, {"acted", 0}};
     Counters c{{"matched", rule_->matched()}, {"acted", rule_->acted()}};
+    if (auto ov = manager_.Find(f_.mount()); ov && ov->instance() == instance_) {
+      auto crashes = ov->Crashes();
+      c["overlay_crashes"] = crashes.crashes;
+      c["unsynced_bytes_held"] = static_cast<int64_t>(crashes.unsynced_bytes);
+    }
     switch (f_.action()) {
       case IoFault::LATENCY:
         c["delay_ns_total"] = rule_->effect();
@@ -164,6 +242,21 @@ class IoFaultImpl : public Fault {
       case IoFault::ENOSPC_AFTER:
         c["enospc_errors"] = rule_->effect();
         break;
+      case IoFault::LOSE_UNSYNCED:
+        c["bytes_dropped"] = rule_->effect();
+        break;
+      case IoFault::TORN_WRITE:
+        c["bytes_torn_away"] = rule_->effect();
+        break;
+      case IoFault::TORN_SEQUENCE:
+        c["writes_dropped"] = rule_->effect();
+        break;
+      case IoFault::CRASH_AT:
+        c["crashes"] = rule_->effect();
+        break;
+      case IoFault::SKIP_SYNC:
+        c["syncs_skipped"] = rule_->effect();
+        break;
       default:
         break;
     }
@@ -174,7 +267,9 @@ class IoFaultImpl : public Fault {
   v1::FaultSpec spec_;
   const IoFault& f_;
   OverlayManager& manager_;
+  Supervisor* supervisor_;
   std::shared_ptr<Rule> rule_;
+  std::string crash_;
   std::string instance_;
   uint64_t rule_id_ = 0;
   bool restored_ = false;
@@ -191,8 +286,9 @@ class IoFactory : public FaultFactory {
     const IoFault& f = spec.io();
     auto action = f.action();
     if (action == IoFault::ACTION_UNSPECIFIED || !IoFault::Action_IsValid(action)) {
-      e.push_back(
-          {"io.action", "required: one of latency, errno, short, corrupt, attr, enospc-after"});
+      e.push_back({"io.action",
+                   "required: one of latency, errno, short, corrupt, attr, enospc-after, "
+                   "lose-unsynced, torn-write, torn-sequence, crash-at, skip-sync, crash"});
     }
     if (f.mount().empty()) {
       e.push_back({"io.mount", "required: the directory where a faultline overlay is mounted"});
@@ -300,16 +396,94 @@ class IoFactory : public FaultFactory {
     } else if (f.enospc_after_bytes() != 0) {
       e.push_back({"io.enospc_after_bytes", "only an enospc-after fault takes it"});
     }
+    ValidateCrash(f, e);
     return e;
   }
 
-  std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext&) const override {
-    return std::make_unique<IoFaultImpl>(spec, manager_);
+  // The crash model's fields: each only where its action reads it, so nothing is ignored.
+  static void ValidateCrash(const IoFault& f, FieldErrors& e) {
+    auto a = f.action();
+    const auto& c = f.crash();
+    bool counted =
+        a == IoFault::CRASH_AT || a == IoFault::TORN_WRITE || a == IoFault::TORN_SEQUENCE;
+    bool crashes = counted || a == IoFault::LOSE_UNSYNCED || a == IoFault::CRASH;
+    std::string name = ActionName(a);
+    if (a == IoFault::CRASH) {
+      if (f.methods_size() > 0) e.push_back({"io.methods", "a crash acts on the whole mount"});
+      if (!f.path().empty() && f.path() != "**")
+        e.push_back({"io.path", "a crash acts on the whole mount"});
+      if (f.max_count() != 0) e.push_back({"io.max_count", "a crash happens once"});
+    }
+    if (a == IoFault::LOSE_UNSYNCED || a == IoFault::CRASH) {
+      if (f.has_percent() && f.percent() != 100) {
+        e.push_back({"io.percent", name + " tracks every write of the matching files; use "
+                                          "torn-sequence to keep only some"});
+      }
+      if (a == IoFault::LOSE_UNSYNCED && f.max_count() != 0) {
+        e.push_back({"io.max_count", "lose-unsynced tracks every write of the matching files"});
+      }
+    }
+    if (c.at_op() < 0) e.push_back({"io.crash.at_op", "must not be negative"});
+    if (c.at_op() != 0 && !counted) {
+      e.push_back({"io.crash.at_op", "only crash-at, torn-write and torn-sequence take it"});
+    }
+    if (c.after_op() && a != IoFault::CRASH_AT) {
+      e.push_back({"io.crash.after_op", "only crash-at takes it"});
+    }
+    if (c.has_after()) {
+      if (a != IoFault::LOSE_UNSYNCED) {
+        e.push_back({"io.crash.after", "only lose-unsynced takes it"});
+      } else if (FromProto(c.after()).count() <= 0) {
+        e.push_back({"io.crash.after", "must be positive"});
+      }
+    }
+    if (!c.restart().empty() && !crashes) {
+      e.push_back({"io.crash.restart", "only a fault that crashes takes it"});
+    }
+    if (c.max_unsynced_bytes() != 0 && a != IoFault::LOSE_UNSYNCED && a != IoFault::TORN_SEQUENCE) {
+      e.push_back({"io.crash.max_unsynced_bytes", "only lose-unsynced and torn-sequence take it"});
+    }
+    if ((c.tear_at_size() > 0 || c.parts() != 0) && a != IoFault::TORN_WRITE) {
+      e.push_back(
+          {c.parts() != 0 ? "io.crash.parts" : "io.crash.tear_at", "only torn-write takes it"});
+    }
+    if (c.tear_at_size() > 0 && c.parts() != 0) {
+      e.push_back({"io.crash.parts", "set either tear_at or parts, not both"});
+    }
+    if (c.parts() == 1 || c.parts() > 4096) {
+      e.push_back({"io.crash.parts", "must be in [2, 4096]"});
+    }
+    for (int i = 0; i < c.tear_at_size(); ++i) {
+      if (c.tear_at(i) == 0 || (i > 0 && c.tear_at(i) <= c.tear_at(i - 1))) {
+        e.push_back({"io.crash.tear_at[" + std::to_string(i) + "]",
+                     "offsets must be positive and increasing"});
+      }
+    }
+    if (c.keep_size() > 0 && a != IoFault::TORN_WRITE && a != IoFault::TORN_SEQUENCE) {
+      e.push_back({"io.crash.keep", "only torn-write and torn-sequence take it"});
+    }
+    if (a == IoFault::TORN_WRITE) {
+      uint32_t parts = c.tear_at_size() > 0 ? static_cast<uint32_t>(c.tear_at_size()) + 1
+                                            : (c.parts() == 0 ? 2 : c.parts());
+      for (int i = 0; i < c.keep_size(); ++i) {
+        if (c.keep(i) >= parts) {
+          e.push_back(
+              {"io.crash.keep[" + std::to_string(i) + "]", "part " + std::to_string(c.keep(i)) +
+                                                               " does not exist (the write splits "
+                                                               "into " +
+                                                               std::to_string(parts) + " parts)"});
+        }
+      }
+    }
+  }
+
+  std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
+    return std::make_unique<IoFaultImpl>(spec, manager_, ctx.supervisor);
   }
 
   std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
-                                 const FaultContext&) const override {
-    auto f = std::make_unique<IoFaultImpl>(spec, manager_);
+                                 const FaultContext& ctx) const override {
+    auto f = std::make_unique<IoFaultImpl>(spec, manager_, ctx.supervisor);
     f->LoadState(state);
     return f;
   }

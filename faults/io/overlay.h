@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -48,6 +49,18 @@ class Overlay {
   // False if no such rule is armed (idempotent revert).
   bool Disarm(uint64_t rule_id);
   std::vector<std::shared_ptr<Rule>> Rules() const;
+
+  // The crash model (crash.h). Crash() kills every process using the overlay and rolls the
+  // files that lose-unsynced rules track back to their last sync; returns false if a crash was
+  // already under way or it did not finish within `wait`.
+  bool Crash(std::chrono::milliseconds wait = std::chrono::seconds(15));
+  struct CrashStats {
+    int64_t crashes = 0;
+    std::string last;             // what the last crash did, in words
+    uint64_t unsynced_bytes = 0;  // pre-images and recorded writes held now
+    bool crashing = false;
+  };
+  CrashStats Crashes() const;
 
   // Internals (the FUSE callbacks live in overlay.cc).
   struct Impl;
