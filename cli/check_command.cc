@@ -21,7 +21,8 @@ constexpr int kPass = 0;
 constexpr int kCheckFailed = 1;
 constexpr int kUsage = 2;
 
-int Print(const std::vector<verify::CheckResult>& rs, const std::string& output, std::ostream& out) {
+int Print(const std::vector<verify::CheckResult>& rs, const std::string& output,
+          std::ostream& out) {
   if (output == "json") {
     out << verify::ToJson(rs).dump(2) << "\n";
   } else {
@@ -87,6 +88,16 @@ int RunCheckHistory(const CheckHistoryArgs& args, std::ostream& out, std::ostrea
   } catch (const std::exception& e) {
     err << "faultline: error: history " << args.file << ": " << e.what() << "\n";
     return kUsage;
+  }
+  // A file that is not a history, or one that recorded nothing, proves nothing: saying
+  // "linearizable: 0 ops" would let a broken recording pass a gate.
+  if (!h.has_header || (h.ops.empty() && h.watch_events.empty())) {
+    err << "faultline: error: history " << args.file << ": nothing to check: "
+        << (!h.has_header ? "no header line {\"kind\":\"header\",\"format\":"
+                            "\"faultline-history\"} (not a faultline history, or empty)"
+                          : "the history holds no operation and no watch event")
+        << "\n";
+    return kCheckFailed;
   }
   std::ostream* results = &out;
   if (!args.export_format.empty()) {

@@ -5,8 +5,18 @@
 
 namespace faultline::verify {
 
+CheckResult NoEvidence(std::string name, std::string what_was_missing) {
+  CheckResult r{std::move(name)};
+  r.no_evidence = true;
+  r.summary = "nothing to check: " + std::move(what_was_missing);
+  return r;
+}
+
 nlohmann::json ToJson(const CheckResult& r) {
-  return {{"name", r.name}, {"passed", r.passed}, {"summary", r.summary}, {"evidence", r.evidence}};
+  nlohmann::json j = {
+      {"name", r.name}, {"passed", r.passed}, {"summary", r.summary}, {"evidence", r.evidence}};
+  if (r.no_evidence) j["no_evidence"] = true;
+  return j;
 }
 
 nlohmann::json ToJson(const std::vector<CheckResult>& rs) {
@@ -16,7 +26,12 @@ nlohmann::json ToJson(const std::vector<CheckResult>& rs) {
 }
 
 bool AllPassed(const std::vector<CheckResult>& rs) {
-  return std::all_of(rs.begin(), rs.end(), [](const CheckResult& r) { return r.passed; });
+  bool any = false;
+  for (const CheckResult& r : rs) {
+    if (!r.passed && !r.no_evidence) return false;
+    any = any || r.passed;
+  }
+  return any;
 }
 
 std::string RenderTable(const std::vector<CheckResult>& rs) {
@@ -25,11 +40,14 @@ std::string RenderTable(const std::vector<CheckResult>& rs) {
   std::ostringstream s;
   s << "CHECK" << std::string(width - 5 + 2, ' ') << "RESULT  SUMMARY\n";
   for (const CheckResult& r : rs) {
-    s << r.name << std::string(width - r.name.size() + 2, ' ') << (r.passed ? "pass  " : "FAIL  ")
+    s << r.name << std::string(width - r.name.size() + 2, ' ')
+      << (r.passed        ? "pass  "
+          : r.no_evidence ? "none  "
+                          : "FAIL  ")
       << "  " << r.summary << "\n";
   }
   for (const CheckResult& r : rs) {
-    if (r.passed) continue;
+    if (r.passed || r.no_evidence) continue;
     s << "\n" << r.name << " evidence:\n" << r.evidence.dump(2) << "\n";
   }
   return s.str();

@@ -86,13 +86,6 @@ void FailIfSilent(const std::vector<MemberStatus>& ms, CheckResult* r) {
   r->summary = "not answering: " + Join(silent) + "; " + r->summary;
 }
 
-// One revision every answering member has reached.
-int64_t CommonRevision(const std::vector<MemberStatus>& ms) {
-  int64_t rev = 0;
-  for (const MemberStatus* m : Answered(ms))
-    rev = rev == 0 ? m->revision : std::min(rev, m->revision);
-  return rev;
-}
 
 }  // namespace
 
@@ -272,41 +265,180 @@ CheckResult CheckRevisions(const EtcdClient& client) {
   return r;
 }
 
-CheckResult CheckHashKV(const EtcdClient& client) {
-  CheckResult r{"hashkv"};
-  std::vector<MemberStatus> ms = CollectStatus(client);
-  if (Answered(ms).empty()) return NoMemberAnswered(r.name, ms);
-  int64_t rev = CommonRevision(ms);
-  r.evidence["revision"] = rev;
-  std::vector<std::pair<std::string, std::string>> values;
-  std::vector<std::string> errors;
+namespace {
+
+// What HashKV told about one member: its current revision and compact revision (Status does not
+// carry the compact revision; HashKV is the one call that tells it) and the hash at the revision
+// asked (0: its current one).
+struct HashAnswer {
+  bool ok = false;
+  bool compacted = false;  // OUT_OF_RANGE: the revision asked is compacted (or in the future)
+  std::string error;
+  int64_t revision = 0;
+  int64_t compact = 0;
+  uint32_t hash = 0;
+};
+
+std::vector<HashAnswer> AskHashes(const EtcdClient& client, const std::vector<MemberStatus>& ms,
+                                  int64_t rev) {
+  std::vector<HashAnswer> out(ms.size());
+  std::vector<std::thread> threads;
   for (size_t i = 0; i < ms.size(); ++i) {
     if (!ms[i].answered) {
-      errors.push_back(Label(ms[i]) + ": " + ms[i].error);
+      out[i].error = ms[i].error;
       continue;
     }
-    try {
-      pb::HashKVResponse h = client.HashKV(i, rev);
-      r.evidence["members"][ms[i].endpoint] = {{"name", ms[i].name},
-                                               {"hash", h.hash()},
-                                               {"compact_revision", h.compact_revision()},
-                                               {"revision", h.header().revision()}};
-      values.push_back({Label(ms[i]), std::to_string(h.hash()) + "@compact " +
-                                          std::to_string(h.compact_revision())});
-    } catch (const EtcdError& e) {
-      errors.push_back(Label(ms[i]) + ": " + e.what());
-      r.evidence["members"][ms[i].endpoint] = {{"error", e.what()}};
-    }
+    threads.emplace_back([&, i] {
+      try {
+        pb::HashKVResponse h = client.HashKV(i, rev);
+        out[i].ok = true;
+        out[i].revision = h.header().revision();
+        out[i].compact = h.compact_revision();
+        out[i].hash = h.hash();
+      } catch (const EtcdError& e) {
+        out[i].compacted = e.code() == grpc::StatusCode::OUT_OF_RANGE;
+        out[i].error = e.what();
+      }
+    });
   }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+}  // namespace
+
+CheckResult CheckHashKV(const EtcdClient& client, std::chrono::milliseconds wait) {
+  CheckResult r{"hashkv"};
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + wait;
+  auto waited_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start)
+        .count();
+  };
+  int out_of_range_retries = 0;
+  std::vector<MemberStatus> ms;
+  std::vector<HashAnswer> probe, hashed;
+  int64_t at = 0;
+  // A hash compares members only at one revision that each of them still has (after its compact
+  // revision) and has reached; etcd answers OUT_OF_RANGE outside that. Each member's current
+  // revision and compact revision come first (HashKV at revision 0), then the hash is taken at
+  // the lowest current revision, retried while a compaction or a lagging member is in the way.
+  while (true) {
+    ms = CollectStatus(client);
+    if (Answered(ms).empty()) return NoMemberAnswered(r.name, ms);
+    probe = AskHashes(client, ms, 0);
+    int64_t max_compact = 0, min_rev = 0, max_rev = 0;
+    bool any = false;
+    for (const HashAnswer& a : probe) {
+      if (!a.ok) continue;
+      max_compact = std::max(max_compact, a.compact);
+      min_rev = any ? std::min(min_rev, a.revision) : a.revision;
+      max_rev = std::max(max_rev, a.revision);
+      any = true;
+    }
+    if (!any) {
+      hashed = probe;
+      break;
+    }
+    const bool late = std::chrono::steady_clock::now() >= deadline;
+    if (min_rev == max_rev) {
+      // All at one revision: the hashes at their current revision compare (also when that
+      // revision is the compact revision, which cannot be asked for by number).
+      at = min_rev;
+      hashed = probe;
+    } else if (min_rev > max_compact) {
+      at = min_rev;
+      hashed = AskHashes(client, ms, at);
+      bool compacted = std::any_of(hashed.begin(), hashed.end(),
+                                   [](const HashAnswer& a) { return a.compacted; });
+      if (compacted && !late) {
+        ++out_of_range_retries;  // a compaction passed `at` meanwhile: ask again
+        continue;
+      }
+    } else {
+      if (!late) {
+        // Some member has not yet passed another's compact revision: wait for it.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      // No revision is both reached by every member and not compacted on any.
+      at = -1;
+      hashed = probe;
+      break;
+    }
+    std::set<int64_t> compacts;
+    for (const HashAnswer& a : hashed) {
+      if (a.ok) compacts.insert(a.compact);
+    }
+    // A compaction applied on some members and not yet on others: its hash differs meanwhile.
+    if (compacts.size() > 1 && !late) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    break;
+  }
+  r.evidence["waited_ms"] = waited_ms();
+  r.evidence["out_of_range_retries"] = out_of_range_retries;
+  std::vector<std::pair<std::string, std::string>> values, revisions;
+  std::vector<std::string> errors;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    const HashAnswer& p = probe[i];
+    const HashAnswer& a = hashed[i];
+    json m = {{"name", ms[i].name}};
+    if (p.ok) {
+      m["revision"] = p.revision;
+      m["compact_revision"] = p.compact;
+      m["applied_index"] = ms[i].applied_index;
+      revisions.push_back({Label(ms[i]), std::to_string(p.revision)});
+    }
+    if (a.ok && at >= 0) {
+      m["hash"] = a.hash;
+      m["hash_compact_revision"] = a.compact;
+      values.push_back(
+          {Label(ms[i]), std::to_string(a.hash) + "@compact " + std::to_string(a.compact)});
+    } else if (!a.ok) {
+      m["error"] = a.error;
+      errors.push_back(Label(ms[i]) + ": " + a.error);
+    }
+    r.evidence["members"][ms[i].endpoint] = m;
+  }
+  if (at < 0) {
+    // The finding is the members' revisions: which ones stayed behind another's compaction.
+    r.evidence["revision"] = nullptr;
+    Outliers o = FindOutliers(revisions);
+    r.evidence["divergent"] = o.members;
+    std::string s =
+        "no revision every member can hash after waiting " + std::to_string(waited_ms()) + " ms:";
+    std::map<uint64_t, std::set<int64_t>> revs_at_index;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      if (!probe[i].ok) continue;
+      s += " " + Label(ms[i]) + " at revision " + std::to_string(probe[i].revision) +
+           " compacted at " + std::to_string(probe[i].compact) + ";";
+      revs_at_index[ms[i].applied_index].insert(probe[i].revision);
+    }
+    for (const auto& [index, revs] : revs_at_index) {
+      if (revs.size() > 1) {
+        s += " members at applied index " + std::to_string(index) +
+             " hold different revisions (diverged): " + Join(o.members) + " differ;";
+        r.evidence["diverged_at_applied_index"] = index;
+      }
+    }
+    s.pop_back();
+    if (!errors.empty()) s += "; " + Join(errors);
+    r.summary = s;
+    return r;
+  }
+  r.evidence["revision"] = at;
   Outliers o = FindOutliers(values);
-  r.passed = errors.empty() && o.members.empty();
+  r.passed = errors.empty() && o.members.empty() && !values.empty();
   if (r.passed) {
     r.summary = "hash " + o.majority + " on all " + std::to_string(values.size()) +
-                " members at revision " + std::to_string(rev);
+                " members at revision " + std::to_string(at);
   } else {
     std::string s;
     if (!o.members.empty()) {
-      s = "hash at revision " + std::to_string(rev) + " differs on " + Join(o.members) +
+      s = "hash at revision " + std::to_string(at) + " differs on " + Join(o.members) +
           " (majority: " + o.majority + ")";
       r.evidence["divergent"] = o.members;
     }
@@ -316,7 +448,9 @@ CheckResult CheckHashKV(const EtcdClient& client) {
   return r;
 }
 
-CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::string>& prefixes) {
+namespace {
+
+CheckResult CountKeysOnce(const EtcdClient& client, const std::vector<std::string>& prefixes) {
   CheckResult r{"key-count"};
   std::vector<MemberStatus> ms = CollectStatus(client);
   if (Answered(ms).empty()) return NoMemberAnswered(r.name, ms);
@@ -347,6 +481,7 @@ CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::stri
         counts.push_back({Label(ms[i]), std::to_string(n)});
       } catch (const EtcdError& e) {
         problems.push_back(e.what());
+        if (e.code() == grpc::StatusCode::OUT_OF_RANGE) r.evidence["compacted"] = true;
       }
     }
     Outliers o = FindOutliers(counts);
@@ -368,6 +503,27 @@ CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::stri
   }
   FailIfSilent(ms, &r);
   return r;
+}
+
+}  // namespace
+
+CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::string>& prefixes,
+                           std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  int retries = 0;
+  while (true) {
+    CheckResult r = CountKeysOnce(client, prefixes);
+    // OUT_OF_RANGE: a compaction passed the revision between Status and the count; the next
+    // round picks a revision after it.
+    if (r.evidence.value("compacted", false) && std::chrono::steady_clock::now() < deadline) {
+      ++retries;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    r.evidence.erase("compacted");
+    r.evidence["out_of_range_retries"] = retries;
+    return r;
+  }
 }
 
 CheckResult CheckAlarms(const EtcdClient& client) {
@@ -536,8 +692,8 @@ std::vector<CheckResult> RunClusterChecks(const EtcdClient& client,
   out.push_back(CheckHealth(client));
   out.push_back(CheckConvergence(client, options.convergence_timeout));
   out.push_back(CheckRevisions(client));
-  out.push_back(CheckHashKV(client));
-  out.push_back(CheckKeyCounts(client, options.prefixes));
+  out.push_back(CheckHashKV(client, options.revision_wait));
+  out.push_back(CheckKeyCounts(client, options.prefixes, options.revision_wait));
   out.push_back(CheckAlarms(client));
   out.push_back(CheckDbSize(client, options.quota_bytes, options.quota_fail_ratio));
   for (CheckResult& r : InspectKeyspace(client, options)) out.push_back(std::move(r));

@@ -33,6 +33,8 @@ nlohmann::json ToJson(const MemberStatus& m);
 
 struct ClusterCheckOptions {
   std::chrono::milliseconds convergence_timeout{10000};
+  // HashKV and key counts wait this long for a revision every member can answer at.
+  std::chrono::milliseconds revision_wait{5000};
   // Key count is compared for the whole keyspace and for each of these prefixes.
   std::vector<std::string> prefixes;
   int64_t quota_bytes = 2LL << 30;    // etcd's default --quota-backend-bytes
@@ -49,11 +51,18 @@ CheckResult CheckHealth(const EtcdClient& client);
 CheckResult CheckConvergence(const EtcdClient& client, std::chrono::milliseconds timeout);
 // Members with the same applied index have the same revision (and, converged, all do).
 CheckResult CheckRevisions(const EtcdClient& client);
-// HashKV at one revision every member has: same hash and compact revision; outliers named.
-CheckResult CheckHashKV(const EtcdClient& client);
+// HashKV at one revision every member can hash: after every member's compact revision and
+// reached by all (waiting up to `wait` for members to get there, asking again when a compaction
+// passes it); same hash and compact revision everywhere, outliers named, each member's revision
+// and compact revision reported. Fails without a hash only when no such revision exists, naming
+// the members whose revisions stayed apart (diverged, when at the same applied index).
+CheckResult CheckHashKV(const EtcdClient& client,
+                        std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
 // Serializable count-only range on each member at one common revision, whole keyspace and per
-// prefix: the "node key diff"; outliers named.
-CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::string>& prefixes);
+// prefix: the "node key diff"; outliers named. A count a compaction made OUT_OF_RANGE is asked
+// again (up to `wait`).
+CheckResult CheckKeyCounts(const EtcdClient& client, const std::vector<std::string>& prefixes,
+                           std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
 // No NOSPACE or CORRUPT alarm raised.
 CheckResult CheckAlarms(const EtcdClient& client);
 // Each member's db size against the quota.

@@ -158,6 +158,7 @@ History LoadJsonl(std::istream& in) {
         throw std::runtime_error("line " + std::to_string(line) +
                                  ": field \"version\": only version 1 is understood");
       }
+      h.has_header = true;
     } else if (kind == "op") {
       Op op;
       op.id = Field<int64_t>(j, "id", line, true);

@@ -65,6 +65,9 @@ struct History {
     int64_t mod_revision = 0;
   };
   std::vector<Final> final_reads;
+  // LoadJsonl found the header line: the file is a faultline history (a file without one is
+  // not, even if its lines parse).
+  bool has_header = false;
 };
 
 const char* ToString(OpType t);

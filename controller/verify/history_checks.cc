@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 namespace faultline::verify {
@@ -122,6 +123,14 @@ CheckResult CheckLostWrites(const History& h) {
       }
     }
   }
+  if (acked == 0 || (reads_checked == 0 && mismatch_count == 0)) {
+    CheckResult none = NoEvidence(
+        r.name, acked == 0 ? "no acknowledged write in the history"
+                           : std::to_string(acked) + " acknowledged write(s) but no linearizable " +
+                                 "read or final read after any of them");
+    none.evidence = {{"acknowledged_writes", acked}, {"reads_checked", reads_checked}};
+    return none;
+  }
   r.passed = lost_count == 0 && mismatch_count == 0;
   r.evidence = {{"acknowledged_writes", acked}, {"reads_checked", reads_checked},
                 {"lost", lost_count},           {"revision_mismatch", mismatch_count},
@@ -140,6 +149,7 @@ CheckResult CheckRevisionMonotonic(const History& h) {
   for (const Op& op : h.ops) {
     if (op.outcome == Outcome::kOk) by_client[op.client].push_back(&op);
   }
+  if (by_client.empty()) return NoEvidence(r.name, "no operation was answered");
   json bad = json::array();
   size_t violations = 0;
   json per_client = json::object();
@@ -179,15 +189,158 @@ CheckResult CheckRevisionMonotonic(const History& h) {
   return r;
 }
 
+CheckResult CheckSerializableReads(const History& h) {
+  CheckResult r{"serializable-reads"};
+  constexpr int64_t kEndOfTime = std::numeric_limits<int64_t>::max();
+  std::vector<const Op*> reads;
+  // Per key: every write by value (the workload's values are unique), and the acknowledged
+  // changes by revision (true: the key exists after it).
+  std::unordered_map<std::string, std::unordered_map<std::string, const Op*>> writer;
+  std::unordered_map<std::string, std::map<int64_t, std::pair<bool, const Op*>>> changes;
+  std::unordered_map<std::string, std::vector<const Op*>> unknown_deletes;
+  // Linearizable answers by invocation: the revision committed at time t is at most what any of
+  // them invoked after t saw.
+  std::vector<std::pair<int64_t, int64_t>> lin;  // (invoke_ns, revision)
+  for (const Op& op : h.ops) {
+    if (op.type == OpType::kGet) {
+      if (op.outcome != Outcome::kOk) continue;
+      if (op.serializable) {
+        reads.push_back(&op);
+      } else {
+        lin.push_back({op.invoke_ns, op.revision});
+      }
+      continue;
+    }
+    if (op.outcome == Outcome::kFailed) continue;
+    if (op.type == OpType::kPut || op.type == OpType::kCas) writer[op.key][op.value] = &op;
+    if (op.type == OpType::kDelete && op.outcome == Outcome::kUnknown) {
+      unknown_deletes[op.key].push_back(&op);
+    }
+    if (op.outcome != Outcome::kOk) continue;
+    lin.push_back({op.invoke_ns, op.revision});
+    if (IsAckedWrite(op)) changes[op.key][op.revision] = {true, &op};
+    if (op.type == OpType::kDelete && op.deleted > 0) changes[op.key][op.revision] = {false, &op};
+  }
+  if (reads.empty()) return NoEvidence(r.name, "no serializable read in the history");
+  std::sort(lin.begin(), lin.end());
+  // ceiling[i]: the lowest revision answered by the linearizable ops from lin[i] on.
+  std::vector<int64_t> ceiling(lin.size());
+  for (size_t i = lin.size(); i-- > 0;) {
+    ceiling[i] = i + 1 < lin.size() ? std::min(lin[i].second, ceiling[i + 1]) : lin[i].second;
+  }
+  std::sort(reads.begin(), reads.end(),
+            [](const Op* a, const Op* b) { return a->invoke_ns < b->invoke_ns; });
+  json examples = json::array();
+  std::map<std::string, size_t> by_problem;
+  auto finding = [&](const std::string& problem, const Op& read, json detail) {
+    ++by_problem[problem];
+    if (examples.size() >= kMaxExamples) return;
+    json e = {{"problem", problem}, {"read", OpBrief(read)}};
+    e["read"]["found"] = read.found;
+    if (read.found) {
+      e["read"]["value"] = read.read_value;
+      e["read"]["mod_revision"] = read.read_mod_revision;
+    }
+    for (auto& [k, v] : detail.items()) e[k] = v;
+    examples.push_back(e);
+  };
+  // (client, member, key) -> the last serializable read there.
+  std::map<std::tuple<int, std::string, std::string>, const Op*> last;
+  for (const Op* rd : reads) {
+    const Op& op = *rd;
+    // 1. A value some write of the key produced, invoked before the read returned.
+    if (op.found) {
+      auto ks = writer.find(op.key);
+      const Op* w = nullptr;
+      if (ks != writer.end()) {
+        auto it = ks->second.find(op.read_value);
+        if (it != ks->second.end()) w = it->second;
+      }
+      if (w == nullptr) {
+        finding("value no write produced", op, json::object());
+      } else if (w->invoke_ns >= op.return_ns) {
+        finding("value written only after the read returned", op, {{"write", OpBrief(*w)}});
+      } else if (IsAckedWrite(*w) && w->revision != op.read_mod_revision) {
+        finding("value at another mod revision than its write", op, {{"write", OpBrief(*w)}});
+      }
+      if (op.read_mod_revision > op.revision) {
+        finding("mod revision after the read's own revision", op, json::object());
+      }
+    }
+    // 2. No later than what was committed when it returned.
+    size_t after =
+        std::upper_bound(lin.begin(), lin.end(), std::make_pair(op.return_ns, kEndOfTime)) -
+        lin.begin();
+    if (after < lin.size() && op.revision > ceiling[after]) {
+      finding("revision not yet committed when the read returned", op,
+              {{"committed_at_most", ceiling[after]}});
+    }
+    // 3. The key's state at the read's own revision.
+    auto cs = changes.find(op.key);
+    if (cs != changes.end()) {
+      auto it = cs->second.upper_bound(op.revision);
+      if (it != cs->second.begin()) {
+        --it;
+        const auto& [rev, change] = *it;
+        const auto& [present, w] = change;
+        if (op.found && op.read_mod_revision < rev) {
+          finding("stale at its own revision", op,
+                  {{"change", OpBrief(*w)},
+                   {"explanation",
+                    "the key changed at revision " + std::to_string(rev) +
+                        ", after the mod revision read and not after the read's revision"}});
+        } else if (!op.found && present) {
+          // Absent at its revision despite a write there: only a delete of unknown outcome
+          // (revision unknown) invoked before the read returned can explain it.
+          bool explained = false;
+          for (const Op* d : unknown_deletes[op.key]) {
+            explained = explained || d->invoke_ns < op.return_ns;
+          }
+          if (!explained) {
+            finding("absent at a revision where the key exists", op, {{"change", OpBrief(*w)}});
+          }
+        }
+      }
+    }
+    // 4. Never going back on one client and member.
+    auto& prev = last[{op.client, op.endpoint, op.key}];
+    if (prev != nullptr && prev->found && op.found &&
+        op.read_mod_revision < prev->read_mod_revision) {
+      finding(
+          "went back on its client and member", op,
+          {{"earlier_read", OpBrief(*prev)}, {"earlier_mod_revision", prev->read_mod_revision}});
+    }
+    prev = rd;
+  }
+  size_t violations = 0;
+  json problems = json::object();
+  for (const auto& [p, n] : by_problem) {
+    violations += n;
+    problems[p] = n;
+  }
+  r.passed = violations == 0;
+  r.evidence = {{"serializable_reads", reads.size()},
+                {"violations", violations},
+                {"problems", problems},
+                {"examples", examples}};
+  if (r.passed) {
+    r.summary = std::to_string(reads.size()) +
+                " serializable read(s), each a state its member could have had";
+  } else {
+    const json& first = examples.front();
+    r.summary = std::to_string(violations) + " serializable read(s) showed a state no member " +
+                "could have had; first: op " + first["read"]["id"].dump() + " (" +
+                first["problem"].get<std::string>() + ", key " +
+                first["read"]["key"].get<std::string>() + ")";
+  }
+  return r;
+}
+
 CheckResult CheckWatches(const History& h) {
   CheckResult r{"watch"};
   std::map<std::string, std::vector<const WatchEvent*>> by_watcher;
   for (const WatchEvent& e : h.watch_events) by_watcher[e.watcher].push_back(&e);
-  if (by_watcher.empty()) {
-    r.passed = true;
-    r.summary = "no watchers recorded";
-    return r;
-  }
+  if (by_watcher.empty()) return NoEvidence(r.name, "no watch event recorded");
   // Every change any watcher saw, plus every acknowledged change of the workload.
   std::set<std::pair<int64_t, std::string>> all;
   for (const WatchEvent& e : h.watch_events) all.insert({e.revision, e.key});
@@ -252,6 +405,13 @@ CheckResult CheckWatches(const History& h) {
 CheckResult CheckLinearizable(const History& h, const LinearizabilityOptions& options) {
   CheckResult r{"linearizability"};
   LinearizabilityResult lr = CheckLinearizability(h, options);
+  if (lr.ops_checked == 0) {
+    CheckResult none =
+        NoEvidence(r.name, "no operation to linearize (" + std::to_string(lr.ops_skipped) +
+                               " failed, serializable or unanswered read(s))");
+    none.evidence = {{"ops_checked", 0}, {"ops_skipped", lr.ops_skipped}};
+    return none;
+  }
   r.passed = lr.ok();
   r.summary = lr.Summary();
   json failures = json::array();
@@ -302,13 +462,20 @@ CheckResult CheckLinearizable(const History& h, const LinearizabilityOptions& op
                 {"search_steps", lr.steps},
                 {"memo_entries", lr.memo_entries},
                 {"failures", failures},
-                {"inconclusive_keys", lr.inconclusive_keys}};
+                {"inconclusive_keys", lr.inconclusive_keys},
+                {"unknown_outcomes",
+                 {{"ops", lr.unknown_ops},
+                  {"proven_by_read", lr.unknown_proven_by_read},
+                  {"proven_by_watch", lr.unknown_proven_by_watch},
+                  {"proven_by_final_read", lr.unknown_proven_by_final},
+                  {"no_effect", lr.unknown_no_effect},
+                  {"still_unknown", lr.unknown_unresolved}}}};
   return r;
 }
 
 std::vector<CheckResult> CheckHistory(const History& h, const LinearizabilityOptions& options) {
   return {CheckLinearizable(h, options), CheckLostWrites(h), CheckRevisionMonotonic(h),
-          CheckWatches(h)};
+          CheckSerializableReads(h), CheckWatches(h)};
 }
 
 }  // namespace faultline::verify

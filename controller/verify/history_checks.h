@@ -20,6 +20,17 @@ CheckResult CheckLostWrites(const History& h);
 // are compared only with earlier ops sent to the same member).
 CheckResult CheckRevisionMonotonic(const History& h);
 
+// Serializable reads may be stale but must show a state their member could have had:
+// - the value was written by some write of that key invoked before the read returned, at the
+//   mod revision that write was acknowledged at (when it was);
+// - the read's revision is no later than what was committed when it returned (no linearizable
+//   op invoked after its return saw a lower revision), and its mod revision no later than that;
+// - it is the key's state at the read's own revision: no acknowledged change of the key between
+//   the mod revision it shows and the revision it answered at;
+// - on one client and member, a key's mod revision never goes back.
+// Each finding names the read (and the write or earlier read that contradicts it).
+CheckResult CheckSerializableReads(const History& h);
+
 // Per watcher: revisions never go down, no (revision, key) twice, and no event that another
 // watcher or an acknowledged write shows inside the span it covered is missing.
 CheckResult CheckWatches(const History& h);

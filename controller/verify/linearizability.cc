@@ -574,10 +574,22 @@ LinearizabilityResult CheckLinearizability(const History& h,
   }
   std::sort(order.begin(), order.end());
   r.keys = order.size();
+  // Values seen by watchers and the final read, per key: they prove unknown writes too.
+  std::unordered_map<std::string, std::unordered_map<std::string, Observed>> observed;
+  for (const History::Final& f : h.final_reads) {
+    if (f.present && by_key.count(f.key)) observed[f.key][f.value] = {f.mod_revision, false};
+  }
+  for (const WatchEvent& e : h.watch_events) {
+    if (!e.is_delete && by_key.count(e.key)) observed[e.key][e.value] = {e.revision, true};
+  }
+  static const std::unordered_map<std::string, Observed> kNone;
   SearchStats stats;
+  UnknownTally unknown;
   bool failed = false;
   for (const std::string& key : order) {
-    KeyData d = Prepare(key, std::move(by_key[key]));
+    auto seen = observed.find(key);
+    KeyData d = Prepare(key, std::move(by_key[key]), seen == observed.end() ? kNone : seen->second);
+    unknown.Add(d.unknown);
     r.ops_checked += d.checked;
     std::optional<KeyFailure> failure;
     Verdict v =
@@ -588,6 +600,12 @@ LinearizabilityResult CheckLinearizability(const History& h,
   }
   r.steps = stats.steps;
   r.memo_entries = stats.memo;
+  r.unknown_ops = unknown.ops;
+  r.unknown_proven_by_read = unknown.proven_by_read;
+  r.unknown_proven_by_watch = unknown.proven_by_watch;
+  r.unknown_proven_by_final = unknown.proven_by_final;
+  r.unknown_no_effect = unknown.no_effect;
+  r.unknown_unresolved = unknown.Unresolved();
   if (failed) {
     r.verdict = LinearizabilityResult::Verdict::kNotLinearizable;
   } else if (!r.inconclusive_keys.empty()) {
@@ -611,6 +629,14 @@ std::string LinearizabilityResult::Summary() const {
   }
   s << ": " << ops_checked << " ops over " << keys << " keys checked, " << ops_skipped
     << " skipped (failed, serializable or unanswered reads)";
+  if (unknown_ops > 0) {
+    s << "; " << unknown_ops << " without an answer: "
+      << unknown_proven_by_read + unknown_proven_by_watch + unknown_proven_by_final
+      << " proven to have happened (" << unknown_proven_by_read << " by a read, "
+      << unknown_proven_by_watch << " by a watch event, " << unknown_proven_by_final
+      << " by the final read), " << unknown_no_effect << " without effect, " << unknown_unresolved
+      << " still unknown";
+  }
   if (!failures.empty())
     s << "; " << failures.size() << " failing key(s), first: " << failures.front().explanation;
   if (!inconclusive_keys.empty()) s << "; inconclusive keys: " << inconclusive_keys.size();

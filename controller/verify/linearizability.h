@@ -84,6 +84,13 @@ struct LinearizabilityResult {
   uint64_t memo_entries = 0;
   std::vector<KeyFailure> failures;
   std::vector<std::string> inconclusive_keys;
+  // Writes and deletes without an answer, and what the history proved about them: a read, a
+  // watch event or the final read saw the value (it happened, at that revision), or a compare
+  // could never have held. The rest stayed unknown (may or may not have happened).
+  size_t unknown_ops = 0;
+  size_t unknown_proven_by_read = 0, unknown_proven_by_watch = 0, unknown_proven_by_final = 0;
+  size_t unknown_no_effect = 0;
+  size_t unknown_unresolved = 0;
   bool ok() const { return verdict == Verdict::kLinearizable; }
   std::string Summary() const;
 };

@@ -529,7 +529,8 @@ Verdict Run(const KeyData& d, const Pools& pools, const Problem& problem, int64_
   return verdict;
 }
 
-KeyData Prepare(const std::string& key, std::vector<const Op*> src) {
+KeyData Prepare(const std::string& key, std::vector<const Op*> src,
+                const std::unordered_map<std::string, Observed>& observed) {
   KeyData d;
   d.key = key;
   d.checked = src.size();
@@ -578,10 +579,25 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src) {
       info[ids[i].value].writer = static_cast<int32_t>(i);
     }
   }
+  // Values a watch or the final read saw, where no read of the key did: the same proof.
+  std::vector<uint8_t> seen_by(info.size(), 0);  // 1 read, 2 watch, 3 final
+  for (size_t id = 1; id < info.size(); ++id) {
+    if (info[id].read_at > 0) {
+      seen_by[id] = 1;
+      continue;
+    }
+    if (observed.empty()) continue;
+    auto it = observed.find(std::string(d.values.Raw(static_cast<uint32_t>(id))));
+    if (it == observed.end() || it->second.mod_revision <= 0) continue;
+    info[id].read_at = it->second.mod_revision;
+    info[id].mentioned = true;
+    seen_by[id] = it->second.by_watch ? 2 : 3;
+  }
   std::vector<int32_t> op_index(src.size(), -1);  // src index -> KeyData::ops index
   for (size_t i = 0; i < src.size(); ++i) {
     const Op* op = src[i];
     const bool unknown = op->outcome == Outcome::kUnknown;
+    if (unknown) ++d.unknown.ops;
     if (unknown && op->type == OpType::kDelete) {
       d.pools[kPoolDeletes].ops.push_back(op);
       d.pools[kPoolDeletes].invokes.push_back(op->invoke_ns);
@@ -594,7 +610,10 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src) {
         op->type == OpType::kCas &&
         (op->cas_on == CasOn::kValue ? op->expect_absent : op->expect_mod_revision == 0);
     // An unknown compare with a value nobody wrote never held: it had no effect.
-    if (unknown && compares(op) && info[ids[i].expect].writers == 0) continue;
+    if (unknown && compares(op) && info[ids[i].expect].writers == 0) {
+      ++d.unknown.no_effect;
+      continue;
+    }
     if (unknown && anonymous && (op->type == OpType::kPut || creates)) {
       Pool& pool = d.pools[op->type == OpType::kPut ? kPoolPuts : kPoolCreates];
       pool.ops.push_back(op);
@@ -627,6 +646,17 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src) {
         // A read saw this value, which only this op wrote: it happened, at that revision.
         k.revision = v.read_at;
         k.succeeded = true;
+        switch (seen_by[ids[i].value]) {
+          case 2:
+            ++d.unknown.proven_by_watch;
+            break;
+          case 3:
+            ++d.unknown.proven_by_final;
+            break;
+          default:
+            ++d.unknown.proven_by_read;
+            break;
+        }
       } else {
         k.unknown = true;
         if (op->type == OpType::kPut && unique) k.mentioned_until = v.mentioned_until;

@@ -115,6 +115,7 @@ class Interner {
     return it->second;
   }
   size_t size() const { return names_.size(); }
+  std::string_view Raw(uint32_t id) const { return names_[id - 1]; }
   std::string Name(uint32_t id) const {
     if (id == kJunk) return "a value no op reads (from an unknown-outcome write)";
     return id == 0 || id > names_.size() ? "?" : "\"" + std::string(names_[id - 1]) + "\"";
@@ -125,6 +126,31 @@ class Interner {
   std::vector<std::string_view> names_;
 };
 
+// What the key's unknown-outcome ops turned out to be.
+struct UnknownTally {
+  size_t ops = 0;              // unknown writes and deletes of the key
+  size_t proven_by_read = 0;   // a read saw the value: it happened, at that mod revision
+  size_t proven_by_watch = 0;  // a watch event carried the value
+  size_t proven_by_final = 0;  // the final read found the value
+  size_t no_effect = 0;        // a compare on a value no op wrote: it can never have held
+  size_t Unresolved() const {
+    return ops - proven_by_read - proven_by_watch - proven_by_final - no_effect;
+  }
+  void Add(const UnknownTally& o) {
+    ops += o.ops;
+    proven_by_read += o.proven_by_read;
+    proven_by_watch += o.proven_by_watch;
+    proven_by_final += o.proven_by_final;
+    no_effect += o.no_effect;
+  }
+};
+
+// A value seen outside the key's ops (watch events, the final read), at this mod revision.
+struct Observed {
+  int64_t mod_revision = 0;
+  bool by_watch = false;  // else the final read
+};
+
 struct KeyData {
   std::string key;
   std::vector<KOp> ops;  // answered and individually tracked unknown ops, by invocation
@@ -132,6 +158,7 @@ struct KeyData {
   Pools pools;
   Interner values;
   size_t checked = 0;
+  UnknownTally unknown;
 };
 
 // Where the search stands between ops: the model state and which unknown ops took effect.
@@ -190,9 +217,11 @@ Verdict Run(const KeyData& d, const Pools& pools, const Problem& problem, int64_
             std::vector<Config>* ends, Trace* trace);
 
 // The ops of a key that enter the search. Unknown writes are sorted into three kinds: proven by a
-// read (then they happened, at the revision that read saw), interchangeable (their value is
-// never mentioned: pooled), or tracked one by one.
-KeyData Prepare(const std::string& key, std::vector<const Op*> src);
+// read, a watch event or the final read (`observed`: value -> where it was seen; then they
+// happened, at the revision seen), interchangeable (their value is never mentioned: pooled), or
+// tracked one by one.
+KeyData Prepare(const std::string& key, std::vector<const Op*> src,
+                const std::unordered_map<std::string, Observed>& observed = {});
 
 // A state for a report: "absent", "\"v3\" @ mod_revision 7, store revision >= 9", "any state".
 std::string Describe(const KeyData& d, const KState& s);

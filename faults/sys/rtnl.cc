@@ -21,8 +21,6 @@
 namespace faultline::sys {
 namespace {
 
-using Error;
-
 struct LinkPut {
   void operator()(rtnl_link* l) const { rtnl_link_put(l); }
 };
@@ -39,14 +37,14 @@ struct CachePut {
 using CachePtr = std::unique_ptr<nl_cache, CachePut>;
 
 void Check(int err, const std::string& what) {
-  if (err < 0) throw FaultError(what + ": " + nl_geterror(err));
+  if (err < 0) throw Error(what + ": " + nl_geterror(err));
 }
 
 }  // namespace
 
 Rtnl::Rtnl(const std::string& netns_path) : where_(netns_path.empty() ? "" : " in " + netns_path) {
   sock_ = nl_socket_alloc();
-  if (sock_ == nullptr) throw FaultError("netlink: out of memory");
+  if (sock_ == nullptr) throw Error("netlink: out of memory");
   int err = 0;
   auto connect = [&] { err = nl_connect(sock_, NETLINK_ROUTE); };
   if (netns_path.empty()) {
@@ -56,7 +54,7 @@ Rtnl::Rtnl(const std::string& netns_path) : where_(netns_path.empty() ? "" : " i
   }
   if (err < 0) {
     nl_socket_free(sock_);
-    throw FaultError("netlink connect" + where_ + ": " + nl_geterror(err));
+    throw Error("netlink connect" + where_ + ": " + nl_geterror(err));
   }
 }
 
@@ -79,7 +77,7 @@ void Rtnl::AddBridge(const std::string& name) {
 
 void Rtnl::AddVeth(const std::string& name, const std::string& peer_name, int peer_netns_fd) {
   LinkPtr link(rtnl_link_veth_alloc());
-  if (!link) throw FaultError("veth: out of memory");
+  if (!link) throw Error("veth: out of memory");
   rtnl_link_set_name(link.get(), name.c_str());
   LinkPtr peer(rtnl_link_veth_get_peer(link.get()));
   rtnl_link_set_name(peer.get(), peer_name.c_str());
@@ -90,7 +88,7 @@ void Rtnl::AddVeth(const std::string& name, const std::string& peer_name, int pe
 
 void Rtnl::SetMaster(const std::string& name, const std::string& master) {
   int m = IfIndex(master);
-  if (m == 0) throw FaultError("set master of " + name + ": no link " + master);
+  if (m == 0) throw Error("set master of " + name + ": no link " + master);
   rtnl_link* raw = nullptr;
   Check(rtnl_link_get_kernel(sock_, 0, name.c_str(), &raw), "get link " + name + where_);
   LinkPtr orig(raw);
@@ -110,7 +108,7 @@ void Rtnl::SetUp(const std::string& name) {
 
 void Rtnl::AddAddress(const std::string& name, uint32_t address, int prefix_len) {
   int idx = IfIndex(name);
-  if (idx == 0) throw FaultError("add address: no link " + name + where_);
+  if (idx == 0) throw Error("add address: no link " + name + where_);
   std::unique_ptr<rtnl_addr, AddrPut> addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), idx);
   uint32_t be = htonl(address);
@@ -196,7 +194,7 @@ int RouteOutputIfIndex(uint32_t dst) {
   if (mnl_cb_run(buf.data(), n, seq, mnl_socket_get_portid(nl.get()), cb, &oif) < 0) {
     ThrowErrno("route to " + FormatIpv4(dst));
   }
-  if (oif == 0) throw FaultError("route to " + FormatIpv4(dst) + ": no output interface");
+  if (oif == 0) throw Error("route to " + FormatIpv4(dst) + ": no output interface");
   return oif;
 }
 

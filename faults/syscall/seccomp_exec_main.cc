@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   }
   try {
     // The keeper starts before the filter exists, so it is not under it.
-    sys::UniqueFd to_keeper;
+    faultline::sys::UniqueFd to_keeper;
     if (!keeper.empty()) {
       to_keeper = faultline::faults::syscalls::StartKeeper(keeper);
       fd = to_keeper.get();

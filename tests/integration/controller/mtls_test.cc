@@ -11,9 +11,10 @@
 #include <optional>
 #include <thread>
 
-#include "faults/sys/netns.h"
-#include "faults/sys/rtnl.h"
 #include "faultline/v1/controller.grpc.pb.h"
+#include "faults/sys/netns.h"
+#include "faults/sys/prefix.h"
+#include "faults/sys/rtnl.h"
 #include "faults/sys/unique_fd.h"
 #include "tests/support/certs.h"
 #include "tests/support/subprocess.h"
@@ -50,7 +51,7 @@ class ControllerMtls : public ::testing::Test {
       sys::Rtnl node(node_ns_->path());
       for (auto [rtnl, link, ip] : {std::tuple{&ctl, "vc", kCtlIp}, {&node, "vn", kNodeIp}}) {
         rtnl->SetUp("lo");
-        rtnl->AddAddress(link, *lab::ParseIpv4(ip), 24);
+        rtnl->AddAddress(link, *sys::ParseIpv4(ip), 24);
         rtnl->SetUp(link);
       }
     }

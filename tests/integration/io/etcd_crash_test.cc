@@ -160,6 +160,9 @@ TEST_F(EtcdCrashTest, TornFirstWriteOfSnapDbStopsAFreshMemberFromStarting) {
   ASSERT_TRUE(io_test::WaitFor([&] { return !etcd_->Running(); }, 30s))
       << "the torn write must crash etcd";
   EXPECT_GT(rule->effect(), 0);
+  ASSERT_TRUE(io_test::WaitFor([&] { return overlay_->Crashes().crashes == 1; }, 10s));
+  std::cerr << "crash: " << overlay_->Crashes().last << ", db now "
+            << std::filesystem::file_size(data_ / "member" / "snap" / "db") << " bytes\n";
   overlay_->Disarm(rule->id());
   StartEtcd(false);
   bool healthy = io_test::WaitFor(

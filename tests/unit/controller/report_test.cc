@@ -101,7 +101,7 @@ namespace faultline::controller {
 namespace {
 
 // A stale read: "b" was acknowledged before the read began, which still returned "a".
-etcd::History StaleRead() {
+verify::History StaleRead() {
   verify::History h;
   auto add = [&](int client, verify::OpType type, int64_t t0, int64_t t1) -> verify::Op& {
     verify::Op op;

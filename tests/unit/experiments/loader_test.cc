@@ -285,6 +285,79 @@ TEST(NativeLoader, MissingDurationOnALastingFault) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("required"));
 }
 
+// What a family refuses is refused when the experiment is loaded (and so when it is submitted to
+// the controller), with the step's field path and the line it was written on.
+TEST(NativeLoader, FamilyRulesRefuseABadSpecAtLoadNamingTheField) {
+  constexpr const char* kBad = R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: bad-specs}
+spec:
+  steps:
+    - fault:
+        io:
+          action: latency
+          mount: /var/lib/etcd
+          maxCount: -1
+      target: {role: leader}
+      duration: 10s
+    - fault: {net: {action: delay, delay: 10ms, to: [10.0.0.300/32]}}
+      target: {role: leader}
+      duration: 10s
+    - fault: {process: {action: signal, signal: 99, target: {managed: etcd}}}
+      target: {role: leader}
+)";
+  auto r = LoadString(kBad, "bad.yaml");
+  std::vector<std::string> paths;
+  for (const auto& d : r.errors) paths.push_back(d.path);
+  EXPECT_THAT(paths, ::testing::UnorderedElementsAre(
+                         "spec.steps[0].fault.io.delay", "spec.steps[0].fault.io.maxCount",
+                         "spec.steps[1].fault.net.to[0]", "spec.steps[2].fault.process.signal"))
+      << All(r);
+  for (const auto& d : r.errors) {
+    if (d.path == "spec.steps[0].fault.io.maxCount") {
+      EXPECT_EQ(d.line, 10);
+    }
+    if (d.path == "spec.steps[2].fault.process.signal") {
+      EXPECT_THAT(d.message, HasSubstr("1 and 64"));
+    }
+  }
+}
+
+TEST(NativeLoader, LabelPlaceholdersAreCheckedPerAgentNotAtLoad) {
+  // ${label:member} is filled by the runner for each agent; the regex is only whole then.
+  auto r = LoadString(R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: placeholder}
+spec:
+  steps:
+    - fault: {process: {action: pause, target: {cmdline: "--name ${label:member} "}}}
+      target: {role: leader}
+      duration: 5s
+)",
+                      "p.yaml");
+  EXPECT_TRUE(r.ok()) << All(r);
+}
+
+TEST(NativeLoader, OneShotRuleIsTheProcessFamilys) {
+  auto load = [](const std::string& fault) {
+    return LoadString(
+        "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: k}\nspec:\n"
+        "  steps:\n    - fault: {process: " +
+            fault + "}\n      target: {role: leader}\n",
+        "k.yaml");
+  };
+  // A kill is over at once: no duration needed.
+  EXPECT_TRUE(load("{action: kill, target: {managed: etcd}}").ok());
+  // A kill that restarts later lasts until the restart: that is its duration.
+  auto r = load("{action: kill, target: {managed: etcd}, restartAfter: 3s}");
+  ASSERT_TRUE(r.ok()) << All(r);
+  EXPECT_EQ(r.experiments[0].steps(0).duration().seconds(), 3);
+  // A pause lasts: it needs one.
+  r = load("{action: pause, target: {managed: etcd}}");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].duration");
+}
+
 TEST(NativeLoader, CronIsCheckedByTheCallersParser) {
   LoadOptions o;
   o.validate_cron = [](const std::string& c) {
@@ -329,6 +402,76 @@ TEST(NativeLoader, SeveralDocumentsAndDuplicateNames) {
   r = LoadString(std::string(kGood) + "---\n" + kGood, "dup.yaml");
   ASSERT_EQ(r.errors.size(), 1u) << All(r);
   EXPECT_THAT(r.errors[0].message, HasSubstr("duplicate experiment name"));
+}
+
+TEST(NativeLoader, WorkloadTrafficKinds) {
+  const std::string traffic = R"(    kind: txn
+    watchers:
+      - {start: past, offset: 50, prevKv: true}
+      - {start: compacted, reopen: 5s}
+      - {start: future, progressNotify: true, requestProgress: 2s}
+    compaction: {every: 10s, after: 5s, at: delete, physical: true}
+    defragment: {atTimes: [20s, 40s], members: all}
+    pastReads: {percent: 20, behind: 5}
+    leases: {clients: 2, ttl: 5s, keys: 3, keepAlives: 4}
+    kubernetes: {clients: 3, objects: 7, resource: configmaps}
+)";
+  auto r = LoadString(With("    kind: kv\n", traffic), "exp.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  const auto& w = r.experiments[0].workload();
+  ASSERT_EQ(w.watchers_size(), 3);
+  EXPECT_EQ(w.watchers(0).start(), v1::Watcher::PAST);
+  EXPECT_EQ(w.watchers(0).offset(), 50u);
+  EXPECT_TRUE(w.watchers(0).prev_kv());
+  EXPECT_EQ(w.watchers(1).reopen().seconds(), 5);
+  EXPECT_TRUE(w.watchers(2).progress_notify());
+  EXPECT_EQ(w.watchers(2).request_progress().seconds(), 2);
+  EXPECT_EQ(w.compaction().at(), v1::Compaction::DELETE);
+  EXPECT_EQ(w.compaction().after().seconds(), 5);
+  EXPECT_TRUE(w.compaction().physical());
+  EXPECT_EQ(w.defragment().at_times_size(), 2);
+  EXPECT_EQ(w.defragment().members(), v1::Defragment::ALL);
+  EXPECT_DOUBLE_EQ(w.past_reads().percent(), 20);
+  EXPECT_EQ(w.leases().keys(), 3u);
+  EXPECT_EQ(faults::FromProto(w.leases().ttl()), std::chrono::seconds(5));
+  EXPECT_EQ(w.kubernetes().resource(), "configmaps");
+
+  auto checks =
+      LoadString(With("checks: [health, hashkv, Key-Diff]", "checks: [watch, leases, past-reads]"),
+                 "exp.yaml");
+  ASSERT_EQ(checks.errors.size(), 2u) << All(checks);
+  EXPECT_EQ(checks.errors[0].path, "spec.checks[1]");
+  EXPECT_THAT(checks.errors[0].message, HasSubstr("leases traffic"));
+  EXPECT_EQ(checks.errors[1].path, "spec.checks[2]");
+  EXPECT_THAT(checks.errors[1].message, HasSubstr("pastReads or kubernetes"));
+}
+
+TEST(NativeLoader, WorkloadTrafficErrorsNameTheField) {
+  const std::string bad = R"(    kind: kv
+    watchers:
+      - {start: current, offset: 3}
+      - {start: compacted, requestProgress: 10ms}
+    compaction: {after: 5s, at: behind}
+    defragment: {members: one}
+    pastReads: {behind: 2}
+    leases: {ttl: 1s, keys: 500}
+    kubernetes: {resource: Pods}
+)";
+  auto r = LoadString(With("    kind: kv\n", bad), "exp.yaml");
+  std::vector<std::string> paths;
+  for (const auto& e : r.errors) paths.push_back(e.path);
+  EXPECT_THAT(paths, ::testing::ElementsAre(
+                         "spec.workload.watchers[0].offset",
+                         "spec.workload.watchers[1].requestProgress", "spec.workload.compaction",
+                         "spec.workload.compaction.after", "spec.workload.compaction.behind",
+                         "spec.workload.defragment", "spec.workload.pastReads",
+                         "spec.workload.pastReads.percent", "spec.workload.leases.ttl",
+                         "spec.workload.leases.keys", "spec.workload.kubernetes.resource"))
+      << All(r);
+  auto none = LoadString(With("    kind: kv\n", "    kind: none\n    leases: {}\n"), "exp.yaml");
+  ASSERT_EQ(none.errors.size(), 1u) << All(none);
+  EXPECT_EQ(none.errors[0].path, "spec.workload.kind");
+  EXPECT_THAT(none.errors[0].message, HasSubstr("runs no traffic"));
 }
 
 TEST(NativeLoader, MissingFileIsAnError) {
