@@ -169,6 +169,7 @@ void AbortConnection(unsigned major, unsigned minor) {
 
 struct Overlay::Impl {
   std::filesystem::path dir;
+  bool xattr = false;
   std::string instance = RandomToken();
   Inode root;
   int proc_self_fd = -1;
@@ -1105,6 +1106,8 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 // Symlinks are refused (ENOTSUP): following the magic link would reach the symlink's target.
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Impl* s = Self(req);
+  // ENOSYS: the kernel stops sending GETXATTR for the rest of the mount (Options::xattr).
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   // Asked before every write by the kernel's setuid/capability-clearing check. File
   // capabilities are not exposed through the overlay, so answering without a syscall keeps an
   // idle write to one cheap round trip instead of two syscalls more.
@@ -1129,6 +1132,7 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Impl* s = Self(req);
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kListxattr, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
@@ -1150,6 +1154,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Impl* s = Self(req);
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kSetxattr, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
@@ -1160,6 +1165,7 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
 
 void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Impl* s = Self(req);
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kRemovexattr, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
@@ -1231,6 +1237,7 @@ Overlay::Overlay(const std::filesystem::path& dir) : Overlay(dir, Options{}) {}
 Overlay::Overlay(const std::filesystem::path& dir, Options options)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
+  s.xattr = options.xattr;
   std::error_code ec;
   s.dir = std::filesystem::canonical(dir, ec);
   if (ec) throw FaultError("overlay " + dir.string() + ": " + ec.message());

@@ -32,6 +32,13 @@ class Overlay {
     // Upper bound of FUSE worker threads. Delayed replies do not hold a worker (they wait on
     // the overlay's timer thread), so this only bounds truly concurrent disk ops.
     int max_threads = 32;
+    // Extended attributes through the overlay. Off, the first xattr call of each kind is
+    // answered ENOSYS, after which the kernel answers EOPNOTSUPP itself for the rest of the
+    // mount: above all it stops sending the GETXATTR security.capability that it otherwise
+    // asks before every buffered write (one FUSE round trip per write, bench/RESULTS.md).
+    // The kernel never asks again on that mount, so this is chosen at mount time: xattr rules
+    // (getxattr/setxattr/listxattr/removexattr methods) need an overlay mounted with it on.
+    bool xattr = false;
   };
   explicit Overlay(const std::filesystem::path& dir);
   Overlay(const std::filesystem::path& dir, Options options);
