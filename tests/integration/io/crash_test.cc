@@ -42,26 +42,12 @@ class CrashTest : public ::testing::Test {
     ASSERT_EQ(::fsync(fd), 0);
     ::close(fd);
   }
-  std::string ReadUnder(const std::string& rel) {
-    int fd = ::openat(under_, rel.c_str(), O_RDONLY);
-    if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string ReadUnder(const std::string& rel) { return io_test::ReadAll(under_, rel); }
+
   std::string ReadOverlay(const std::string& rel) {
-    int fd = ::open((dir_ / rel).c_str(), O_RDONLY);
-    if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
+    return io_test::ReadAll(AT_FDCWD, (dir_ / rel).string());
   }
+
   void Mount() { overlay_ = std::make_unique<Overlay>(dir_); }
   std::shared_ptr<Rule> Arm(RuleKind kind, const std::string& glob,
                             const std::function<void(RuleSpec&)>& more = {}) {

@@ -45,32 +45,16 @@ class OverlayTest : public ::testing::Test {
   std::string P(const std::string& rel) const { return (dir_ / rel).string(); }
 
   // Contents of the real file underneath, bypassing the overlay.
-  std::string ReadUnder(const std::string& rel) {
-    int fd = ::openat(under_, rel.c_str(), O_RDONLY);
-    if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string ReadUnder(const std::string& rel) { return io_test::ReadAll(under_, rel); }
+
   void Write(const std::string& rel, const std::string& data) {
     int fd = ::open(P(rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0) << rel << ": " << strerror(errno);
     ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
     ::close(fd);
   }
-  std::string Read(const std::string& rel) {
-    int fd = ::open(P(rel).c_str(), O_RDONLY);
-    if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string Read(const std::string& rel) { return io_test::ReadAll(AT_FDCWD, P(rel)); }
+
   double TimedFsync(int fd, bool datasync = false) {
     auto t0 = Clock::now();
     EXPECT_EQ(datasync ? ::fdatasync(fd) : ::fsync(fd), 0) << strerror(errno);
