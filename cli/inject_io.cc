@@ -20,6 +20,14 @@ struct IoFlags {
   uint32_t corrupt_max_bytes = 0;
   std::string size, mode, mtime;
   uint64_t enospc_after = 0;
+  // crash model
+  int64_t at_op = 0;
+  bool after_op = false;
+  std::string crash_after, restart;
+  uint64_t max_unsynced = 0;
+  std::vector<uint64_t> tear_at;
+  uint32_t parts = 0;
+  std::vector<uint32_t> keep;
 };
 
 void AddAction(CLI::App* family, GlobalOptions& g, v1::IoFault::Action action,
@@ -73,6 +81,37 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::IoFault::Action action,
     default:
       break;
   }
+  bool counted = action == v1::IoFault::CRASH_AT || action == v1::IoFault::TORN_WRITE ||
+                 action == v1::IoFault::TORN_SEQUENCE;
+  if (counted) {
+    cmd->add_option("--at-op", f->at_op,
+                    "the Nth matching op (after --percent) crashes (default 1)");
+  }
+  if (action == v1::IoFault::CRASH_AT) {
+    cmd->add_flag("--after-op", f->after_op, "let the op complete, then crash (default: before)");
+  }
+  if (action == v1::IoFault::LOSE_UNSYNCED) {
+    cmd->add_option("--crash-after", f->crash_after, "crash this long after arming, e.g. 10s");
+  }
+  if (action == v1::IoFault::LOSE_UNSYNCED || action == v1::IoFault::TORN_SEQUENCE) {
+    cmd->add_option("--max-unsynced", f->max_unsynced,
+                    "bytes of unsynced data held at most; past it the overlay crashes early "
+                    "(default 64 MiB)");
+  }
+  if (action == v1::IoFault::TORN_WRITE) {
+    cmd->add_option("--tear-at", f->tear_at, "offsets inside the write where it splits")
+        ->delimiter(',');
+    cmd->add_option("--parts", f->parts, "split into N equal parts (default 2)");
+  }
+  if (action == v1::IoFault::TORN_WRITE || action == v1::IoFault::TORN_SEQUENCE) {
+    cmd->add_option("--keep", f->keep,
+                    "parts (torn-write) or writes since the last sync (torn-sequence) that "
+                    "persist, 0-based (default: a seeded choice)")
+        ->delimiter(',');
+  }
+  if (counted || action == v1::IoFault::LOSE_UNSYNCED || action == v1::IoFault::CRASH) {
+    cmd->add_option("--restart", f->restart, "managed process to start again after the crash");
+  }
   common->AddFlags(cmd);
   cmd->callback([&g, common, f, action, cmd] {
     v1::FaultSpec spec;
@@ -118,6 +157,18 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::IoFault::Action action,
       }
     }
     io->set_enospc_after_bytes(f->enospc_after);
+    auto* c = io->mutable_crash();
+    c->set_at_op(f->at_op);
+    c->set_after_op(f->after_op);
+    if (!f->crash_after.empty()) {
+      faults::ToProto(DurationFlag("--crash-after", f->crash_after), c->mutable_after());
+    }
+    c->set_restart(f->restart);
+    c->set_max_unsynced_bytes(f->max_unsynced);
+    for (auto t : f->tear_at) c->add_tear_at(t);
+    c->set_parts(f->parts);
+    for (auto k : f->keep) c->add_keep(k);
+    if (action == v1::IoFault::CRASH) io->clear_path();
     (void)cmd;
     common->Submit(g, spec);
   });
@@ -137,6 +188,17 @@ void AddInjectIo(CLI::App* inject, GlobalOptions& g) {
   // `enospc` was this command's first name; it stays as an alias.
   AddAction(family, g, v1::IoFault::ENOSPC_AFTER, "the filesystem is full after N more bytes",
             "enospc");
+  AddAction(family, g, v1::IoFault::LOSE_UNSYNCED,
+            "track writes since each file's last fsync; a crash drops them");
+  AddAction(family, g, v1::IoFault::TORN_WRITE,
+            "the Nth matching write reaches the file in part, then a crash");
+  AddAction(family, g, v1::IoFault::TORN_SEQUENCE,
+            "at the Nth matching sync only chosen writes since the last one persist, then a crash");
+  AddAction(family, g, v1::IoFault::CRASH_AT,
+            "crash before (or after) the Nth matching write or sync");
+  AddAction(family, g, v1::IoFault::SKIP_SYNC, "fsync/fdatasync report success without syncing");
+  AddAction(family, g, v1::IoFault::CRASH,
+            "crash now: kill the overlay's users, drop what lose-unsynced tracks");
 }
 
 }  // namespace faultline::cli

@@ -2,7 +2,9 @@
 // variants interleaved (A B A B ...) so load from other processes hits both alike. Prints
 // Markdown for bench/RESULTS.md. Needs root (FUSE mount) and /usr/bin/etcd for the put test.
 //
-//   io_overlay_bench [--dir /var/tmp/x] [--rounds 3] [--skip-etcd | --only-etcd]
+//   io_overlay_bench [--dir /var/tmp/x] [--rounds 3] [--skip-etcd | --only-etcd] [--xattr]
+// --xattr mounts the overlay with extended attributes on (Overlay::Options::xattr), as it was
+// before they became opt-in: every buffered write then costs a GETXATTR round trip more.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -239,6 +241,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   bool etcd = true;
   bool only_etcd = false;
+  Overlay::Options options;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc)
@@ -247,13 +250,17 @@ int main(int argc, char** argv) {
       rounds = std::stoi(argv[++i]);
     else if (a == "--skip-etcd")
       etcd = false;
+    else if (a == "--only-etcd")
+      only_etcd = true;
+    else if (a == "--xattr")
+      options.xattr = true;
   }
   fs::path native = base / "native", over = base / "overlay";
   fs::create_directories(native);
   fs::create_directories(over);
   // The real directory under the overlay, for dropping the backing file's cache.
   int under = ::open(over.c_str(), O_PATH | O_DIRECTORY);
-  std::unique_ptr<Overlay> overlay = std::make_unique<Overlay>(over);
+  std::unique_ptr<Overlay> overlay = std::make_unique<Overlay>(over, options);
 
   printf("| measure | native | overlay | ratio |\n|---|---|---|---|\n");
   auto row = [](const char* what, std::vector<double> n, std::vector<double> o, const char* unit) {

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "faults/core/duration.h"
+#include "faults/io/crash.h"
 #include "faults/io/glob.h"
 #include "faults/io/spec.h"
 
@@ -13,7 +15,25 @@ namespace {
 using json = nlohmann::json;
 using v1::IoFault;
 
-RuleSpec ToRule(const v1::FaultSpec& spec) {
+// After a crash: start the managed process again once its supervisor has seen it die (its
+// restart policy may have done so already).
+void RestartAfterCrash(Supervisor* supervisor, const std::string& name) {
+  if (supervisor == nullptr || name.empty()) return;
+  try {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < end) {
+      int pid = supervisor->Pid(name);
+      if (pid != 0 && Running(pid)) return;  // already restarted by its policy
+      if (pid == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    supervisor->Start(name);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "io crash: restart of managed %s failed: %s\n", name.c_str(), e.what());
+  }
+}
+
+RuleSpec ToRule(const v1::FaultSpec& spec, Supervisor* supervisor) {
   const IoFault& f = spec.io();
   RuleSpec r;
   r.kind = static_cast<RuleKind>(f.action());
@@ -44,20 +64,40 @@ RuleSpec ToRule(const v1::FaultSpec& spec) {
   if (a.has_gid()) r.attr.gid = a.gid();
   if (a.has_nlink()) r.attr.nlink = a.nlink();
   r.enospc_after_bytes = f.enospc_after_bytes();
+  const auto& c = f.crash();
+  r.crash_at_op = c.at_op() == 0 ? 1 : c.at_op();
+  r.crash_after_op = c.after_op();
+  r.crash_after = FromProto(c.after());
+  if (c.max_unsynced_bytes() != 0) r.max_unsynced_bytes = c.max_unsynced_bytes();
+  r.tear_at.assign(c.tear_at().begin(), c.tear_at().end());
+  r.tear_parts = c.parts() == 0 ? 2 : c.parts();
+  r.keep.assign(c.keep().begin(), c.keep().end());
+  if (!c.restart().empty() && supervisor != nullptr) {
+    r.after_crash = [supervisor, name = c.restart()] { RestartAfterCrash(supervisor, name); };
+  }
   return r;
 }
 
 class IoFaultImpl : public Fault {
  public:
-  IoFaultImpl(v1::FaultSpec spec, OverlayManager& manager)
-      : spec_(std::move(spec)), f_(spec_.io()), manager_(manager) {}
+  IoFaultImpl(v1::FaultSpec spec, OverlayManager& manager, Supervisor* supervisor)
+      : spec_(std::move(spec)), f_(spec_.io()), manager_(manager), supervisor_(supervisor) {}
 
   std::string Kind() const override { return "io/" + ActionName(f_.action()); }
+  bool OneShot() const override { return f_.action() == IoFault::CRASH; }
 
   void Prepare() override {
     if (manager_.Find(f_.mount()) == nullptr) {
       throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount() +
                        " (mount one first: faultline overlay mount " + f_.mount() + ")");
+    }
+    const std::string& restart = f_.crash().restart();
+    if (!restart.empty()) {
+      if (supervisor_ == nullptr) {
+        throw FaultError("io.crash.restart: this agent manages no processes (no " + restart +
+                         " to restart)");
+      }
+      supervisor_->Pid(restart);  // throws naming an unknown process
     }
   }
 
@@ -84,7 +124,14 @@ class IoFaultImpl : public Fault {
       throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount());
     }
     instance_ = ov->instance();
-    rule_ = ov->Arm(ToRule(spec_));
+    if (f_.action() == IoFault::CRASH) {
+      if (!ov->Crash())
+        throw FaultError("io crash: " + f_.mount() + ": a crash is already under way");
+      crash_ = ov->Crashes().last;
+      RestartAfterCrash(supervisor_, f_.crash().restart());
+      return;
+    }
+    rule_ = ov->Arm(ToRule(spec_, supervisor_));
     rule_id_ = rule_->id();
   }
 
@@ -113,9 +160,23 @@ class IoFaultImpl : public Fault {
       case IoFault::ENOSPC_AFTER:
         what += " " + std::to_string(f_.enospc_after_bytes()) + " bytes";
         break;
+      case IoFault::CRASH_AT:
+      case IoFault::TORN_WRITE:
+      case IoFault::TORN_SEQUENCE:
+        what += " at op " + std::to_string(f_.crash().at_op() == 0 ? 1 : f_.crash().at_op());
+        if (f_.action() == IoFault::CRASH_AT)
+          what += f_.crash().after_op() ? " (after)" : " (before)";
+        break;
+      case IoFault::LOSE_UNSYNCED:
+        if (f_.crash().has_after())
+          what += ", crash after " + FormatDuration(FromProto(f_.crash().after()));
+        break;
+      case IoFault::CRASH:
+        return "crash of " + f_.mount() + (crash_.empty() ? "" : ": " + crash_);
       default:
         break;
     }
+    if (!f_.crash().restart().empty()) what += ", restart " + f_.crash().restart();
     std::string methods;
     for (const auto& m : f_.methods()) methods += (methods.empty() ? "" : ",") + m;
     if (methods.empty()) methods = "*";
@@ -127,6 +188,11 @@ class IoFaultImpl : public Fault {
   Counters Observe() const override {
     if (!rule_) return {{"matched", 0}, {"acted", 0}};
     Counters c{{"matched", rule_->matched()}, {"acted", rule_->acted()}};
+    if (auto ov = manager_.Find(f_.mount()); ov && ov->instance() == instance_) {
+      auto crashes = ov->Crashes();
+      c["overlay_crashes"] = crashes.crashes;
+      c["unsynced_bytes_held"] = static_cast<int64_t>(crashes.unsynced_bytes);
+    }
     switch (f_.action()) {
       case IoFault::LATENCY:
         c["delay_ns_total"] = rule_->effect();
@@ -146,6 +212,21 @@ class IoFaultImpl : public Fault {
       case IoFault::ENOSPC_AFTER:
         c["enospc_errors"] = rule_->effect();
         break;
+      case IoFault::LOSE_UNSYNCED:
+        c["bytes_dropped"] = rule_->effect();
+        break;
+      case IoFault::TORN_WRITE:
+        c["bytes_torn_away"] = rule_->effect();
+        break;
+      case IoFault::TORN_SEQUENCE:
+        c["writes_dropped"] = rule_->effect();
+        break;
+      case IoFault::CRASH_AT:
+        c["crashes"] = rule_->effect();
+        break;
+      case IoFault::SKIP_SYNC:
+        c["syncs_skipped"] = rule_->effect();
+        break;
       default:
         break;
     }
@@ -156,7 +237,9 @@ class IoFaultImpl : public Fault {
   v1::FaultSpec spec_;
   const IoFault& f_;
   OverlayManager& manager_;
+  Supervisor* supervisor_;
   std::shared_ptr<Rule> rule_;
+  std::string crash_;
   std::string instance_;
   uint64_t rule_id_ = 0;
   bool restored_ = false;
@@ -170,13 +253,13 @@ class IoFactory : public FaultFactory {
 
   FieldErrors Validate(const v1::FaultSpec& spec) const override { return ValidateSpec(spec); }
 
-  std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext&) const override {
-    return std::make_unique<IoFaultImpl>(spec, manager_);
+  std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
+    return std::make_unique<IoFaultImpl>(spec, manager_, ctx.supervisor);
   }
 
   std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
-                                 const FaultContext&) const override {
-    auto f = std::make_unique<IoFaultImpl>(spec, manager_);
+                                 const FaultContext& ctx) const override {
+    auto f = std::make_unique<IoFaultImpl>(spec, manager_, ctx.supervisor);
     f->LoadState(state);
     return f;
   }

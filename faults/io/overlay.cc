@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "faults/core/errors.h"
+#include "faults/io/crash.h"
 #include "faults/io/glob.h"
 #include "faults/sys/mountinfo.h"
 #include "faults/sys/unique_fd.h"
@@ -155,6 +156,7 @@ void AbortConnection(unsigned major, unsigned minor) {
 
 struct Overlay::Impl {
   std::filesystem::path dir;
+  bool xattr = false;
   std::string instance = RandomToken();
   Inode root;
   int proc_self_fd = -1;
@@ -177,6 +179,20 @@ struct Overlay::Impl {
   std::atomic<std::shared_ptr<const RuleSet>> rules{std::make_shared<const RuleSet>()};
   std::atomic<bool> armed{false};
   uint64_t next_rule_id = 1;
+
+  // Crash model (crash.h). `tracking`: a lose-unsynced or torn-sequence rule is armed, or the
+  // log still holds something; `crashing`: between the kill of the users and the end of the
+  // rollback, when data ops fail with EIO and opens wait.
+  UnsyncedLog unsynced{64ull << 20};
+  std::atomic<bool> tracking{false};
+  std::atomic<bool> crashing{false};
+  std::atomic<bool> crash_claimed{false};  // one crash at a time (the same power cut)
+  std::atomic<bool> closing{false};        // the destructor runs: timers must not crash any more
+  std::mutex crash_mu;
+  std::condition_variable crash_cv;
+  std::vector<std::thread> crash_threads;
+  int64_t crashes = 0;
+  std::string last_crash;
 
   Inode* Get(fuse_ino_t ino) {
     return ino == FUSE_ROOT_ID ? &root : reinterpret_cast<Inode*>(static_cast<uintptr_t>(ino));
@@ -360,11 +376,120 @@ struct Overlay::Impl {
 
   void Publish(std::vector<std::shared_ptr<Rule>> list) {
     auto set = std::make_shared<RuleSet>();
-    for (auto& r : list) set->methods |= r->spec().methods;
+    bool track = false;
+    uint64_t limit = UINT64_MAX;
+    for (auto& r : list) {
+      set->methods |= r->spec().methods;
+      auto kind = r->spec().kind;
+      if (kind == RuleKind::kLoseUnsynced || kind == RuleKind::kTornSequence) {
+        track = true;
+        limit = std::min(limit, r->spec().max_unsynced_bytes);
+      }
+    }
+    // The smallest bound of the armed rules holds; with none armed the log is dropped below.
+    unsynced.set_limit(limit);
     set->rules = std::move(list);
     bool any = !set->rules.empty();
     rules.store(std::move(set), std::memory_order_release);
     armed.store(any, std::memory_order_release);
+    tracking.store(track, std::memory_order_release);
+    if (!track) unsynced.Clear();
+  }
+
+  // Opens wait while a crash rolls files back, so a restarted process never reads the state
+  // between kill and rollback (its restart policy may start it again at once).
+  void WaitCrash() {
+    if (!crashing.load(std::memory_order_acquire)) return;
+    std::unique_lock lock(crash_mu);
+    crash_cv.wait_for(lock, std::chrono::seconds(30), [&] { return !crashing.load(); });
+  }
+
+  // The crash: kill the users of the overlay now (on the caller's thread, before the op that
+  // caused it is answered), then on a thread of its own wait for them to be gone, roll the
+  // tracked files back to their last sync plus whatever `persist` lets through, drop the
+  // kernel's cached pages of those files and call the rules' after_crash hooks. False if a
+  // crash is already under way (it is the same power cut).
+  bool Crash(std::shared_ptr<Rule> cause, pid_t trigger, std::vector<PendingWrite> persist,
+             std::string why) {
+    bool expected = false;
+    if (!crash_claimed.compare_exchange_strong(expected, true)) return false;
+    // Kill first: a user that saw its writes fail would react (etcd exits on a WAL error)
+    // before the kill, which is not what a power cut looks like. Writes that land between the
+    // kill and the victims' end are tracked like any other and rolled back.
+    auto pids = KillUsers(dir.string(), trigger);
+    crashing.store(true, std::memory_order_release);
+    std::lock_guard lock(crash_mu);
+    crash_threads.emplace_back([this, cause, pids, persist = std::move(persist), why] {
+      bool gone = WaitGone(pids, 10000);
+      auto r = unsynced.Rollback(persist);
+      for (uint64_t ino : r.fuse_inos) fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+      std::vector<std::shared_ptr<Rule>> involved;
+      if (cause) involved.push_back(cause);
+      for (auto& rule : rules.load()->rules) {
+        if (rule->spec().kind == RuleKind::kLoseUnsynced) {
+          rule->CountEffect(static_cast<int64_t>(r.bytes_restored + r.bytes_truncated));
+          if (rule != cause) involved.push_back(rule);
+        }
+      }
+      std::string what = why + ": killed " + std::to_string(pids.size()) + " process(es)" +
+                         (gone ? "" : " (some still running after 10s)") + ", rolled back " +
+                         std::to_string(r.files) + " file(s), " + std::to_string(r.bytes_restored) +
+                         " bytes restored, " + std::to_string(r.bytes_truncated) + " bytes cut";
+      for (auto& e : r.errors) what += "; " + e;
+      {
+        std::lock_guard done(crash_mu);
+        ++crashes;
+        last_crash = what;
+        crashing.store(false, std::memory_order_release);
+        crash_claimed.store(false, std::memory_order_release);
+      }
+      crash_cv.notify_all();
+      for (auto& rule : involved) {
+        if (rule->spec().after_crash) rule->spec().after_crash();
+      }
+    });
+    return true;
+  }
+
+  // Whether a tracking rule watches writes of `in`, without counting anything.
+  bool TracksPath(Inode* in) {
+    auto set = rules.load(std::memory_order_acquire);
+    std::string path = PathOf(in);
+    for (auto& r : set->rules) {
+      auto kind = r->spec().kind;
+      if ((kind == RuleKind::kLoseUnsynced || kind == RuleKind::kTornSequence) &&
+          r->Matches(Method::kWrite, path)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool Tracks(const Decision& d) { return d.track && tracking.load(std::memory_order_acquire); }
+
+  // Before a tracked change of [off, off+len) in `in`: false if the log is full, after which
+  // the overlay crashes at once (the memory bound is reached: said in the crash's reason).
+  bool TrackChange(fuse_req_t req, Inode* in, off_t off, size_t len) {
+    if (unsynced.BeforeChange(in->dev, in->ino, in->fd, reinterpret_cast<uintptr_t>(in), off,
+                              len)) {
+      return true;
+    }
+    std::shared_ptr<Rule> cause;
+    for (auto& r : rules.load()->rules) {
+      if (r->spec().kind == RuleKind::kLoseUnsynced || r->spec().kind == RuleKind::kTornSequence)
+        cause = r;
+    }
+    Crash(cause, fuse_req_ctx(req)->pid, {},
+          "unsynced data reached the rule's max_unsynced_bytes (" +
+              std::to_string(unsynced.held()) + " bytes held): crashed early");
+    return false;
+  }
+
+  std::shared_ptr<Rule> Shared(Rule* r) {
+    for (auto& x : rules.load()->rules) {
+      if (x.get() == r) return x;
+    }
+    return nullptr;
   }
 };
 
@@ -453,6 +578,14 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fus
     res = ::fchownat(in->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
   }
   if (res == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
+    if (s->crashing.load(std::memory_order_acquire)) return s->ReplyErr(req, d, EIO);
+    struct stat old;
+    if (s->Tracks(d) && ::fstatat(in->fd, "", &old, AT_EMPTY_PATH) == 0) {
+      off_t cut = std::min(old.st_size, attr->st_size);
+      if (!s->TrackChange(req, in, cut, static_cast<size_t>(old.st_size - cut))) {
+        return s->ReplyErr(req, d, EIO);
+      }
+    }
     res = fi ? ::ftruncate(Fd(fi), attr->st_size) : ::truncate(path.c_str(), attr->st_size);
   }
   if (res == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
@@ -573,6 +706,15 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kOpen, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
+  s->WaitCrash();
+  if ((fi->flags & O_TRUNC) && s->tracking.load(std::memory_order_acquire)) {
+    // An open that truncates changes data like a write: track it as one.
+    struct stat old;
+    if (s->TracksPath(in) && ::fstatat(in->fd, "", &old, AT_EMPTY_PATH) == 0 &&
+        !s->TrackChange(req, in, 0, static_cast<size_t>(old.st_size))) {
+      return s->ReplyErr(req, d, EIO);
+    }
+  }
   int fd = ::openat(s->proc_self_fd, std::to_string(in->fd).c_str(),
                     (fi->flags & ~O_NOFOLLOW) | O_CLOEXEC);
   if (fd < 0) return s->ReplyErr(req, d, errno);
@@ -589,6 +731,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Inode* p = s->Get(parent);
   Decision d = s->Check(Method::kCreate, p, name);
   if (d.err) return s->ReplyErr(req, d, d.err);
+  s->WaitCrash();
   int fd = ::openat(p->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
   if (fd < 0) return s->ReplyErr(req, d, errno);
   s->FixOwnership(req, p->fd, name, mode, false);
@@ -645,7 +788,14 @@ void OpWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in_buf, off_t off,
   Decision d = s->Check(Method::kWrite, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
   size_t size = fuse_buf_size(in_buf);
-  if (d.delay.count() == 0 && d.shaping.empty() && d.enospc == nullptr) {
+  bool track = s->Tracks(d);
+  if (s->crashing.load(std::memory_order_acquire)) return s->ReplyErr(req, d, EIO);
+  if (d.crash && d.crash->spec().kind == RuleKind::kCrashAt && !d.crash->spec().crash_after_op) {
+    s->Crash(s->Shared(d.crash), fuse_req_ctx(req)->pid, {}, "crash-at before a write");
+    d.crash->CountEffect(1);
+    return s->ReplyErr(req, d, EIO);
+  }
+  if (d.delay.count() == 0 && d.shaping.empty() && d.enospc == nullptr && !track && !d.crash) {
     fuse_bufvec out = FUSE_BUFVEC_INIT(size);
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     out.buf[0].fd = Fd(fi);
@@ -680,9 +830,52 @@ void OpWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in_buf, off_t off,
     }
     len = room;
   }
+  if (d.crash && d.crash->spec().kind == RuleKind::kTornWrite) {
+    // The write never lands whole: the chosen parts are written after the rollback, as what
+    // reached the disk before the power went.
+    auto bounds = d.crash->spec().tear_at;
+    if (bounds.empty()) {
+      uint32_t parts = std::max<uint32_t>(d.crash->spec().tear_parts, 2);
+      for (uint32_t i = 1; i < parts; ++i) bounds.push_back(len * i / parts);
+    }
+    bounds.erase(std::remove_if(bounds.begin(), bounds.end(),
+                                [&](uint64_t b) { return b == 0 || b >= len; }),
+                 bounds.end());
+    std::sort(bounds.begin(), bounds.end());
+    bounds.insert(bounds.begin(), 0);
+    bounds.push_back(len);
+    auto kept = d.crash->ChooseKept(bounds.size() - 1);
+    std::vector<PendingWrite> persist;
+    uint64_t lost = 0;
+    for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+      size_t a = bounds[i], b = bounds[i + 1];
+      if (kept[i]) {
+        persist.push_back(
+            {in->dev, in->ino, off + static_cast<off_t>(a), std::string(mem.data() + a, b - a)});
+      } else {
+        lost += b - a;
+      }
+    }
+    d.crash->CountEffect(static_cast<int64_t>(lost));
+    // Registered with the log (nothing to save) so the rollback knows the file.
+    s->unsynced.BeforeChange(in->dev, in->ino, in->fd, reinterpret_cast<uintptr_t>(in), off, 0);
+    s->Crash(s->Shared(d.crash), fuse_req_ctx(req)->pid, std::move(persist), "torn write");
+    return s->ReplyErr(req, d, EIO);
+  }
+  if (track && len > 0) {
+    if (!s->TrackChange(req, in, off, len)) return s->ReplyErr(req, d, EIO);
+    if (d.record && !s->unsynced.Record(in->dev, in->ino, off, mem.data(), len)) {
+      s->TrackChange(req, in, 0, SIZE_MAX / 2);  // over the bound: the early crash
+      return s->ReplyErr(req, d, EIO);
+    }
+  }
   ssize_t res = len == 0 ? 0 : ::pwrite(Fd(fi), mem.data(), len, off);
   if (res < 0) return s->ReplyErr(req, d, errno);
   size_t written = static_cast<size_t>(res);
+  if (d.crash && d.crash->spec().kind == RuleKind::kCrashAt) {
+    s->Crash(s->Shared(d.crash), fuse_req_ctx(req)->pid, {}, "crash-at after a write");
+    d.crash->CountEffect(1);
+  }
   s->Respond(d, [req, written] { fuse_reply_write(req, written); });
 }
 
@@ -704,9 +897,45 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   Impl* s = Self(req);
-  Decision d = s->Check(datasync ? Method::kFdatasync : Method::kFsync, s->Get(ino));
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(datasync ? Method::kFdatasync : Method::kFsync, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
-  int res = datasync ? ::fdatasync(Fd(fi)) : ::fsync(Fd(fi));
+  if (s->crashing.load(std::memory_order_acquire)) return s->ReplyErr(req, d, EIO);
+  if (d.crash) {
+    auto kind = d.crash->spec().kind;
+    std::vector<PendingWrite> persist;
+    if (kind == RuleKind::kTornSequence) {
+      // The power goes during this sync: of the writes since the last one, the chosen reach
+      // the disk, the others do not.
+      auto writes = s->unsynced.Recorded(in->dev, in->ino);
+      auto kept = d.crash->ChooseKept(writes.size());
+      for (size_t i = 0; i < writes.size(); ++i) {
+        if (kept[i])
+          persist.push_back(std::move(writes[i]));
+        else
+          d.crash->CountEffect(1);
+      }
+    }
+    if (kind != RuleKind::kCrashAt || !d.crash->spec().crash_after_op) {
+      if (kind == RuleKind::kCrashAt) d.crash->CountEffect(1);
+      s->Crash(s->Shared(d.crash), fuse_req_ctx(req)->pid, std::move(persist),
+               std::string(RuleKindName(kind)) + " at a sync");
+      return s->ReplyErr(req, d, EIO);
+    }
+  }
+  int res = 0;
+  if (d.skip_sync == nullptr) {
+    res = datasync ? ::fdatasync(Fd(fi)) : ::fsync(Fd(fi));
+    // Durable now: a crash keeps it. A skipped sync leaves the file's log as it was.
+    if (res == 0 && s->tracking.load(std::memory_order_acquire)) {
+      s->unsynced.Synced(in->dev, in->ino);
+    }
+  }
+  if (d.crash) {  // crash-at after the sync
+    s->Crash(s->Shared(d.crash), fuse_req_ctx(req)->pid, {}, "crash-at after a sync");
+    d.crash->CountEffect(1);
+    return s->ReplyErr(req, d, EIO);
+  }
   s->ReplyErr(req, d, res < 0 ? errno : 0);
 }
 
@@ -815,6 +1044,7 @@ void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi
   Impl* s = Self(req);
   Decision d = s->Check(Method::kFsyncdir, s->Get(ino));
   if (d.err) return s->ReplyErr(req, d, d.err);
+  if (d.skip_sync) return s->ReplyErr(req, d, 0);
   auto* dh = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
   int fd = ::dirfd(dh->dp);
   int res = datasync ? ::fdatasync(fd) : ::fsync(fd);
@@ -834,8 +1064,17 @@ void OpStatfs(fuse_req_t req, fuse_ino_t ino) {
 void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                  fuse_file_info* fi) {
   Impl* s = Self(req);
-  Decision d = s->Check(Method::kFallocate, s->Get(ino));
+  Inode* in = s->Get(ino);
+  Decision d = s->Check(Method::kFallocate, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
+  if (s->crashing.load(std::memory_order_acquire)) return s->ReplyErr(req, d, EIO);
+  if (s->Tracks(d)) {
+    // Allocation only changes the size (cut back by a rollback); the other modes change data.
+    bool data = (mode & ~FALLOC_FL_KEEP_SIZE) != 0;
+    if (!s->TrackChange(req, in, off, data ? static_cast<size_t>(len) : 0)) {
+      return s->ReplyErr(req, d, EIO);
+    }
+  }
   bool grows = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE)) == 0;
   if (d.enospc != nullptr && grows) {
     // Space is reserved all or nothing, like the real call.
@@ -854,6 +1093,8 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 // Symlinks are refused (ENOTSUP): following the magic link would reach the symlink's target.
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Impl* s = Self(req);
+  // ENOSYS: the kernel stops sending GETXATTR for the rest of the mount (Options::xattr).
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   // Asked before every write by the kernel's setuid/capability-clearing check. File
   // capabilities are not exposed through the overlay, so answering without a syscall keeps an
   // idle write to one cheap round trip instead of two syscalls more.
@@ -878,6 +1119,7 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Impl* s = Self(req);
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kListxattr, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
@@ -899,6 +1141,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Impl* s = Self(req);
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kSetxattr, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
@@ -909,6 +1152,7 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
 
 void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   Impl* s = Self(req);
+  if (!s->xattr) return (void)fuse_reply_err(req, ENOSYS);
   Inode* in = s->Get(ino);
   Decision d = s->Check(Method::kRemovexattr, in);
   if (d.err) return s->ReplyErr(req, d, d.err);
@@ -980,6 +1224,7 @@ Overlay::Overlay(const std::filesystem::path& dir) : Overlay(dir, Options{}) {}
 Overlay::Overlay(const std::filesystem::path& dir, Options options)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
+  s.xattr = options.xattr;
   std::error_code ec;
   s.dir = std::filesystem::canonical(dir, ec);
   if (ec) throw FaultError("overlay " + dir.string() + ": " + ec.message());
@@ -1041,7 +1286,17 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
 Overlay::~Overlay() {
   Impl& s = *impl_;
   // Release every held reply first so no caller stays blocked on a dying connection.
+  s.closing.store(true);
   s.delays.Stop();
+  {
+    // A crash under way finishes first: its victims may wait on this connection.
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(s.crash_mu);
+      threads.swap(s.crash_threads);
+    }
+    for (auto& t : threads) t.join();
+  }
   fuse_session_exit(s.se);
   fuse_session_unmount(s.se);  // lazy (MNT_DETACH) when root
   {
@@ -1074,7 +1329,28 @@ std::shared_ptr<Rule> Overlay::Arm(RuleSpec spec) {
     impl_->Publish(std::move(list));
   }
   impl_->InvalidateMatching(*rule);
+  if (rule->spec().kind == RuleKind::kLoseUnsynced && rule->spec().crash_after.count() > 0) {
+    Impl* s = impl_.get();
+    std::weak_ptr<Rule> weak = rule;
+    s->delays.Add(DelayQueue::Clock::now() + rule->spec().crash_after, [s, weak] {
+      auto r = weak.lock();
+      if (r && !s->closing.load() && s->Shared(r.get())) {
+        s->Crash(r, 0, {}, "lose-unsynced crash_after");
+      }
+    });
+  }
   return rule;
+}
+
+bool Overlay::Crash(std::chrono::milliseconds wait) {
+  if (!impl_->Crash(nullptr, 0, {}, "crash command")) return false;
+  std::unique_lock lock(impl_->crash_mu);
+  return impl_->crash_cv.wait_for(lock, wait, [&] { return !impl_->crashing.load(); });
+}
+
+Overlay::CrashStats Overlay::Crashes() const {
+  std::lock_guard lock(impl_->crash_mu);
+  return {impl_->crashes, impl_->last_crash, impl_->unsynced.held(), impl_->crashing.load()};
 }
 
 bool Overlay::Disarm(uint64_t rule_id) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -31,6 +32,13 @@ class Overlay {
     // Upper bound of FUSE worker threads. Delayed replies do not hold a worker (they wait on
     // the overlay's timer thread), so this only bounds truly concurrent disk ops.
     int max_threads = 32;
+    // Extended attributes through the overlay. Off, the first xattr call of each kind is
+    // answered ENOSYS, after which the kernel answers EOPNOTSUPP itself for the rest of the
+    // mount: above all it stops sending the GETXATTR security.capability that it otherwise
+    // asks before every buffered write (one FUSE round trip per write, bench/RESULTS.md).
+    // The kernel never asks again on that mount, so this is chosen at mount time: xattr rules
+    // (getxattr/setxattr/listxattr/removexattr methods) need an overlay mounted with it on.
+    bool xattr = false;
   };
   explicit Overlay(const std::filesystem::path& dir);
   Overlay(const std::filesystem::path& dir, Options options);
@@ -48,6 +56,18 @@ class Overlay {
   // False if no such rule is armed (idempotent revert).
   bool Disarm(uint64_t rule_id);
   std::vector<std::shared_ptr<Rule>> Rules() const;
+
+  // The crash model (crash.h). Crash() kills every process using the overlay and rolls the
+  // files that lose-unsynced rules track back to their last sync; returns false if a crash was
+  // already under way or it did not finish within `wait`.
+  bool Crash(std::chrono::milliseconds wait = std::chrono::seconds(15));
+  struct CrashStats {
+    int64_t crashes = 0;
+    std::string last;             // what the last crash did, in words
+    uint64_t unsynced_bytes = 0;  // pre-images and recorded writes held now
+    bool crashing = false;
+  };
+  CrashStats Crashes() const;
 
   // Internals (the FUSE callbacks live in overlay.cc).
   struct Impl;

@@ -84,6 +84,18 @@ MethodMask ApplicableMethods(int kind) {
       return Bit(Method::kGetattr) | Bit(Method::kLookup);
     case RuleKind::kEnospcAfter:
       return Bit(Method::kWrite) | Bit(Method::kFallocate);
+    case RuleKind::kLoseUnsynced:
+      // What changes file data (tracked) and what makes it durable (clears the tracking).
+      return Bit(Method::kWrite) | Bit(Method::kFallocate) | Bit(Method::kSetattr) |
+             Bit(Method::kFsync) | Bit(Method::kFdatasync);
+    case RuleKind::kTornWrite:
+      return Bit(Method::kWrite);
+    case RuleKind::kTornSequence:
+      return Bit(Method::kWrite) | Bit(Method::kFsync) | Bit(Method::kFdatasync);
+    case RuleKind::kSkipSync:
+      return Bit(Method::kFsync) | Bit(Method::kFdatasync) | Bit(Method::kFsyncdir);
+    case RuleKind::kCrashAt:
+      return Bit(Method::kWrite) | Bit(Method::kFsync) | Bit(Method::kFdatasync);
     default:
       return all;
   }
@@ -110,8 +122,50 @@ std::string_view RuleKindName(RuleKind k) {
       return "attr";
     case RuleKind::kEnospcAfter:
       return "enospc-after";
+    case RuleKind::kLoseUnsynced:
+      return "lose-unsynced";
+    case RuleKind::kTornWrite:
+      return "torn-write";
+    case RuleKind::kTornSequence:
+      return "torn-sequence";
+    case RuleKind::kCrashAt:
+      return "crash-at";
+    case RuleKind::kSkipSync:
+      return "skip-sync";
   }
   return "unknown";
+}
+
+bool IsCrashKind(RuleKind k) {
+  return k == RuleKind::kTornWrite || k == RuleKind::kTornSequence || k == RuleKind::kCrashAt;
+}
+
+bool Rule::TakeCrash() {
+  // Counted apart from acted_ (which max_count may cap): the Nth firing crashes, exactly once.
+  int64_t at = std::max<int64_t>(spec_.crash_at_op, 1);
+  return crash_fires_.fetch_add(1, std::memory_order_relaxed) + 1 == at;
+}
+
+std::vector<bool> Rule::ChooseKept(size_t n) const {
+  std::vector<bool> kept(n, false);
+  if (!spec_.keep.empty()) {
+    for (uint32_t k : spec_.keep) {
+      if (k < n) kept[k] = true;
+    }
+    return kept;
+  }
+  if (n <= 1) return kept;  // one part: the tear loses it
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i) {
+    kept[i] = (Random(static_cast<uint64_t>(i), 9) & 1) != 0;
+    count += kept[i];
+  }
+  // Neither nothing nor everything: force one seeded index the other way.
+  if (count == 0 || count == n) {
+    size_t flip = Random(n, 10) % n;
+    kept[flip] = !kept[flip];
+  }
+  return kept;
 }
 
 Rule::Rule(uint64_t id, RuleSpec spec) : id_(id), spec_(std::move(spec)) {
@@ -232,11 +286,23 @@ Decision Decide(const RuleSet& set, Method m, std::string_view path) {
   for (int pass = 1; pass <= 2; ++pass) {
     for (const auto& r : set.rules) {
       auto kind = r->spec().kind;
+      if (kind == RuleKind::kLoseUnsynced) {
+        // Tracking is not a draw: every write of a matching file is tracked.
+        if (pass == 1 && r->Matches(m, path)) d.track = true;
+        continue;
+      }
       bool failing = kind == RuleKind::kErrno || kind == RuleKind::kEnospcAfter;
       if (failing != (pass == 1)) continue;
       if (pass == 2 && d.err != 0 && kind != RuleKind::kLatency) continue;
       if (pass == 1 && (d.err != 0 || (kind == RuleKind::kEnospcAfter && d.enospc))) continue;
       if (!r->Matches(m, path)) continue;
+      if (kind == RuleKind::kTornSequence) {
+        d.track = true;
+        d.record = true;
+        // Only syncs count towards at_op: the tear happens at a sync.
+        if (m == Method::kWrite) continue;
+      }
+      if (IsCrashKind(kind) && d.crash != nullptr) continue;  // one crash per op
       auto n = r->Fire();
       if (!n) continue;
       switch (kind) {
@@ -253,6 +319,15 @@ Decision Decide(const RuleSet& set, Method m, std::string_view path) {
           r->CountEffect(delay.count());
           break;
         }
+        case RuleKind::kSkipSync:
+          d.skip_sync = r.get();
+          r->CountEffect(1);
+          break;
+        case RuleKind::kCrashAt:
+        case RuleKind::kTornWrite:
+        case RuleKind::kTornSequence:
+          if (r->TakeCrash()) d.crash = r.get();
+          break;
         default:
           d.shaping.emplace_back(r.get(), *n);
           break;

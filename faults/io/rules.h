@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,7 +57,22 @@ MethodMask ApplicableMethods(int kind);
 // errno by name ("EIO") or nullopt; only errnos that make sense for a filesystem op.
 std::optional<int> ParseErrno(std::string_view name);
 
-enum class RuleKind { kLatency = 1, kErrno, kShort, kCorrupt, kAttr, kEnospcAfter };
+enum class RuleKind {
+  kLatency = 1,
+  kErrno,
+  kShort,
+  kCorrupt,
+  kAttr,
+  kEnospcAfter,
+  // The crash model (see crash.h): what a power cut does to data the kernel accepted.
+  kLoseUnsynced,  // track bytes written since a file's last fsync; a crash drops them
+  kTornWrite,     // the Nth matching write reaches the file only in part, then the crash
+  kTornSequence,  // at the Nth matching sync only chosen writes since the last one persist
+  kCrashAt,       // crash before or after the Nth matching op
+  kSkipSync,      // fsync/fdatasync report success without syncing (and do not count as one)
+};
+// True for the kinds whose effect is a crash of the overlay's users.
+bool IsCrashKind(RuleKind k);
 std::string_view RuleKindName(RuleKind k);
 enum class Distribution { kFixed, kUniform, kNormal };
 enum class CorruptMode { kFlip, kZero, kRandom };
@@ -88,6 +104,20 @@ struct RuleSpec {
   uint32_t corrupt_max_bytes = 1;
   AttrOverride attr;
   uint64_t enospc_after_bytes = 0;
+
+  // Crash model. at_op: the Nth firing op (after percent) triggers crash-at, torn-write and
+  // torn-sequence (0 means 1); each such rule crashes once.
+  int64_t crash_at_op = 1;
+  bool crash_after_op = false;                // crash-at: the op happens, then the crash
+  std::chrono::nanoseconds crash_after{0};    // lose-unsynced: crash this long after arming
+  uint64_t max_unsynced_bytes = 64ull << 20;  // lose-unsynced/torn-sequence memory bound
+  std::vector<uint64_t> tear_at;              // torn-write: split offsets inside the write
+  uint32_t tear_parts = 2;                    // torn-write: equal parts when tear_at is empty
+  std::vector<uint32_t> keep;                 // parts (torn-write) or writes (torn-sequence)
+                                              // that persist; empty: a seeded choice
+  // Called (on the overlay's crash thread) once a crash this rule caused or took part in is
+  // complete: files rolled back, victims gone. The agent restarts the managed process here.
+  std::function<void()> after_crash;
 };
 
 // One armed rule: its spec plus the counters that prove it acts. Shared between the rule set
@@ -116,6 +146,12 @@ class Rule {
   // How many of `len` bytes a short op transfers (at least 0, less than len when len > 0).
   size_t ShortLength(size_t len) const;
 
+  // crash-at, torn-write, torn-sequence: true exactly once, for the op that triggers the crash.
+  bool TakeCrash();
+  // Which of `n` parts/writes persist: spec.keep, or a seeded subset that is neither empty nor
+  // everything when n > 1 (a tear that keeps all or nothing shows nothing).
+  std::vector<bool> ChooseKept(size_t n) const;
+
   int64_t matched() const { return matched_.load(std::memory_order_relaxed); }
   int64_t acted() const { return acted_.load(std::memory_order_relaxed); }
   void CountEffect(int64_t units) { effect_.fetch_add(units, std::memory_order_relaxed); }
@@ -130,6 +166,7 @@ class Rule {
   std::atomic<int64_t> acted_{0};
   std::atomic<int64_t> effect_{0};
   std::atomic<uint64_t> space_left_{0};
+  std::atomic<int64_t> crash_fires_{0};
 };
 
 // An immutable list of armed rules, published to the FUSE workers as one pointer.
@@ -150,6 +187,11 @@ struct Decision {
   std::chrono::nanoseconds delay{0};                // hold the reply (step 3)
   std::vector<std::pair<Rule*, uint64_t>> shaping;  // short/corrupt/attr rules that fired
   Rule* enospc = nullptr;                           // write must take its size from this budget
+  // Crash model.
+  Rule* crash = nullptr;      // crash-at or torn-write or torn-sequence that triggers now
+  Rule* skip_sync = nullptr;  // an fsync/fdatasync to answer without syncing
+  bool track = false;         // a lose-unsynced/torn-sequence rule watches this file
+  bool record = false;        // torn-sequence: keep the write's data to re-apply if chosen
 };
 
 // Evaluates `set` for an op on `path`. Read/write data shaping is applied by the caller.

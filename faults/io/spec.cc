@@ -18,6 +18,82 @@ std::string Number(double v) {
   return o.str();
 }
 
+// The crash model's fields: each only where its action reads it, so nothing is ignored.
+void ValidateCrash(const IoFault& f, FieldErrors& e) {
+  auto a = f.action();
+  const auto& c = f.crash();
+  bool counted = a == IoFault::CRASH_AT || a == IoFault::TORN_WRITE || a == IoFault::TORN_SEQUENCE;
+  bool crashes = counted || a == IoFault::LOSE_UNSYNCED || a == IoFault::CRASH;
+  std::string name = ActionName(a);
+  if (a == IoFault::CRASH) {
+    if (f.methods_size() > 0) e.push_back({"io.methods", "a crash acts on the whole mount"});
+    if (!f.path().empty() && f.path() != "**")
+      e.push_back({"io.path", "a crash acts on the whole mount"});
+    if (f.max_count() != 0) e.push_back({"io.max_count", "a crash happens once"});
+  }
+  if (a == IoFault::LOSE_UNSYNCED || a == IoFault::CRASH) {
+    if (f.has_percent() && f.percent() != 100) {
+      e.push_back({"io.percent", name + " tracks every write of the matching files; use "
+                                        "torn-sequence to keep only some"});
+    }
+    if (a == IoFault::LOSE_UNSYNCED && f.max_count() != 0) {
+      e.push_back({"io.max_count", "lose-unsynced tracks every write of the matching files"});
+    }
+  }
+  if (c.at_op() < 0) e.push_back({"io.crash.at_op", "must not be negative"});
+  if (c.at_op() != 0 && !counted) {
+    e.push_back({"io.crash.at_op", "only crash-at, torn-write and torn-sequence take it"});
+  }
+  if (c.after_op() && a != IoFault::CRASH_AT) {
+    e.push_back({"io.crash.after_op", "only crash-at takes it"});
+  }
+  if (c.has_after()) {
+    if (a != IoFault::LOSE_UNSYNCED) {
+      e.push_back({"io.crash.after", "only lose-unsynced takes it"});
+    } else if (FromProto(c.after()).count() <= 0) {
+      e.push_back({"io.crash.after", "must be positive"});
+    }
+  }
+  if (!c.restart().empty() && !crashes) {
+    e.push_back({"io.crash.restart", "only a fault that crashes takes it"});
+  }
+  if (c.max_unsynced_bytes() != 0 && a != IoFault::LOSE_UNSYNCED && a != IoFault::TORN_SEQUENCE) {
+    e.push_back({"io.crash.max_unsynced_bytes", "only lose-unsynced and torn-sequence take it"});
+  }
+  if ((c.tear_at_size() > 0 || c.parts() != 0) && a != IoFault::TORN_WRITE) {
+    e.push_back(
+        {c.parts() != 0 ? "io.crash.parts" : "io.crash.tear_at", "only torn-write takes it"});
+  }
+  if (c.tear_at_size() > 0 && c.parts() != 0) {
+    e.push_back({"io.crash.parts", "set either tear_at or parts, not both"});
+  }
+  if (c.parts() == 1 || c.parts() > 4096) {
+    e.push_back({"io.crash.parts", "must be in [2, 4096]"});
+  }
+  for (int i = 0; i < c.tear_at_size(); ++i) {
+    if (c.tear_at(i) == 0 || (i > 0 && c.tear_at(i) <= c.tear_at(i - 1))) {
+      e.push_back({"io.crash.tear_at[" + std::to_string(i) + "]",
+                   "offsets must be positive and increasing"});
+    }
+  }
+  if (c.keep_size() > 0 && a != IoFault::TORN_WRITE && a != IoFault::TORN_SEQUENCE) {
+    e.push_back({"io.crash.keep", "only torn-write and torn-sequence take it"});
+  }
+  if (a == IoFault::TORN_WRITE) {
+    uint32_t parts = c.tear_at_size() > 0 ? static_cast<uint32_t>(c.tear_at_size()) + 1
+                                          : (c.parts() == 0 ? 2 : c.parts());
+    for (int i = 0; i < c.keep_size(); ++i) {
+      if (c.keep(i) >= parts) {
+        e.push_back(
+            {"io.crash.keep[" + std::to_string(i) + "]", "part " + std::to_string(c.keep(i)) +
+                                                             " does not exist (the write splits "
+                                                             "into " +
+                                                             std::to_string(parts) + " parts)"});
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string ActionName(IoFault::Action a) { return NameOf(a); }
@@ -134,6 +210,7 @@ FieldErrors ValidateSpec(const v1::FaultSpec& spec) {
   } else if (f.enospc_after_bytes() != 0) {
     e.push_back({"io.enospc_after_bytes", "only an enospc-after fault takes it"});
   }
+  ValidateCrash(f, e);
   return e;
 }
 

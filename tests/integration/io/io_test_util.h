@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -33,6 +34,19 @@ class TempDir : public testing::TempDir {
 using Child = testing::Subprocess;
 using testing::FreePort;
 using testing::WaitFor;
+
+// Everything in the file `rel` under the directory fd `dirfd` (AT_FDCWD: a path), or
+// "<strerror>" if it cannot be opened.
+inline std::string ReadAll(int dirfd, const std::string& rel) {
+  int fd = ::openat(dirfd, rel.c_str(), O_RDONLY);
+  if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
 
 inline std::string Slurp(const std::filesystem::path& p) {
   std::ifstream in(p);

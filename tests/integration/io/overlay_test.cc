@@ -45,32 +45,16 @@ class OverlayTest : public ::testing::Test {
   std::string P(const std::string& rel) const { return (dir_ / rel).string(); }
 
   // Contents of the real file underneath, bypassing the overlay.
-  std::string ReadUnder(const std::string& rel) {
-    int fd = ::openat(under_, rel.c_str(), O_RDONLY);
-    if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string ReadUnder(const std::string& rel) { return io_test::ReadAll(under_, rel); }
+
   void Write(const std::string& rel, const std::string& data) {
     int fd = ::open(P(rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0) << rel << ": " << strerror(errno);
     ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
     ::close(fd);
   }
-  std::string Read(const std::string& rel) {
-    int fd = ::open(P(rel).c_str(), O_RDONLY);
-    if (fd < 0) return "<" + std::string(strerror(errno)) + ">";
-    std::string out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string Read(const std::string& rel) { return io_test::ReadAll(AT_FDCWD, P(rel)); }
+
   double TimedFsync(int fd, bool datasync = false) {
     auto t0 = Clock::now();
     EXPECT_EQ(datasync ? ::fdatasync(fd) : ::fsync(fd), 0) << strerror(errno);
@@ -193,7 +177,9 @@ TEST_F(OverlayTest, PassthroughOperations) {
 }
 
 TEST_F(OverlayTest, Xattrs) {
-  Mount();
+  Overlay::Options o;
+  o.xattr = true;
+  Mount(o);
   Write("x", "data");
   ASSERT_EQ(::setxattr(P("x").c_str(), "user.faultline", "v1", 2, 0), 0) << strerror(errno);
   char buf[64] = {};
@@ -209,6 +195,28 @@ TEST_F(OverlayTest, Xattrs) {
   EXPECT_EQ(errno, ENODATA);
   EXPECT_EQ(::getxattr(P("x").c_str(), "security.capability", buf, sizeof(buf)), -1);
   EXPECT_EQ(errno, ENODATA);
+}
+
+// Without xattrs (the default) the kernel learns at the first call that the overlay has none and
+// answers every later xattr call itself; writes then cost no GETXATTR round trip.
+TEST_F(OverlayTest, XattrsOffByDefaultAndTheKernelStopsAsking) {
+  Mount();
+  Write("x", "data");
+  char buf[64] = {};
+  EXPECT_EQ(::getxattr(P("x").c_str(), "user.faultline", buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  EXPECT_EQ(::setxattr(P("x").c_str(), "user.faultline", "v1", 2, 0), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  // A rule on getxattr never sees a call: the kernel no longer sends any, not even the
+  // security.capability check before each buffered write.
+  auto rule = Arm(RuleKind::kLatency, "**", Bit(Method::kGetxattr),
+                  [](RuleSpec& s) { s.delay = std::chrono::milliseconds(50); });
+  int fd = ::open(P("x").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(::pwrite(fd, "abcd", 4, 0), 4);
+  ::close(fd);
+  EXPECT_EQ(::getxattr(P("x").c_str(), "user.faultline", buf, sizeof(buf)), -1);
+  EXPECT_EQ(rule->matched(), 0);
 }
 
 TEST_F(OverlayTest, FlockAndPosixLocks) {

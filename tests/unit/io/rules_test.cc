@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -176,6 +177,59 @@ TEST(RulesTest, ShortLengthAndSpaceBudget) {
   EXPECT_EQ(r->TakeSpace(4096), 4096u);
   EXPECT_EQ(r->TakeSpace(4096), 1808u);
   EXPECT_EQ(r->TakeSpace(4096), 0u);
+}
+
+TEST(RulesTest, CrashRulesTriggerOnceAtTheNthFiring) {
+  RuleSpec s;
+  s.kind = RuleKind::kCrashAt;
+  s.methods = Bit(Method::kFdatasync);
+  s.path_glob = "*.wal";
+  s.crash_at_op = 3;
+  RuleSet set;
+  set.rules.push_back(std::make_shared<Rule>(1, s));
+  set.methods = set.rules[0]->spec().methods;
+  std::vector<int> crashed;
+  for (int i = 1; i <= 6; ++i) {
+    EXPECT_EQ(Decide(set, Method::kFdatasync, "x.db").crash, nullptr);
+    if (Decide(set, Method::kFdatasync, "member/wal/0.wal").crash) crashed.push_back(i);
+  }
+  EXPECT_EQ(crashed, std::vector<int>{3});
+}
+
+TEST(RulesTest, LoseUnsyncedTracksWithoutDrawingAndSkipSyncSkips) {
+  RuleSpec lose;
+  lose.kind = RuleKind::kLoseUnsynced;
+  lose.path_glob = "*.wal";
+  RuleSpec skip;
+  skip.kind = RuleKind::kSkipSync;
+  RuleSet set;
+  set.rules.push_back(std::make_shared<Rule>(1, lose));
+  set.rules.push_back(std::make_shared<Rule>(2, skip));
+  for (auto& r : set.rules) set.methods |= r->spec().methods;
+  auto d = Decide(set, Method::kWrite, "a.wal");
+  EXPECT_TRUE(d.track);
+  EXPECT_FALSE(d.record);
+  EXPECT_FALSE(Decide(set, Method::kWrite, "a.db").track);
+  EXPECT_EQ(set.rules[0]->matched(), 0) << "tracking is not a draw";
+  EXPECT_EQ(Decide(set, Method::kFdatasync, "a.db").skip_sync, set.rules[1].get());
+  EXPECT_EQ(Decide(set, Method::kWrite, "a.db").skip_sync, nullptr);
+}
+
+TEST(RulesTest, TornChoiceIsSeededAndNeverAllOrNothing) {
+  RuleSpec s;
+  s.kind = RuleKind::kTornWrite;
+  for (uint64_t seed = 1; seed < 50; ++seed) {
+    s.seed = seed;
+    Rule a(1, s), b(2, s);
+    auto ka = a.ChooseKept(5);
+    EXPECT_EQ(ka, b.ChooseKept(5));
+    size_t n = std::count(ka.begin(), ka.end(), true);
+    EXPECT_GT(n, 0u);
+    EXPECT_LT(n, 5u);
+  }
+  s.keep = {0, 3};
+  Rule c(3, s);
+  EXPECT_EQ(c.ChooseKept(4), (std::vector<bool>{true, false, false, true}));
 }
 
 }  // namespace

@@ -100,5 +100,63 @@ TEST_F(IoValidateTest, CreateRefusesWithoutOverlay) {
   EXPECT_NO_THROW(restored->Revert());
 }
 
+TEST_F(IoValidateTest, CrashModelSpecsPass) {
+  EXPECT_TRUE(Errors(R"(io { action: LOSE_UNSYNCED mount: "/d" path: "**"
+                             crash { after { seconds: 10 } restart: "etcd"
+                                     max_unsynced_bytes: 1048576 } })")
+                  .empty());
+  EXPECT_TRUE(Errors(R"(io { action: TORN_WRITE mount: "/d" path: "member/snap/db"
+                             crash { parts: 4 keep: 0 } })")
+                  .empty());
+  EXPECT_TRUE(Errors(R"(io { action: TORN_WRITE mount: "/d" crash { tear_at: 100 tear_at: 4096
+                                                                  keep: 2 } })")
+                  .empty());
+  EXPECT_TRUE(Errors(R"(io { action: TORN_SEQUENCE mount: "/d" path: "*.wal" crash { at_op: 2 } })")
+                  .empty());
+  EXPECT_TRUE(Errors(R"(io { action: CRASH_AT mount: "/d" path: "*.wal" methods: "fdatasync"
+                             crash { at_op: 3 after_op: true } })")
+                  .empty());
+  EXPECT_TRUE(Errors(R"(io { action: SKIP_SYNC mount: "/d" path: "*.wal" percent: 50 })").empty());
+  EXPECT_TRUE(Errors(R"(io { action: CRASH mount: "/d" crash { restart: "etcd" } })").empty());
+}
+
+TEST_F(IoValidateTest, CrashFieldsOnlyWhereTheyAreRead) {
+  // Each crash setting on an action that would ignore it is an error naming the field.
+  EXPECT_TRUE(HasField(Errors(R"(io { action: LATENCY mount: "/d" delay { seconds: 1 }
+                                      crash { at_op: 2 } })"),
+                       "io.crash.at_op"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: TORN_WRITE mount: "/d" crash { after_op: true } })"),
+                       "io.crash.after_op"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: CRASH_AT mount: "/d" crash { after { seconds: 1 } } })"),
+               "io.crash.after"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: ERRNO mount: "/d" errnos { name: "EIO" }
+                                      crash { restart: "etcd" } })"),
+                       "io.crash.restart"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: TORN_WRITE mount: "/d"
+                                      crash { parts: 4 tear_at: 10 } })"),
+                       "io.crash.parts"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: TORN_WRITE mount: "/d" crash { parts: 1 } })"),
+                       "io.crash.parts"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: TORN_WRITE mount: "/d"
+                                      crash { tear_at: 10 tear_at: 5 } })"),
+                       "io.crash.tear_at[1]"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: TORN_WRITE mount: "/d" crash { parts: 4 keep: 4 } })"),
+               "io.crash.keep[0]"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: CRASH_AT mount: "/d" crash { keep: 1 } })"),
+                       "io.crash.keep"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: LOSE_UNSYNCED mount: "/d" percent: 50 })"), "io.percent"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: LOSE_UNSYNCED mount: "/d" max_count: 3 })"), "io.max_count"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: CRASH mount: "/d" methods: "write" })"), "io.methods"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: SKIP_SYNC mount: "/d" methods: "write" })"),
+                       "io.methods[0]"));
+  EXPECT_TRUE(
+      HasField(Errors(R"(io { action: CRASH_AT mount: "/d" methods: "read" })"), "io.methods[0]"));
+}
+
 }  // namespace
 }  // namespace faultline::faults::io
