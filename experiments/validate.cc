@@ -86,7 +86,7 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
   if (s.has_fault()) {
     const auto& f = s.fault();
     if (f.fault_case() == v1::FaultSpec::FAULT_NOT_SET) {
-      r.ErrorAt(path + ".fault", "names no fault family (process, io, net, stress, syscall)");
+      r.ErrorAt(path + ".fault", "names no fault family (process, io, net, stress, syscall, time)");
     }
     if (!s.has_target()) {
       r.ErrorAt(path, "target: required for a fault step (e.g. role: leader, mode: one)");

@@ -14,6 +14,8 @@ std::string FamilyOf(const v1::FaultSpec& spec) {
       return "stress";
     case v1::FaultSpec::kSyscall:
       return "syscall";
+    case v1::FaultSpec::kTime:
+      return "time";
     case v1::FaultSpec::FAULT_NOT_SET:
       break;
   }
