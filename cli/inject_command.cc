@@ -7,6 +7,7 @@
 
 #include "cli/inject_families.h"
 #include "faults/core/duration.h"
+#include "faults/specs/specs.h"
 
 namespace faultline::cli {
 
@@ -45,8 +46,12 @@ void InjectCommon::AddFlags(CLI::App* cmd) {
 
 void InjectCommon::Submit(GlobalOptions& g, v1::FaultSpec spec) const {
   v1::InjectRequest req;
-  if (!duration.empty())
+  if (!duration.empty()) {
     faults::ToProto(DurationFlag("--duration", duration), spec.mutable_duration());
+  } else if (auto implied = faults::ImpliedDuration(spec); implied.count() > 0) {
+    // The family's rule: a kill with --restart-after ends with the restart.
+    faults::ToProto(implied, spec.mutable_duration());
+  }
   if (!lease.empty()) faults::ToProto(DurationFlag("--lease", lease), req.mutable_lease());
   spec.set_seed(seed_set ? seed : std::random_device{}());
   *req.mutable_spec() = spec;

@@ -6,6 +6,7 @@
 
 #include "cli/global_options.h"
 #include "faultline/v1/fault.pb.h"
+#include "faults/core/names.h"
 
 namespace faultline::cli {
 
@@ -44,5 +45,21 @@ void AddInjectProcess(CLI::App* inject, GlobalOptions& g);
 int ParseSignal(const std::string& text);
 // Parses a duration flag; throws CLI::ValidationError naming the flag.
 std::chrono::nanoseconds DurationFlag(const std::string& flag, const std::string& value);
+
+// A flag naming a spec enum's value, spelled as the family's name table spells it
+// (faults/core/names.h); throws CLI::ValidationError naming the flag and the choices.
+template <typename Enum>
+Enum EnumFlag(const std::string& flag, const std::string& value) {
+  if (auto e = faults::ParseName<Enum>(value)) return *e;
+  throw CLI::ValidationError(flag, "\"" + value + "\": one of " + faults::Choices<Enum>());
+}
+
+// CLI11's membership check listing a spec enum's names.
+template <typename Enum>
+CLI::IsMember NamesOf() {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : faults::Names<Enum>()) names.push_back(name);
+  return CLI::IsMember(names);
+}
 
 }  // namespace faultline::cli

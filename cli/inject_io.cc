@@ -4,6 +4,7 @@
 #include "cli/inject_command.h"
 #include "cli/inject_families.h"
 #include "faults/core/duration.h"
+#include "faults/io/spec.h"
 
 namespace faultline::cli {
 namespace {
@@ -21,9 +22,10 @@ struct IoFlags {
   uint64_t enospc_after = 0;
 };
 
-void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, const std::string& help,
-               v1::IoFault::Action action) {
-  auto* cmd = family->add_subcommand(name, help);
+void AddAction(CLI::App* family, GlobalOptions& g, v1::IoFault::Action action,
+               const std::string& help, const std::string& alias = "") {
+  auto* cmd = family->add_subcommand(faults::io::ActionName(action), help);
+  if (!alias.empty()) cmd->alias(alias);
   auto common = std::make_shared<InjectCommon>();
   auto f = std::make_shared<IoFlags>();
   cmd->add_option("--mount", f->mount, "the overlay's directory (faultline overlay mount DIR)")
@@ -41,7 +43,7 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, cons
       cmd->add_option("--delay", f->delay, "added latency, e.g. 100ms")->required();
       cmd->add_option("--jitter", f->jitter, "spread (uniform) or standard deviation (normal)");
       cmd->add_option("--distribution", f->distribution, "fixed, uniform or normal")
-          ->check(CLI::IsMember({"fixed", "uniform", "normal"}));
+          ->check(NamesOf<v1::IoFault::Distribution>());
       break;
     case v1::IoFault::ERRNO:
       cmd->add_option("--errno", f->errnos,
@@ -55,9 +57,9 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, cons
       break;
     case v1::IoFault::CORRUPT:
       cmd->add_option("--mode", f->corrupt_mode, "flip, zero or random")
-          ->check(CLI::IsMember({"flip", "zero", "random"}));
+          ->check(NamesOf<v1::IoFault::CorruptMode>());
       cmd->add_option("--side", f->corrupt_side, "read (what the app sees) or write (the disk)")
-          ->check(CLI::IsMember({"read", "write"}));
+          ->check(NamesOf<v1::IoFault::Side>());
       cmd->add_option("--max-bytes", f->corrupt_max_bytes, "bytes changed per op (default 1)");
       break;
     case v1::IoFault::ATTR:
@@ -85,9 +87,7 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, cons
     if (!f->jitter.empty()) {
       faults::ToProto(DurationFlag("--jitter", f->jitter), io->mutable_jitter());
     }
-    io->set_distribution(f->distribution == "normal"    ? v1::IoFault::NORMAL
-                         : f->distribution == "uniform" ? v1::IoFault::UNIFORM
-                                                        : v1::IoFault::FIXED);
+    io->set_distribution(EnumFlag<v1::IoFault::Distribution>("--distribution", f->distribution));
     for (const auto& e : f->errnos) {
       auto* w = io->add_errnos();
       auto colon = e.find(':');
@@ -103,10 +103,8 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, cons
     io->set_short_fraction(f->short_fraction);
     io->set_short_bytes(f->short_bytes);
     if (action == v1::IoFault::CORRUPT) {
-      io->set_corrupt_mode(f->corrupt_mode == "zero"     ? v1::IoFault::ZERO
-                           : f->corrupt_mode == "random" ? v1::IoFault::RANDOM
-                                                         : v1::IoFault::FLIP);
-      io->set_corrupt_side(f->corrupt_side == "write" ? v1::IoFault::WRITE : v1::IoFault::READ);
+      io->set_corrupt_mode(EnumFlag<v1::IoFault::CorruptMode>("--mode", f->corrupt_mode));
+      io->set_corrupt_side(EnumFlag<v1::IoFault::Side>("--side", f->corrupt_side));
       io->set_corrupt_max_bytes(f->corrupt_max_bytes);
     }
     if (action == v1::IoFault::ATTR) {
@@ -131,13 +129,14 @@ void AddInjectIo(CLI::App* inject, GlobalOptions& g) {
   auto* family =
       inject->add_subcommand("io", "IO faults through a faultline overlay (faultline overlay)");
   family->require_subcommand(1);
-  AddAction(family, g, "latency", "delay matching filesystem ops", v1::IoFault::LATENCY);
-  AddAction(family, g, "errno", "fail matching ops with an errno", v1::IoFault::ERRNO);
-  AddAction(family, g, "short", "partial reads/writes", v1::IoFault::SHORT);
-  AddAction(family, g, "corrupt", "corrupt bytes on read or write", v1::IoFault::CORRUPT);
-  AddAction(family, g, "attr", "override file attributes", v1::IoFault::ATTR);
-  AddAction(family, g, "enospc", "the filesystem is full after N more bytes",
-            v1::IoFault::ENOSPC_AFTER);
+  AddAction(family, g, v1::IoFault::LATENCY, "delay matching filesystem ops");
+  AddAction(family, g, v1::IoFault::ERRNO, "fail matching ops with an errno");
+  AddAction(family, g, v1::IoFault::SHORT, "partial reads/writes");
+  AddAction(family, g, v1::IoFault::CORRUPT, "corrupt bytes on read or write");
+  AddAction(family, g, v1::IoFault::ATTR, "override file attributes");
+  // `enospc` was this command's first name; it stays as an alias.
+  AddAction(family, g, v1::IoFault::ENOSPC_AFTER, "the filesystem is full after N more bytes",
+            "enospc");
 }
 
 }  // namespace faultline::cli

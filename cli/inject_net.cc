@@ -1,6 +1,7 @@
 #include "cli/inject_command.h"
 #include "cli/inject_families.h"
 #include "faults/core/duration.h"
+#include "faults/net/spec.h"
 
 namespace faultline::cli {
 namespace {
@@ -14,20 +15,9 @@ struct NetFlags {
   std::string rate, burst, limit, peakrate;
 };
 
-template <typename Enum>
-Enum EnumFlag(const std::string& flag, const std::string& value,
-              const std::vector<std::pair<std::string, Enum>>& names) {
-  std::string allowed;
-  for (const auto& [n, e] : names) {
-    if (n == value) return e;
-    allowed += (allowed.empty() ? "" : ", ") + n;
-  }
-  throw CLI::ValidationError(flag, "\"" + value + "\": one of " + allowed);
-}
-
-void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, const std::string& help,
-               v1::NetFault::Action action) {
-  auto* cmd = family->add_subcommand(name, help);
+void AddAction(CLI::App* family, GlobalOptions& g, v1::NetFault::Action action,
+               const std::string& help) {
+  auto* cmd = family->add_subcommand(faults::net::ActionName(action), help);
   auto common = std::make_shared<InjectCommon>();
   auto f = std::make_shared<NetFlags>();
   bool partition = action == v1::NetFault::PARTITION;
@@ -78,32 +68,16 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, cons
     for (const auto& v : f->to) n->add_to(v);
     for (const auto& v : f->from) n->add_from(v);
     for (const auto& v : f->ports) n->add_ports(v);
-    n->set_protocol(EnumFlag<v1::NetFault::Protocol>("--protocol", f->protocol,
-                                                     {{"any", v1::NetFault::PROTOCOL_ANY},
-                                                      {"tcp", v1::NetFault::TCP},
-                                                      {"udp", v1::NetFault::UDP},
-                                                      {"icmp", v1::NetFault::ICMP}}));
+    n->set_protocol(EnumFlag<v1::NetFault::Protocol>("--protocol", f->protocol));
     n->set_device(f->device);
-    n->set_direction(EnumFlag<v1::NetFault::Direction>("--direction", f->direction,
-                                                       {{"egress", v1::NetFault::EGRESS},
-                                                        {"ingress", v1::NetFault::INGRESS},
-                                                        {"both", v1::NetFault::BOTH}}));
-    n->set_backend(EnumFlag<v1::NetFault::Backend>("--backend", f->backend,
-                                                   {{"auto", v1::NetFault::AUTO},
-                                                    {"netem", v1::NetFault::NETEM},
-                                                    {"nfqueue", v1::NetFault::NFQUEUE},
-                                                    {"nftables", v1::NetFault::NFTABLES}}));
+    n->set_direction(EnumFlag<v1::NetFault::Direction>("--direction", f->direction));
+    n->set_backend(EnumFlag<v1::NetFault::Backend>("--backend", f->backend));
     if (!f->delay.empty()) faults::ToProto(DurationFlag("--delay", f->delay), n->mutable_delay());
     if (!f->jitter.empty()) {
       faults::ToProto(DurationFlag("--jitter", f->jitter), n->mutable_jitter());
     }
     if (!f->distribution.empty()) {
-      n->set_distribution(
-          EnumFlag<v1::NetFault::Distribution>("--distribution", f->distribution,
-                                               {{"uniform", v1::NetFault::UNIFORM},
-                                                {"normal", v1::NetFault::NORMAL},
-                                                {"pareto", v1::NetFault::PARETO},
-                                                {"paretonormal", v1::NetFault::PARETONORMAL}}));
+      n->set_distribution(EnumFlag<v1::NetFault::Distribution>("--distribution", f->distribution));
     }
     n->set_correlation(f->correlation);
     n->set_percent(f->percent);
@@ -121,15 +95,13 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& name, cons
 void AddInjectNet(CLI::App* inject, GlobalOptions& g) {
   auto* family = inject->add_subcommand("net", "network delay, loss, partition, bandwidth, ...");
   family->require_subcommand(1);
-  AddAction(family, g, "delay", "delay matching packets", v1::NetFault::DELAY);
-  AddAction(family, g, "loss", "drop a percent of matching packets", v1::NetFault::LOSS);
-  AddAction(family, g, "duplicate", "duplicate a percent of packets (netem)",
-            v1::NetFault::DUPLICATE);
-  AddAction(family, g, "corrupt", "corrupt a percent of packets (netem)", v1::NetFault::CORRUPT);
-  AddAction(family, g, "reorder", "send some packets at once, delay the rest",
-            v1::NetFault::REORDER);
-  AddAction(family, g, "bandwidth", "limit the rate of matching traffic", v1::NetFault::BANDWIDTH);
-  AddAction(family, g, "partition", "drop all traffic to/from peers", v1::NetFault::PARTITION);
+  AddAction(family, g, v1::NetFault::DELAY, "delay matching packets");
+  AddAction(family, g, v1::NetFault::LOSS, "drop a percent of matching packets");
+  AddAction(family, g, v1::NetFault::DUPLICATE, "duplicate a percent of packets (netem)");
+  AddAction(family, g, v1::NetFault::CORRUPT, "corrupt a percent of packets (netem)");
+  AddAction(family, g, v1::NetFault::REORDER, "send some packets at once, delay the rest");
+  AddAction(family, g, v1::NetFault::BANDWIDTH, "limit the rate of matching traffic");
+  AddAction(family, g, v1::NetFault::PARTITION, "drop all traffic to/from peers");
 }
 
 }  // namespace faultline::cli

@@ -1,5 +1,6 @@
 #include "cli/inject_command.h"
 #include "faults/core/duration.h"
+#include "faults/process/spec.h"
 
 namespace faultline::cli {
 namespace {
@@ -9,9 +10,9 @@ struct ProcessFlags {
   std::string signal, grace, restart_after;
 };
 
-void AddAction(CLI::App* family, GlobalOptions& g, const std::string& action,
-               const std::string& help, v1::ProcessFault::Action kind) {
-  auto* cmd = family->add_subcommand(action, help);
+void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind,
+               const std::string& help) {
+  auto* cmd = family->add_subcommand(faults::process::ActionName(kind), help);
   auto common_ptr = std::make_shared<InjectCommon>();
   auto flags_ptr = std::make_shared<ProcessFlags>();
   flags_ptr->target.AddFlags(cmd);
@@ -43,8 +44,6 @@ void AddAction(CLI::App* family, GlobalOptions& g, const std::string& action,
     if (!f.restart_after.empty()) {
       auto d = DurationFlag("--restart-after", f.restart_after);
       faults::ToProto(d, p->mutable_restart_after());
-      // The restart is the fault's end.
-      if (common.duration.empty()) common.duration = f.restart_after;
     }
     common.Submit(g, spec);
   });
@@ -77,12 +76,11 @@ void ProcessTargetFlags::Fill(const CLI::App* cmd, v1::ProcessTarget* t) const {
 void AddInjectProcess(CLI::App* inject, GlobalOptions& g) {
   auto* family = inject->add_subcommand("process", "signal, kill, pause or restart processes");
   family->require_subcommand(1);
-  AddAction(family, g, "signal", "send a signal once", v1::ProcessFault::SIGNAL);
-  AddAction(family, g, "kill", "kill (SIGKILL unless --signal)", v1::ProcessFault::KILL);
-  AddAction(family, g, "pause", "SIGSTOP now, SIGCONT when the fault ends",
-            v1::ProcessFault::PAUSE);
-  AddAction(family, g, "restart", "restart a managed process and report its time to ready",
-            v1::ProcessFault::RESTART);
+  AddAction(family, g, v1::ProcessFault::SIGNAL, "send a signal once");
+  AddAction(family, g, v1::ProcessFault::KILL, "kill (SIGKILL unless --signal)");
+  AddAction(family, g, v1::ProcessFault::PAUSE, "SIGSTOP now, SIGCONT when the fault ends");
+  AddAction(family, g, v1::ProcessFault::RESTART,
+            "restart a managed process and report its time to ready");
 }
 
 }  // namespace faultline::cli

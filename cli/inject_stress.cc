@@ -1,6 +1,7 @@
 #include "cli/inject_command.h"
 #include "cli/inject_families.h"
 #include "faults/stress/size.h"
+#include "faults/stress/spec.h"
 
 namespace faultline::cli {
 namespace {
@@ -34,7 +35,8 @@ void AddInjectStress(CLI::App* inject, GlobalOptions& g) {
   family->require_subcommand(1);
 
   {
-    auto* cmd = family->add_subcommand("cpu", "keep N workers busy at L% of a CPU each");
+    auto* cmd = family->add_subcommand(faults::stress::ActionName(v1::StressFault::CPU),
+                                       "keep N workers busy at L% of a CPU each");
     auto common = std::make_shared<InjectCommon>();
     auto f = std::make_shared<StressFlags>();
     cmd->add_option("--workers", f->workers, "worker processes (default 1, at most 4 x CPUs)");
@@ -55,7 +57,8 @@ void AddInjectStress(CLI::App* inject, GlobalOptions& g) {
     });
   }
   {
-    auto* cmd = family->add_subcommand("memory", "hold SIZE of touched anonymous memory");
+    auto* cmd = family->add_subcommand(faults::stress::ActionName(v1::StressFault::MEMORY),
+                                       "hold SIZE of touched anonymous memory");
     auto common = std::make_shared<InjectCommon>();
     auto f = std::make_shared<StressFlags>();
     cmd->add_option("--size", f->size, "bytes (512MiB, 2GiB, 100MB) or percent of RAM (25%)")

@@ -123,6 +123,7 @@ std::vector<v1::Experiment> LoadAll(const std::vector<std::string>& files) {
   for (const auto& f : files) {
     auto r = experiments::LoadFile(f);
     errors.insert(errors.end(), r.errors.begin(), r.errors.end());
+    for (const auto& n : r.notes) std::cerr << "note: " << n.ToString() << "\n";
     for (auto& e : r.experiments) out.push_back(std::move(e));
   }
   // Nothing runs unless every file loads: a gate must not pass on a half-read suite.

@@ -31,6 +31,7 @@ std::string Lower(std::string s) {
 const std::map<std::string, std::string>& KnownUnsupported() {
   static const std::map<std::string, std::string> m = {
       {"containerNames", "faultline acts on the agent's managed etcd, not on containers"},
+      {"containerName", "faultline acts on the agent's managed etcd, not on containers"},
       {"remoteCluster", "faultline drives the agents of one controller"},
       {"tcParameter", "write the action's own block (delay, loss, ...)"},
       {"stressngStressors", "stress-ng options are not supported; use stressors.cpu/memory"},
@@ -51,6 +52,7 @@ class Mapper {
   void Map(const std::string& kind);
 
  private:
+  std::string kind_;
   std::string P(const std::string& key) const { return base_ + "." + key; }
   YAML::Node Get(const std::string& key) {
     handled_.insert(key);
@@ -131,6 +133,18 @@ void Mapper::Selector(const YAML::Node& node, const std::string& path, v1::Targe
 }
 
 void Mapper::Common(v1::Step* step) {
+  // chaos-mesh 1.x chose one container of the pod (`containerName`); the agent's managed etcd is
+  // the pod's only container here, so naming it changes nothing and naming another is an error.
+  // PodChaos reads it itself (container-kill names the process to kill).
+  if (kind_ != "PodChaos") {
+    if (YAML::Node c = Get("containerName")) {
+      if (!c.IsScalar() || c.Scalar() != kManagedEtcd) {
+        r_.Error(c, P("containerName"),
+                 std::string("faultline acts on the agent's managed ") + kManagedEtcd +
+                     "; containerName may only name it");
+      }
+    }
+  }
   v1::TargetSelector* t = step->mutable_target();
   const std::string s = "spec.steps[0]";
   if (YAML::Node sel = Get("selector")) {
@@ -161,6 +175,10 @@ void Mapper::Common(v1::Step* step) {
   r_.Alias(s + ".duration", P("duration"));
   r_.Alias(s, base_);
   if (YAML::Node sched = Get("scheduler")) {
+    // chaos-mesh 1.x scheduled each chaos object itself; 2.x moved that into the Schedule kind.
+    r_.Note(sched, P("scheduler"),
+            "chaos-mesh 1.x scheduler read as this experiment's schedule (chaos-mesh 2.x writes "
+            "a Schedule)");
     Remember(P("scheduler"), sched);
     Block(sched, P("scheduler"), {{"cron", [&](const YAML::Node& v, const std::string& p) {
                                      SetField(e_->mutable_schedule(), "cron", v, v.Mark(), p, r_);
@@ -412,7 +430,17 @@ void Mapper::Pod(v1::Step* step) {
   }
   if (a == "container-kill") {
     YAML::Node c = Get("containerNames");
-    if (!c || !c.IsSequence() || c.size() != 1 || !c[0].IsScalar()) {
+    // chaos-mesh 1.x named the one container: `containerName: etcd`.
+    YAML::Node one = Get("containerName");
+    if (one && !c) {
+      if (!one.IsScalar() || one.Scalar().empty()) {
+        r_.Error(one, P("containerName"), "expected the name of the managed process to kill");
+      } else {
+        managed = one.Scalar();
+      }
+    } else if (one) {
+      r_.Error(one, P("containerName"), "give containerName (chaos-mesh 1.x) or containerNames");
+    } else if (!c || !c.IsSequence() || c.size() != 1 || !c[0].IsScalar()) {
       r_.Error(c ? c.Mark() : spec_.Mark(), P("containerNames"),
                "container-kill needs exactly one container name: the managed process to kill");
     } else {
@@ -521,6 +549,7 @@ void Mapper::Stress(v1::Step* step) {
 }
 
 void Mapper::Map(const std::string& kind) {
+  kind_ = kind;
   v1::Step* step = e_->add_steps();
   step->set_name(e_->name());
   if (kind == "IOChaos") {
@@ -617,6 +646,12 @@ void ReadSchedule(const YAML::Node& spec, Reporter& r, v1::Experiment* e) {
 }
 
 }  // namespace
+
+std::string CanonicalChaosMeshKind(const std::string& kind) {
+  // chaos-mesh 1.x registered IOChaos as "IoChaos"; NetworkChaos, PodChaos and StressChaos kept
+  // their names, and 1.x had no Schedule kind (each object carried `scheduler`).
+  return kind == "IoChaos" ? "IOChaos" : kind;
+}
 
 bool IsChaosMeshKind(const std::string& kind) {
   return kind == "Schedule" || ScheduleTypes().count(kind) > 0;

@@ -24,11 +24,17 @@ YAML::Node ReadEnvelope(const YAML::Node& doc, Reporter& r, const MetadataField&
 void ReadNative(const YAML::Node& doc, Reporter& r, v1::Experiment* out);
 void ReadChaosMesh(const YAML::Node& doc, const std::string& kind, Reporter& r,
                    v1::Experiment* out);
+// A fault step without a duration takes the one its fault implies (a kill with restart_after
+// lasts until the restart), so the runner holds the fault as long as the CLI would.
+void FillImpliedDurations(v1::Experiment* e);
 // Reports problems of `e` under `prefix` ("spec." for native documents).
 void ValidateInto(const v1::Experiment& e, const std::string& prefix, const LoadOptions& o,
                   Reporter& r);
 
-// Whether `kind` of apiVersion chaos-mesh.org/v1alpha1 is one faultline maps.
+// Whether `kind` of apiVersion chaos-mesh.org/v1alpha1 is one faultline maps (current spelling).
 bool IsChaosMeshKind(const std::string& kind);
+// chaos-mesh 1.x's spelling of a kind ("IoChaos") as chaos-mesh spells it now ("IOChaos"); any
+// other kind as given.
+std::string CanonicalChaosMeshKind(const std::string& kind);
 
 }  // namespace faultline::experiments::internal

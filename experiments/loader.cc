@@ -47,14 +47,20 @@ void ReadDocument(const YAML::Node& doc, Reporter& r, const LoadOptions& options
     internal::ReadNative(doc, r, &e);
     prefix = "spec.";
   } else if (api_s == kChaosMeshApi) {
-    if (!internal::IsChaosMeshKind(kind_s)) {
+    const std::string canonical = internal::CanonicalChaosMeshKind(kind_s);
+    if (!internal::IsChaosMeshKind(canonical)) {
       r.Error(kind, "kind",
               "chaos-mesh kind '" + kind_s +
-                  "' is not supported; supported: IOChaos, NetworkChaos, PodChaos, StressChaos, "
-                  "Schedule");
+                  "' is not supported; supported: IOChaos (1.x: IoChaos), NetworkChaos, PodChaos, "
+                  "StressChaos, Schedule");
       return;
     }
-    internal::ReadChaosMesh(doc, kind_s, r, &e);
+    if (canonical != kind_s) {
+      r.Note(
+          kind, "kind",
+          "chaos-mesh 1.x kind '" + kind_s + "' read as its current spelling '" + canonical + "'");
+    }
+    internal::ReadChaosMesh(doc, canonical, r, &e);
     prefix = "spec.";
   } else {
     r.Error(api, "apiVersion",
@@ -66,6 +72,7 @@ void ReadDocument(const YAML::Node& doc, Reporter& r, const LoadOptions& options
   // A seed is part of what makes a run replayable; without one, derive it from the name so the
   // same file always replays the same choices.
   if (e.seed() == 0) e.set_seed(faults::StableHash(e.name()));
+  internal::FillImpliedDurations(&e);
   // Structure is only worth checking when the document read cleanly; otherwise the missing
   // pieces would be reported twice.
   if (r.error_count() == before) internal::ValidateInto(e, prefix, options, r);
@@ -100,6 +107,7 @@ LoadResult LoadString(std::string_view yaml, const std::string& file_name,
     }
   }
   result.errors = r.diagnostics();
+  result.notes = r.notes();
   if (result.errors.empty()) result.experiments = std::move(out);
   return result;
 }

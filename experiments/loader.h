@@ -20,11 +20,14 @@ struct LoadOptions {
 struct LoadResult {
   std::vector<v1::Experiment> experiments;
   Diagnostics errors;
+  // Not errors, but worth showing the user: e.g. a chaos-mesh 1.x spelling that was mapped.
+  Diagnostics notes;
   bool ok() const { return errors.empty(); }
 };
 
 // Loads every document of a YAML stream: native `apiVersion: faultline/v1, kind: Experiment`
-// or the chaos-mesh.org/v1alpha1 kinds IOChaos, NetworkChaos, PodChaos, StressChaos and Schedule.
+// or the chaos-mesh.org/v1alpha1 kinds IOChaos, NetworkChaos, PodChaos, StressChaos and Schedule
+// (and chaos-mesh 1.x's spellings of them, IoChaos and per-kind `scheduler`, with a note).
 // All errors are collected (file:line:column, field path, reason); experiments are returned
 // only when there is none, so nothing is half-loaded.
 LoadResult LoadString(std::string_view yaml, const std::string& file_name,

@@ -1,7 +1,11 @@
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include <set>
 
 #include "experiments/internal.h"
 #include "faults/core/duration.h"
+#include "faults/specs/specs.h"
 
 namespace faultline::experiments::internal {
 
@@ -10,12 +14,64 @@ namespace {
 using v1::Step;
 using v1::TargetSelector;
 
-// Faults that act once and are over (a signal, a kill): a zero duration is meaningful for them.
-bool IsInstant(const v1::FaultSpec& f) {
-  if (!f.has_process()) return false;
-  auto a = f.process().action();
-  return a == v1::ProcessFault::SIGNAL || a == v1::ProcessFault::KILL ||
-         a == v1::ProcessFault::RESTART;
+// Paths of the string fields (proto names, "process.target.cmdline", "net.to[0]") holding a
+// ${label:KEY} placeholder: the runner fills them per agent, so they are checked there.
+void PlaceholderPaths(const google::protobuf::Message& m, const std::string& prefix,
+                      std::set<std::string>& out) {
+  using google::protobuf::FieldDescriptor;
+  const auto* refl = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  refl->ListFields(m, &fields);
+  auto has = [](const std::string& v) { return v.find("${label:") != std::string::npos; };
+  for (const auto* f : fields) {
+    const std::string p = prefix + f->name();
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      if (!f->is_repeated()) {
+        if (has(refl->GetString(m, f))) out.insert(p);
+        continue;
+      }
+      for (int i = 0; i < refl->FieldSize(m, f); ++i) {
+        if (has(refl->GetRepeatedString(m, f, i))) out.insert(p + "[" + std::to_string(i) + "]");
+      }
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !f->is_map()) {
+      if (!f->is_repeated()) {
+        PlaceholderPaths(refl->GetMessage(m, f), p + ".", out);
+        continue;
+      }
+      for (int i = 0; i < refl->FieldSize(m, f); ++i) {
+        PlaceholderPaths(refl->GetRepeatedMessage(m, f, i), p + "[" + std::to_string(i) + "].",
+                         out);
+      }
+    }
+  }
+}
+
+// A family's field path ("io.max_count", "io.errnos[0].name") as experiment files write it
+// ("io.maxCount"): each segment's lowerCamel JSON name, found through the descriptors.
+std::string YamlPath(const std::string& field) {
+  const google::protobuf::Descriptor* d = v1::FaultSpec::descriptor();
+  std::string out;
+  size_t i = 0;
+  while (i < field.size()) {
+    size_t end = field.find_first_of(".[", i);
+    if (end == std::string::npos) end = field.size();
+    std::string name = field.substr(i, end - i);
+    const auto* f = d ? d->FindFieldByName(name) : nullptr;
+    out += f ? f->json_name() : name;
+    d = f ? f->message_type() : nullptr;
+    if (end < field.size() && field[end] == '[') {
+      size_t close = field.find(']', end);
+      if (close == std::string::npos) close = field.size() - 1;
+      out += field.substr(end, close - end + 1);
+      end = close + 1;
+    }
+    if (end < field.size() && field[end] == '.') {
+      out += '.';
+      ++end;
+    }
+    i = end;
+  }
+  return out;
 }
 
 // `peer` selectors default to all; a fault's own target must say how many it hits unless it can
@@ -88,6 +144,14 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
     if (f.fault_case() == v1::FaultSpec::FAULT_NOT_SET) {
       r.ErrorAt(path + ".fault", "names no fault family (process, io, net, stress, syscall, time)");
     }
+    // The family's own rules, the same the agent applies: a bad spec is refused when the
+    // experiment is loaded or submitted, not found by an agent in the middle of a run.
+    std::set<std::string> placeholders;
+    PlaceholderPaths(f, "", placeholders);
+    for (const auto& err : faults::ValidateSpec(f)) {
+      if (placeholders.count(err.field)) continue;
+      r.ErrorAt(path + ".fault." + YamlPath(err.field), err.reason);
+    }
     if (!s.has_target()) {
       r.ErrorAt(path, "target: required for a fault step (e.g. role: leader, mode: one)");
     } else {
@@ -100,7 +164,8 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
         CheckTarget(s.peer(), path + ".peer", true, done, r);
       }
     }
-    if (faults::FromProto(s.duration()).count() <= 0 && !IsInstant(f)) {
+    if (faults::FromProto(s.duration()).count() <= 0 && !faults::OneShot(f) &&
+        faults::ImpliedDuration(f).count() <= 0) {
       r.ErrorAt(path + ".duration", "required: how long the fault lasts (e.g. 30s)");
     }
     if (!s.name().empty()) done.insert(s.name());
@@ -128,7 +193,20 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
   }
 }
 
+void FillImpliedDuration(v1::Step* s) {
+  if (s->has_fault() && faults::FromProto(s->duration()).count() <= 0) {
+    auto implied = faults::ImpliedDuration(s->fault());
+    if (implied.count() > 0) faults::ToProto(implied, s->mutable_duration());
+  }
+  for (auto& p : *s->mutable_parallel()) FillImpliedDuration(&p);
+  for (auto& p : *s->mutable_serial()) FillImpliedDuration(&p);
+}
+
 }  // namespace
+
+void FillImpliedDurations(v1::Experiment* e) {
+  for (auto& s : *e->mutable_steps()) FillImpliedDuration(&s);
+}
 
 void ValidateInto(const v1::Experiment& e, const std::string& prefix, const LoadOptions& o,
                   Reporter& r) {

@@ -48,6 +48,12 @@ void Reporter::Error(const YAML::Mark& at, std::string path, std::string message
   diagnostics_.push_back(std::move(d));
 }
 
+void Reporter::Note(const YAML::Node& at, std::string path, std::string message) {
+  const YAML::Mark m = at.Mark();
+  notes_.push_back({file_, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0,
+                    std::move(path), std::move(message)});
+}
+
 YAML::Mark Reporter::Where(const std::string& path) const {
   std::string p = path;
   while (!p.empty()) {

@@ -24,6 +24,8 @@ class Reporter {
   void Error(const YAML::Node& at, std::string path, std::string message) {
     Error(at.Mark(), std::move(path), std::move(message));
   }
+  // Something the user should know that is not an error (e.g. an old spelling was mapped).
+  void Note(const YAML::Node& at, std::string path, std::string message);
   // An error at the place `path` (or its nearest remembered parent) was written.
   void ErrorAt(const std::string& path, std::string message);
 
@@ -36,11 +38,13 @@ class Reporter {
 
   const std::string& file() const { return file_; }
   const Diagnostics& diagnostics() const { return diagnostics_; }
+  const Diagnostics& notes() const { return notes_; }
   size_t error_count() const { return diagnostics_.size(); }
 
  private:
   std::string file_;
   Diagnostics diagnostics_;
+  Diagnostics notes_;
   std::map<std::string, YAML::Mark> marks_;
   std::map<std::string, std::string> aliases_;
 };

@@ -490,6 +490,7 @@ grpc::Status ControllerService::SubmitExperiment(grpc::ServerContext*,
   if (!loaded.ok()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, experiments::FormatDiagnostics(loaded.errors)};
   }
+  for (const auto& n : loaded.notes) resp->add_notes(n.ToString());
   std::lock_guard lock(mu_);
   if (stopping_ || role_ != Role::kActive) return NotActiveLocked();
   try {

@@ -18,6 +18,7 @@
 #include "faults/core/duration.h"
 #include "faults/core/fault.h"
 #include "faults/core/rng.h"
+#include "faults/io/spec.h"
 
 namespace faultline::controller {
 
@@ -138,22 +139,12 @@ class Run {
     return it == a.labels.end() ? "" : it->second;
   }
 
-  // chaos-mesh's volumePath names the volume inside a pod; here it is the agent's overlay of
-  // the member's data dir. When the fault's mount is not an overlay of that agent and the agent
-  // has exactly one, the fault goes to that one (said in the timeline); otherwise it is left
-  // for the agent to refuse with its reason. Returns the note for the timeline.
+  // The io family maps chaos-mesh's volumePath onto this agent's overlays (faults/io/spec.h).
   std::string MapVolume(const AgentInfo& info, v1::IoFault* io) {
     v1::OverlayResponse resp;
     auto st = Stub(info.address).ListOverlays(Ctx().get(), {}, &resp);
     if (!st.ok()) return "";
-    for (const auto& m : resp.mounts()) {
-      if (m == io->mount()) return "";
-    }
-    if (resp.mounts_size() != 1) return "";
-    std::string note =
-        " (volume " + io->mount() + " is this agent's overlay " + resp.mounts(0) + ")";
-    io->set_mount(resp.mounts(0));
-    return note;
+    return faults::io::MapVolume({resp.mounts().begin(), resp.mounts().end()}, io);
   }
   void DiscoverCluster();
   ClusterView View(LeaderSample* sample);

@@ -1,25 +1,15 @@
 #include "faults/core/fault.h"
 
+#include <google/protobuf/descriptor.h>
+
 namespace faultline::faults {
 
+// The oneof's field name is the family name, so a family added to fault.proto is named here
+// without a change.
 std::string FamilyOf(const v1::FaultSpec& spec) {
-  switch (spec.fault_case()) {
-    case v1::FaultSpec::kProcess:
-      return "process";
-    case v1::FaultSpec::kIo:
-      return "io";
-    case v1::FaultSpec::kNet:
-      return "net";
-    case v1::FaultSpec::kStress:
-      return "stress";
-    case v1::FaultSpec::kSyscall:
-      return "syscall";
-    case v1::FaultSpec::kTime:
-      return "time";
-    case v1::FaultSpec::FAULT_NOT_SET:
-      break;
-  }
-  return "";
+  const auto* oneof = v1::FaultSpec::descriptor()->FindOneofByName("fault");
+  const auto* field = spec.GetReflection()->GetOneofFieldDescriptor(spec, oneof);
+  return field == nullptr ? "" : field->name();
 }
 
 }  // namespace faultline::faults

@@ -5,31 +5,13 @@
 
 #include "faults/core/duration.h"
 #include "faults/io/glob.h"
+#include "faults/io/spec.h"
 
 namespace faultline::faults::io {
 namespace {
 
 using json = nlohmann::json;
 using v1::IoFault;
-
-std::string ActionName(IoFault::Action a) {
-  switch (a) {
-    case IoFault::LATENCY:
-      return "latency";
-    case IoFault::ERRNO:
-      return "errno";
-    case IoFault::SHORT:
-      return "short";
-    case IoFault::CORRUPT:
-      return "corrupt";
-    case IoFault::ATTR:
-      return "attr";
-    case IoFault::ENOSPC_AFTER:
-      return "enospc-after";
-    default:
-      return "unspecified";
-  }
-}
 
 RuleSpec ToRule(const v1::FaultSpec& spec) {
   const IoFault& f = spec.io();
@@ -186,122 +168,7 @@ class IoFactory : public FaultFactory {
   explicit IoFactory(OverlayManager& manager) : manager_(manager) {}
   std::string_view Family() const override { return "io"; }
 
-  FieldErrors Validate(const v1::FaultSpec& spec) const override {
-    FieldErrors e;
-    const IoFault& f = spec.io();
-    auto action = f.action();
-    if (action == IoFault::ACTION_UNSPECIFIED || !IoFault::Action_IsValid(action)) {
-      e.push_back(
-          {"io.action", "required: one of latency, errno, short, corrupt, attr, enospc-after"});
-    }
-    if (f.mount().empty()) {
-      e.push_back({"io.mount", "required: the directory where a faultline overlay is mounted"});
-    } else if (f.mount()[0] != '/') {
-      e.push_back({"io.mount", "must be an absolute path (got \"" + f.mount() + "\")"});
-    }
-    if (auto why = GlobError(f.path()); !why.empty()) e.push_back({"io.path", why});
-    MethodMask applicable =
-        IoFault::Action_IsValid(action) && action != 0 ? ApplicableMethods(action) : ~MethodMask{0};
-    for (int i = 0; i < f.methods_size(); ++i) {
-      std::string field = "io.methods[" + std::to_string(i) + "]";
-      auto m = ParseMethod(f.methods(i));
-      if (!m) {
-        e.push_back({field, "unknown FUSE method \"" + f.methods(i) + "\""});
-      } else if ((*m & applicable) == 0) {
-        e.push_back(
-            {field, "\"" + f.methods(i) + "\" cannot carry a " + ActionName(action) + " fault"});
-      }
-    }
-    if (f.has_percent() && !(f.percent() > 0 && f.percent() <= 100)) {
-      e.push_back({"io.percent", "must be in (0, 100] (got " + json(f.percent()).dump() + ")"});
-    }
-    if (f.max_count() < 0) e.push_back({"io.max_count", "must not be negative"});
-
-    auto delay = FromProto(f.delay());
-    auto jitter = FromProto(f.jitter());
-    bool latency = action == IoFault::LATENCY;
-    if (latency && delay.count() <= 0) e.push_back({"io.delay", "required: a positive delay"});
-    if (delay.count() < 0) e.push_back({"io.delay", "must not be negative"});
-    if (delay > std::chrono::hours(1)) e.push_back({"io.delay", "longer than 1h"});
-    if (jitter.count() < 0) e.push_back({"io.jitter", "must not be negative"});
-    if (!IoFault::Distribution_IsValid(f.distribution())) {
-      e.push_back({"io.distribution", "must be fixed, uniform or normal"});
-    } else if (f.distribution() != IoFault::FIXED && jitter.count() == 0) {
-      e.push_back({"io.jitter", "required by a uniform or normal distribution"});
-    }
-    if (!latency && (delay.count() > 0 || jitter.count() > 0)) {
-      e.push_back({"io.delay", "only a latency fault takes a delay"});
-    }
-
-    if (action == IoFault::ERRNO && f.errnos_size() == 0) {
-      e.push_back({"io.errnos", "required: at least one errno, e.g. EIO"});
-    }
-    if (action != IoFault::ERRNO && f.errnos_size() > 0) {
-      e.push_back({"io.errnos", "only an errno fault takes errnos"});
-    }
-    for (int i = 0; i < f.errnos_size(); ++i) {
-      if (!ParseErrno(f.errnos(i).name())) {
-        e.push_back({"io.errnos[" + std::to_string(i) + "].name",
-                     "unknown errno \"" + f.errnos(i).name() + "\" (use a name like EIO)"});
-      }
-    }
-
-    bool is_short = action == IoFault::SHORT;
-    if (is_short) {
-      bool frac = f.short_fraction() != 0;
-      bool bytes = f.short_bytes() != 0;
-      if (frac == bytes) {
-        e.push_back({"io.short_fraction", "set exactly one of short_fraction and short_bytes"});
-      }
-      if (frac && !(f.short_fraction() > 0 && f.short_fraction() < 1)) {
-        e.push_back({"io.short_fraction", "must be in (0, 1)"});
-      }
-    } else if (f.short_fraction() != 0 || f.short_bytes() != 0) {
-      e.push_back({f.short_fraction() != 0 ? "io.short_fraction" : "io.short_bytes",
-                   "only a short fault takes it"});
-    }
-
-    if (action == IoFault::CORRUPT) {
-      if (!IoFault::CorruptMode_IsValid(f.corrupt_mode())) {
-        e.push_back({"io.corrupt_mode", "must be flip, zero or random"});
-      }
-      if (!IoFault::Side_IsValid(f.corrupt_side())) {
-        e.push_back({"io.corrupt_side", "must be read or write"});
-      }
-      // The side decides the method; a list naming the other one would never act.
-      for (int i = 0; i < f.methods_size(); ++i) {
-        auto m = ParseMethod(f.methods(i)).value_or(0);
-        auto side = f.corrupt_side() == IoFault::WRITE ? Bit(Method::kWrite) : Bit(Method::kRead);
-        if (m != 0 && (m & side) == 0) {
-          e.push_back({"io.methods[" + std::to_string(i) + "]",
-                       "corrupt_side is " +
-                           std::string(f.corrupt_side() == IoFault::WRITE ? "write" : "read") +
-                           ": \"" + f.methods(i) + "\" would never be corrupted"});
-        }
-      }
-    } else if (f.corrupt_max_bytes() != 0) {
-      e.push_back({"io.corrupt_max_bytes", "only a corrupt fault takes it"});
-    }
-
-    const auto& a = f.attr();
-    bool any_attr = a.has_size() || a.has_mode() || a.has_mtime_unix() || a.has_atime_unix() ||
-                    a.has_ctime_unix() || a.has_uid() || a.has_gid() || a.has_nlink();
-    if (action == IoFault::ATTR && !any_attr) {
-      e.push_back({"io.attr", "required: at least one attribute to override"});
-    }
-    if (action != IoFault::ATTR && any_attr)
-      e.push_back({"io.attr", "only an attr fault takes it"});
-    if (a.has_mode() && (a.mode() & ~07777u) != 0) {
-      e.push_back({"io.attr.mode", "permission bits only (at most 07777)"});
-    }
-
-    if (action == IoFault::ENOSPC_AFTER) {
-      // 0 is meaningful: full at once.
-    } else if (f.enospc_after_bytes() != 0) {
-      e.push_back({"io.enospc_after_bytes", "only an enospc-after fault takes it"});
-    }
-    return e;
-  }
+  FieldErrors Validate(const v1::FaultSpec& spec) const override { return ValidateSpec(spec); }
 
   std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext&) const override {
     return std::make_unique<IoFaultImpl>(spec, manager_);

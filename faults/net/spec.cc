@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include "faults/core/duration.h"
+#include "faults/core/names.h"
 
 namespace faultline::faults::net {
 namespace {
@@ -89,6 +90,25 @@ std::vector<Backend> Candidates(NetFault::Action a) {
   }
 }
 
+Backend ToBackend(NetFault::Backend b) {
+  return b == NetFault::NETEM     ? Backend::kNetem
+         : b == NetFault::NFQUEUE ? Backend::kNfqueue
+                                  : Backend::kNftables;
+}
+
+// A kernel with every feature: what no node can serve is refused without asking one.
+const Capabilities& EveryFeature() {
+  static const Capabilities all = [] {
+    Capabilities c;
+    for (const char* n :
+         {"netem", "tbf", "ifb", "clsact", "u32", "mirred", "nfqueue", "nftables"}) {
+      c[n] = {true, ""};
+    }
+    return c;
+  }();
+  return all;
+}
+
 void CheckPercent(double v, const char* field, bool required, FieldErrors* errs) {
   if (required && v == 0) {
     errs->push_back({std::string("net.") + field, "required: a percent in (0, 100]"});
@@ -111,26 +131,7 @@ const char* BackendName(Backend b) {
   return "?";
 }
 
-std::string ActionName(NetFault::Action a) {
-  switch (a) {
-    case NetFault::DELAY:
-      return "delay";
-    case NetFault::LOSS:
-      return "loss";
-    case NetFault::DUPLICATE:
-      return "duplicate";
-    case NetFault::CORRUPT:
-      return "corrupt";
-    case NetFault::REORDER:
-      return "reorder";
-    case NetFault::BANDWIDTH:
-      return "bandwidth";
-    case NetFault::PARTITION:
-      return "partition";
-    default:
-      return "unspecified";
-  }
-}
+std::string ActionName(NetFault::Action a) { return NameOf(a); }
 
 std::vector<uint8_t> Match::l4protos() const {
   switch (protocol) {
@@ -146,56 +147,37 @@ std::vector<uint8_t> Match::l4protos() const {
   }
 }
 
-FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabilities& caps) {
+FieldErrors ValidateNetSpec(const NetFault& f) {
   FieldErrors errs;
   const auto a = f.action();
   if (!NetFault::Action_IsValid(a) || a == NetFault::ACTION_UNSPECIFIED) {
-    errs.push_back({"net.action",
-                    "required: one of delay, loss, duplicate, corrupt, reorder, "
-                    "bandwidth, partition"});
+    errs.push_back({"net.action", "required: one of " + Choices<NetFault::Action>()});
     return errs;
   }
-  std::vector<Cidr> to, from;
   for (int i = 0; i < f.to_size(); ++i) {
     std::string why;
-    auto c = ParseCidr(f.to(i), &why);
-    const std::string field = "net.to[" + std::to_string(i) + "]";
-    if (!c) {
-      errs.push_back({field, why});
-      continue;
-    }
-    for (const Cidr& ex : opts.exempt_cidrs)
-      if (c->Overlaps(ex))
-        errs.push_back({field, "covers " + ex.ToString() +
-                                   ", a controller address the agent must keep reaching"});
-    to.push_back(*c);
+    if (!ParseCidr(f.to(i), &why)) errs.push_back({"net.to[" + std::to_string(i) + "]", why});
   }
   for (int i = 0; i < f.from_size(); ++i) {
     std::string why;
     if (!ParseCidr(f.from(i), &why)) errs.push_back({"net.from[" + std::to_string(i) + "]", why});
   }
   if (!NetFault::Protocol_IsValid(f.protocol()))
-    errs.push_back({"net.protocol", "must be any, tcp, udp or icmp"});
+    errs.push_back({"net.protocol", "must be " + Choices<NetFault::Protocol>()});
   if (f.protocol() == NetFault::ICMP && f.ports_size() > 0)
     errs.push_back({"net.ports", "ports need tcp or udp, not icmp"});
   for (int i = 0; i < f.ports_size(); ++i) {
     std::string why;
-    auto r = ParsePortRange(f.ports(i), &why);
-    const std::string field = "net.ports[" + std::to_string(i) + "]";
-    if (!r) {
-      errs.push_back({field, why});
-      continue;
+    if (!ParsePortRange(f.ports(i), &why)) {
+      errs.push_back({"net.ports[" + std::to_string(i) + "]", why});
     }
-    for (uint16_t p : opts.exempt_ports)
-      if (p >= r->first && p <= r->last)
-        errs.push_back({field, "covers port " + std::to_string(p) + ", the agent's own port"});
   }
   if (f.device().size() >= 16 || f.device().find('/') != std::string::npos)
     errs.push_back({"net.device", "not a valid interface name: \"" + f.device() + "\""});
   if (!NetFault::Direction_IsValid(f.direction()))
-    errs.push_back({"net.direction", "must be egress, ingress or both"});
+    errs.push_back({"net.direction", "must be " + Choices<NetFault::Direction>()});
   if (!NetFault::Distribution_IsValid(f.distribution()))
-    errs.push_back({"net.distribution", "must be uniform, normal, pareto or paretonormal"});
+    errs.push_back({"net.distribution", "must be " + Choices<NetFault::Distribution>()});
 
   const auto delay = FromProto(f.delay());
   const auto jitter = FromProto(f.jitter());
@@ -252,14 +234,45 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
     default:
       break;
   }
-  if (!errs.empty()) return errs;
-
   if (!NetFault::Backend_IsValid(f.backend())) {
-    errs.push_back({"net.backend", "must be auto, netem, nfqueue or nftables"});
-  } else if (f.backend() != NetFault::AUTO) {
-    const Backend b = f.backend() == NetFault::NETEM     ? Backend::kNetem
-                      : f.backend() == NetFault::NFQUEUE ? Backend::kNfqueue
-                                                         : Backend::kNftables;
+    errs.push_back({"net.backend", "must be " + Choices<NetFault::Backend>()});
+  } else if (f.backend() != NetFault::AUTO && errs.empty()) {
+    // A backend that could not serve the action on any kernel is refused before any node sees it.
+    const Backend b = ToBackend(f.backend());
+    if (std::string why = Unsupported(b, f, EveryFeature()); !why.empty()) {
+      errs.push_back({"net.backend",
+                      std::string(BackendName(b)) + " cannot serve " + ActionName(a) + ": " + why});
+    }
+  }
+  return errs;
+}
+
+FieldErrors ValidateSpec(const v1::FaultSpec& spec) { return ValidateNetSpec(spec.net()); }
+
+FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabilities& caps) {
+  FieldErrors errs = ValidateNetSpec(f);
+  // The agent's own control channel: never a target.
+  for (int i = 0; i < f.to_size(); ++i) {
+    auto c = ParseCidr(f.to(i));
+    if (!c) continue;
+    for (const Cidr& ex : opts.exempt_cidrs)
+      if (c->Overlaps(ex))
+        errs.push_back(
+            {"net.to[" + std::to_string(i) + "]",
+             "covers " + ex.ToString() + ", a controller address the agent must keep reaching"});
+  }
+  for (int i = 0; i < f.ports_size(); ++i) {
+    auto r = ParsePortRange(f.ports(i));
+    if (!r) continue;
+    for (uint16_t p : opts.exempt_ports)
+      if (p >= r->first && p <= r->last)
+        errs.push_back({"net.ports[" + std::to_string(i) + "]",
+                        "covers port " + std::to_string(p) + ", the agent's own port"});
+  }
+  if (!errs.empty()) return errs;
+  const auto a = f.action();
+  if (f.backend() != NetFault::AUTO) {
+    const Backend b = ToBackend(f.backend());
     if (std::string why = Unsupported(b, f, caps); !why.empty())
       errs.push_back({"net.backend",
                       std::string(BackendName(b)) + " cannot serve " + ActionName(a) + ": " + why});
@@ -292,12 +305,8 @@ NetSpec ResolveNet(const NetFault& f, const NetOptions& opts, const Capabilities
   s.match.device = f.device();
   s.match.egress = f.direction() != NetFault::INGRESS;
   s.match.ingress = f.direction() == NetFault::INGRESS || f.direction() == NetFault::BOTH;
-  if (f.backend() == NetFault::NETEM) {
-    s.backend = Backend::kNetem;
-  } else if (f.backend() == NetFault::NFQUEUE) {
-    s.backend = Backend::kNfqueue;
-  } else if (f.backend() == NetFault::NFTABLES) {
-    s.backend = Backend::kNftables;
+  if (f.backend() != NetFault::AUTO) {
+    s.backend = ToBackend(f.backend());
   } else {
     for (Backend b : Candidates(f.action())) {
       if (Unsupported(b, f, caps).empty()) {

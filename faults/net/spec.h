@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "faultline/v1/fault.pb.h"
 #include "faultline/v1/net.pb.h"
 #include "faults/core/errors.h"
 #include "faults/net/addr.h"
@@ -61,10 +62,19 @@ struct NetSpec {
   uint64_t peakrate = 0;
 };
 
+// The action's name as the CLI, YAML and fault kinds spell it ("delay", "partition").
 std::string ActionName(v1::NetFault::Action a);
 
-// Every problem with `f` at once, paths prefixed "net.". `caps` decides the backend: a fault no
-// backend here can serve is refused with the reason.
+// Every problem with `f` that needs no node, at once, paths prefixed "net.": what experiments/
+// and the controller check at submit time. A backend no kernel could serve the action with is
+// refused here; whether this node's kernel can is ValidateNet's question.
+FieldErrors ValidateNetSpec(const v1::NetFault& f);
+// The same for a whole spec (the family's entry in faults/specs).
+FieldErrors ValidateSpec(const v1::FaultSpec& spec);
+
+// ValidateNetSpec plus this node: the exempt ports and addresses of `opts` are refused as
+// targets, and `caps` decides the backend: a fault no backend here can serve is refused with the
+// reason.
 FieldErrors ValidateNet(const v1::NetFault& f, const NetOptions& opts, const Capabilities& caps);
 // Resolves a spec that ValidateNet accepted. Throws ValidationError otherwise.
 NetSpec ResolveNet(const v1::NetFault& f, const NetOptions& opts, const Capabilities& caps);

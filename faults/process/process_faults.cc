@@ -9,6 +9,7 @@
 
 #include "faults/core/duration.h"
 #include "faults/process/proc.h"
+#include "faults/process/spec.h"
 #include "faults/process/target.h"
 
 namespace faultline::faults::process {
@@ -16,21 +17,6 @@ namespace {
 
 using v1::ProcessFault;
 using json = nlohmann::json;
-
-std::string ActionName(ProcessFault::Action a) {
-  switch (a) {
-    case ProcessFault::SIGNAL:
-      return "signal";
-    case ProcessFault::KILL:
-      return "kill";
-    case ProcessFault::PAUSE:
-      return "pause";
-    case ProcessFault::RESTART:
-      return "restart";
-    default:
-      return "unspecified";
-  }
-}
 
 std::string SignalName(int sig) {
   const char* abbrev = sigabbrev_np(sig);
@@ -58,11 +44,7 @@ class ProcessFaultImpl : public Fault {
 
   std::string Kind() const override { return "process/" + ActionName(f_.action()); }
 
-  bool OneShot() const override {
-    if (f_.action() == ProcessFault::PAUSE) return false;
-    // A kill with automatic restart stays active until the restart (its revert) is due.
-    return !(f_.action() == ProcessFault::KILL && FromProto(f_.restart_after()).count() > 0);
-  }
+  bool OneShot() const override { return process::OneShot(f_); }
 
   void Prepare() override {
     if (!targets_.empty()) return;
@@ -185,37 +167,7 @@ class ProcessFactory : public FaultFactory {
  public:
   std::string_view Family() const override { return "process"; }
 
-  FieldErrors Validate(const v1::FaultSpec& spec) const override {
-    FieldErrors e;
-    const auto& f = spec.process();
-    if (f.action() == ProcessFault::ACTION_UNSPECIFIED ||
-        !ProcessFault::Action_IsValid(f.action())) {
-      e.push_back({"process.action", "required: one of signal, kill, pause, restart"});
-    }
-    const auto& t = f.target();
-    ValidateTarget(t, "process.target", e);
-    bool signal_required = f.action() == ProcessFault::SIGNAL;
-    if (f.signal() != 0 || signal_required) {
-      if (f.signal() < 1 || f.signal() > 64) {
-        e.push_back({"process.signal", "must be a signal number between 1 and 64 (got " +
-                                           std::to_string(f.signal()) + ")"});
-      }
-    }
-    if (f.action() == ProcessFault::PAUSE && f.signal() != 0) {
-      e.push_back({"process.signal", "pause always uses SIGSTOP/SIGCONT; leave signal unset"});
-    }
-    if (FromProto(f.grace()).count() < 0) e.push_back({"process.grace", "must not be negative"});
-    if (FromProto(f.restart_after()).count() < 0) {
-      e.push_back({"process.restart_after", "must not be negative"});
-    }
-    if (FromProto(f.restart_after()).count() > 0 && !t.has_managed()) {
-      e.push_back({"process.restart_after", "automatic restart needs a managed target"});
-    }
-    if (f.action() == ProcessFault::RESTART && !t.has_managed()) {
-      e.push_back({"process.target", "restart needs a managed process (target.managed)"});
-    }
-    return e;
-  }
+  FieldErrors Validate(const v1::FaultSpec& spec) const override { return ValidateSpec(spec); }
 
   std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
     return std::make_unique<ProcessFaultImpl>(spec, ctx);

@@ -10,6 +10,7 @@
 #include "faultline/v1/process.pb.h"
 #include "faults/core/errors.h"
 #include "faults/core/fault.h"
+#include "faults/process/spec.h"
 
 namespace faultline::faults::process {
 
@@ -19,12 +20,6 @@ struct Target {
   uint64_t start_time = 0;
   std::string comm;
 };
-
-// Pure checks of a ProcessTarget (no host access); `field` is its path, e.g. "time.target".
-void ValidateTarget(const v1::ProcessTarget& t, const std::string& field, FieldErrors& errors);
-
-// "pid 42", "managed process etcd", ... for descriptions and errors.
-std::string SelectorText(const v1::ProcessTarget& t);
 
 // The processes `t` names on this host, never the agent itself, pid 1 or kernel threads; with
 // mode ONE, one of them picked by `seed`. `allow_stopped_managed`: a managed process that is

@@ -20,10 +20,11 @@
 #include <thread>
 
 #include "faults/core/host.h"
-#include "faults/sys/unique_fd.h"
 #include "faults/stress/cgroup.h"
 #include "faults/stress/size.h"
+#include "faults/stress/spec.h"
 #include "faults/stress/worker.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::stress {
 namespace {
@@ -87,9 +88,7 @@ class StressFaultImpl : public Fault {
     }
   }
 
-  std::string Kind() const override {
-    return f_.action() == StressFault::CPU ? "stress/cpu" : "stress/memory";
-  }
+  std::string Kind() const override { return "stress/" + ActionName(f_.action()); }
 
   void Prepare() override {
     if (!cgroup_.empty()) return;
@@ -351,26 +350,17 @@ class StressFactory : public FaultFactory {
 
   std::string_view Family() const override { return "stress"; }
 
+  // The host-free checks (faults/stress/spec.h), then this host's CPUs and RAM.
   FieldErrors Validate(const v1::FaultSpec& spec) const override {
-    FieldErrors e;
+    FieldErrors e = ValidateSpec(spec);
     const auto& f = spec.stress();
-    const bool cpu = f.action() == StressFault::CPU;
-    const bool mem = f.action() == StressFault::MEMORY;
-    if (!cpu && !mem) e.push_back({"stress.action", "required: cpu or memory"});
     const int max_workers = 4 * OnlineCpus();
     if (static_cast<int64_t>(f.workers()) > max_workers) {
       e.push_back({"stress.workers", "at most " + std::to_string(max_workers) +
                                          " (4 x this host's " + std::to_string(OnlineCpus()) +
                                          " CPUs), got " + std::to_string(f.workers())});
     }
-    if (f.has_oom_score_adj() && (f.oom_score_adj() < -1000 || f.oom_score_adj() > 1000)) {
-      e.push_back({"stress.oom_score_adj", "must be between -1000 and 1000"});
-    }
-    if (cpu) {
-      if (f.load() < 1 || f.load() > 100) {
-        e.push_back({"stress.load", "percent of one CPU per worker, 1..100 (got " +
-                                        std::to_string(f.load()) + ")"});
-      }
+    if (f.action() == StressFault::CPU) {
       for (int i = 0; i < f.cpus_size(); ++i) {
         if (static_cast<int>(f.cpus(i)) >= ConfiguredCpus()) {
           e.push_back({"stress.cpus[" + std::to_string(i) + "]",
@@ -378,32 +368,13 @@ class StressFactory : public FaultFactory {
                            std::to_string(ConfiguredCpus()) + ")"});
         }
       }
-      if (f.size_case() != StressFault::SIZE_NOT_SET) {
-        e.push_back({"stress.size", "only for memory stress"});
-      }
     }
-    if (mem) {
-      if (f.load() != 0) e.push_back({"stress.load", "only for cpu stress"});
-      if (f.cpus_size() != 0) e.push_back({"stress.cpus", "only for cpu stress"});
+    if (f.action() == StressFault::MEMORY && f.size_case() == StressFault::kSizeBytes) {
       uint64_t total = ReadMemInfo().total;
-      switch (f.size_case()) {
-        case StressFault::SIZE_NOT_SET:
-          e.push_back({"stress.size", "required: bytes or percent of RAM"});
-          break;
-        case StressFault::kSizeBytes:
-          if (f.size_bytes() == 0) {
-            e.push_back({"stress.size_bytes", "must be more than 0"});
-          } else if (f.size_bytes() > total) {
-            e.push_back({"stress.size_bytes", FormatBytes(f.size_bytes()) +
-                                                  " is larger than this host's RAM (" +
-                                                  FormatBytes(total) + ")"});
-          }
-          break;
-        case StressFault::kSizePercent:
-          if (!(f.size_percent() > 0 && f.size_percent() <= 100)) {
-            e.push_back({"stress.size_percent", "must be in (0, 100]"});
-          }
-          break;
+      if (f.size_bytes() > total) {
+        e.push_back({"stress.size_bytes", FormatBytes(f.size_bytes()) +
+                                              " is larger than this host's RAM (" +
+                                              FormatBytes(total) + ")"});
       }
     }
     return e;

@@ -18,36 +18,6 @@
 
 namespace faultline::faults::syscalls {
 
-std::optional<int> ResolveSyscall(std::string_view name) {
-  if (name.empty()) return std::nullopt;
-  int nr = seccomp_syscall_resolve_name(std::string(name).c_str());
-  if (nr == __NR_SCMP_ERROR || nr < 0) return std::nullopt;
-  return nr;
-}
-
-std::optional<int> ParseErrno(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  int value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc() && ptr == text.data() + text.size()) {
-    if (value >= 1 && value <= 4095) return value;
-    return std::nullopt;
-  }
-  for (int e = 1; e < 4096; ++e) {
-    const char* n = strerrorname_np(e);
-    if (n != nullptr && text == n) return e;
-  }
-  return std::nullopt;
-}
-
-bool NeverIntercepted(std::string_view name) {
-  static constexpr std::string_view kNever[] = {
-      "execve", "execveat", "exit", "exit_group", "rt_sigreturn", "restart_syscall",
-      // The loader's own calls between installing the filter and exec.
-      "sendmsg", "close"};
-  return std::find(std::begin(kNever), std::end(kNever), name) != std::end(kNever);
-}
-
 SyscallInterceptor::SyscallInterceptor(sys::UniqueFd listener, std::vector<std::string> intercepted)
     : SyscallInterceptor(std::move(listener), sys::UniqueFd(), std::move(intercepted)) {}
 

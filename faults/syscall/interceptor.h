@@ -14,16 +14,9 @@
 
 #include "faults/core/rng.h"
 #include "faults/sys/unique_fd.h"
+#include "faults/syscall/spec.h"
 
 namespace faultline::faults::syscalls {
-
-// Syscall number on this architecture, or nullopt ("fdatasync" -> 75 on x86_64).
-std::optional<int> ResolveSyscall(std::string_view name);
-// "EIO", "ENOSPC" or "5" -> the errno value; nullopt if unknown.
-std::optional<int> ParseErrno(std::string_view text);
-// Syscalls that the loader needs after its filter is in place, or that cannot meaningfully be
-// held (the process could never exec or exit): never intercepted.
-bool NeverIntercepted(std::string_view name);
 
 // What to do to matching calls of a managed process while armed.
 struct SyscallRule {
@@ -61,7 +54,8 @@ class SyscallInterceptor {
   SyscallInterceptor(sys::UniqueFd listener, std::vector<std::string> intercepted);
   // Keeper mode (launch.h): `keeper` is the connection to the process's keeper; the interceptor
   // tells it which calls it holds, so the keeper can release them if this agent dies.
-  SyscallInterceptor(sys::UniqueFd listener, sys::UniqueFd keeper, std::vector<std::string> intercepted);
+  SyscallInterceptor(sys::UniqueFd listener, sys::UniqueFd keeper,
+                     std::vector<std::string> intercepted);
   ~SyscallInterceptor();
   SyscallInterceptor(const SyscallInterceptor&) = delete;
   SyscallInterceptor& operator=(const SyscallInterceptor&) = delete;

@@ -139,36 +139,7 @@ class SyscallFactory : public FaultFactory {
  public:
   std::string_view Family() const override { return "syscall"; }
 
-  FieldErrors Validate(const v1::FaultSpec& spec) const override {
-    FieldErrors e;
-    const auto& f = spec.syscall();
-    if (f.managed().empty()) e.push_back({"syscall.managed", "required: a managed process name"});
-    if (f.syscalls_size() == 0) {
-      e.push_back({"syscall.syscalls", "required: at least one syscall name, e.g. fdatasync"});
-    }
-    for (int i = 0; i < f.syscalls_size(); ++i) {
-      const std::string field = "syscall.syscalls[" + std::to_string(i) + "]";
-      if (!ResolveSyscall(f.syscalls(i))) {
-        e.push_back({field, "unknown syscall \"" + f.syscalls(i) + "\" on this architecture"});
-      } else if (NeverIntercepted(f.syscalls(i))) {
-        e.push_back({field, "\"" + f.syscalls(i) + "\" cannot be intercepted"});
-      }
-    }
-    if (!f.error().empty() && !ParseErrno(f.error())) {
-      e.push_back({"syscall.error", "unknown errno \"" + f.error() +
-                                        "\" (use a name like EIO or a number 1..4095)"});
-    }
-    auto delay = FromProto(f.delay());
-    if (delay.count() < 0) e.push_back({"syscall.delay", "must not be negative"});
-    if (delay > std::chrono::hours(1)) e.push_back({"syscall.delay", "at most 1h"});
-    if (f.error().empty() && delay.count() <= 0) {
-      e.push_back({"syscall.error", "set an error, a delay, or both"});
-    }
-    if (!(f.percent() >= 0 && f.percent() <= 100)) {
-      e.push_back({"syscall.percent", "must be in (0, 100] (0 means 100)"});
-    }
-    return e;
-  }
+  FieldErrors Validate(const v1::FaultSpec& spec) const override { return ValidateSpec(spec); }
 
   std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext& ctx) const override {
     return std::make_unique<SyscallFaultImpl>(spec, ctx, NewRuleId());

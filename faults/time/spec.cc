@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "faults/core/duration.h"
-#include "faults/process/target.h"
+#include "faults/process/spec.h"
 
 namespace faultline::faults::time {
 

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "faults/core/duration.h"
+#include "faults/core/names.h"
+#include "faults/process/spec.h"
 #include "faults/process/target.h"
 #include "faults/time/blob.h"
 #include "faults/time/skew.h"
@@ -33,7 +35,7 @@ class TimeFaultImpl : public Fault {
   TimeFaultImpl(v1::FaultSpec spec, const FaultContext& ctx, const TimeOptions& options)
       : spec_(std::move(spec)), f_(spec_.time()), ctx_(ctx), options_(options) {}
 
-  std::string Kind() const override { return "time/offset"; }
+  std::string Kind() const override { return "time/" + NameOf(f_.action()); }
 
   void Prepare() override {
     if (!plans_.empty()) return;

@@ -65,6 +65,79 @@ TEST(ChaosMesh, IssueIoChaosExample) {
   EXPECT_GT(e.checks_size(), 0) << "a chaos-mesh manifest still gets etcd's consistency checks";
 }
 
+// The seed document's manifest (the etcd operations notes) is the example above as chaos-mesh
+// 1.x wrote it: the kind spelled IoChaos, scheduled by the object's own `scheduler`. It loads as
+// the IOChaos it is today, and says so.
+std::string SeedIoChaos1x() {
+  std::string text = kIssueIoChaos;
+  text.replace(text.find("kind: IOChaos"), 13, "kind: IoChaos");
+  return text;
+}
+
+TEST(ChaosMesh, Version1IoChaosSpellingIsMappedWithANote) {
+  auto r = LoadString(SeedIoChaos1x(), "seed.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  ASSERT_EQ(r.experiments.size(), 1u);
+  const auto& e = r.experiments[0];
+  EXPECT_EQ(e.source_kind(), "chaos-mesh.org/v1alpha1 IoChaos") << "the source as written";
+  const auto& io = e.steps(0).fault().io();
+  EXPECT_EQ(io.action(), v1::IoFault::LATENCY);
+  EXPECT_EQ(io.mount(), "/var/run/etcd");
+  EXPECT_EQ(io.path(), "**/*");
+  EXPECT_EQ(faults::FromProto(io.delay()), std::chrono::milliseconds(100));
+  EXPECT_DOUBLE_EQ(io.percent(), 50);
+  EXPECT_EQ(e.steps(0).duration().seconds(), 400);
+  EXPECT_EQ(e.schedule().cron(), "@every 10m");
+  // Loaded exactly as the 2.x spelling loads.
+  auto current = LoadString(kIssueIoChaos, "io.yaml");
+  ASSERT_TRUE(current.ok()) << All(current);
+  EXPECT_EQ(current.experiments[0].steps(0).DebugString(), e.steps(0).DebugString());
+  // The user is told what was mapped: the kind, and the 1.x scheduler.
+  ASSERT_EQ(r.notes.size(), 2u);
+  EXPECT_EQ(r.notes[0].path, "kind");
+  EXPECT_EQ(r.notes[0].line, 2);
+  EXPECT_THAT(r.notes[0].message, HasSubstr("1.x"));
+  EXPECT_THAT(r.notes[0].message, HasSubstr("IOChaos"));
+  EXPECT_EQ(r.notes[1].path, "spec.scheduler");
+  EXPECT_EQ(r.notes[1].line, 17);
+}
+
+TEST(ChaosMesh, Version1ContainerNameSingular) {
+  // PodChaos container-kill named its one container `containerName` in 1.x.
+  auto r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: PodChaos
+metadata: {name: ck}
+spec:
+  action: container-kill
+  mode: one
+  containerName: etcd-sidecar
+  selector: {labelSelectors: {app: etcd}}
+)",
+                      "ck.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  EXPECT_EQ(r.experiments[0].steps(0).fault().process().target().managed(), "etcd-sidecar");
+  // Elsewhere it may only name the managed etcd, the pod's one container here.
+  std::string io = SeedIoChaos1x();
+  io.insert(io.find("  volumePath"), "  containerName: etcd\n");
+  r = LoadString(io, "io.yaml");
+  EXPECT_TRUE(r.ok()) << All(r);
+  io.replace(io.find("containerName: etcd"), 19, "containerName: tikv");
+  r = LoadString(io, "io.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.containerName");
+}
+
+TEST(ChaosMesh, FamilyRulesRefuseAMappedSpecAtLoad) {
+  // A percent the io family refuses is found when the manifest is loaded, named where written.
+  std::string text = SeedIoChaos1x();
+  text.replace(text.find("percent: 50"), 11, "percent: 0");
+  auto r = LoadString(text, "io.yaml");
+  ASSERT_FALSE(r.ok());
+  bool named = false;
+  for (const auto& d : r.errors) named |= d.path.find("percent") != std::string::npos;
+  EXPECT_TRUE(named) << All(r);
+}
+
 TEST(ChaosMesh, IoChaosFaultMapsTheErrnoNumberToItsName) {
   auto r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
 kind: IOChaos

@@ -285,6 +285,79 @@ TEST(NativeLoader, MissingDurationOnALastingFault) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("required"));
 }
 
+// What a family refuses is refused when the experiment is loaded (and so when it is submitted to
+// the controller), with the step's field path and the line it was written on.
+TEST(NativeLoader, FamilyRulesRefuseABadSpecAtLoadNamingTheField) {
+  constexpr const char* kBad = R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: bad-specs}
+spec:
+  steps:
+    - fault:
+        io:
+          action: latency
+          mount: /var/lib/etcd
+          maxCount: -1
+      target: {role: leader}
+      duration: 10s
+    - fault: {net: {action: delay, delay: 10ms, to: [10.0.0.300/32]}}
+      target: {role: leader}
+      duration: 10s
+    - fault: {process: {action: signal, signal: 99, target: {managed: etcd}}}
+      target: {role: leader}
+)";
+  auto r = LoadString(kBad, "bad.yaml");
+  std::vector<std::string> paths;
+  for (const auto& d : r.errors) paths.push_back(d.path);
+  EXPECT_THAT(paths, ::testing::UnorderedElementsAre(
+                         "spec.steps[0].fault.io.delay", "spec.steps[0].fault.io.maxCount",
+                         "spec.steps[1].fault.net.to[0]", "spec.steps[2].fault.process.signal"))
+      << All(r);
+  for (const auto& d : r.errors) {
+    if (d.path == "spec.steps[0].fault.io.maxCount") {
+      EXPECT_EQ(d.line, 10);
+    }
+    if (d.path == "spec.steps[2].fault.process.signal") {
+      EXPECT_THAT(d.message, HasSubstr("1 and 64"));
+    }
+  }
+}
+
+TEST(NativeLoader, LabelPlaceholdersAreCheckedPerAgentNotAtLoad) {
+  // ${label:member} is filled by the runner for each agent; the regex is only whole then.
+  auto r = LoadString(R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: placeholder}
+spec:
+  steps:
+    - fault: {process: {action: pause, target: {cmdline: "--name ${label:member} "}}}
+      target: {role: leader}
+      duration: 5s
+)",
+                      "p.yaml");
+  EXPECT_TRUE(r.ok()) << All(r);
+}
+
+TEST(NativeLoader, OneShotRuleIsTheProcessFamilys) {
+  auto load = [](const std::string& fault) {
+    return LoadString(
+        "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: k}\nspec:\n"
+        "  steps:\n    - fault: {process: " +
+            fault + "}\n      target: {role: leader}\n",
+        "k.yaml");
+  };
+  // A kill is over at once: no duration needed.
+  EXPECT_TRUE(load("{action: kill, target: {managed: etcd}}").ok());
+  // A kill that restarts later lasts until the restart: that is its duration.
+  auto r = load("{action: kill, target: {managed: etcd}, restartAfter: 3s}");
+  ASSERT_TRUE(r.ok()) << All(r);
+  EXPECT_EQ(r.experiments[0].steps(0).duration().seconds(), 3);
+  // A pause lasts: it needs one.
+  r = load("{action: pause, target: {managed: etcd}}");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].duration");
+}
+
 TEST(NativeLoader, CronIsCheckedByTheCallersParser) {
   LoadOptions o;
   o.validate_cron = [](const std::string& c) {
