@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
                 "--initial-advertise-peer-urls", peer, "--initial-cluster", "b=" + peer},
                false, dir + "/etcd.log");
     for (int i = 0; i < 100; ++i) {
-      if (sys::RunCommand({"/usr/bin/etcdctl", "--endpoints", url, "endpoint", "health"}, 5s)
+      if (faultline::sys::RunCommand({"/usr/bin/etcdctl", "--endpoints", url, "endpoint", "health"},
+                                     5s)
               .exit_code == 0) {
         break;
       }
@@ -142,8 +143,8 @@ int main(int argc, char** argv) {
       if (load) {
         loader = std::thread([&] {
           while (!stop) {
-            sys::RunCommand({"/usr/bin/etcdctl", "--endpoints", url, "check", "perf", "--load=s"},
-                            120s);
+            faultline::sys::RunCommand(
+                {"/usr/bin/etcdctl", "--endpoints", url, "check", "perf", "--load=s"}, 120s);
           }
         });
         std::this_thread::sleep_for(3s);

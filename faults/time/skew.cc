@@ -78,7 +78,11 @@ SkewPlan SkewPlan::FromJson(const json& j) {
 }
 
 void CheckX86_64(pid_t pid, const std::string& who) {
-  std::ifstream exe("/proc/" + std::to_string(pid) + "/exe", std::ios::binary);
+  CheckX86_64Executable("/proc/" + std::to_string(pid) + "/exe", who);
+}
+
+void CheckX86_64Executable(const std::string& path, const std::string& who) {
+  std::ifstream exe(path, std::ios::binary);
   Elf64_Ehdr eh{};
   // e_machine sits at the same offset in 32- and 64-bit headers.
   if (!exe.read(reinterpret_cast<char*>(&eh), sizeof eh) ||

@@ -52,5 +52,7 @@ std::vector<std::string> SweepSkews(pid_t self, std::chrono::milliseconds stop_t
 
 // "is an x86-64 program" check of /proc/PID/exe; throws FaultError naming the machine.
 void CheckX86_64(pid_t pid, const std::string& who);
+// The same for an executable file.
+void CheckX86_64Executable(const std::string& path, const std::string& who);
 
 }  // namespace faultline::faults::time

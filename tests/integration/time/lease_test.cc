@@ -1,6 +1,7 @@
 // etcd-io/etcd#12291 on a real lab: etcd 3.4's lessor orders lease expiry by wall-clock
 // UnixNano, so stepping the leader's wall clock back keeps a lease (and its keys) alive past
 // its TTL; 3.5 fixed it. Measured by an independent etcdctl reading the key from a follower.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -87,8 +88,8 @@ INSTANTIATE_TEST_SUITE_P(Versions, LeaseSkewTest,
                          ::testing::Values(Version{"3.4.23", "/usr/bin/etcd"},
                                            Version{"3.5.30",
                                                    "/var/lib/faultline/etcd/3.5.30/usr/bin/etcd"}),
-                         [](const auto& info) {
-                           std::string n = info.param.name;
+                         [](const auto& p) {
+                           std::string n = p.param.name;
                            for (auto& c : n) c = c == '.' ? '_' : c;
                            return "etcd_" + n;
                          });

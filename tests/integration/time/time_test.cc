@@ -22,6 +22,7 @@
 
 #include "faults/core/duration.h"
 #include "faults/core/registry.h"
+#include "faults/process/proc.h"
 #include "faults/time/skew.h"
 #include "faults/time/spec.h"
 #include "faults/time/time_faults.h"
@@ -57,6 +58,17 @@ std::string VdsoBytes(pid_t pid) {
   return out;
 }
 
+// "" when equal, else where the first byte differs: readable failures for binary images.
+std::string Diff(const std::string& a, const std::string& b) {
+  if (a == b) return "";
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "sizes %zu/%zu, first difference at +0x%zx", a.size(), b.size(),
+                i);
+  return buf;
+}
+
 // The probe child; killed and reaped on destruction.
 class Probe {
  public:
@@ -75,6 +87,7 @@ class Probe {
     close(out[1]);
     to_ = fdopen(in[1], "w");
     from_ = fdopen(out[0], "r");
+    Read();  // the probe answers once it runs: exec is done, its vDSO is its own
   }
   ~Probe() {
     if (to_) fclose(to_);
@@ -166,17 +179,17 @@ TEST_F(TimeTest, OffsetMovesOnlyTheTargetsWallClockAndRevertRestoresTheVdsoExact
   // The four spinning threads kept reading the clock through the patch.
   std::this_thread::sleep_for(50ms);
   EXPECT_GT(target.Read().spins, r1.spins);
-  EXPECT_NE(VdsoBytes(target.pid()), target_before);
+  EXPECT_NE(Diff(VdsoBytes(target.pid()), target_before), "");
   // Nobody else sees it: another process, the agent itself, the host (read by syscall).
   EXPECT_NEAR(bystander.Read().RealtimeSkewSec(), 0, 1);
-  EXPECT_EQ(VdsoBytes(bystander.pid()), bystander_before);
-  EXPECT_EQ(VdsoBytes(getpid()), self_before);
+  EXPECT_EQ(Diff(VdsoBytes(bystander.pid()), bystander_before), "");
+  EXPECT_EQ(Diff(VdsoBytes(getpid()), self_before), "");
   timespec own{};
   clock_gettime(CLOCK_REALTIME, &own);
   EXPECT_NEAR(double(own.tv_sec * kSec + own.tv_nsec - HostNs(CLOCK_REALTIME)) / kSec, 0, 1);
 
   f->Revert();
-  EXPECT_EQ(VdsoBytes(target.pid()), target_before) << "vDSO not restored byte for byte";
+  EXPECT_EQ(Diff(VdsoBytes(target.pid()), target_before), "") << "vDSO not restored byte for byte";
   auto r2 = target.Read();
   EXPECT_NEAR(r2.RealtimeSkewSec(), 0, 1);
   EXPECT_NEAR(r2.TodSkewSec(), 0, 1);
@@ -198,7 +211,7 @@ TEST_F(TimeTest, MonotonicAndBoottimeMoveWhenAskedAndRealtimeStays) {
   EXPECT_NEAR(r1.RealtimeSkewSec(), 0, 1);
   EXPECT_NEAR(r1.TodSkewSec(), 0, 1);
   f->Revert();
-  EXPECT_EQ(VdsoBytes(target.pid()), before);
+  EXPECT_EQ(Diff(VdsoBytes(target.pid()), before), "");
   EXPECT_NEAR(target.Read().MonotonicSkewSec(), 0, 1);
 }
 
@@ -214,7 +227,7 @@ TEST_F(TimeTest, RevertFromTheJournalStateAloneAndAfterTheTargetExited) {
   // What a restarted agent does: rebuild the fault from its journal record, revert.
   auto restored = registry_.Find("time")->Restore(spec, state, ctx_);
   restored->Revert();
-  EXPECT_EQ(VdsoBytes(target.pid()), before);
+  EXPECT_EQ(Diff(VdsoBytes(target.pid()), before), "");
   EXPECT_NEAR(target.Read().RealtimeSkewSec(), 0, 1);
 
   auto g = Applied(OffsetSpec(doomed.pid(), 10s));
@@ -233,8 +246,8 @@ TEST_F(TimeTest, SweepRestoresAVdsoNoJournalListed) {
   auto lines = registry_.Find("time")->Sweep(ctx_);
   bool named = false;
   for (const auto& l : lines) named |= l.find(std::to_string(target.pid())) != std::string::npos;
-  EXPECT_TRUE(named) << testing::PrintToString(lines);
-  EXPECT_EQ(VdsoBytes(target.pid()), before);
+  EXPECT_TRUE(named) << ::testing::PrintToString(lines);
+  EXPECT_EQ(Diff(VdsoBytes(target.pid()), before), "");
   EXPECT_NEAR(target.Read().RealtimeSkewSec(), 0, 1);
 }
 
@@ -294,7 +307,7 @@ TEST_F(TimeTest, ATracedProcessIsRefusedAndLeftUntouched) {
   waitpid(tracer, nullptr, 0);
   close(ready[0]);
   close(ready[1]);
-  EXPECT_EQ(VdsoBytes(target.pid()), before);
+  EXPECT_EQ(Diff(VdsoBytes(target.pid()), before), "");
   EXPECT_NEAR(target.Read().RealtimeSkewSec(), 0, 1);
 }
 
@@ -341,7 +354,7 @@ TEST_F(TimeTest, ANonX8664TargetIsRefused) {
   } catch (const FaultError& e) {
     EXPECT_NE(std::string(e.what()).find("32-bit i386 program"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(VdsoBytes(i386.pid()), before);
+  EXPECT_EQ(Diff(VdsoBytes(i386.pid()), before), "");
 }
 
 // The real agent: SIGKILLed while a skew is armed, its next start restores the vDSO.
@@ -414,7 +427,7 @@ TEST_F(TimeTest, EtcdAGoBinarySeesTheOffsetAndItsThreadsSurviveApplyAndRevert) {
   int64_t skew = EtcdDate(port) - HostNs(CLOCK_REALTIME) / kSec;
   EXPECT_NEAR(skew, -3600, 2);
   f->Revert();
-  EXPECT_EQ(VdsoBytes(etcd.pid()), before);
+  EXPECT_EQ(Diff(VdsoBytes(etcd.pid()), before), "");
   EXPECT_NEAR(EtcdDate(port) - HostNs(CLOCK_REALTIME) / kSec, 0, 2);
   EXPECT_TRUE(etcd.Running()) << "etcd died across apply/revert";
 }

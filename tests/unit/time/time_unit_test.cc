@@ -1,5 +1,6 @@
 // Pure parts of the time family, and the blob run in this very process (no ptrace, no root):
 // copied into an executable page near the vDSO, it must add the offset exactly.
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -8,10 +9,13 @@
 
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 
 #include "faults/core/duration.h"
 #include "faults/core/registry.h"
 #include "faults/time/blob.h"
+#include "faults/time/skew.h"
 #include "faults/time/spec.h"
 #include "faults/time/time_faults.h"
 #include "faults/time/vdso.h"
@@ -182,6 +186,33 @@ TEST_F(BlobRun, PositiveOffsetCarriesNanoseconds) {
     int64_t got = ts.tv_sec * kSec + ts.tv_nsec;
     ASSERT_GE(got, before + 1'999'999'999);
   }
+}
+
+// This kernel may not run 32-bit programs at all, so the check is shown on files.
+TEST(TargetCheck, OnlyX8664ProgramsAreServed) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("faultline-time-elf-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, unsigned char cls, uint16_t machine) {
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = cls;
+    eh.e_machine = machine;
+    std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<char*>(&eh), sizeof eh);
+    return (dir / name).string();
+  };
+  try {
+    CheckX86_64Executable(write("i386", ELFCLASS32, EM_386), "pid 7 (old)");
+    ADD_FAILURE() << "i386 accepted";
+  } catch (const FaultError& e) {
+    EXPECT_STREQ(e.what(),
+                 "pid 7 (old) is a 32-bit i386 program; time faults serve x86-64 programs only");
+  }
+  EXPECT_THROW(CheckX86_64Executable(write("arm", ELFCLASS64, EM_AARCH64), "p"), FaultError);
+  EXPECT_THROW(CheckX86_64Executable((dir / "missing").string(), "p"), FaultError);
+  EXPECT_NO_THROW(CheckX86_64Executable(write("amd64", ELFCLASS64, EM_X86_64), "p"));
+  EXPECT_NO_THROW(CheckX86_64Executable("/proc/self/exe", "self"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
