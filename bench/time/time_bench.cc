@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   // (1) per-call cost in the probe: plain, armed, and a raw syscall; alternating rounds.
   {
     Child probe({kProbe, "0"}, true);
+    probe.Ask("bench 1");  // answers once exec is done: plan on its own vDSO
     auto plan = Plan(probe.pid, -60'000'000'000);
     std::vector<double> plain, armed, sys;
     for (int r = 0; r < rounds; ++r) {

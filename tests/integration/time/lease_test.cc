@@ -55,13 +55,21 @@ TEST_P(LeaseSkewTest, LeadersWallClockSteppedBackKeepsALeasedKeyPastItsTtl) {
   auto granted = Clock::now();
   ASSERT_EQ(Etcdctl(leader_url, {"put", "/skew/key", "v", "--lease=" + lease}).rfind("OK", 0), 0u);
 
-  // The leader's etcd reads its wall clock 60 s in the past for 40 s.
-  auto inject =
-      sys::RunCommand({Binary("cli/faultline"), "--agent", agent, "inject", "time", "offset",
-                       "--managed", "etcd", "--offset", "-60s", "--duration", "40s"},
-                      20s);
-  ASSERT_EQ(inject.exit_code, 0) << inject.out << inject.err;
-  std::cout << inject.out;
+  // The leader's etcd reads its wall clock 60 s in the past for 40 s, through its agent (what
+  // `faultline inject time offset --managed etcd --offset -60s --duration 40s` sends).
+  v1::InjectRequest req;
+  auto* t = req.mutable_spec()->mutable_time();
+  t->set_action(v1::TimeFault::OFFSET);
+  t->mutable_target()->set_managed("etcd");
+  t->mutable_offset()->set_seconds(-60);
+  req.mutable_spec()->mutable_duration()->set_seconds(40);
+  auto stub = v1::Agent::NewStub(grpc::CreateChannel(agent, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  v1::InjectResponse resp;
+  auto st = stub->Inject(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::cout << resp.fault().kind() << ": " << resp.fault().description() << "\n";
 
   // Poll from a follower until the key is gone (or 60 s pass).
   double lived = -1;
