@@ -1,5 +1,6 @@
 #include "agent/registry_setup.h"
 
+#include "faults/core/duration.h"
 #include "faults/io/io_faults.h"
 #include "faults/net/addr.h"
 #include "faults/net/net_faults.h"
@@ -7,6 +8,7 @@
 #include "faults/process/process_faults.h"
 #include "faults/stress/stress_faults.h"
 #include "faults/syscall/syscall_faults.h"
+#include "faults/time/time_faults.h"
 
 namespace faultline::agent {
 
@@ -17,6 +19,13 @@ void AddAgentOptions(CLI::App& app, AgentOptions& options) {
       ->check(CLI::ExistingFile);
   app.add_option("--controller", options.controller_addresses,
                  "controller address(es) that network faults must never cut (repeatable)");
+  app.add_option("--time-max-offset", options.time_max_offset,
+                 "time faults: refuse clock offsets beyond +/- this (default 24h)")
+      ->check([](const std::string& v) {
+        std::string why;
+        auto d = faults::ParseDuration(v, &why);
+        return !d ? why : d->count() <= 0 ? std::string("must be positive") : std::string();
+      });
 }
 
 Host::Host(const AgentOptions& options, std::filesystem::path state_dir)
@@ -43,6 +52,9 @@ void Host::RegisterFamilies(faults::Registry& registry,
   faults::io::RegisterIoFaults(registry, overlays_);
   faults::stress::RegisterStressFaults(registry);
   faults::syscalls::RegisterSyscallFaults(registry);
+  faults::time::TimeOptions time;
+  time.max_offset = *faults::ParseDuration(options_.time_max_offset);
+  faults::time::RegisterTimeFaults(registry, time);
 
   // Network faults never cut the agent's own control channel: its TCP ports and the
   // controllers' addresses are exempt, and a spec that would cover them is refused.

@@ -21,6 +21,7 @@ struct AgentOptions {
   std::string managed_config;
   std::vector<std::string> controller_addresses;
   uint16_t metrics_port = 0;  // set by main from --metrics-listen
+  std::string time_max_offset = "24h";
 };
 void AddAgentOptions(CLI::App& app, AgentOptions& options);
 

@@ -80,6 +80,7 @@ void AddInjectCommand(CLI::App& app, GlobalOptions& g) {
   AddInjectNet(inject, g);
   AddInjectStress(inject, g);
   AddInjectSyscall(inject, g);
+  AddInjectTime(inject, g);
 }
 
 }  // namespace faultline::cli

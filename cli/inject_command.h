@@ -24,6 +24,16 @@ struct InjectCommon {
   void Submit(GlobalOptions& g, v1::FaultSpec spec) const;
 };
 
+// The target flags of families that act on processes (process, time): --pid, --name, --cmdline,
+// --cgroup, --unit, --managed (exactly one) and --one.
+struct ProcessTargetFlags {
+  int pid = 0;
+  std::string name, cmdline, cgroup, unit, managed;
+  bool one = false;
+  void AddFlags(CLI::App* cmd);
+  void Fill(const CLI::App* cmd, v1::ProcessTarget* t) const;
+};
+
 // `faultline inject <family> <action> ...`: one subcommand per fault family.
 void AddInjectCommand(CLI::App& app, GlobalOptions& g);
 

@@ -14,5 +14,7 @@ void AddInjectIo(CLI::App* inject, GlobalOptions& g);
 void AddInjectNet(CLI::App* inject, GlobalOptions& g);
 // `faultline inject syscall --managed NAME --syscalls a,b ...` (faults/syscall).
 void AddInjectSyscall(CLI::App* inject, GlobalOptions& g);
+// `faultline inject time offset --managed NAME --offset -60s ...` (faults/time).
+void AddInjectTime(CLI::App* inject, GlobalOptions& g);
 
 }  // namespace faultline::cli

@@ -6,9 +6,8 @@ namespace faultline::cli {
 namespace {
 
 struct ProcessFlags {
-  int pid = 0;
-  std::string name, cmdline, cgroup, unit, managed, signal, grace, restart_after;
-  bool one = false;
+  ProcessTargetFlags target;
+  std::string signal, grace, restart_after;
 };
 
 void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind,
@@ -16,17 +15,7 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind
   auto* cmd = family->add_subcommand(faults::process::ActionName(kind), help);
   auto common_ptr = std::make_shared<InjectCommon>();
   auto flags_ptr = std::make_shared<ProcessFlags>();
-  auto* target = cmd->add_option_group("target", "which processes");
-  target->add_option("--pid", flags_ptr->pid, "process id");
-  target->add_option("--name", flags_ptr->name, "exact process name (as in ps -o comm)");
-  target->add_option("--cmdline", flags_ptr->cmdline,
-                     "regular expression searched in the command line");
-  target->add_option("--cgroup", flags_ptr->cgroup, "cgroup v2 path under /sys/fs/cgroup");
-  target->add_option("--unit", flags_ptr->unit, "systemd unit, e.g. etcd.service");
-  target->add_option("--managed", flags_ptr->managed, "a process the agent manages, e.g. etcd");
-  target->require_option(1);
-  cmd->add_flag("--one", flags_ptr->one,
-                "act on one matching process (picked by the seed), not all");
+  flags_ptr->target.AddFlags(cmd);
   if (kind != v1::ProcessFault::PAUSE) {
     cmd->add_option("--signal", flags_ptr->signal, "signal name or number (TERM, SIGKILL, 9)");
   }
@@ -45,14 +34,7 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind
     v1::FaultSpec spec;
     auto* p = spec.mutable_process();
     p->set_action(kind);
-    auto* t = p->mutable_target();
-    if (cmd->count("--pid")) t->set_pid(f.pid);
-    if (!f.name.empty()) t->set_name(f.name);
-    if (!f.cmdline.empty()) t->set_cmdline(f.cmdline);
-    if (!f.cgroup.empty()) t->set_cgroup(f.cgroup);
-    if (!f.unit.empty()) t->set_systemd_unit(f.unit);
-    if (!f.managed.empty()) t->set_managed(f.managed);
-    t->set_mode(f.one ? v1::ProcessTarget::ONE : v1::ProcessTarget::ALL);
+    f.target.Fill(cmd, p->mutable_target());
     if (!f.signal.empty()) {
       int sig = ParseSignal(f.signal);
       // Unknown names go through as an out-of-range number so the agent names the field.
@@ -68,6 +50,28 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind
 }
 
 }  // namespace
+
+void ProcessTargetFlags::AddFlags(CLI::App* cmd) {
+  auto* target = cmd->add_option_group("target", "which processes");
+  target->add_option("--pid", pid, "process id");
+  target->add_option("--name", name, "exact process name (as in ps -o comm)");
+  target->add_option("--cmdline", cmdline, "regular expression searched in the command line");
+  target->add_option("--cgroup", cgroup, "cgroup v2 path under /sys/fs/cgroup");
+  target->add_option("--unit", unit, "systemd unit, e.g. etcd.service");
+  target->add_option("--managed", managed, "a process the agent manages, e.g. etcd");
+  target->require_option(1);
+  cmd->add_flag("--one", one, "act on one matching process (picked by the seed), not all");
+}
+
+void ProcessTargetFlags::Fill(const CLI::App* cmd, v1::ProcessTarget* t) const {
+  if (cmd->count("--pid")) t->set_pid(pid);
+  if (!name.empty()) t->set_name(name);
+  if (!cmdline.empty()) t->set_cmdline(cmdline);
+  if (!cgroup.empty()) t->set_cgroup(cgroup);
+  if (!unit.empty()) t->set_systemd_unit(unit);
+  if (!managed.empty()) t->set_managed(managed);
+  t->set_mode(one ? v1::ProcessTarget::ONE : v1::ProcessTarget::ALL);
+}
 
 void AddInjectProcess(CLI::App* inject, GlobalOptions& g) {
   auto* family = inject->add_subcommand("process", "signal, kill, pause or restart processes");

@@ -69,6 +69,7 @@ class Mapper {
   void Net(v1::Step* step);
   void Pod(v1::Step* step);
   void Stress(v1::Step* step);
+  void Time(v1::Step* step);
   void MemorySize(v1::StressFault* st, const YAML::Node& v, const std::string& path);
 
   // Reads a mapping whose keys must all be in `allowed`; calls `on` for each.
@@ -548,6 +549,63 @@ void Mapper::Stress(v1::Step* step) {
   }
 }
 
+// TimeChaos: the clocks of the managed etcd (or of the one process containerNames names) move by
+// timeOffset. chaos-mesh moves exactly the clockIds listed; faultline moves a clock with its
+// coarse/raw/alarm variants, so each id maps to its group (CLOCK_MONOTONIC_RAW -> monotonic).
+void Mapper::Time(v1::Step* step) {
+  Common(step);
+  v1::TimeFault* t = step->mutable_fault()->mutable_time();
+  t->set_action(v1::TimeFault::OFFSET);
+  std::string managed = kManagedEtcd;
+  if (YAML::Node c = Get("containerNames")) {
+    if (!c.IsSequence() || c.size() != 1 || !c[0].IsScalar() || c[0].Scalar().empty()) {
+      r_.Error(c, P("containerNames"), "one container name: the managed process whose clock moves");
+    } else {
+      managed = c[0].Scalar();
+    }
+  }
+  t->mutable_target()->set_managed(managed);
+  const std::string f = "spec.steps[0].fault.time";
+  if (YAML::Node off = Get("timeOffset")) {
+    Remember(P("timeOffset"), off);
+    SetField(t, "offset", off, off.Mark(), P("timeOffset"), r_);
+    r_.Alias(f + ".offset", P("timeOffset"));
+  } else {
+    r_.Error(spec_.Mark(), P("timeOffset"), "required: how far the clock moves, e.g. -60s");
+  }
+  if (YAML::Node ids = Get("clockIds")) {
+    Remember(P("clockIds"), ids);
+    r_.Alias(f + ".clocks", P("clockIds"));
+    if (!ids.IsSequence()) {
+      r_.Error(ids, P("clockIds"), "expected a list such as [CLOCK_REALTIME]");
+      return;
+    }
+    static const std::map<std::string, v1::TimeFault::Clock> kGroups = {
+        {"REALTIME", v1::TimeFault::REALTIME},       {"REALTIME_COARSE", v1::TimeFault::REALTIME},
+        {"REALTIME_ALARM", v1::TimeFault::REALTIME}, {"TAI", v1::TimeFault::REALTIME},
+        {"MONOTONIC", v1::TimeFault::MONOTONIC},     {"MONOTONIC_COARSE", v1::TimeFault::MONOTONIC},
+        {"MONOTONIC_RAW", v1::TimeFault::MONOTONIC}, {"BOOTTIME", v1::TimeFault::BOOTTIME},
+        {"BOOTTIME_ALARM", v1::TimeFault::BOOTTIME}};
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string p = P("clockIds") + "[" + std::to_string(i) + "]";
+      std::string id = ids[i].IsScalar() ? Upper(ids[i].Scalar()) : "";
+      if (id.rfind("CLOCK_", 0) == 0) id = id.substr(6);
+      auto it = kGroups.find(id);
+      if (it == kGroups.end()) {
+        r_.Error(ids[i], p,
+                 id.find("CPUTIME") != std::string::npos
+                     ? "CPU-time clocks are not moved by faultline"
+                     : "unknown clock; expected CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME "
+                       "(or their _COARSE/_RAW/_ALARM variants, CLOCK_TAI)");
+        continue;
+      }
+      if (std::find(t->clocks().begin(), t->clocks().end(), it->second) == t->clocks().end()) {
+        t->add_clocks(it->second);
+      }
+    }
+  }
+}
+
 void Mapper::Map(const std::string& kind) {
   kind_ = kind;
   v1::Step* step = e_->add_steps();
@@ -560,6 +618,8 @@ void Mapper::Map(const std::string& kind) {
     Pod(step);
   } else if (kind == "StressChaos") {
     Stress(step);
+  } else if (kind == "TimeChaos") {
+    Time(step);
   }
   ReportUnhandled(kind);
 }
@@ -584,7 +644,8 @@ const std::map<std::string, std::string>& ScheduleTypes() {
   static const std::map<std::string, std::string> m = {{"IOChaos", "ioChaos"},
                                                        {"NetworkChaos", "networkChaos"},
                                                        {"PodChaos", "podChaos"},
-                                                       {"StressChaos", "stressChaos"}};
+                                                       {"StressChaos", "stressChaos"},
+                                                       {"TimeChaos", "timeChaos"}};
   return m;
 }
 
@@ -595,13 +656,13 @@ void ReadSchedule(const YAML::Node& spec, Reporter& r, v1::Experiment* e) {
   std::string embedded_key;
   if (!type || !type.IsScalar()) {
     r.Error(type ? type.Mark() : spec.Mark(), "spec.type",
-            "required: IOChaos, NetworkChaos, PodChaos or StressChaos");
+            "required: IOChaos, NetworkChaos, PodChaos, StressChaos or TimeChaos");
   } else {
     auto it = ScheduleTypes().find(type.Scalar());
     if (it == ScheduleTypes().end()) {
       r.Error(type, "spec.type",
               "unsupported type '" + type.Scalar() +
-                  "'; expected IOChaos, NetworkChaos, PodChaos or StressChaos");
+                  "'; expected IOChaos, NetworkChaos, PodChaos, StressChaos or TimeChaos");
     } else {
       kind = it->first;
       embedded_key = it->second;

@@ -30,7 +30,7 @@ void ReadDocument(const YAML::Node& doc, Reporter& r, const LoadOptions& options
   if (!kind || !kind.IsScalar()) {
     r.Error(doc, "kind",
             "required (Experiment, IOChaos, NetworkChaos, PodChaos, StressChaos, "
-            "Schedule)");
+            "TimeChaos, Schedule)");
     ok = false;
   }
   if (!ok) return;
@@ -52,7 +52,7 @@ void ReadDocument(const YAML::Node& doc, Reporter& r, const LoadOptions& options
       r.Error(kind, "kind",
               "chaos-mesh kind '" + kind_s +
                   "' is not supported; supported: IOChaos (1.x: IoChaos), NetworkChaos, PodChaos, "
-                  "StressChaos, Schedule");
+                  "StressChaos, TimeChaos, Schedule");
       return;
     }
     if (canonical != kind_s) {

@@ -144,7 +144,7 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
   if (s.has_fault()) {
     const auto& f = s.fault();
     if (f.fault_case() == v1::FaultSpec::FAULT_NOT_SET) {
-      r.ErrorAt(path + ".fault", "names no fault family (process, io, net, stress, syscall)");
+      r.ErrorAt(path + ".fault", "names no fault family (process, io, net, stress, syscall, time)");
     }
     // The family's own rules, the same the agent applies: a bad spec is refused when the
     // experiment is loaded or submitted, not found by an agent in the middle of a run.

@@ -262,14 +262,14 @@ bool IsDuration(const pb::FieldDescriptor* f) {
 }
 
 bool StoreDuration(pb::Message* target, const std::string& text, const YAML::Mark& where,
-                   const std::string& path, Reporter& r) {
+                   const std::string& path, Reporter& r, bool signed_ok = false) {
   std::string why;
   auto d = faults::ParseDuration(text, &why);
   if (!d) {
     r.Error(where, path, "bad duration '" + text + "': " + why);
     return false;
   }
-  if (d->count() < 0) {
+  if (d->count() < 0 && !signed_ok) {
     r.Error(where, path, "must not be negative, got '" + text + "'");
     return false;
   }
@@ -297,7 +297,9 @@ bool ReadValue(const YAML::Node& node, pb::Message* msg, const pb::FieldDescript
         return false;
       }
       pb::Message* d = f->is_repeated() ? refl->AddMessage(msg, f) : refl->MutableMessage(msg, f);
-      return StoreDuration(d, node.Scalar(), where, path, r);
+      // A clock offset is the one signed duration: negative steps the clock back.
+      return StoreDuration(d, node.Scalar(), where, path, r,
+                           f->full_name() == "faultline.v1.TimeFault.offset");
     }
     if (!node.IsMap() && !node.IsNull()) {
       r.Error(where, path, "expected a mapping, got " + NodeKind(node));

@@ -6,23 +6,17 @@
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "faults/core/duration.h"
 #include "faults/process/proc.h"
 #include "faults/process/spec.h"
+#include "faults/process/target.h"
 
 namespace faultline::faults::process {
 namespace {
 
 using v1::ProcessFault;
 using json = nlohmann::json;
-
-struct Target {
-  pid_t pid;
-  uint64_t start_time;
-  std::string comm;
-};
 
 std::string SignalName(int sig) {
   const char* abbrev = sigabbrev_np(sig);
@@ -43,35 +37,6 @@ int EffectiveSignal(const ProcessFault& f) {
   }
 }
 
-std::string SelectorText(const v1::ProcessTarget& t) {
-  switch (t.selector_case()) {
-    case v1::ProcessTarget::kPid:
-      return "pid " + std::to_string(t.pid());
-    case v1::ProcessTarget::kName:
-      return "name \"" + t.name() + "\"";
-    case v1::ProcessTarget::kCmdline:
-      return "cmdline /" + t.cmdline() + "/";
-    case v1::ProcessTarget::kCgroup:
-      return "cgroup " + t.cgroup();
-    case v1::ProcessTarget::kSystemdUnit:
-      return "unit " + t.systemd_unit();
-    case v1::ProcessTarget::kManaged:
-      return "managed process " + t.managed();
-    default:
-      return "no target";
-  }
-}
-
-// systemd puts a unit's processes in a cgroup named after it; search the usual slices.
-std::string UnitCgroup(const std::string& unit) {
-  for (const char* slice : {"system.slice", "user.slice", "machine.slice", ""}) {
-    std::string rel = std::string(slice) + (*slice ? "/" : "") + unit;
-    std::error_code ec;
-    if (std::filesystem::is_directory("/sys/fs/cgroup/" + rel, ec)) return rel;
-  }
-  return "";
-}
-
 class ProcessFaultImpl : public Fault {
  public:
   ProcessFaultImpl(v1::FaultSpec spec, const FaultContext& ctx)
@@ -83,72 +48,9 @@ class ProcessFaultImpl : public Fault {
 
   void Prepare() override {
     if (!targets_.empty()) return;
-    const auto& t = f_.target();
-    std::vector<pid_t> candidates;
-    switch (t.selector_case()) {
-      case v1::ProcessTarget::kPid:
-        candidates.push_back(t.pid());
-        break;
-      case v1::ProcessTarget::kManaged: {
-        if (ctx_.supervisor == nullptr) {
-          throw FaultError("process.target.managed: this agent manages no processes");
-        }
-        int pid = ctx_.supervisor->Pid(t.managed());
-        // Restart of a stopped managed process is still meaningful: it starts it.
-        if (pid <= 0 && f_.action() != ProcessFault::RESTART) {
-          throw FaultError("process.target.managed: managed process \"" + t.managed() +
-                           "\" is not running");
-        }
-        if (pid > 0) candidates.push_back(pid);
-        break;
-      }
-      case v1::ProcessTarget::kCgroup:
-        candidates = CgroupPids(t.cgroup());
-        break;
-      case v1::ProcessTarget::kSystemdUnit: {
-        std::string cg = UnitCgroup(t.systemd_unit());
-        if (cg.empty()) {
-          throw FaultError("process.target.systemd_unit: no cgroup found for unit \"" +
-                           t.systemd_unit() + "\"");
-        }
-        candidates = CgroupPids(cg);
-        break;
-      }
-      default:
-        candidates = ListPids();
-        break;
-    }
-    std::optional<std::regex> re;
-    if (t.selector_case() == v1::ProcessTarget::kCmdline) re.emplace(t.cmdline());
-    for (pid_t pid : candidates) {
-      if (pid == ctx_.agent_pid || pid == 1) continue;
-      auto info = ReadProc(pid);
-      if (!info || info->state == 'Z') continue;
-      if (t.selector_case() == v1::ProcessTarget::kName && info->comm != t.name()) continue;
-      if (re && !std::regex_search(info->cmdline, *re)) continue;
-      // Kernel threads have an empty cmdline; never signal them by pattern.
-      if (t.selector_case() != v1::ProcessTarget::kPid && info->cmdline.empty()) continue;
-      targets_.push_back({pid, info->start_time, info->comm});
-    }
-    if (targets_.empty()) {
-      if (t.selector_case() == v1::ProcessTarget::kPid) {
-        if (t.pid() == ctx_.agent_pid) {
-          throw FaultError("process.target.pid: refusing to target the agent itself");
-        }
-        if (t.pid() == 1) throw FaultError("process.target.pid: refusing to target pid 1");
-        throw FaultError("process.target.pid: no process with pid " + std::to_string(t.pid()));
-      }
-      if (f_.action() == ProcessFault::RESTART &&
-          t.selector_case() == v1::ProcessTarget::kManaged) {
-        return;
-      }
-      throw FaultError("process.target: no process matches " + SelectorText(t));
-    }
-    if (t.mode() == v1::ProcessTarget::ONE && targets_.size() > 1) {
-      Rng rng = Rng(spec_.seed()).Fork("process.target");
-      Target pick = targets_[rng.Below(targets_.size())];
-      targets_ = {pick};
-    }
+    // Restart of a stopped managed process is still meaningful: it starts it.
+    targets_ = ResolveTargets(f_.target(), spec_.seed(), ctx_, "process.target",
+                              f_.action() == ProcessFault::RESTART);
   }
 
   std::string State() const override {

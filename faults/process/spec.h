@@ -17,6 +17,13 @@ std::string ActionName(v1::ProcessFault::Action a);
 // with restart_after stays active until the restart (its revert) is due.
 bool OneShot(const v1::ProcessFault& f);
 
+// Pure checks of a ProcessTarget; `field` is its path, e.g. "time.target". Shared by every
+// family that acts on processes.
+void ValidateTarget(const v1::ProcessTarget& t, const std::string& field, FieldErrors& errors);
+
+// "pid 42", "managed process etcd", ... for descriptions and errors.
+std::string SelectorText(const v1::ProcessTarget& t);
+
 // Every problem with spec.process() that needs no host, at once ("process.signal").
 FieldErrors ValidateSpec(const v1::FaultSpec& spec);
 

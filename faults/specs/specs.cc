@@ -10,6 +10,7 @@
 #include "faults/process/spec.h"
 #include "faults/stress/spec.h"
 #include "faults/syscall/spec.h"
+#include "faults/time/spec.h"
 
 namespace faultline::faults {
 
@@ -25,6 +26,8 @@ FieldErrors ValidateSpec(const v1::FaultSpec& spec) {
       return stress::ValidateSpec(spec);
     case v1::FaultSpec::kSyscall:
       return syscalls::ValidateSpec(spec);
+    case v1::FaultSpec::kTime:
+      return time::ValidateSpec(spec);
     default:
       return {};
   }

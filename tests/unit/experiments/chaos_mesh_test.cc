@@ -499,5 +499,59 @@ spec: {schedule: "@hourly", type: Workflow, workflow: {}}
   EXPECT_EQ(r.errors[0].path, "spec.type") << All(r);
 }
 
+TEST(ChaosMesh, TimeChaosOffsetsTheManagedEtcdsClockGroups) {
+  auto r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: TimeChaos
+metadata: {name: skew}
+spec:
+  mode: one
+  selector: {labelSelectors: {app: etcd}}
+  timeOffset: '-1m30s'
+  clockIds: [CLOCK_REALTIME, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC]
+  duration: 30s
+)",
+                      "time.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  const auto& s = r.experiments[0].steps(0);
+  EXPECT_EQ(s.target().mode(), v1::TargetSelector::ONE);
+  EXPECT_EQ(s.duration().seconds(), 30);
+  const auto& t = s.fault().time();
+  EXPECT_EQ(t.action(), v1::TimeFault::OFFSET);
+  EXPECT_EQ(t.target().managed(), "etcd");
+  EXPECT_EQ(faults::FromProto(t.offset()), std::chrono::seconds(-90));
+  ASSERT_EQ(t.clocks_size(), 2) << "MONOTONIC_RAW and MONOTONIC are one group";
+  EXPECT_EQ(t.clocks(0), v1::TimeFault::REALTIME);
+  EXPECT_EQ(t.clocks(1), v1::TimeFault::MONOTONIC);
+}
+
+TEST(ChaosMesh, TimeChaosBadFieldsAreNamed) {
+  auto r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: TimeChaos
+metadata: {name: skew}
+spec:
+  mode: one
+  selector: {labelSelectors: {app: etcd}}
+  clockIds: [CLOCK_PROCESS_CPUTIME_ID, CLOCK_NOPE]
+  duration: 30s
+---
+apiVersion: chaos-mesh.org/v1alpha1
+kind: TimeChaos
+metadata: {name: zero}
+spec:
+  mode: one
+  selector: {labelSelectors: {app: etcd}}
+  timeOffset: 0s
+  duration: 30s
+)",
+                      "time.yaml");
+  std::vector<std::string> paths;
+  for (const auto& d : r.errors) paths.push_back(d.path);
+  EXPECT_THAT(paths,
+              ::testing::IsSupersetOf({"spec.timeOffset", "spec.clockIds[0]", "spec.clockIds[1]"}))
+      << All(r);
+  EXPECT_THAT(All(r), HasSubstr("CPU-time clocks"));
+  EXPECT_THAT(All(r), HasSubstr("non-zero offset")) << "the family's own rule, at load";
+}
+
 }  // namespace
 }  // namespace faultline::experiments
