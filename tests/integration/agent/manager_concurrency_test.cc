@@ -3,7 +3,6 @@
 // recover. Effects are read from /proc, not from the manager's answers.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <future>
@@ -25,29 +24,11 @@ using faults::process::ManagedSet;
 using faults::process::ManagedSpec;
 using faults::process::ReadinessProbe;
 
-// A child sleeping a minute, killed at the end of the test.
-class Child {
- public:
-  Child() {
-    pid_ = fork();
-    if (pid_ == 0) {
-      execlp("sleep", "sleep", "60", nullptr);
-      _exit(127);
-    }
-  }
-  ~Child() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-  char State() const {
-    auto info = faults::process::ReadProc(pid_);
-    return info ? info->state : '?';
-  }
-
- private:
-  pid_t pid_;
-};
+// The state letter of `pid` in /proc ('T' stopped, 'S' sleeping), '?' when gone.
+char StateOf(pid_t pid) {
+  auto info = faults::process::ReadProc(pid);
+  return info ? info->state : '?';
+}
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -123,12 +104,12 @@ TEST_F(ManagerConcurrencyTest, SlowRestartHoldsBackNoOtherFaultRenewalOrRecover)
       5s));
 
   // A 300 ms pause on another process while the restart waits for readiness.
-  Child c;
-  ASSERT_TRUE(testing::WaitFor([&] { return c.State() == 'S'; }, 2s));
+  testing::Subprocess c({"sleep", "60"});
+  ASSERT_TRUE(testing::WaitFor([&] { return StateOf(c.pid()) == 'S'; }, 2s));
   auto call = Clock::now();
   v1::FaultStatus pause = m.Inject(Pause(c.pid(), 300ms));
   auto returned = Clock::now();
-  EXPECT_EQ(c.State(), 'T');
+  EXPECT_EQ(StateOf(c.pid()), 'T');
 
   // A renewal of the experiment (the pause and the restart still applying) answers at once,
   // well within the 2 s deadline the runner gives it.
@@ -144,7 +125,7 @@ TEST_F(ManagerConcurrencyTest, SlowRestartHoldsBackNoOtherFaultRenewalOrRecover)
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         resumed = Clock::now();
-        return c.State() != 'T';
+        return StateOf(c.pid()) != 'T';
       },
       5s));
   ASSERT_EQ(restart.wait_for(0s), std::future_status::timeout)
