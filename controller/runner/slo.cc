@@ -21,6 +21,14 @@ std::string Ms(double ms) {
   return b;
 }
 
+// An SLO's outcome, before its verdict.
+CheckOutcome Slo(const char* name) {
+  CheckOutcome c;
+  c.name = name;
+  c.slo = true;
+  return c;
+}
+
 }  // namespace
 
 double Percentile(std::vector<double> v, double p) {
@@ -65,9 +73,7 @@ std::vector<double> LatenciesDuring(const std::vector<FaultWindow>& windows,
 }
 
 CheckOutcome P99LatencySlo(const std::vector<double>& during_ms, double limit_ms) {
-  CheckOutcome c;
-  c.name = "p99_latency";
-  c.slo = true;
+  CheckOutcome c = Slo("p99_latency");
   double p99 = Percentile(during_ms, 99);
   c.evidence = {{"p99_ms", p99}, {"limit_ms", limit_ms}, {"samples", during_ms.size()}};
   c.passed = !during_ms.empty() && p99 <= limit_ms;
@@ -78,9 +84,7 @@ CheckOutcome P99LatencySlo(const std::vector<double>& during_ms, double limit_ms
 
 CheckOutcome TimeToLeaderSlo(const std::vector<LeaderSample>& leaders, double first_fault,
                              double limit_s, double interval_s) {
-  CheckOutcome c;
-  c.name = "time_to_leader";
-  c.slo = true;
+  CheckOutcome c = Slo("time_to_leader");
   std::string before;
   for (const auto& s : leaders) {
     if (s.t < first_fault) before = WorkingLeader(s);
@@ -113,9 +117,7 @@ CheckOutcome TimeToLeaderSlo(const std::vector<LeaderSample>& leaders, double fi
 
 CheckOutcome TimeToHealthySlo(const std::vector<LeaderSample>& leaders, double last_end,
                               double healthy_at, double limit_s) {
-  CheckOutcome c;
-  c.name = "time_to_healthy";
-  c.slo = true;
+  CheckOutcome c = Slo("time_to_healthy");
   double at = -1;
   for (const auto& s : leaders) {
     if (s.t < last_end) continue;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,9 +27,12 @@ class Supervisor {
   // Start a stopped managed process again (after a kill fault with automatic restart).
   virtual std::chrono::nanoseconds Start(std::string_view name) = 0;
   // The seccomp interceptor of a managed process started under faultline-seccomp-exec
-  // (faults/syscall), nullptr if it runs without one. Owned by the supervisor; replaced when the
-  // process restarts, so callers look it up again rather than keep it.
-  virtual syscalls::SyscallInterceptor* Interceptor(std::string_view /*name*/) { return nullptr; }
+  // (faults/syscall), nullptr if it runs without one. A restart replaces it (concurrently with
+  // any caller): the caller's copy keeps the old one alive, idle, until it lets go, so callers
+  // hold it only for one use and look it up again for the next.
+  virtual std::shared_ptr<syscalls::SyscallInterceptor> Interceptor(std::string_view /*name*/) {
+    return nullptr;
+  }
 };
 
 }  // namespace faultline::faults

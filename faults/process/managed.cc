@@ -311,7 +311,7 @@ bool Resolve(const std::string& host, int port, sockaddr_storage* addr, socklen_
 
 // Connects within `limit`; returns the connected socket or an empty fd.
 sys::UniqueFd ConnectIn(const std::string& netns, const std::string& host, int port,
-                   milliseconds limit) {
+                        milliseconds limit) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   if (!Resolve(host, port, &addr, &len)) return {};
@@ -921,8 +921,8 @@ nanoseconds ManagedSet::Start(std::string_view name) {
   return Clock::now() - t0;
 }
 
-syscalls::SyscallInterceptor* ManagedSet::Interceptor(std::string_view name) {
-  return Get(name).interceptor().get();
+std::shared_ptr<syscalls::SyscallInterceptor> ManagedSet::Interceptor(std::string_view name) {
+  return Get(name).interceptor();
 }
 
 }  // namespace faultline::faults::process

@@ -195,7 +195,7 @@ class ManagedSet : public Supervisor {
   std::chrono::nanoseconds Restart(std::string_view name, int signal,
                                    std::chrono::nanoseconds grace) override;
   std::chrono::nanoseconds Start(std::string_view name) override;
-  syscalls::SyscallInterceptor* Interceptor(std::string_view name) override;
+  std::shared_ptr<syscalls::SyscallInterceptor> Interceptor(std::string_view name) override;
 
  private:
   std::vector<std::unique_ptr<ManagedProcess>> procs_;

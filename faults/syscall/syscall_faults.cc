@@ -30,12 +30,12 @@ class SyscallFaultImpl : public Fault {
   std::string Kind() const override { return "syscall/" + Effect(); }
 
   void Prepare() override {
-    SyscallInterceptor& in = Find();
+    std::shared_ptr<SyscallInterceptor> in = Find();
     for (int i = 0; i < f_.syscalls_size(); ++i) {
       auto nr = ResolveSyscall(f_.syscalls(i));
-      if (!nr || !in.Intercepts(*nr)) {
+      if (!nr || !in->Intercepts(*nr)) {
         std::string list;
-        for (const auto& n : in.intercepted()) list += (list.empty() ? "" : ", ") + n;
+        for (const auto& n : in->intercepted()) list += (list.empty() ? "" : ", ") + n;
         throw FaultError("syscall.syscalls[" + std::to_string(i) + "]: " + f_.syscalls(i) +
                          " is not intercepted for managed process \"" + f_.managed() +
                          "\" (intercepted: " + list + ")");
@@ -53,7 +53,7 @@ class SyscallFaultImpl : public Fault {
   }
 
   void Apply() override {
-    SyscallInterceptor& in = Find();
+    std::shared_ptr<SyscallInterceptor> in = Find();
     SyscallRule rule;
     rule.id = rule_id_;
     for (const auto& name : f_.syscalls()) rule.syscalls.insert(*ResolveSyscall(name));
@@ -62,14 +62,14 @@ class SyscallFaultImpl : public Fault {
     rule.percent = EffectivePercent(f_);
     rule.max_count = f_.max_count();
     rule.seed = spec_.seed();
-    in.Arm(std::move(rule));
+    in->Arm(std::move(rule));
   }
 
   void Revert() override {
     // A restarted agent has no interceptor left for the rule (the listener died with the old
     // agent), and a restarted process has a new one without it: either way nothing is armed.
     if (ctx_.supervisor == nullptr) return;
-    SyscallInterceptor* in = nullptr;
+    std::shared_ptr<SyscallInterceptor> in;
     try {
       in = ctx_.supervisor->Interceptor(f_.managed());
     } catch (const FaultError&) {
@@ -101,7 +101,7 @@ class SyscallFaultImpl : public Fault {
     RuleCounters c = last_;
     if (ctx_.supervisor != nullptr) {
       try {
-        if (auto* in = ctx_.supervisor->Interceptor(f_.managed())) {
+        if (auto in = ctx_.supervisor->Interceptor(f_.managed())) {
           if (auto now = in->Counters(rule_id_)) c = *now;
         }
       } catch (const FaultError&) {
@@ -116,16 +116,16 @@ class SyscallFaultImpl : public Fault {
     return err && delay ? "delay+errno" : err ? "errno" : "delay";
   }
 
-  SyscallInterceptor& Find() const {
+  std::shared_ptr<SyscallInterceptor> Find() const {
     if (ctx_.supervisor == nullptr) {
       throw FaultError("syscall.managed: this agent manages no processes");
     }
-    SyscallInterceptor* in = ctx_.supervisor->Interceptor(f_.managed());
+    std::shared_ptr<SyscallInterceptor> in = ctx_.supervisor->Interceptor(f_.managed());
     if (in == nullptr) {
       throw FaultError("syscall.managed: managed process \"" + f_.managed() +
                        "\" was not started under the syscall interceptor (faultline-seccomp-exec)");
     }
-    return *in;
+    return in;
   }
 
   v1::FaultSpec spec_;

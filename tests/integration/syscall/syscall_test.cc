@@ -70,7 +70,7 @@ class ManagedChild {
     to_child_ = fdopen(in[1], "w");
     from_child_ = fdopen(out[0], "r");
     if (keeper.empty())
-      interceptor_ = std::make_unique<SyscallInterceptor>(channel.Receive(), syscalls);
+      interceptor_ = std::make_shared<SyscallInterceptor>(channel.Receive(), syscalls);
   }
   // Closes the child's stdin: the probe exits.
   void CloseInput() {
@@ -118,6 +118,7 @@ class ManagedChild {
 
   pid_t pid() const { return pid_; }
   SyscallInterceptor& interceptor() { return *interceptor_; }
+  std::shared_ptr<SyscallInterceptor> shared_interceptor() { return interceptor_; }
 
  private:
   pid_t pid_ = -1;
@@ -125,7 +126,7 @@ class ManagedChild {
   int status_ = 0;
   FILE* to_child_ = nullptr;
   FILE* from_child_ = nullptr;
-  std::unique_ptr<SyscallInterceptor> interceptor_;
+  std::shared_ptr<SyscallInterceptor> interceptor_;
 };
 
 // The agent's supervisor as the syscall family sees it: one managed process by name.
@@ -139,9 +140,9 @@ class OneProcessSupervisor : public Supervisor {
     throw FaultError("not supported here");
   }
   std::chrono::nanoseconds Start(std::string_view) override { throw FaultError("not supported"); }
-  SyscallInterceptor* Interceptor(std::string_view name) override {
+  std::shared_ptr<SyscallInterceptor> Interceptor(std::string_view name) override {
     Check(name);
-    return &child_->interceptor();
+    return child_->shared_interceptor();
   }
 
  private:
