@@ -20,6 +20,8 @@
 #include "faults/core/fault.h"
 #include "faults/core/rng.h"
 #include "faults/io/spec.h"
+#include "faults/net/addr.h"
+#include "faults/specs/specs.h"
 
 namespace faultline::controller {
 
@@ -28,13 +30,6 @@ using std::chrono::steady_clock;
 using v1::Check;
 
 namespace {
-
-std::string FaultKind(const v1::FaultSpec& spec) {
-  std::string family = faults::FamilyOf(spec);
-  if (family.empty()) return "unknown";
-  if (spec.has_process()) family += "/" + v1::ProcessFault::Action_Name(spec.process().action());
-  return family;
-}
 
 struct Cancelled : std::runtime_error {
   Cancelled() : std::runtime_error("cancelled") {}
@@ -295,7 +290,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
            (MemberOf(opt_.agents[i]).empty() ? opt_.agents[i].address : MemberOf(opt_.agents[i]));
   }
   Event({0, "step.start", name, "", "", "",
-         FaultKind(step.fault()) + " for " + faults::FormatDuration(duration) + " on [" + who +
+         faults::KindOf(step.fault()) + " for " + faults::FormatDuration(duration) + " on [" + who +
              "] (" + Describe(step.target()) + ", leader " +
              (view.leader.empty() ? "none" : view.leader) + ")"});
   struct Applied {
@@ -340,10 +335,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
           throw std::runtime_error("step " + name + ": peer " + opt_.agents[i].address +
                                    " is not tied to an etcd member, so its address is unknown");
         }
-        std::string host = it->second;
-        if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
-        host = host.substr(0, host.rfind(':'));
-        peers.emplace_back(m, host);
+        peers.emplace_back(m, faults::net::EndpointHost(it->second));
       }
     }
     std::vector<std::string> errors(targets.size());
@@ -381,8 +373,8 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
           std::lock_guard lock(mu_);
           result_.windows.push_back(
               {name, info.address, MemberOf(info), resp.fault().id(),
-               resp.fault().kind().empty() ? FaultKind(step.fault()) : resp.fault().kind(), Now(),
-               -1});
+               resp.fault().kind().empty() ? faults::KindOf(step.fault()) : resp.fault().kind(),
+               Now(), -1});
           w = result_.windows.size() - 1;
         }
         {
