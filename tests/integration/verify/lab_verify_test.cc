@@ -96,6 +96,49 @@ bool Converged(const TestLab& lab) {
   return leaders.size() == 1 && *leaders.begin() != 0 && indexes.size() == 1;
 }
 
+// Whether `m` reaches, within `limit`, the raft index the other members had committed when this
+// was called: the signal that a member healed from a fault has caught up while a workload keeps
+// writing. Equal indexes on all three members (Converged) need three etcdctl calls, run a few ms
+// apart, to land between two commits, which a workload's ~200 commits/s make a matter of luck
+// (the cause of the partition and pause tests' failures on loaded machines: every member
+// healthy, indexes a few entries apart).
+::testing::AssertionResult CatchesUp(const TestLab& lab, const lab::MemberInfo& m,
+                                     std::chrono::seconds limit) {
+  const auto healed_at = Clock::now();
+  uint64_t target = 0;
+  for (const auto& [name, st] : StatusByMember(lab)) {
+    if (name != m.name && st.reachable) target = std::max(target, st.raft_index);
+  }
+  size_t polls = 0, all_equal = 0;
+  std::string last_seen;
+  bool caught_up = WaitFor(
+      [&] {
+        auto st = StatusByMember(lab);
+        ++polls;
+        std::set<uint64_t> indexes;
+        last_seen.clear();
+        for (const auto& [name, s] : st) {
+          indexes.insert(s.reachable ? s.raft_index : 0);
+          last_seen += name + "=" + (s.reachable ? std::to_string(s.raft_index) : s.error) + " ";
+        }
+        if (indexes.size() == 1) ++all_equal;
+        return st[m.name].reachable && st[m.name].raft_index >= target;
+      },
+      limit);
+  if (!caught_up) {
+    return ::testing::AssertionFailure()
+           << m.name << " did not reach raft index " << target << " in " << limit.count()
+           << " s; last: " << last_seen << "\n"
+           << m.name << "'s etcd log ends:\n"
+           << Tail(m.dir + "/etcd.log");
+  }
+  std::cerr << m.name << " caught up with raft index " << target << " "
+            << std::chrono::duration<double>(Clock::now() - healed_at).count()
+            << " s after its fault was recovered (" << all_equal << " of " << polls
+            << " polls saw one raft index on all members)\n";
+  return ::testing::AssertionSuccess();
+}
+
 // A follower as an independent `etcdctl endpoint status` sees it: the first reachable member
 // that is not the leader.
 int PickFollower(const TestLab& lab) {
@@ -260,40 +303,7 @@ TEST_F(LabVerify, WorkloadUnderFollowerPartitionIsLinearizableAndHeals) {
 
   auto rec = Cli({"--lab", lab_->name(), "--target", f.name, "recover", id});
   ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
-  auto healed_at = Clock::now();
-  // The healed follower catches up: its raft index reaches what the majority had committed at
-  // the heal. That is the signal to wait on while the workload keeps writing: equal indexes on
-  // all three members (Converged) need three etcdctl calls, run a few ms apart, to land between
-  // two commits, which the workload's ~200 commits/s make a matter of luck (the cause of this
-  // test's one failure on a loaded machine: every member healthy, indexes a few entries apart).
-  uint64_t target = 0;
-  for (const auto& [name, st] : StatusByMember(*lab_)) {
-    if (name != f.name && st.reachable) target = std::max(target, st.raft_index);
-  }
-  size_t polls = 0, all_equal = 0;
-  std::string last_seen;
-  bool caught_up = WaitFor(
-      [&] {
-        auto st = StatusByMember(*lab_);
-        ++polls;
-        std::set<uint64_t> indexes;
-        last_seen.clear();
-        for (const auto& [name, s] : st) {
-          indexes.insert(s.reachable ? s.raft_index : 0);
-          last_seen += name + "=" + (s.reachable ? std::to_string(s.raft_index) : s.error) + " ";
-        }
-        if (indexes.size() == 1) ++all_equal;
-        return st[f.name].reachable && st[f.name].raft_index >= target;
-      },
-      30s);
-  ASSERT_TRUE(caught_up) << f.name << " did not reach raft index " << target
-                         << " in 30 s; last: " << last_seen << "\n"
-                         << f.name << "'s etcd log ends:\n"
-                         << Tail(f.dir + "/etcd.log");
-  std::cerr << f.name << " caught up with raft index " << target << " "
-            << std::chrono::duration<double>(Clock::now() - healed_at).count()
-            << " s after the partition was recovered (" << all_equal << " of " << polls
-            << " polls saw one raft index on all members)\n";
+  ASSERT_TRUE(CatchesUp(*lab_, f, 30s));
   // The follower serves linearizable reads again.
   EXPECT_TRUE(WaitFor(
       [&] { return EtcdctlGet(f.client_url, "/partition/probe", true).exit_code == 0; }, 15s));
@@ -401,9 +411,11 @@ TEST_F(LabVerify, WorkloadWithPausedFollowerIsLinearizable) {
   std::this_thread::sleep_for(3s);
   auto rec = Cli({"--lab", lab_->name(), "--target", f.name, "recover", id});
   ASSERT_EQ(rec.exit_code, 0) << rec.out << rec.err;
-  ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
+  ASSERT_TRUE(CatchesUp(*lab_, f, 30s));
   std::this_thread::sleep_for(1500ms);
   w.Stop();
+  // Without traffic the members settle on one index: now equality is the signal.
+  ASSERT_TRUE(WaitFor([] { return Converged(*lab_); }, 30s));
   const History& h = w.history();
   size_t ok = 0, unknown_on_follower = 0;
   for (const Op& op : h.ops) {
