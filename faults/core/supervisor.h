@@ -29,6 +29,9 @@ class Supervisor {
   // (faults/syscall), nullptr if it runs without one. Owned by the supervisor; replaced when the
   // process restarts, so callers look it up again rather than keep it.
   virtual syscalls::SyscallInterceptor* Interceptor(std::string_view /*name*/) { return nullptr; }
+  // A fault is about to send `signal` to `pid` (`by` names the fault): if that is a managed
+  // process and it ends after it, the supervisor records the exit as meant, not as a crash.
+  virtual void NoteSignal(int /*pid*/, int /*signal*/, const std::string& /*by*/) {}
 };
 
 }  // namespace faultline::faults
