@@ -1,5 +1,9 @@
-# Managed (supervised) processes: spawn into a netns, restart policy, readiness, re-adoption.
-add_library(faultline_faults_managed STATIC ${CMAKE_CURRENT_LIST_DIR}/managed.cc)
+# Managed (supervised) processes: the config (managed_config), starting a child into a netns
+# (spawn), readiness probes (readiness), and the supervisor with its restart policy and
+# re-adoption (managed).
+add_library(faultline_faults_managed STATIC ${CMAKE_CURRENT_LIST_DIR}/managed.cc
+  ${CMAKE_CURRENT_LIST_DIR}/managed_config.cc ${CMAKE_CURRENT_LIST_DIR}/spawn.cc
+  ${CMAKE_CURRENT_LIST_DIR}/readiness.cc)
 target_link_libraries(faultline_faults_managed PUBLIC faultline_faults_process faultline_faults_core
                       faultline_faults_syscall
                       PRIVATE nlohmann_json::nlohmann_json)
