@@ -320,6 +320,266 @@ void StopPolitely(const std::vector<std::pair<pid_t, uint64_t>>& procs,
   }
 }
 
+// ---- the steps of `lab up` ------------------------------------------------------------------
+
+void Say(const LabOptions& o, const std::string& s) {
+  if (o.progress) o.progress(s);
+}
+
+// What the lab will run, resolved and checked before anything is created.
+struct Binaries {
+  std::string etcd, etcd_version, agent, controller;
+  EtcdFlagChoice flags;
+};
+
+Binaries ResolveBinaries(const LabOptions& o) {
+  faults::FieldErrors errs;
+  if (o.members != 3 && o.members != 5) {
+    errs.push_back({"--members", "want 3 or 5, got " + std::to_string(o.members)});
+  }
+  Binaries b;
+  b.etcd = o.etcd;
+  if (!o.etcd_version.empty()) {
+    if (o.etcd != LabOptions{}.etcd) {
+      errs.push_back({"--etcd-version", "give --etcd or --etcd-version, not both"});
+    } else {
+      try {
+        b.etcd = FindEtcd(o.etcd_version).binary;
+      } catch (const std::invalid_argument& e) {
+        std::string why = e.what();
+        errs.push_back({"--etcd-version", why.substr(why.find(": ") + 2)});
+      }
+    }
+  }
+  if (::access(b.etcd.c_str(), X_OK) != 0) {
+    errs.push_back({"--etcd", b.etcd + " is not an executable file"});
+  }
+  if (!errs.empty()) throw faults::ValidationError(errs);
+  b.etcd_version = BinaryEtcdVersion(b.etcd).ToString();
+  // Flags are checked against this very binary: a refused one fails `lab up` before anything
+  // exists, an experimental one this version lacks is left out (and recorded).
+  b.flags = ChooseEtcdFlags(
+      o.etcd_flags,
+      [&](const std::string& n, const std::string& v) { return EtcdAcceptsFlag(b.etcd, n, v); },
+      b.etcd_version);
+  b.agent = o.no_agents ? "" : FindAgent(o);
+  // A controller drives agents; without them there is nothing for it to do.
+  b.controller = b.agent.empty() || o.no_controller ? "" : FindController(o);
+  for (const auto& d : b.flags.dropped) {
+    Say(o, "etcd " + b.etcd_version + " has no --" + d + ": left out");
+  }
+  if (!b.agent.empty() && !o.no_controller && b.controller.empty()) {
+    Say(o, "no faultline-controller next to this binary or in /usr/sbin: the lab runs without one");
+  }
+  return b;
+}
+
+// Refuses a name whose directory, namespaces or bridge exist, then claims it: mkdir is atomic,
+// so of two concurrent `lab up` with one name, one fails here.
+void ClaimName(const LabOptions& o, const fs::path& root, const fs::path& dir) {
+  std::string refuse = "lab \"" + o.name + "\" already exists";
+  std::string hint = "; `faultline lab down --name " + o.name + "` removes it";
+  if (fs::exists(dir)) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
+  for (int i = 1; i <= o.members; ++i) {
+    if (sys::NetNs::Exists(NetnsName(o.name, i))) {
+      throw FaultError(refuse + " (namespace " + NetnsName(o.name, i) + " is left over)" + hint);
+    }
+  }
+  if (sys::Rtnl().IfIndex(BridgeName(o.name)) != 0) {
+    throw FaultError(refuse + " (link " + BridgeName(o.name) + " is left over)" + hint);
+  }
+  fs::create_directories(root);
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
+    faults::ThrowErrno("mkdir " + dir.string());
+  }
+}
+
+// A /24 no route of the host and no other lab uses.
+Prefix ChooseSubnet(const LabOptions& o, const fs::path& root, sys::Rtnl& host) {
+  std::vector<Prefix> taken = host.UsedPrefixes();
+  for (const auto& other : ListLabs(root)) {
+    try {
+      if (auto p = ParsePrefix(LoadLab(other, root).subnet)) taken.push_back(*p);
+    } catch (const std::exception&) {
+      // A lab whose description cannot be read claims nothing.
+    }
+  }
+  auto subnet = ChooseLabSubnet(taken, o.name);
+  if (!subnet) throw FaultError("no free /24 in 10.213.0.0/16-10.215.0.0/16 for the lab");
+  return *subnet;
+}
+
+// The description of everything the lab will create: names, addresses, directories.
+LabInfo Plan(const LabOptions& o, const fs::path& dir, const Prefix& subnet, const Binaries& b) {
+  LabInfo info;
+  info.name = o.name;
+  info.dir = dir.string();
+  info.state = "creating";
+  info.subnet = FormatPrefix(subnet);
+  info.bridge = BridgeName(o.name);
+  info.bridge_address = FormatIpv4(BridgeAddress(subnet));
+  info.etcd = b.etcd;
+  info.etcd_version = b.etcd_version;
+  info.etcd_flags = b.flags.given;
+  info.etcd_flags_dropped = b.flags.dropped;
+  info.agent = b.agent;
+  info.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  info.creator_pid = ::getpid();
+  for (int i = 1; i <= o.members; ++i) {
+    MemberInfo m;
+    m.name = "e" + std::to_string(i);
+    m.netns = NetnsName(o.name, i);
+    m.veth = VethName(o.name, i);
+    m.address = FormatIpv4(MemberAddress(subnet, i));
+    m.client_url = "http://" + m.address + ":2379";
+    m.peer_url = "http://" + m.address + ":2380";
+    m.dir = (dir / m.name).string();
+    m.data_dir = m.dir + "/etcd";
+    if (!b.agent.empty()) m.agent_socket = m.dir + "/agent.sock";
+    info.members.push_back(m);
+  }
+  if (!b.controller.empty()) {
+    info.controller.binary = b.controller;
+    info.controller.socket = (dir / "controller.sock").string();
+    info.controller.state_dir = (dir / "controller").string();
+    info.controller.metrics_listen =
+        info.bridge_address + ":" + std::to_string(kControllerMetricsPort);
+  }
+  return info;
+}
+
+// etcd's --initial-cluster.
+std::string InitialCluster(const LabInfo& info) {
+  std::string cluster;
+  for (const auto& m : info.members) {
+    cluster += (cluster.empty() ? "" : ",") + m.name + "=" + m.peer_url;
+  }
+  return cluster;
+}
+
+// Bridge, one namespace per member with a veth into the bridge, and the check that the host's
+// route to every member leaves through the bridge (nothing starts otherwise).
+void Wire(const LabOptions& o, const LabInfo& info, const Prefix& subnet, sys::Rtnl& host) {
+  host.AddBridge(info.bridge);
+  host.AddAddress(info.bridge, BridgeAddress(subnet), 24);
+  host.SetUp(info.bridge);
+  Say(o, "bridge " + info.bridge + " " + info.bridge_address + "/24");
+  for (const auto& m : info.members) {
+    fs::create_directories(m.dir);
+    sys::NetNs::Create(m.netns).Release();  // from now on `lab down` owns its removal
+    sys::UniqueFd nsfd(::open(sys::NetNs::PathOf(m.netns).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!nsfd) faults::ThrowErrno("open " + sys::NetNs::PathOf(m.netns));
+    host.AddVeth(m.veth, "eth0", nsfd.get());
+    host.SetMaster(m.veth, info.bridge);
+    host.SetUp(m.veth);
+    sys::Rtnl inside(sys::NetNs::PathOf(m.netns));
+    inside.SetUp("lo");
+    inside.AddAddress("eth0", *ParseIpv4(m.address), 24);
+    inside.SetUp("eth0");
+    Say(o, m.name + ": netns " + m.netns + ", " + m.veth + " <-> eth0 " + m.address);
+  }
+  int br = host.IfIndex(info.bridge);
+  for (const auto& m : info.members) {
+    int oif = sys::RouteOutputIfIndex(*ParseIpv4(m.address));
+    if (oif != br) {
+      char name[IF_NAMESIZE] = "?";
+      if_indextoname(oif, name);
+      throw FaultError("route to " + m.name + " (" + m.address + ") goes out via " + name +
+                       ", not the lab bridge " + info.bridge + "; refusing to start");
+    }
+  }
+}
+
+// Each member's etcd, started directly or (with agents) by its agent, which the lab starts and
+// waits for; records the pids in the description as they appear.
+void StartMembers(const LabOptions& o, LabInfo& info, Clock::time_point deadline) {
+  const std::string cluster = InitialCluster(info);
+  std::vector<std::unique_ptr<ManagedProcess>> procs;
+  for (auto& m : info.members) {
+    ManagedSpec etcd = EtcdSpec(info, m, cluster);
+    if (info.agent.empty()) {
+      procs.push_back(std::make_unique<ManagedProcess>(etcd, m.dir));
+      procs.back()->Start();
+      m.etcd_pid = procs.back()->Pid();
+      m.etcd_start_time = procs.back()->StartTime();
+      Say(o, m.name + ": etcd pid " + std::to_string(m.etcd_pid));
+    } else {
+      if (o.overlay) {
+        // The overlay covers the data dir, so it must exist before the agent mounts it.
+        std::filesystem::create_directories(m.data_dir);
+        etcd.overlay = m.data_dir;
+      }
+      etcd.syscalls = o.intercept_syscalls;
+      WriteAtomic(m.dir + "/managed.json", faults::process::ManagedConfigToJson({etcd}));
+      procs.push_back(std::make_unique<ManagedProcess>(AgentSpec(info, m), m.dir));
+      procs.back()->Start();
+      m.agent_pid = procs.back()->Pid();
+      m.agent_start_time = procs.back()->StartTime();
+      Say(o, m.name + ": agent pid " + std::to_string(m.agent_pid));
+    }
+    Save(info);
+  }
+  if (info.agent.empty()) return;
+  for (size_t i = 0; i < procs.size(); ++i) {
+    auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(1));
+    if (!procs[i]->WaitReady(left)) {
+      throw FaultError(info.members[i].name + ": agent not serving on " +
+                       info.members[i].agent_socket + ":\n" +
+                       Tail(info.members[i].dir + "/agent.log", 10));
+    }
+  }
+  // The agents start etcd; their managed state files name its pid.
+  for (auto& m : info.members) {
+    std::ifstream in(m.dir + "/agent/managed/etcd.json");
+    json j = json::parse(in, nullptr, false);
+    if (!j.is_discarded() && j.is_object()) {
+      m.etcd_pid = j.value("pid", 0);
+      m.etcd_start_time = j.value("start_time", uint64_t{0});
+    }
+  }
+  Save(info);
+}
+
+// Healthy as seen from the host, through the bridge: the path every client will take.
+void WaitHealthy(const LabOptions& o, const LabInfo& info, Clock::time_point deadline) {
+  const std::string cluster = InitialCluster(info);
+  for (const auto& m : info.members) {
+    ReadinessProbe health = EtcdSpec(info, m, cluster).ready;
+    while (!faults::process::ProbeOnce(health, "")) {
+      if (Clock::now() >= deadline) {
+        throw FaultError(m.name + ": etcd not healthy at " + health.url + " after " +
+                         std::to_string(o.timeout.count()) + "s; last log lines:\n" +
+                         Tail(m.dir + "/etcd.log", 10));
+      }
+      if (m.etcd_pid != 0 && !faults::process::SameProcess(m.etcd_pid, m.etcd_start_time)) {
+        throw FaultError(m.name + ": etcd exited during start; last log lines:\n" +
+                         Tail(m.dir + "/etcd.log", 10));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    Say(o, m.name + ": etcd healthy at " + m.client_url);
+  }
+}
+
+void StartController(const LabOptions& o, LabInfo& info, Clock::time_point deadline) {
+  ManagedProcess c(ControllerSpec(info), info.dir);
+  c.Start();
+  info.controller.pid = c.Pid();
+  info.controller.start_time = c.StartTime();
+  Save(info);
+  auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(5));
+  if (!c.WaitReady(left)) {
+    throw FaultError("controller not serving on " + info.controller.socket + ":\n" +
+                     Tail(info.dir + "/controller.log", 10));
+  }
+  Say(o, "controller pid " + std::to_string(info.controller.pid) + " on " +
+             info.controller.Address() + ", metrics http://" + info.controller.metrics_listen +
+             "/metrics");
+}
+
 }  // namespace
 
 fs::path DefaultRoot() {
@@ -377,233 +637,21 @@ LabInfo LoadLab(const std::string& name, const fs::path& root) {
 
 LabInfo Up(const LabOptions& o) {
   ValidateLabName(o.name);
-  faults::FieldErrors errs;
-  if (o.members != 3 && o.members != 5) {
-    errs.push_back({"--members", "want 3 or 5, got " + std::to_string(o.members)});
-  }
-  std::string etcd_binary = o.etcd;
-  if (!o.etcd_version.empty()) {
-    if (o.etcd != LabOptions{}.etcd) {
-      errs.push_back({"--etcd-version", "give --etcd or --etcd-version, not both"});
-    } else {
-      try {
-        etcd_binary = FindEtcd(o.etcd_version).binary;
-      } catch (const std::invalid_argument& e) {
-        std::string why = e.what();
-        errs.push_back({"--etcd-version", why.substr(why.find(": ") + 2)});
-      }
-    }
-  }
-  if (::access(etcd_binary.c_str(), X_OK) != 0) {
-    errs.push_back({"--etcd", etcd_binary + " is not an executable file"});
-  }
-  if (!errs.empty()) throw faults::ValidationError(errs);
-  const std::string etcd_version = BinaryEtcdVersion(etcd_binary).ToString();
-  // Flags are checked against this very binary: a refused one fails `lab up` before anything
-  // exists, an experimental one this version lacks is left out (and recorded).
-  EtcdFlagChoice flags = ChooseEtcdFlags(
-      o.etcd_flags,
-      [&](const std::string& n, const std::string& v) {
-        return EtcdAcceptsFlag(etcd_binary, n, v);
-      },
-      etcd_version);
-  std::string agent = o.no_agents ? "" : FindAgent(o);
-  // A controller drives agents; without them there is nothing for it to do.
-  std::string controller = agent.empty() || o.no_controller ? "" : FindController(o);
-  auto say = [&](const std::string& s) {
-    if (o.progress) o.progress(s);
-  };
-  for (const auto& d : flags.dropped) {
-    say("etcd " + etcd_version + " has no --" + d + ": left out");
-  }
-  if (!agent.empty() && !o.no_controller && controller.empty()) {
-    say("no faultline-controller next to this binary or in /usr/sbin: the lab runs without one");
-  }
-
-  fs::path root = RootOr(o.root);
-  fs::path dir = root / o.name;
-  std::string refuse = "lab \"" + o.name + "\" already exists";
-  std::string hint = "; `faultline lab down --name " + o.name + "` removes it";
-  if (fs::exists(dir)) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
-  for (int i = 1; i <= o.members; ++i) {
-    if (sys::NetNs::Exists(NetnsName(o.name, i))) {
-      throw FaultError(refuse + " (namespace " + NetnsName(o.name, i) + " is left over)" + hint);
-    }
-  }
-  {
-    sys::Rtnl host;
-    if (host.IfIndex(BridgeName(o.name)) != 0) {
-      throw FaultError(refuse + " (link " + BridgeName(o.name) + " is left over)" + hint);
-    }
-  }
-  fs::create_directories(root);
-  // mkdir is the atomic claim on the name: of two concurrent `lab up`, one fails here.
-  if (::mkdir(dir.c_str(), 0755) != 0) {
-    if (errno == EEXIST) throw FaultError(refuse + " (" + dir.string() + ")" + hint);
-    faults::ThrowErrno("mkdir " + dir.string());
-  }
-
+  const Binaries binaries = ResolveBinaries(o);
+  const fs::path root = RootOr(o.root);
+  const fs::path dir = root / o.name;
+  ClaimName(o, root, dir);
   try {
     sys::Rtnl host;
-    std::vector<Prefix> taken = host.UsedPrefixes();
-    for (const auto& other : ListLabs(root)) {
-      try {
-        if (auto p = ParsePrefix(LoadLab(other, root).subnet)) taken.push_back(*p);
-      } catch (const std::exception&) {
-      }
-    }
-    auto subnet = ChooseLabSubnet(taken, o.name);
-    if (!subnet) throw FaultError("no free /24 in 10.213.0.0/16-10.215.0.0/16 for the lab");
-
-    LabInfo info;
-    info.name = o.name;
-    info.dir = dir.string();
-    info.state = "creating";
-    info.subnet = FormatPrefix(*subnet);
-    info.bridge = BridgeName(o.name);
-    info.bridge_address = FormatIpv4(BridgeAddress(*subnet));
-    info.etcd = etcd_binary;
-    info.etcd_version = etcd_version;
-    info.etcd_flags = flags.given;
-    info.etcd_flags_dropped = flags.dropped;
-    info.agent = agent;
-    info.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    info.creator_pid = ::getpid();
-    std::string cluster;
-    for (int i = 1; i <= o.members; ++i) {
-      MemberInfo m;
-      m.name = "e" + std::to_string(i);
-      m.netns = NetnsName(o.name, i);
-      m.veth = VethName(o.name, i);
-      m.address = FormatIpv4(MemberAddress(*subnet, i));
-      m.client_url = "http://" + m.address + ":2379";
-      m.peer_url = "http://" + m.address + ":2380";
-      m.dir = (dir / m.name).string();
-      m.data_dir = m.dir + "/etcd";
-      if (!agent.empty()) m.agent_socket = m.dir + "/agent.sock";
-      cluster += (cluster.empty() ? "" : ",") + m.name + "=" + m.peer_url;
-      info.members.push_back(m);
-    }
-    if (!controller.empty()) {
-      info.controller.binary = controller;
-      info.controller.socket = (dir / "controller.sock").string();
-      info.controller.state_dir = (dir / "controller").string();
-      info.controller.metrics_listen =
-          info.bridge_address + ":" + std::to_string(kControllerMetricsPort);
-    }
+    const Prefix subnet = ChooseSubnet(o, root, host);
+    LabInfo info = Plan(o, dir, subnet, binaries);
     // The plan goes to disk before anything exists, so `lab down` can undo a crash at any step.
     Save(info);
-
-    host.AddBridge(info.bridge);
-    host.AddAddress(info.bridge, BridgeAddress(*subnet), 24);
-    host.SetUp(info.bridge);
-    say("bridge " + info.bridge + " " + info.bridge_address + "/24");
-    for (auto& m : info.members) {
-      fs::create_directories(m.dir);
-      sys::NetNs::Create(m.netns).Release();  // from now on `lab down` owns its removal
-      sys::UniqueFd nsfd(::open(sys::NetNs::PathOf(m.netns).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!nsfd) faults::ThrowErrno("open " + sys::NetNs::PathOf(m.netns));
-      host.AddVeth(m.veth, "eth0", nsfd.get());
-      host.SetMaster(m.veth, info.bridge);
-      host.SetUp(m.veth);
-      sys::Rtnl inside(sys::NetNs::PathOf(m.netns));
-      inside.SetUp("lo");
-      inside.AddAddress("eth0", *ParseIpv4(m.address), 24);
-      inside.SetUp("eth0");
-      say(m.name + ": netns " + m.netns + ", " + m.veth + " <-> eth0 " + m.address);
-    }
-    // Nothing starts until the host's route to every member leaves through the lab bridge.
-    int br = host.IfIndex(info.bridge);
-    for (const auto& m : info.members) {
-      int oif = sys::RouteOutputIfIndex(*ParseIpv4(m.address));
-      if (oif != br) {
-        char name[IF_NAMESIZE] = "?";
-        if_indextoname(oif, name);
-        throw FaultError("route to " + m.name + " (" + m.address + ") goes out via " + name +
-                         ", not the lab bridge " + info.bridge + "; refusing to start");
-      }
-    }
-
-    std::vector<std::unique_ptr<ManagedProcess>> procs;
-    for (auto& m : info.members) {
-      ManagedSpec etcd = EtcdSpec(info, m, cluster);
-      if (agent.empty()) {
-        procs.push_back(std::make_unique<ManagedProcess>(etcd, m.dir));
-        procs.back()->Start();
-        m.etcd_pid = procs.back()->Pid();
-        m.etcd_start_time = procs.back()->StartTime();
-        say(m.name + ": etcd pid " + std::to_string(m.etcd_pid));
-      } else {
-        if (o.overlay) {
-          // The overlay covers the data dir, so it must exist before the agent mounts it.
-          std::filesystem::create_directories(m.data_dir);
-          etcd.overlay = m.data_dir;
-        }
-        etcd.syscalls = o.intercept_syscalls;
-        WriteAtomic(m.dir + "/managed.json", faults::process::ManagedConfigToJson({etcd}));
-        procs.push_back(std::make_unique<ManagedProcess>(AgentSpec(info, m), m.dir));
-        procs.back()->Start();
-        m.agent_pid = procs.back()->Pid();
-        m.agent_start_time = procs.back()->StartTime();
-        say(m.name + ": agent pid " + std::to_string(m.agent_pid));
-      }
-      Save(info);
-    }
-    auto deadline = Clock::now() + o.timeout;
-    if (!agent.empty()) {
-      for (size_t i = 0; i < procs.size(); ++i) {
-        auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(1));
-        if (!procs[i]->WaitReady(left)) {
-          throw FaultError(info.members[i].name + ": agent not serving on " +
-                           info.members[i].agent_socket + ":\n" +
-                           Tail(info.members[i].dir + "/agent.log", 10));
-        }
-      }
-      // The agents start etcd; their managed state files name its pid.
-      for (auto& m : info.members) {
-        std::ifstream in(m.dir + "/agent/managed/etcd.json");
-        json j = json::parse(in, nullptr, false);
-        if (!j.is_discarded() && j.is_object()) {
-          m.etcd_pid = j.value("pid", 0);
-          m.etcd_start_time = j.value("start_time", uint64_t{0});
-        }
-      }
-      Save(info);
-    }
-    // Healthy as seen from the host, through the bridge: the path every client will take.
-    for (auto& m : info.members) {
-      ReadinessProbe health = EtcdSpec(info, m, cluster).ready;
-      while (!faults::process::ProbeOnce(health, "")) {
-        if (Clock::now() >= deadline) {
-          throw FaultError(m.name + ": etcd not healthy at " + health.url + " after " +
-                           std::to_string(o.timeout.count()) + "s; last log lines:\n" +
-                           Tail(m.dir + "/etcd.log", 10));
-        }
-        if (m.etcd_pid != 0 && !faults::process::SameProcess(m.etcd_pid, m.etcd_start_time)) {
-          throw FaultError(m.name + ": etcd exited during start; last log lines:\n" +
-                           Tail(m.dir + "/etcd.log", 10));
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      say(m.name + ": etcd healthy at " + m.client_url);
-    }
-    if (!info.controller.binary.empty()) {
-      ManagedProcess c(ControllerSpec(info), info.dir);
-      c.Start();
-      info.controller.pid = c.Pid();
-      info.controller.start_time = c.StartTime();
-      Save(info);
-      auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(5));
-      if (!c.WaitReady(left)) {
-        throw FaultError("controller not serving on " + info.controller.socket + ":\n" +
-                         Tail(info.dir + "/controller.log", 10));
-      }
-      say("controller pid " + std::to_string(info.controller.pid) + " on " +
-          info.controller.Address() + ", metrics http://" + info.controller.metrics_listen +
-          "/metrics");
-    }
+    Wire(o, info, subnet, host);
+    const auto deadline = Clock::now() + o.timeout;
+    StartMembers(o, info, deadline);
+    WaitHealthy(o, info, deadline);
+    if (!info.controller.binary.empty()) StartController(o, info, deadline);
     info.state = "up";
     Save(info);
     return info;
