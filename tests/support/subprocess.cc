@@ -139,7 +139,9 @@ void AgentProcess::Start() {
         v1::CapabilitiesResponse resp;
         return stub->Capabilities(&ctx, {}, &resp).ok();
       },
-      std::chrono::seconds(10));
+      // Generous: an agent's start sweeps every FUSE mount on the host, and on a busy machine
+      // with other overlays (other tests, a lab) that took 10-20 s; a hung agent still fails.
+      std::chrono::seconds(30));
   if (!up || !proc_->Running()) throw std::runtime_error("agent did not start: " + log());
 }
 
