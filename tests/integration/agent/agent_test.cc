@@ -225,7 +225,8 @@ TEST_F(AgentTest, MetricsCountInjectionsAndReverts) {
   std::string url = log.substr(at + 11, log.find('\n', at) - at - 11);
   auto stub = agent.Stub();
   v1::InjectResponse resp;
-  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 200ms), &resp).ok());
+  // Long enough that the first scrape (curl, on a busy machine 200+ ms) lands inside the pause.
+  ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 1500ms), &resp).ok());
   auto scrape = [&] {
     std::string cmd = "curl -s " + url + " > " + (dir_.path() / "m").string();
     EXPECT_EQ(std::system(cmd.c_str()), 0);
@@ -238,7 +239,7 @@ TEST_F(AgentTest, MetricsCountInjectionsAndReverts) {
   EXPECT_NE(m.find("faultline_agent_active_faults 1"), std::string::npos) << m;
   EXPECT_NE(m.find("faultline_agent_injections_total 1"), std::string::npos) << m;
   EXPECT_NE(m.find("counter=\"signalled\"} 1"), std::string::npos) << m;
-  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 2s));
+  ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 5s));
   m = scrape();
   EXPECT_NE(m.find("faultline_agent_active_faults 0"), std::string::npos) << m;
   EXPECT_NE(m.find("faultline_agent_reverts_total 1"), std::string::npos) << m;

@@ -139,6 +139,16 @@ bool Converged(const TestLab& lab) {
   return ::testing::AssertionSuccess();
 }
 
+// With FAULTLINE_KEEP_HISTORY=DIR a test's workload history is saved there (DIR/NAME.jsonl), so
+// a failing check can be read again with `faultline check history` after the lab is gone.
+void KeepHistoryIfAsked(const History& h, const std::string& name) {
+  const char* dir = std::getenv("FAULTLINE_KEEP_HISTORY");
+  if (dir == nullptr || *dir == 0) return;
+  std::ofstream out(std::string(dir) + "/" + name + ".jsonl");
+  SaveJsonl(h, out);
+  std::cerr << "history kept in " << dir << "/" << name << ".jsonl\n";
+}
+
 // A follower as an independent `etcdctl endpoint status` sees it: the first reachable member
 // that is not the leader.
 int PickFollower(const TestLab& lab) {
@@ -337,6 +347,7 @@ TEST_F(LabVerify, WorkloadUnderFollowerPartitionIsLinearizableAndHeals) {
   EXPECT_TRUE(AllPassed(hist));
   EXPECT_EQ(Find(hist, "linearizability").evidence["verdict"], "linearizable");
   EXPECT_EQ(Find(hist, "watch").evidence["watchers"].size(), 3u);
+  KeepHistoryIfAsked(h, "partition");
   // The recorded history round-trips through the saved format and still checks the same.
   std::stringstream saved;
   SaveJsonl(h, saved);
@@ -422,6 +433,7 @@ TEST_F(LabVerify, WorkloadWithPausedFollowerIsLinearizable) {
     if (op.outcome == Outcome::kOk) ++ok;
     if (op.endpoint == HostPort(f) && op.outcome == Outcome::kUnknown) ++unknown_on_follower;
   }
+  KeepHistoryIfAsked(h, "pause");
   std::vector<CheckResult> rs = CheckHistory(h);
   std::cerr << h.ops.size() << " ops, " << ok << " ok, " << unknown_on_follower
             << " unknown on the paused " << f.name << "\n"
@@ -485,8 +497,11 @@ TEST_F(LabVerify, BadEndpointsGiveAClearError) {
   ASSERT_TRUE(report.is_object()) << r.out << r.err;
   const json& health = FindJson(report, "health");
   EXPECT_FALSE(health["passed"].get<bool>());
-  EXPECT_EQ(health["summary"].get<std::string>().rfind("not answering: " + dead, 0), 0u)
-      << health.dump(2);
+  // The dead endpoint is named; on a loaded machine a live member can miss the 1 s too and be
+  // listed beside it (seen at load 16: "not answering: e3, dead").
+  const std::string summary = health["summary"].get<std::string>();
+  EXPECT_EQ(summary.rfind("not answering: ", 0), 0u) << health.dump(2);
+  EXPECT_NE(summary.find(dead), std::string::npos) << health.dump(2);
   // Malformed endpoints are usage errors naming the bad one; nothing is contacted.
   r = Cli({"check", "etcd", "--endpoints", lab_->info().members[1].address});
   EXPECT_EQ(r.exit_code, 2);
