@@ -433,6 +433,23 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   ExpectNothingLeft(info);
 }
 
+// How many faultline overlays are mounted at `mount` (stacked ones count).
+int FaultlineMountsAt(const std::string& mount) {
+  std::ifstream in("/proc/mounts");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    n += line.find(" " + mount + " fuse.faultline ") != std::string::npos;
+  return n;
+}
+
+std::vector<std::string> Cmdline(pid_t pid) {
+  std::vector<std::string> argv;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
+  return argv;
+}
+
 // Issue 15: the overlay outlives its agent. A 300 ms delay on every fsync through member 1's
 // overlay, leased for 8 s; its agent is SIGKILLed. Measured from outside: puts through that
 // member's own endpoint keep succeeding throughout (an independent etcdctl), an fsync timed
@@ -443,14 +460,7 @@ TEST_F(LabTest, OverlayOutlivesItsAgentAndItsRuleEndsByItsLease) {
   LabInfo info = Up(Options(true));
   const MemberInfo& e1 = info.members[0];
   std::string mount = e1.data_dir;
-  auto mounted = [&] {
-    std::ifstream in("/proc/mounts");
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line))
-      n += line.find(" " + mount + " fuse.faultline ") != std::string::npos;
-    return n;
-  };
+  auto mounted = [&] { return FaultlineMountsAt(mount); };
   ASSERT_EQ(mounted(), 1) << "etcd's data dir is on the member's overlay";
   // The time of one fsync of a fresh write, made through the overlay like etcd's.
   std::string probe = mount + "/faultline-probe";
@@ -464,12 +474,7 @@ TEST_F(LabTest, OverlayOutlivesItsAgentAndItsRuleEndsByItsLease) {
     ::close(fd);
     return rc == 0 ? ms : -1.0;
   };
-  std::vector<std::string> argv;  // the agent's exact command line, to start it again
-  {
-    std::ifstream in("/proc/" + std::to_string(e1.agent_pid) + "/cmdline");
-    std::string arg;
-    while (std::getline(in, arg, '\0')) argv.push_back(arg);
-  }
+  std::vector<std::string> argv = Cmdline(e1.agent_pid);  // to start the agent again
   ASSERT_FALSE(argv.empty());
 
   // An independent client puts through member 1's own endpoint the whole time.
@@ -580,22 +585,10 @@ TEST_F(LabTest, OverlayKilledWithItsAgentAndTheNextAgentBringsTheMemberBack) {
   LabInfo info = Up(Options(true));
   const MemberInfo& e1 = info.members[0];
   std::string mount = e1.data_dir;
-  auto mounted = [&] {
-    std::ifstream in("/proc/mounts");
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line))
-      n += line.find(" " + mount + " fuse.faultline ") != std::string::npos;
-    return n;
-  };
+  auto mounted = [&] { return FaultlineMountsAt(mount); };
   ASSERT_EQ(mounted(), 1) << "etcd's data dir is on the agent's overlay";
   // The agent's exact command line, to start it again the way the lab did.
-  std::vector<std::string> argv;
-  {
-    std::ifstream in("/proc/" + std::to_string(e1.agent_pid) + "/cmdline");
-    std::string arg;
-    while (std::getline(in, arg, '\0')) argv.push_back(arg);
-  }
+  std::vector<std::string> argv = Cmdline(e1.agent_pid);
   ASSERT_FALSE(argv.empty());
   auto list = Cli({"overlay", "list", "--lab", name_, "--target", e1.name, "-o", "json"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
