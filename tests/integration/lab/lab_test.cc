@@ -619,6 +619,44 @@ TEST_F(LabTest, OverlayKilledWithItsAgentAndTheNextAgentBringsTheMemberBack) {
   ExpectNothingLeft(info);
 }
 
+// The crash model runs in the overlay process, the restart of what it killed in the agent: a
+// lose-unsynced rule crashing 2 s after it is armed SIGKILLs member 1's etcd (the overlay's
+// user), and the agent, watching the overlay's crash count, starts it again (--restart etcd;
+// the lab's etcd has no restart policy of its own). Measured from outside: a new etcd pid, and
+// the member answers puts again.
+TEST_F(LabTest, IoCrashRunsInTheOverlayProcessAndTheAgentRestartsEtcd) {
+  LabInfo info = Up(Options(true));
+  const MemberInfo& e1 = info.members[0];
+  auto etcd_pid = [&] {
+    json state = json::parse(Slurp(e1.dir + "/agent/managed/etcd.json"), nullptr, false);
+    return state.is_discarded() ? 0 : state.value("pid", 0);
+  };
+  ASSERT_EQ(etcd_pid(), e1.etcd_pid);
+  auto inject = Cli({"inject", "io", "lose-unsynced", "--mount", e1.data_dir, "--crash-after", "2s",
+                     "--restart", "etcd", "--lease", "60s", "--lab", name_, "--target", e1.name});
+  ASSERT_EQ(inject.exit_code, 0) << inject.out << inject.err;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return !faults::process::SameProcess(e1.etcd_pid, e1.etcd_start_time); }, 20s))
+      << "the crash killed etcd";
+  CommandResult put;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        put = RunCommand({kEtcdctl, "--endpoints", e1.client_url, "--command-timeout", "2s", "put",
+                          "after-crash", "v"},
+                         5s);
+        return put.exit_code == 0;
+      },
+      40s))
+      << put.err << Slurp(e1.dir + "/agent.log");
+  int pid = etcd_pid();
+  EXPECT_NE(pid, 0);
+  EXPECT_NE(pid, e1.etcd_pid) << "started again by the agent";
+  auto recover = Cli({"recover", "--all", "--lab", name_, "--target", e1.name});
+  EXPECT_EQ(recover.exit_code, 0) << recover.out << recover.err;
+  EXPECT_FALSE(Down(name_, root_.path()).empty());
+  ExpectNothingLeft(info);
+}
+
 // Issue 6 on the lab, measured from outside: a syscall fault on a managed etcd's fdatasync shows
 // in put latency (delay) and in etcd's behaviour and log (EIO); a restart's reported time to
 // ready matches what an independent client saw.
