@@ -503,11 +503,22 @@ TEST_F(LabTest, OverlayOutlivesItsAgentAndItsRuleEndsByItsLease) {
     }
   } join{stop, writer};
 
+  auto overlays = [&] {
+    auto r = Cli({"overlay", "list", "--lab", name_, "--target", e1.name, "-o", "json"});
+    json j = json::parse(r.out, nullptr, false);
+    return r.exit_code == 0 && !j.is_discarded() ? j.value("overlays", json::array())
+                                                 : json::array();
+  };
   auto inject = Cli({"inject", "io", "latency", "--mount", mount, "--methods", "fsync", "--delay",
                      "300ms", "--lease", "8s", "--lab", name_, "--target", e1.name});
   auto armed_at = Clock::now();
   ASSERT_EQ(inject.exit_code, 0) << inject.out << inject.err;
   EXPECT_GE(fsync_ms(), 250) << "the rule acts";
+  json before = overlays();
+  ASSERT_EQ(before.size(), 1u) << before.dump();
+  int overlay_pid = before[0].value("pid", 0);
+  EXPECT_GT(overlay_pid, 0);
+  EXPECT_EQ(before[0].value("rules", json::array()).size(), 1u) << before.dump();
 
   ASSERT_EQ(::kill(e1.agent_pid, SIGKILL), 0);
   ASSERT_TRUE(testing::WaitFor(
@@ -554,6 +565,14 @@ TEST_F(LabTest, OverlayOutlivesItsAgentAndItsRuleEndsByItsLease) {
                       "300ms", "--lease", "60s", "--lab", name_, "--target", e1.name});
   ASSERT_EQ(inject2.exit_code, 0) << inject2.out << inject2.err;
   EXPECT_GE(fsync_ms(), 250);
+  json after = overlays();
+  ASSERT_EQ(after.size(), 1u) << after.dump();
+  EXPECT_EQ(after[0].value("pid", 0), overlay_pid) << "the same overlay process";
+  EXPECT_TRUE(after[0].value("attached", false)) << after.dump();
+  EXPECT_EQ(after[0].value("leases_lapsed", std::string()), "1")
+      << after.dump();  // int64: JSON string
+  ASSERT_EQ(after[0].value("rules", json::array()).size(), 1u) << after.dump();
+  EXPECT_EQ(after[0]["rules"][0]["spec"]["io"].value("action", ""), "LATENCY") << after.dump();
   auto recover = Cli({"recover", "--all", "--lab", name_, "--target", e1.name});
   ASSERT_EQ(recover.exit_code, 0) << recover.out << recover.err;
   EXPECT_LT(fsync_ms(), 100);
