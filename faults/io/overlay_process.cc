@@ -79,7 +79,7 @@ int ReceiveMessage(int fd, google::protobuf::MessageLite* m, int timeout_ms) {
 // The state of an overlay process: the overlay, its rules' specs and leases.
 class Server {
  public:
-  Server(std::unique_ptr<Overlay> overlay) : overlay_(std::move(overlay)) {}
+  explicit Server(std::unique_ptr<Overlay> overlay) : overlay_(std::move(overlay)) {}
 
   v1::OverlayReply Handle(const v1::OverlayControl& req, bool* stop) {
     v1::OverlayReply out;
