@@ -86,7 +86,23 @@ grpc::Status OverlayCall(faults::io::OverlayManager* overlays, const std::string
       throw faults::ValidationError("dir", "must be an absolute path (got \"" + dir + "\")");
     }
     fn(*overlays);
-    for (const auto& m : overlays->Mounts()) out->add_mounts(m);
+    for (const auto& m : overlays->Mounts()) {
+      out->add_mounts(m);
+      auto* st = out->add_overlays();
+      st->set_dir(m);
+      auto ov = overlays->Find(m);
+      if (!ov) continue;
+      st->set_pid(ov->pid());
+      st->set_attached(ov->attached());
+      try {
+        auto r = ov->State();
+        *st->mutable_rules() = r.rules();
+        st->set_leases_lapsed(r.leases_lapsed());
+        st->set_crashes(r.crashes());
+      } catch (const std::exception& e) {
+        st->set_error(e.what());
+      }
+    }
   });
 }
 

@@ -5,7 +5,7 @@
 
 #include "agent/fault_manager.h"
 #include "faultline/v1/agent.grpc.pb.h"
-#include "faults/io/overlay.h"
+#include "faults/io/overlay_process.h"
 
 namespace faultline::faults::process {
 class ManagedSet;

@@ -122,6 +122,7 @@ void FaultManager::Reschedule(const std::string& id, Entry& e) {
   if (e.ends_at && *e.ends_at < when) when = *e.ends_at;
   SetFromSteady(e.lease_until, e.status.mutable_lease_expires_at());
   timer_->Set(id, when);
+  e.fault->Lease(when);
 }
 
 v1::FaultStatus FaultManager::Inject(const v1::InjectRequest& request) {
@@ -156,6 +157,16 @@ v1::FaultStatus FaultManager::Inject(const v1::InjectRequest& request) {
     active_.emplace(id, std::move(e));
   }
   lock.unlock();
+  // The lease the fault will get, told before Apply: a fault whose effect lives outside the
+  // agent must not be left without an end if the agent dies before Apply returns.
+  {
+    auto duration = faults::FromProto(spec.duration());
+    auto first = lease.count() > 0      ? lease
+                 : duration.count() > 0 ? duration
+                                        : options_.default_lease;
+    if (duration.count() > 0) first = std::min(first, duration);
+    fault->Lease(Clock::now() + first);
+  }
   std::optional<std::string> failure;
   try {
     fault->Apply();

@@ -126,9 +126,13 @@ int main(int argc, char** argv) {
     faults::Registry registry;
     host.RegisterFamilies(registry, addrs);
 
+    // Overlay processes outlive a crashed agent: attach first, so the journal's IO faults are
+    // reverted through them.
+    for (const auto& line : host.AttachOverlays()) Log(line);
     agent::FaultManager manager(registry, ctx, journal, {.default_lease = *lease});
     for (const auto& line : manager.Startup()) Log(line);
     if (recover_only) {
+      for (const auto& line : host.EndOverlays()) Log(line);
       Log("recover-only: done");
       return 0;
     }

@@ -1,5 +1,7 @@
 #include "agent/registry_setup.h"
 
+#include <set>
+
 #include "faults/core/duration.h"
 #include "faults/io/io_faults.h"
 #include "faults/net/addr.h"
@@ -29,7 +31,7 @@ void AddAgentOptions(CLI::App& app, AgentOptions& options) {
 }
 
 Host::Host(const AgentOptions& options, std::filesystem::path state_dir)
-    : options_(options), state_dir_(std::move(state_dir)) {
+    : options_(options), state_dir_(std::move(state_dir)), overlays_(state_dir_ / "io") {
   if (!options_.managed_config.empty()) {
     // Parsed before anything is served or reverted: a bad config stops the agent at once.
     managed_ =
@@ -95,30 +97,29 @@ std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry)
 
 void Host::Start() {
   if (!managed_) return;
-  // A managed process that declares an overlay gets it before it starts: a process keeps the
-  // fds it opened before a mount, so the overlay must be there first.
+  // A managed process that declares an overlay gets it before it starts (a process keeps the
+  // fds it opened before a mount). An overlay a previous agent left serving is attached again.
+  std::set<std::string> fresh;
   for (const auto& name : managed_->Names()) {
     auto& proc = managed_->Get(name);
-    if (!proc.spec().overlay.empty()) overlays_.Mount(proc.spec().overlay);
+    if (proc.spec().overlay.empty()) continue;
+    if (!overlays_.Mount(proc.spec().overlay)->attached()) fresh.insert(name);
   }
   // Re-adopts processes a previous agent started; starts the rest.
   managed_->StartAll();
-  for (const auto& name : managed_->Names()) {
+  for (const auto& name : fresh) {
     auto& proc = managed_->Get(name);
-    // A re-adopted process on an overlay still holds files on the mount the dead agent served
-    // (they fail with ENOTCONN): start it again on the new overlay.
-    if (proc.adopted() && !proc.spec().overlay.empty()) {
-      proc.Restart(proc.spec().stop_signal, proc.spec().stop_grace);
-    }
+    // Re-adopted onto a new overlay: it still holds files on a mount that is gone (they fail
+    // with ENOTCONN), so start it again on the new one.
+    if (proc.adopted()) proc.Restart(proc.spec().stop_signal, proc.spec().stop_grace);
   }
 }
 
-// Managed processes outlive the agent on purpose (etcd must not die with its chaos agent); the
-// next agent re-adopts them. Faults on them were reverted by the fault manager already.
-// Overlays cannot outlive the agent (it is their FUSE daemon), and neither can what runs on them.
+// Managed processes and their overlays outlive a crashed agent on purpose (etcd must not die
+// with its chaos agent, nor its IO); the next agent re-adopts them. A stopped agent ends its
+// overlays, and first the processes on them, which the next agent starts again.
 void Host::Stop() {
   if (managed_) {
-    // Processes on an overlay cannot outlive it: stop them first, the next agent starts them.
     for (const auto& name : managed_->Names()) {
       auto& proc = managed_->Get(name);
       if (!proc.spec().overlay.empty()) proc.Stop();

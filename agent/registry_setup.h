@@ -7,7 +7,7 @@
 
 #include "faultline/v1/agent.pb.h"
 #include "faults/core/registry.h"
-#include "faults/io/overlay.h"
+#include "faults/io/overlay_process.h"
 #include "proto/transport/address.h"
 
 namespace faultline::faults::process {
@@ -40,6 +40,11 @@ class Host {
                         const std::vector<transport::ListenAddress>& listen);
   // Families served plus what each family's probe found on this kernel.
   std::vector<v1::Capability> Capabilities(const faults::Registry& registry) const;
+  // Attaches to the overlay processes a previous agent left serving (before the journal is
+  // replayed: its IO faults are reverted through them). Returns what it found.
+  std::vector<std::string> AttachOverlays() { return overlays_.Attach(); }
+  // --recover-only: ends every overlay process of this agent (after the journal was replayed).
+  std::vector<std::string> EndOverlays() { return overlays_.UnmountAll(); }
   // Starts host services (managed processes) after the journal was replayed.
   void Start();
   void Stop();

@@ -5,6 +5,7 @@
 
 #include "cli/inject_command.h"
 #include "faults/core/duration.h"
+#include "faults/io/spec.h"
 
 namespace faultline::cli {
 namespace {
@@ -110,7 +111,18 @@ void AddAgentCommands(CLI::App& app, GlobalOptions& g) {
         std::cout << ToJson(resp) << "\n";
         return;
       }
-      for (const auto& m : resp.mounts()) std::cout << m << "\n";
+      for (const auto& o : resp.overlays()) {
+        std::cout << o.dir() << "  overlay process pid " << o.pid()
+                  << (o.attached() ? " (found running)" : "") << ", " << o.rules_size()
+                  << " rule(s), " << o.leases_lapsed() << " ended by their lease"
+                  << (o.error().empty() ? "" : ", error: " + o.error()) << "\n";
+        for (const auto& r : o.rules()) {
+          std::cout << "  rule " << r.id() << ": " << faults::io::ActionName(r.spec().io().action())
+                    << " " << (r.spec().io().path().empty() ? "**" : r.spec().io().path())
+                    << ", matched " << r.matched() << ", acted " << r.acted() << ", lease left "
+                    << faults::FormatDuration(faults::FromProto(r.lease_left())) << "\n";
+        }
+      }
       if (resp.mounts().empty()) std::cout << "no overlays\n";
     });
   }

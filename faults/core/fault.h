@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -48,6 +49,10 @@ class Fault {
   // True when the whole effect happens in Apply() (a signal, a kill, a restart): nothing stays
   // applied, so the agent records the fault as completed at once instead of holding a lease.
   virtual bool OneShot() const { return false; }
+  // When the fault ends unless renewed (the earlier of its lease and its duration), told before
+  // Apply() and again at every renewal. A fault whose effect lives outside the agent (an IO rule
+  // in its overlay process) hands it on, so the effect ends on time even if the agent is gone.
+  virtual void Lease(std::chrono::steady_clock::time_point /*until*/) {}
 };
 
 // Creates the faults of one family. Registered by family name (the FaultSpec oneof field).

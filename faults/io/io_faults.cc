@@ -1,7 +1,10 @@
 #include "faults/io/io_faults.h"
 
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "faults/core/duration.h"
@@ -10,6 +13,49 @@
 #include "faults/io/spec.h"
 
 namespace faultline::faults::io {
+
+RuleSpec RuleFromSpec(const v1::FaultSpec& spec) {
+  const v1::IoFault& f = spec.io();
+  RuleSpec r;
+  r.kind = static_cast<RuleKind>(f.action());
+  r.path_glob = f.path();
+  for (const auto& m : f.methods()) r.methods |= ParseMethod(m).value_or(0);
+  r.percent = f.has_percent() ? f.percent() : 100.0;
+  r.max_count = f.max_count();
+  // Each fault draws from its own stream, so two faults with one seed do not act in lockstep.
+  r.seed = Rng(spec.seed()).Fork("io." + ActionName(f.action()) + "." + f.path()).Next();
+  r.delay = FromProto(f.delay());
+  r.jitter = FromProto(f.jitter());
+  r.distribution = static_cast<Distribution>(f.distribution());
+  for (const auto& e : f.errnos()) {
+    r.errnos.emplace_back(ParseErrno(e.name()).value_or(EIO), e.weight() == 0 ? 1 : e.weight());
+  }
+  r.short_fraction = f.short_fraction();
+  r.short_bytes = f.short_bytes();
+  r.corrupt_mode = static_cast<CorruptMode>(f.corrupt_mode());
+  r.corrupt_on_write = f.corrupt_side() == v1::IoFault::WRITE;
+  r.corrupt_max_bytes = f.corrupt_max_bytes() == 0 ? 1 : f.corrupt_max_bytes();
+  const auto& a = f.attr();
+  if (a.has_size()) r.attr.size = a.size();
+  if (a.has_mode()) r.attr.mode = a.mode();
+  if (a.has_mtime_unix()) r.attr.mtime = a.mtime_unix();
+  if (a.has_atime_unix()) r.attr.atime = a.atime_unix();
+  if (a.has_ctime_unix()) r.attr.ctime = a.ctime_unix();
+  if (a.has_uid()) r.attr.uid = a.uid();
+  if (a.has_gid()) r.attr.gid = a.gid();
+  if (a.has_nlink()) r.attr.nlink = a.nlink();
+  r.enospc_after_bytes = f.enospc_after_bytes();
+  const auto& c = f.crash();
+  r.crash_at_op = c.at_op() == 0 ? 1 : c.at_op();
+  r.crash_after_op = c.after_op();
+  r.crash_after = FromProto(c.after());
+  if (c.max_unsynced_bytes() != 0) r.max_unsynced_bytes = c.max_unsynced_bytes();
+  r.tear_at.assign(c.tear_at().begin(), c.tear_at().end());
+  r.tear_parts = c.parts() == 0 ? 2 : c.parts();
+  r.keep.assign(c.keep().begin(), c.keep().end());
+  return r;
+}
+
 namespace {
 
 using json = nlohmann::json;
@@ -33,55 +79,18 @@ void RestartAfterCrash(Supervisor* supervisor, const std::string& name) {
   }
 }
 
-RuleSpec ToRule(const v1::FaultSpec& spec, Supervisor* supervisor) {
-  const IoFault& f = spec.io();
-  RuleSpec r;
-  r.kind = static_cast<RuleKind>(f.action());
-  r.path_glob = f.path();
-  for (const auto& m : f.methods()) r.methods |= ParseMethod(m).value_or(0);
-  r.percent = f.has_percent() ? f.percent() : 100.0;
-  r.max_count = f.max_count();
-  // Each fault draws from its own stream, so two faults with one seed do not act in lockstep.
-  r.seed = Rng(spec.seed()).Fork("io." + ActionName(f.action()) + "." + f.path()).Next();
-  r.delay = FromProto(f.delay());
-  r.jitter = FromProto(f.jitter());
-  r.distribution = static_cast<Distribution>(f.distribution());
-  for (const auto& e : f.errnos()) {
-    r.errnos.emplace_back(ParseErrno(e.name()).value_or(EIO), e.weight() == 0 ? 1 : e.weight());
-  }
-  r.short_fraction = f.short_fraction();
-  r.short_bytes = f.short_bytes();
-  r.corrupt_mode = static_cast<CorruptMode>(f.corrupt_mode());
-  r.corrupt_on_write = f.corrupt_side() == IoFault::WRITE;
-  r.corrupt_max_bytes = f.corrupt_max_bytes() == 0 ? 1 : f.corrupt_max_bytes();
-  const auto& a = f.attr();
-  if (a.has_size()) r.attr.size = a.size();
-  if (a.has_mode()) r.attr.mode = a.mode();
-  if (a.has_mtime_unix()) r.attr.mtime = a.mtime_unix();
-  if (a.has_atime_unix()) r.attr.atime = a.atime_unix();
-  if (a.has_ctime_unix()) r.attr.ctime = a.ctime_unix();
-  if (a.has_uid()) r.attr.uid = a.uid();
-  if (a.has_gid()) r.attr.gid = a.gid();
-  if (a.has_nlink()) r.attr.nlink = a.nlink();
-  r.enospc_after_bytes = f.enospc_after_bytes();
-  const auto& c = f.crash();
-  r.crash_at_op = c.at_op() == 0 ? 1 : c.at_op();
-  r.crash_after_op = c.after_op();
-  r.crash_after = FromProto(c.after());
-  if (c.max_unsynced_bytes() != 0) r.max_unsynced_bytes = c.max_unsynced_bytes();
-  r.tear_at.assign(c.tear_at().begin(), c.tear_at().end());
-  r.tear_parts = c.parts() == 0 ? 2 : c.parts();
-  r.keep.assign(c.keep().begin(), c.keep().end());
-  if (!c.restart().empty() && supervisor != nullptr) {
-    r.after_crash = [supervisor, name = c.restart()] { RestartAfterCrash(supervisor, name); };
-  }
-  return r;
+// What an rule's kind needs restarted after a crash its overlay process ran: the managed
+// process lives in the agent, so the agent watches the overlay's crash count and starts it.
+bool CanCrash(IoFault::Action a) {
+  return a == IoFault::LOSE_UNSYNCED || a == IoFault::TORN_WRITE || a == IoFault::TORN_SEQUENCE ||
+         a == IoFault::CRASH_AT;
 }
 
 class IoFaultImpl : public Fault {
  public:
   IoFaultImpl(v1::FaultSpec spec, OverlayManager& manager, Supervisor* supervisor)
       : spec_(std::move(spec)), f_(spec_.io()), manager_(manager), supervisor_(supervisor) {}
+  ~IoFaultImpl() override { StopWatch(); }
 
   std::string Kind() const override { return "io/" + ActionName(f_.action()); }
   bool OneShot() const override { return f_.action() == IoFault::CRASH; }
@@ -102,10 +111,11 @@ class IoFaultImpl : public Fault {
   }
 
   std::string State() const override {
+    std::lock_guard lock(mu_);
     auto ov = manager_.Find(f_.mount());
     json j{{"mount", f_.mount()},
            {"instance", instance_.empty() && ov ? ov->instance() : instance_}};
-    if (rule_) j["rule_id"] = rule_->id();
+    if (rule_id_ != 0) j["rule_id"] = rule_id_;
     return j.dump();
   }
 
@@ -117,8 +127,24 @@ class IoFaultImpl : public Fault {
     restored_ = true;
   }
 
+  void Lease(std::chrono::steady_clock::time_point until) override {
+    std::lock_guard lock(mu_);
+    until_ = until;
+    if (rule_id_ == 0 || reverted_) return;
+    // Best effort: an overlay process that is gone took the rule with it.
+    if (auto ov = Overlay(); ov) {
+      try {
+        ov->Lease(rule_id_, Left());
+      } catch (const std::exception& e) {
+        fprintf(stderr, "io: lease of rule %lu on %s: %s\n", static_cast<unsigned long>(rule_id_),
+                f_.mount().c_str(), e.what());
+      }
+    }
+  }
+
   void Apply() override {
-    if (rule_ || restored_) return;
+    std::lock_guard lock(mu_);
+    if (rule_id_ != 0 || restored_ || crashed_) return;
     auto ov = manager_.Find(f_.mount());
     if (!ov) {
       throw FaultError("io.mount: no faultline overlay is mounted at " + f_.mount());
@@ -127,19 +153,30 @@ class IoFaultImpl : public Fault {
     if (f_.action() == IoFault::CRASH) {
       if (!ov->Crash())
         throw FaultError("io crash: " + f_.mount() + ": a crash is already under way");
-      crash_ = ov->Crashes().last;
+      crash_ = ov->State().last_crash();
+      crashed_ = true;
       RestartAfterCrash(supervisor_, f_.crash().restart());
       return;
     }
-    rule_ = ov->Arm(ToRule(spec_, supervisor_));
-    rule_id_ = rule_->id();
+    crashes_seen_ = ov->State().crashes();
+    rule_id_ = ov->Arm(spec_, Left());
+    if (!f_.crash().restart().empty() && supervisor_ != nullptr && CanCrash(f_.action())) {
+      watch_ = std::thread([this, ov] { Watch(ov); });
+    }
   }
 
   void Revert() override {
+    StopWatch();
+    std::lock_guard lock(mu_);
     if (reverted_) return;
-    auto ov = manager_.Find(f_.mount());
-    // Gone or remounted since (an agent crash takes its overlays along): nothing is armed.
-    if (ov && ov->instance() == instance_ && rule_id_ != 0) ov->Disarm(rule_id_);
+    // Gone or remounted since: nothing of ours is armed there.
+    if (auto ov = Overlay(); ov && rule_id_ != 0) {
+      try {
+        ov->Disarm(rule_id_);
+      } catch (const FaultError&) {
+        // The overlay process is gone, and its rules with it.
+      }
+    }
     reverted_ = true;
   }
 
@@ -171,8 +208,10 @@ class IoFaultImpl : public Fault {
         if (f_.crash().has_after())
           what += ", crash after " + FormatDuration(FromProto(f_.crash().after()));
         break;
-      case IoFault::CRASH:
+      case IoFault::CRASH: {
+        std::lock_guard lock(mu_);
         return "crash of " + f_.mount() + (crash_.empty() ? "" : ": " + crash_);
+      }
       default:
         break;
     }
@@ -186,64 +225,102 @@ class IoFaultImpl : public Fault {
   }
 
   Counters Observe() const override {
-    if (!rule_) return {{"matched", 0}, {"acted", 0}};
-    Counters c{{"matched", rule_->matched()}, {"acted", rule_->acted()}};
-    if (auto ov = manager_.Find(f_.mount()); ov && ov->instance() == instance_) {
-      auto crashes = ov->Crashes();
-      c["overlay_crashes"] = crashes.crashes;
-      c["unsynced_bytes_held"] = static_cast<int64_t>(crashes.unsynced_bytes);
+    std::lock_guard lock(mu_);
+    Counters c{{"matched", 0}, {"acted", 0}};
+    if (rule_id_ == 0) return c;
+    auto ov = Overlay();
+    if (!ov) return c;
+    v1::OverlayReply state;
+    try {
+      state = ov->State();
+    } catch (const FaultError&) {
+      return c;
     }
-    switch (f_.action()) {
-      case IoFault::LATENCY:
-        c["delay_ns_total"] = rule_->effect();
-        break;
-      case IoFault::ERRNO:
-        c["errors"] = rule_->effect();
-        break;
-      case IoFault::SHORT:
-        c["bytes_withheld"] = rule_->effect();
-        break;
-      case IoFault::CORRUPT:
-        c["bytes_corrupted"] = rule_->effect();
-        break;
-      case IoFault::ATTR:
-        c["overridden"] = rule_->effect();
-        break;
-      case IoFault::ENOSPC_AFTER:
-        c["enospc_errors"] = rule_->effect();
-        break;
-      case IoFault::LOSE_UNSYNCED:
-        c["bytes_dropped"] = rule_->effect();
-        break;
-      case IoFault::TORN_WRITE:
-        c["bytes_torn_away"] = rule_->effect();
-        break;
-      case IoFault::TORN_SEQUENCE:
-        c["writes_dropped"] = rule_->effect();
-        break;
-      case IoFault::CRASH_AT:
-        c["crashes"] = rule_->effect();
-        break;
-      case IoFault::SKIP_SYNC:
-        c["syncs_skipped"] = rule_->effect();
-        break;
-      default:
-        break;
+    int64_t effect = 0;
+    for (const auto& r : state.rules()) {
+      if (r.id() != rule_id_) continue;
+      c["matched"] = r.matched();
+      c["acted"] = r.acted();
+      effect = r.effect();
     }
+    c["overlay_crashes"] = state.crashes();
+    c["unsynced_bytes_held"] = static_cast<int64_t>(state.unsynced_bytes());
+    static const std::map<IoFault::Action, std::string> kEffect = {
+        {IoFault::LATENCY, "delay_ns_total"},
+        {IoFault::ERRNO, "errors"},
+        {IoFault::SHORT, "bytes_withheld"},
+        {IoFault::CORRUPT, "bytes_corrupted"},
+        {IoFault::ATTR, "overridden"},
+        {IoFault::ENOSPC_AFTER, "enospc_errors"},
+        {IoFault::LOSE_UNSYNCED, "bytes_dropped"},
+        {IoFault::TORN_WRITE, "bytes_torn_away"},
+        {IoFault::TORN_SEQUENCE, "writes_dropped"},
+        {IoFault::CRASH_AT, "crashes"},
+        {IoFault::SKIP_SYNC, "syncs_skipped"}};
+    if (auto it = kEffect.find(f_.action()); it != kEffect.end()) c[it->second] = effect;
     return c;
   }
 
  private:
+  // The overlay this fault's rule lives in, if it still serves (same instance).
+  std::shared_ptr<OverlayClient> Overlay() const {
+    auto ov = manager_.Find(f_.mount());
+    return ov && ov->instance() == instance_ ? ov : nullptr;
+  }
+
+  // What is left of the lease; a fault told none yet gets the agent's usual default.
+  std::chrono::nanoseconds Left() const {
+    if (!until_) return std::chrono::minutes(10);
+    return std::max(std::chrono::nanoseconds(1), *until_ - std::chrono::steady_clock::now());
+  }
+
+  // Restarts the managed process after each crash the overlay process ran while the rule was
+  // armed (the overlay process cannot: the supervisor is the agent's).
+  void Watch(std::shared_ptr<OverlayClient> ov) {
+    int64_t seen = crashes_seen_;
+    std::unique_lock lock(watch_mu_);
+    while (!watch_stop_) {
+      watch_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (watch_stop_) break;
+      try {
+        auto st = ov->State();
+        if (st.crashing() || st.crashes() <= seen) continue;
+        seen = st.crashes();
+      } catch (const FaultError&) {
+        return;
+      }
+      lock.unlock();
+      RestartAfterCrash(supervisor_, f_.crash().restart());
+      lock.lock();
+    }
+  }
+
+  void StopWatch() {
+    {
+      std::lock_guard lock(watch_mu_);
+      watch_stop_ = true;
+    }
+    watch_cv_.notify_all();
+    if (watch_.joinable()) watch_.join();
+  }
+
   v1::FaultSpec spec_;
   const IoFault& f_;
   OverlayManager& manager_;
   Supervisor* supervisor_;
-  std::shared_ptr<Rule> rule_;
+  mutable std::mutex mu_;
+  std::optional<std::chrono::steady_clock::time_point> until_;
   std::string crash_;
   std::string instance_;
   uint64_t rule_id_ = 0;
+  int64_t crashes_seen_ = 0;
+  bool crashed_ = false;
   bool restored_ = false;
   bool reverted_ = false;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;
+  std::thread watch_;
 };
 
 class IoFactory : public FaultFactory {

@@ -1429,64 +1429,13 @@ std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep,
   return did;
 }
 
-std::string OverlayManager::Key(const std::filesystem::path& dir) {
-  std::error_code ec;
-  auto c = std::filesystem::weakly_canonical(dir, ec);
-  return (ec ? dir : c).lexically_normal().string();
-}
+std::optional<MountEntry> FindFaultlineMount(const std::string& dir) { return FindMount(dir); }
 
-std::shared_ptr<Overlay> OverlayManager::Mount(const std::filesystem::path& dir) {
-  std::lock_guard lock(mu_);
-  auto key = Key(dir);
-  if (auto it = overlays_.find(key); it != overlays_.end()) return it->second;
-  // A faultline mount here that we do not own: left by a crashed daemon (clear it), or served
-  // by another live process (refuse rather than stack on it).
-  if (auto m = FindMount(key)) {
-    if (Alive(key)) {
-      throw FaultError("overlay " + key + ": another process serves a faultline overlay there");
-    }
-    AbortConnection(m->major, m->minor);
-    ::umount2(key.c_str(), MNT_DETACH);
-  }
-  auto ov = std::make_shared<Overlay>(key);
-  overlays_[key] = ov;
-  return ov;
-}
+bool MountServed(const std::string& mount_point) { return Alive(mount_point); }
 
-bool OverlayManager::Unmount(const std::filesystem::path& dir) {
-  std::shared_ptr<Overlay> ov;
-  {
-    std::lock_guard lock(mu_);
-    auto it = overlays_.find(Key(dir));
-    if (it == overlays_.end()) return false;
-    ov = std::move(it->second);
-    overlays_.erase(it);
-  }
-  ov.reset();  // unmounts: faults keep only their rules (counters), never the overlay
-  return true;
-}
-
-std::shared_ptr<Overlay> OverlayManager::Find(const std::filesystem::path& dir) const {
-  std::lock_guard lock(mu_);
-  auto it = overlays_.find(Key(dir));
-  return it == overlays_.end() ? nullptr : it->second;
-}
-
-std::vector<std::string> OverlayManager::Mounts() const {
-  std::lock_guard lock(mu_);
-  std::vector<std::string> out;
-  for (auto& [k, v] : overlays_) out.push_back(k);
-  return out;
-}
-
-std::vector<std::string> OverlayManager::Sweep() const { return SweepStaleMounts(Mounts()); }
-
-void OverlayManager::UnmountAll() {
-  std::map<std::string, std::shared_ptr<Overlay>> all;
-  {
-    std::lock_guard lock(mu_);
-    all.swap(overlays_);
-  }
+void DetachMount(const MountEntry& mount) {
+  AbortConnection(mount.major, mount.minor);
+  ::umount2(mount.mount_point.c_str(), MNT_DETACH);
 }
 
 }  // namespace faultline::faults::io

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,25 +91,12 @@ std::vector<MountEntry> FaultlineMounts();
 std::vector<std::string> SweepStaleMounts(const std::vector<std::string>& keep = {},
                                           const std::string& under = "");
 
-// Owns the overlays of one agent, by mount directory. Thread-safe.
-//   Mount(dir)   mounts an overlay over dir (a stale faultline mount there is swept first);
-//                mounting an already mounted dir returns the existing overlay.
-//   Unmount(dir) disarms and unmounts; false if nothing was mounted there.
-//   Find(dir)    the overlay at dir or nullptr; IO faults arm their rules through it.
-class OverlayManager {
- public:
-  std::shared_ptr<Overlay> Mount(const std::filesystem::path& dir);
-  bool Unmount(const std::filesystem::path& dir);
-  std::shared_ptr<Overlay> Find(const std::filesystem::path& dir) const;
-  std::vector<std::string> Mounts() const;
-  // Sweeps faultline mounts this manager does not own (see SweepStaleMounts).
-  std::vector<std::string> Sweep() const;
-  void UnmountAll();
-
- private:
-  static std::string Key(const std::filesystem::path& dir);
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Overlay>> overlays_;
-};
+// The faultline mount at exactly `dir` (the top one when stacked), if any.
+std::optional<MountEntry> FindFaultlineMount(const std::string& dir);
+// True while some process serves the mount: statfs is never answered from the kernel's caches,
+// so it reaches the daemon if there is one (a dead one leaves ENOTCONN).
+bool MountServed(const std::string& mount_point);
+// Aborts the mount's FUSE connection (nothing waits on it any more) and detaches it lazily.
+void DetachMount(const MountEntry& mount);
 
 }  // namespace faultline::faults::io

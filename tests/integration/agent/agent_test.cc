@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "faults/core/duration.h"
@@ -90,6 +91,64 @@ TEST_F(AgentTest, RecoverOnlyRevertsWhatACrashedAgentLeftAndExits) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 1s));
+}
+
+bool MountedAt(const std::string& dir) {
+  std::ifstream in("/proc/mounts");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" " + dir + " fuse.faultline ") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Issue 15: an overlay outlives its crashed agent (it is served by its own process), and what
+// systemd's ExecStopPost runs after the crash finds that process through the state dir and ends
+// it: no process and no mount left, and what was written through it is in the directory.
+TEST_F(AgentTest, RecoverOnlyEndsTheOverlayProcessACrashedAgentLeft) {
+  auto data = dir_.path() / "data";
+  std::filesystem::create_directories(data);
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::OverlayResponse mounted;
+  {
+    grpc::ClientContext ctx;
+    v1::OverlayRequest req;
+    req.set_dir(data.string());
+    ASSERT_TRUE(stub->MountOverlay(&ctx, req, &mounted).ok());
+  }
+  ASSERT_EQ(mounted.overlays_size(), 1);
+  pid_t overlay_pid = mounted.overlays(0).pid();
+  ASSERT_GT(overlay_pid, 0);
+  v1::InjectRequest req;
+  auto* io = req.mutable_spec()->mutable_io();
+  io->set_action(v1::IoFault::LATENCY);
+  io->set_mount(data.string());
+  io->add_methods("fsync");
+  faults::ToProto(1ms, io->mutable_delay());
+  faults::ToProto(10min, req.mutable_lease());
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, req, &resp).ok());
+
+  agent.Crash();
+  ASSERT_TRUE(MountedAt(data.string()));
+  {
+    std::ofstream out(data / "written-after-the-crash");
+    out << "kept";
+  }
+  ASSERT_TRUE(std::ifstream(data / "written-after-the-crash").good()) << "the overlay still serves";
+  EXPECT_NE(StateOf(overlay_pid), '?') << "the overlay process outlived its agent";
+
+  Subprocess recover({Binary("agent/faultline-agent"), "--state-dir",
+                      (dir_.path() / "state").string(), "--recover-only"});
+  int status = recover.Stop(0, 20s);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(MountedAt(data.string()));
+  EXPECT_TRUE(
+      WaitFor([&] { return StateOf(overlay_pid) == '?' || StateOf(overlay_pid) == 'Z'; }, 5s));
+  std::string kept;
+  std::ifstream(data / "written-after-the-crash") >> kept;
+  EXPECT_EQ(kept, "kept");
 }
 
 TEST_F(AgentTest, LapsedDurationResumesOnTime) {

@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "faults/core/registry.h"
 #include "faults/io/io_faults.h"
+#include "faults/io/overlay_process.h"
 #include "io_test_util.h"
 
 namespace faultline::faults::io {
@@ -37,6 +39,12 @@ class OverlayTest : public ::testing::Test {
   }
   void TearDown() override {
     overlay_.reset();
+    // Overlay processes a failed test left behind: attach and end them, as an agent would.
+    if (std::filesystem::exists(tmp_->path() / "sockets")) {
+      auto m = Manager();
+      m->Attach();
+      m->UnmountAll();
+    }
     ::close(under_);
     SweepStaleMounts({}, tmp_->path().string());  // only if a test crashed a helper
     tmp_.reset();
@@ -69,6 +77,12 @@ class OverlayTest : public ::testing::Test {
     s.seed = 7;
     if (more) more(s);
     return overlay_->Arm(s);
+  }
+
+  // A manager as the agent has one: overlay processes serve sockets in the test's directory.
+  std::unique_ptr<OverlayManager> Manager() {
+    return std::make_unique<OverlayManager>(
+        tmp_->path() / "sockets", std::string(FAULTLINE_BINARY_DIR) + "/agent/faultline-overlay");
   }
 
   std::unique_ptr<io_test::TempDir> tmp_;
@@ -487,11 +501,14 @@ TEST_F(OverlayTest, EnospcAfterBudget) {
 // The io fault family end to end: validate, create, apply through the manager, observe, revert,
 // and revert of a fault restored from the journal after its overlay is gone.
 TEST_F(OverlayTest, FaultFamilyLifecycle) {
-  OverlayManager manager;
+  auto owned = Manager();
+  OverlayManager& manager = *owned;
   Registry registry;
   RegisterIoFaults(registry, manager);
   auto ov = manager.Mount(dir_);
   EXPECT_EQ(manager.Mount(dir_), ov);  // idempotent
+  EXPECT_FALSE(ov->attached());
+  EXPECT_NE(ov->pid(), ::getpid());  // served by its own process
   v1::FaultSpec spec;
   spec.set_seed(1);
   auto* io = spec.mutable_io();
@@ -506,7 +523,7 @@ TEST_F(OverlayTest, FaultFamilyLifecycle) {
   std::string state = fault->State();
   fault->Apply();
   fault->Apply();  // idempotent
-  EXPECT_EQ(ov->Rules().size(), 1u);
+  EXPECT_EQ(ov->State().rules_size(), 1);
   EXPECT_EQ(fault->Kind(), "io/errno");
   int fd = ::open(P("x.wal").c_str(), O_RDWR | O_CREAT, 0600);
   EXPECT_EQ(::write(fd, "a", 1), -1);
@@ -514,7 +531,7 @@ TEST_F(OverlayTest, FaultFamilyLifecycle) {
   EXPECT_EQ(fault->Observe()["errors"], 1);
   fault->Revert();
   fault->Revert();
-  EXPECT_TRUE(ov->Rules().empty());
+  EXPECT_EQ(ov->State().rules_size(), 0);
   EXPECT_EQ(::write(fd, "a", 1), 1);
   ::close(fd);
 
@@ -526,6 +543,80 @@ TEST_F(OverlayTest, FaultFamilyLifecycle) {
   EXPECT_FALSE(manager.Unmount(dir_));
   auto again = registry.Create(spec, ctx);
   EXPECT_THROW(again->Prepare(), FaultError);
+}
+
+// Gone, or a zombie its new parent has not reaped yet: either way it serves nothing.
+bool ProcessGone(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+// Issue 15: the overlay outlives its agent. A manager that goes away without ending its
+// overlays (its agent died) leaves the overlay process serving; the rule it armed ends by its
+// lease inside that process; the next manager attaches, lists it and controls it again.
+TEST_F(OverlayTest, OverlayProcessOutlivesItsAgentAndEndsRulesByTheirLease) {
+  v1::FaultSpec spec;
+  spec.set_seed(3);
+  auto* io = spec.mutable_io();
+  io->set_action(v1::IoFault::LATENCY);
+  io->set_mount(dir_.string());
+  io->set_path("*.log");
+  io->add_methods("fsync");
+  io->mutable_delay()->set_nanos(200'000'000);
+  pid_t server = 0;
+  auto armed_at = Clock::now();
+  {
+    auto first = Manager();
+    Registry registry;
+    RegisterIoFaults(registry, *first);
+    auto ov = first->Mount(dir_);
+    server = ov->pid();
+    auto fault = registry.Create(spec, FaultContext{});
+    fault->Prepare();
+    armed_at = Clock::now();
+    fault->Lease(armed_at + 3s);
+    fault->Apply();
+    // Neither reverted nor unmounted: the agent is gone.
+  }
+  int fd = ::open(P("a.log").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(::write(fd, "x", 1), 1);
+  EXPECT_GE(TimedFsync(fd), 150) << "the rule acts with its agent gone";
+  // The overlay process ends it at its lease, by itself.
+  ASSERT_TRUE(io_test::WaitFor([&] { return TimedFsync(fd) < 100; }, 15s));
+  EXPECT_GE(Millis(Clock::now() - armed_at), 2900) << "not before its lease";
+
+  auto second = Manager();
+  auto did = second->Attach();
+  ASSERT_EQ(did.size(), 1u);
+  EXPECT_NE(did[0].find("attached"), std::string::npos) << did[0];
+  auto ov = second->Find(dir_);
+  ASSERT_TRUE(ov);
+  EXPECT_TRUE(ov->attached());
+  EXPECT_EQ(ov->pid(), server);
+  auto state = ov->State();
+  EXPECT_EQ(state.rules_size(), 0);
+  EXPECT_EQ(state.leases_lapsed(), 1);
+  EXPECT_EQ(second->Mount(dir_), ov);  // the same overlay, not a second mount
+  // Controlled again by the new manager.
+  uint64_t id = ov->Arm(spec, 30s);
+  ASSERT_EQ(ov->State().rules_size(), 1);
+  EXPECT_EQ(ov->State().rules(0).spec().io().path(), "*.log");
+  EXPECT_GE(TimedFsync(fd), 150);
+  EXPECT_TRUE(ov->Disarm(id));
+  EXPECT_LT(TimedFsync(fd), 100);
+  ::close(fd);
+  Write("kept", "yes");
+  second->UnmountAll();
+  EXPECT_TRUE(io_test::WaitFor([&] { return ProcessGone(server); }, 5s));
+  for (auto& m : FaultlineMounts()) EXPECT_NE(m.mount_point, dir_.string());
+  EXPECT_EQ(ReadUnder("kept"), "yes");
+  for (const auto& e : std::filesystem::directory_iterator(tmp_->path() / "sockets")) {
+    EXPECT_NE(e.path().extension(), ".sock") << "the socket goes with its process";
+  }
 }
 
 std::string HelperBinary() {
@@ -546,8 +637,7 @@ TEST_F(OverlayTest, CrashedDaemonLeavesDeadMountThatSweepClears) {
   EXPECT_EQ(errno, EIO);
   ::close(fd);
   // An overlay manager refuses to stack on a live overlay served by someone else.
-  OverlayManager manager;
-  EXPECT_THROW(manager.Mount(dir_), FaultError);
+  EXPECT_THROW(Manager()->Mount(dir_), FaultError);
   EXPECT_EQ(SweepStaleMounts({}, tmp_->path().string()).size(), 1u);  // "left live ... alone"
 
   helper.Stop(SIGKILL);
@@ -573,12 +663,12 @@ TEST_F(OverlayTest, ManagerMountClearsDeadMount) {
         [&] { return io_test::Slurp(log).find("ready") != std::string::npos; }, 10s));
     helper.Stop(SIGKILL);
   }
-  OverlayManager manager;
-  auto ov = manager.Mount(dir_);
+  auto manager = Manager();
+  auto ov = manager->Mount(dir_);
   Write("f", "fine");
   EXPECT_EQ(ReadUnder("f"), "fine");
   ov.reset();
-  manager.UnmountAll();
+  manager->UnmountAll();
   for (auto& m : FaultlineMounts()) EXPECT_NE(m.mount_point, dir_.string());
 }
 

@@ -3,6 +3,7 @@
 #include "deploy/lab/lab.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,9 +19,9 @@
 #include <sstream>
 #include <thread>
 
-#include "faults/sys/netns.h"
 #include "faults/core/errors.h"
 #include "faults/process/proc.h"
+#include "faults/sys/netns.h"
 #include "tests/support/subprocess.h"
 
 namespace faultline::lab {
@@ -432,28 +433,190 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   ExpectNothingLeft(info);
 }
 
-TEST_F(LabTest, OverlayDiesWithItsAgentAndTheNextAgentBringsTheMemberBack) {
+// How many faultline overlays are mounted at `mount` (stacked ones count).
+int FaultlineMountsAt(const std::string& mount) {
+  std::ifstream in("/proc/mounts");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    n += line.find(" " + mount + " fuse.faultline ") != std::string::npos;
+  return n;
+}
+
+std::vector<std::string> Cmdline(pid_t pid) {
+  std::vector<std::string> argv;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
+  return argv;
+}
+
+// Issue 15: the overlay outlives its agent. A 300 ms delay on every fsync through member 1's
+// overlay, leased for 8 s; its agent is SIGKILLed. Measured from outside: puts through that
+// member's own endpoint keep succeeding throughout (an independent etcdctl), an fsync timed
+// through the overlay shows the rule acting with no agent, then ending at its lease; the agent
+// started again finds the overlay (same process, etcd not restarted), lists it and arms a rule
+// on it again; `lab down` leaves no overlay process and no mount.
+TEST_F(LabTest, OverlayOutlivesItsAgentAndItsRuleEndsByItsLease) {
   LabInfo info = Up(Options(true));
   const MemberInfo& e1 = info.members[0];
   std::string mount = e1.data_dir;
-  auto mounted = [&] {
-    std::ifstream in("/proc/mounts");
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line))
-      n += line.find(" " + mount + " fuse.faultline ") != std::string::npos;
-    return n;
+  auto mounted = [&] { return FaultlineMountsAt(mount); };
+  ASSERT_EQ(mounted(), 1) << "etcd's data dir is on the member's overlay";
+  // The time of one fsync of a fresh write, made through the overlay like etcd's.
+  std::string probe = mount + "/faultline-probe";
+  auto fsync_ms = [&] {
+    int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return -1.0;
+    (void)!::write(fd, "probe", 5);
+    auto t0 = Clock::now();
+    int rc = ::fsync(fd);
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    ::close(fd);
+    return rc == 0 ? ms : -1.0;
   };
+  std::vector<std::string> argv = Cmdline(e1.agent_pid);  // to start the agent again
+  ASSERT_FALSE(argv.empty());
+
+  // An independent client puts through member 1's own endpoint the whole time.
+  std::atomic<bool> stop{false};
+  std::atomic<int> puts{0}, failed{0};
+  std::string first_failure;
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      auto r = RunCommand({kEtcdctl, "--endpoints", e1.client_url, "--command-timeout", "5s", "put",
+                           "outlive-" + std::to_string(i), "v"},
+                          10s);
+      if (r.exit_code == 0) {
+        ++puts;
+      } else if (failed++ == 0) {
+        first_failure = r.out + r.err;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join{stop, writer};
+
+  auto overlays = [&] {
+    auto r = Cli({"overlay", "list", "--lab", name_, "--target", e1.name, "-o", "json"});
+    json j = json::parse(r.out, nullptr, false);
+    return r.exit_code == 0 && !j.is_discarded() ? j.value("overlays", json::array())
+                                                 : json::array();
+  };
+  auto inject = Cli({"inject", "io", "latency", "--mount", mount, "--methods", "fsync", "--delay",
+                     "300ms", "--lease", "8s", "--lab", name_, "--target", e1.name});
+  auto armed_at = Clock::now();
+  ASSERT_EQ(inject.exit_code, 0) << inject.out << inject.err;
+  EXPECT_GE(fsync_ms(), 250) << "the rule acts";
+  json before = overlays();
+  ASSERT_EQ(before.size(), 1u) << before.dump();
+  int overlay_pid = before[0].value("pid", 0);
+  EXPECT_GT(overlay_pid, 0);
+  EXPECT_EQ(before[0].value("rules", json::array()).size(), 1u) << before.dump();
+
+  ASSERT_EQ(::kill(e1.agent_pid, SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return ParentOf(e1.agent_pid) == 0 || faults::process::ReadProc(e1.agent_pid)->state == 'Z';
+      },
+      5s));
+  int puts_at_kill = puts;
+  EXPECT_GE(fsync_ms(), 250) << "the rule still acts with its agent dead";
+  EXPECT_EQ(mounted(), 1);
+  // The overlay process ends the rule at its lease, with no agent to tell it.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        double ms = fsync_ms();
+        return ms >= 0 && ms < 100;
+      },
+      30s));
+  double ended_s = std::chrono::duration<double>(Clock::now() - armed_at).count();
+  std::cout << "the rule ended " << ended_s << " s after it was armed (lease 8 s)\n";
+  EXPECT_GE(ended_s, 7.5) << "not before its lease";
+  int puts_without_agent = puts - puts_at_kill;
+
+  std::vector<std::string> again = {"ip", "netns", "exec", e1.netns};
+  again.insert(again.end(), argv.begin(), argv.end());
+  testing::Subprocess agent(again, e1.dir + "/agent.restarted.log");
+  CommandResult list;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        list = Cli({"overlay", "list", "--lab", name_, "--target", e1.name, "-o", "json"});
+        return list.exit_code == 0;
+      },
+      30s))
+      << list.err << Slurp(e1.dir + "/agent.restarted.log");
+  EXPECT_NE(list.out.find(mount), std::string::npos) << list.out;
+  EXPECT_NE(Slurp(e1.dir + "/agent.restarted.log").find("attached to the overlay process"),
+            std::string::npos)
+      << Slurp(e1.dir + "/agent.restarted.log");
+  EXPECT_EQ(mounted(), 1) << "the same overlay, not a second one";
+  EXPECT_TRUE(faults::process::SameProcess(e1.etcd_pid, e1.etcd_start_time))
+      << "etcd kept running on the overlay and was not restarted";
+
+  // The new agent controls the overlay: a rule it arms acts, and its recover ends it.
+  auto inject2 = Cli({"inject", "io", "latency", "--mount", mount, "--methods", "fsync", "--delay",
+                      "300ms", "--lease", "60s", "--lab", name_, "--target", e1.name});
+  ASSERT_EQ(inject2.exit_code, 0) << inject2.out << inject2.err;
+  EXPECT_GE(fsync_ms(), 250);
+  json after = overlays();
+  ASSERT_EQ(after.size(), 1u) << after.dump();
+  EXPECT_EQ(after[0].value("pid", 0), overlay_pid) << "the same overlay process";
+  EXPECT_TRUE(after[0].value("attached", false)) << after.dump();
+  EXPECT_EQ(after[0].value("leases_lapsed", std::string()), "1")
+      << after.dump();  // int64: JSON string
+  ASSERT_EQ(after[0].value("rules", json::array()).size(), 1u) << after.dump();
+  EXPECT_EQ(after[0]["rules"][0]["spec"]["io"].value("action", ""), "LATENCY") << after.dump();
+  auto recover = Cli({"recover", "--all", "--lab", name_, "--target", e1.name});
+  ASSERT_EQ(recover.exit_code, 0) << recover.out << recover.err;
+  EXPECT_LT(fsync_ms(), 100);
+  ::unlink(probe.c_str());
+
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  writer.join();
+  std::cout << puts << " puts through member 1, " << puts_without_agent
+            << " of them with no agent, " << failed << " failed\n";
+  EXPECT_EQ(failed, 0) << first_failure;
+  EXPECT_GT(puts_without_agent, 0);
+
+  EXPECT_FALSE(Down(name_, root_.path()).empty());
+  ExpectNothingLeft(info);
+  auto ps = RunCommand({"ps", "-eo", "stat=,args="});
+  std::istringstream lines(ps.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("faultline-overlay") != std::string::npos &&
+        line.find(info.dir) != std::string::npos) {
+      EXPECT_EQ(line[0], 'Z') << "an overlay process of the lab still runs: " << line;
+    }
+  }
+}
+
+// When the overlay process dies too (killed with its agent), etcd's IO on that member fails; the
+// next agent sweeps the dead mount, starts a fresh overlay and restarts etcd on it.
+TEST_F(LabTest, OverlayKilledWithItsAgentAndTheNextAgentBringsTheMemberBack) {
+  LabInfo info = Up(Options(true));
+  const MemberInfo& e1 = info.members[0];
+  std::string mount = e1.data_dir;
+  auto mounted = [&] { return FaultlineMountsAt(mount); };
   ASSERT_EQ(mounted(), 1) << "etcd's data dir is on the agent's overlay";
   // The agent's exact command line, to start it again the way the lab did.
-  std::vector<std::string> argv;
-  {
-    std::ifstream in("/proc/" + std::to_string(e1.agent_pid) + "/cmdline");
-    std::string arg;
-    while (std::getline(in, arg, '\0')) argv.push_back(arg);
-  }
+  std::vector<std::string> argv = Cmdline(e1.agent_pid);
   ASSERT_FALSE(argv.empty());
+  auto list = Cli({"overlay", "list", "--lab", name_, "--target", e1.name, "-o", "json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  json overlays = json::parse(list.out, nullptr, false)["overlays"];
+  ASSERT_EQ(overlays.size(), 1u) << list.out;
+  pid_t overlay_pid = overlays[0].value("pid", 0);
+  ASSERT_GT(overlay_pid, 0) << list.out;
   ASSERT_EQ(::kill(e1.agent_pid, SIGKILL), 0);
+  ASSERT_EQ(::kill(overlay_pid, SIGKILL), 0);
   // Its FUSE daemon died with it: etcd's IO on that member fails from now on.
   std::vector<std::string> again = {"ip", "netns", "exec", e1.netns};
   again.insert(again.end(), argv.begin(), argv.end());
@@ -471,6 +634,44 @@ TEST_F(LabTest, OverlayDiesWithItsAgentAndTheNextAgentBringsTheMemberBack) {
   EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 20s));
   auto put = RunCommand({kEtcdctl, "--endpoints", e1.client_url, "put", "k", "after-agent-crash"});
   EXPECT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_FALSE(Down(name_, root_.path()).empty());
+  ExpectNothingLeft(info);
+}
+
+// The crash model runs in the overlay process, the restart of what it killed in the agent: a
+// lose-unsynced rule crashing 2 s after it is armed SIGKILLs member 1's etcd (the overlay's
+// user), and the agent, watching the overlay's crash count, starts it again (--restart etcd;
+// the lab's etcd has no restart policy of its own). Measured from outside: a new etcd pid, and
+// the member answers puts again.
+TEST_F(LabTest, IoCrashRunsInTheOverlayProcessAndTheAgentRestartsEtcd) {
+  LabInfo info = Up(Options(true));
+  const MemberInfo& e1 = info.members[0];
+  auto etcd_pid = [&] {
+    json state = json::parse(Slurp(e1.dir + "/agent/managed/etcd.json"), nullptr, false);
+    return state.is_discarded() ? 0 : state.value("pid", 0);
+  };
+  ASSERT_EQ(etcd_pid(), e1.etcd_pid);
+  auto inject = Cli({"inject", "io", "lose-unsynced", "--mount", e1.data_dir, "--crash-after", "2s",
+                     "--restart", "etcd", "--lease", "60s", "--lab", name_, "--target", e1.name});
+  ASSERT_EQ(inject.exit_code, 0) << inject.out << inject.err;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return !faults::process::SameProcess(e1.etcd_pid, e1.etcd_start_time); }, 20s))
+      << "the crash killed etcd";
+  CommandResult put;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        put = RunCommand({kEtcdctl, "--endpoints", e1.client_url, "--command-timeout", "2s", "put",
+                          "after-crash", "v"},
+                         5s);
+        return put.exit_code == 0;
+      },
+      40s))
+      << put.err << Slurp(e1.dir + "/agent.log");
+  int pid = etcd_pid();
+  EXPECT_NE(pid, 0);
+  EXPECT_NE(pid, e1.etcd_pid) << "started again by the agent";
+  auto recover = Cli({"recover", "--all", "--lab", name_, "--target", e1.name});
+  EXPECT_EQ(recover.exit_code, 0) << recover.out << recover.err;
   EXPECT_FALSE(Down(name_, root_.path()).empty());
   ExpectNothingLeft(info);
 }

@@ -26,7 +26,7 @@ class IoValidateTest : public ::testing::Test {
     return false;
   }
 
-  OverlayManager manager_;
+  OverlayManager manager_{"/nonexistent/faultline-validate-test"};  // never mounts
   Registry registry_;
 };
 
