@@ -8,6 +8,7 @@
 #include "faults/io/crash.h"
 #include "faults/io/glob.h"
 #include "faults/io/spec.h"
+#include "faults/sys/realtime.h"
 
 namespace faultline::faults::io {
 namespace {
@@ -181,8 +182,16 @@ class IoFaultImpl : public Fault {
     for (const auto& m : f_.methods()) methods += (methods.empty() ? "" : ",") + m;
     if (methods.empty()) methods = "*";
     std::string pct = f_.has_percent() ? " " + json(f_.percent()).dump() + "%" : "";
-    return what + " on " + methods + " of " + f_.mount() + "/" +
-           (f_.path().empty() ? "**" : f_.path()) + pct;
+    what +=
+        " on " + methods + " of " + f_.mount() + "/" + (f_.path().empty() ? "**" : f_.path()) + pct;
+    if (f_.action() == IoFault::LATENCY && rule_) {
+      // The user asked for a delay; say how exactly it is being served.
+      what += "; " + rule_->lateness().Describe();
+      if (auto ov = manager_.Find(f_.mount()); ov && ov->instance() == instance_) {
+        what += "; release thread " + ov->ReleaseScheduling().detail;
+      }
+    }
+    return what;
   }
 
   Counters Observe() const override {
@@ -196,6 +205,10 @@ class IoFaultImpl : public Fault {
     switch (f_.action()) {
       case IoFault::LATENCY:
         c["delay_ns_total"] = rule_->effect();
+        rule_->lateness().AddCounters(c);
+        if (auto ov = manager_.Find(f_.mount()); ov && ov->instance() == instance_) {
+          c["release_realtime"] = ov->ReleaseScheduling().realtime ? 1 : 0;
+        }
         break;
       case IoFault::ERRNO:
         c["errors"] = rule_->effect();
@@ -268,7 +281,9 @@ class IoFactory : public FaultFactory {
 
   std::map<std::string, std::pair<bool, std::string>> Probe() const override {
     bool fuse = ::access("/dev/fuse", R_OK | W_OK) == 0;
-    return {{"fuse", {fuse, fuse ? "/dev/fuse" : "/dev/fuse is not accessible"}}};
+    auto rt = sys::ProbeRealtime();
+    return {{"fuse", {fuse, fuse ? "/dev/fuse" : "/dev/fuse is not accessible"}},
+            {"realtime_release", {rt.realtime, "delayed replies: release thread " + rt.detail}}};
   }
 
  private:
