@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -1226,7 +1227,10 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   fuse_loop_cfg_set_max_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
   // Keep idle workers instead of destroying and re-creating threads between bursts.
   fuse_loop_cfg_set_idle_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
-  s.loop = std::thread([&s] {
+  s.loop = std::thread([&s, rt = options.realtime_workers] {
+    // libfuse's workers inherit this thread's name and policy.
+    pthread_setname_np(pthread_self(), "fl-io-fuse");
+    if (rt) sys::MakeThreadRealtime(sys::kReleasePriority / 2, 0);
     fuse_session_loop_mt(s.se, s.loop_cfg);
     std::lock_guard lock(s.loop_mu);
     s.loop_done = true;

@@ -43,6 +43,10 @@ class Overlay {
     // The release thread of delayed replies wakes this long before a deadline and spins the
     // rest; 0 (default): the absolute timer alone. For measuring whether spinning pays.
     int64_t release_spin_ns = 0;
+    // FUSE workers at SCHED_FIFO 5 (below the release thread) where permitted. Off by default:
+    // it takes host load out of the time a request waits for a worker (measured in bench/delay),
+    // but runs every passthrough op of the target at real-time priority.
+    bool realtime_workers = false;
   };
   explicit Overlay(const std::filesystem::path& dir);
   Overlay(const std::filesystem::path& dir, Options options);

@@ -79,12 +79,13 @@ void ReleaseQueue::Stop() {
 }
 
 void ReleaseQueue::Release(Item* item) {
+  // Counted before the reply goes out: whoever the reply wakes may read the counters at once.
   const int64_t late = sys::MonotonicNs() - item->due;
-  item->reply();
   all_.Record(late);
   for (Lateness* l : item->stats) {
     if (l != nullptr) l->Record(late);
   }
+  item->reply();
 }
 
 void ReleaseQueue::Run(std::promise<void>* started) {

@@ -189,6 +189,10 @@ void PacketQueue::Run(std::promise<void>* started) {
     due_at.clear();
     heap.PopDue(all ? INT64_MAX : now, &due, &due_at);
     if (due.empty()) return;
+    // Counted before the verdicts go out: the released packets' receivers may read the counters.
+    if (!all) {
+      for (int64_t at : due_at) lateness_.Record(now - at);
+    }
     PlanVerdicts(due, heap.min_held(), &plan);
     if (plan.has_batch) {
       verdict(NFQNL_MSG_VERDICT_BATCH, plan.batch_max, NF_ACCEPT);
@@ -196,9 +200,6 @@ void PacketQueue::Run(std::promise<void>* started) {
     }
     for (uint32_t id : plan.single) verdict(NFQNL_MSG_VERDICT, id, NF_ACCEPT);
     flush();
-    if (!all) {
-      for (int64_t at : due_at) lateness_.Record(now - at);
-    }
     c_.accepted += static_cast<int64_t>(due.size());
     c_.held_now = static_cast<int64_t>(heap.size());
   };

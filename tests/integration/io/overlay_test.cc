@@ -312,6 +312,29 @@ TEST_F(OverlayTest, ReleaseThreadIsRealtimeSeenFromProc) {
       << overlay_->ReleaseScheduling().detail;
 }
 
+// FUSE workers are ordinary tasks unless the overlay is mounted with realtime_workers; then
+// every worker (named after the loop thread they come from) is SCHED_FIFO below the release
+// thread.
+TEST_F(OverlayTest, FuseWorkersRealtimeOnlyWhenAsked) {
+  Mount();
+  Write("a", "x");  // at least one worker has served a request
+  auto workers = testing::ThreadsNamed(::getpid(), "fl-io-fuse");
+  ASSERT_FALSE(workers.empty());
+  for (const auto& w : workers) EXPECT_EQ(w.policy, SCHED_OTHER) << w.tid;
+  overlay_.reset();
+  Overlay::Options o;
+  o.realtime_workers = true;
+  Mount(o);
+  Write("b", "y");
+  EXPECT_EQ(Read("b"), "y");
+  workers = testing::ThreadsNamed(::getpid(), "fl-io-fuse");
+  ASSERT_FALSE(workers.empty());
+  for (const auto& w : workers) {
+    EXPECT_EQ(w.policy, SCHED_FIFO) << w.tid;
+    EXPECT_EQ(w.rt_priority, sys::kReleasePriority / 2) << w.tid;
+  }
+}
+
 // The fault's own accuracy counters against a caller timing its fdatasync: a reply cannot go
 // out later than the caller saw it come back, so for every op the fault's lateness is at most
 // the caller's time beyond the delay, and so are its percentiles (within the counters' 1/32
