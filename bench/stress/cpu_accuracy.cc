@@ -16,42 +16,13 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/common/proc_stat.h"
 #include "faults/core/registry.h"
 #include "faults/stress/cgroup.h"
 #include "faults/stress/stress_faults.h"
 
 using namespace faultline::faults;
 namespace v1 = faultline::v1;
-
-namespace {
-
-int64_t CpuTicks(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream rest(s.substr(s.rfind(')') + 2));
-  std::string field;
-  int64_t total = 0;
-  for (int i = 3; i <= 15; ++i) {
-    rest >> field;
-    if (i == 14 || i == 15) total += std::stoll(field);
-  }
-  return total;
-}
-
-// (busy, total) jiffies of the whole host.
-std::pair<int64_t, int64_t> HostTicks() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  int64_t v, total = 0, idle = 0;
-  in >> cpu;
-  for (int i = 0; i < 10 && in >> v; ++i) {
-    total += v;
-    if (i == 3 || i == 4) idle += v;
-  }
-  return {total - idle, total};
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   double seconds = argc > 1 ? std::atof(argv[1]) : 5.0;
@@ -80,13 +51,13 @@ int main(int argc, char** argv) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       int64_t t0 = 0;
-      for (int p : pids) t0 += CpuTicks(p);
-      auto h0 = HostTicks();
+      for (int p : pids) t0 += faultline::bench::ProcessCpuTicks(p);
+      auto h0 = faultline::bench::HostTicks();
       auto w0 = std::chrono::steady_clock::now();
       std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
       int64_t t1 = 0;
-      for (int p : pids) t1 += CpuTicks(p);
-      auto h1 = HostTicks();
+      for (int p : pids) t1 += faultline::bench::ProcessCpuTicks(p);
+      auto h1 = faultline::bench::HostTicks();
       double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
       fault->Revert();
       double per_worker =

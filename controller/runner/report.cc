@@ -210,6 +210,43 @@ std::string RenderLinearizabilityFailures(const CheckOutcome& c) {
   return h.str();
 }
 
+// One row per delay fault window: how late its releases went out. A delay that was not the
+// configured one changes what the experiment tested, so rows past 2 ms at p99 (or 10 ms at most)
+// are marked.
+std::string RenderDelayAccuracy(const RunResult& r) {
+  std::ostringstream h;
+  bool any = false;
+  for (const auto& w : r.windows) {
+    auto get = [&](const char* k) {
+      auto it = w.counters.find(k);
+      return it == w.counters.end() ? int64_t{-1} : it->second;
+    };
+    const int64_t n = get("late_samples"), p50 = get("late_p50_us"), p99 = get("late_p99_us"),
+                  max = get("late_max_us"), rt = get("release_realtime");
+    if (n < 0 || p99 < 0) continue;
+    if (!any) {
+      h << "<h2>Delay accuracy</h2>\n<p>How late each delay fault released what it held "
+        << "(replies, packets) beyond the configured delay, as its agent measured it.</p>\n"
+        << "<table><tr><th>step</th><th>where</th><th>fault</th><th>releases</th>"
+        << "<th>late p50</th><th>late p99</th><th>late max</th><th>release thread</th></tr>\n";
+      any = true;
+    }
+    const bool off = p99 > 2000 || max > 10000;
+    h << "<tr><td>" << XmlEscape(w.step) << "</td><td>"
+      << XmlEscape(w.member.empty() ? w.agent : w.member) << "</td><td>"
+      << XmlEscape(w.kind + " " + w.fault_id) << "</td><td>" << n << "</td><td>"
+      << Fmt(double(p50) / 1000, 2) << " ms</td><td" << (off ? " class=\"fail\"" : "") << ">"
+      << Fmt(double(p99) / 1000, 2) << " ms</td><td" << (off ? " class=\"fail\"" : "") << ">"
+      << Fmt(double(max) / 1000, 2) << " ms</td><td>"
+      << (rt == 1   ? "real-time"
+          : rt == 0 ? "not real-time (fallback)"
+                    : "?")
+      << "</td></tr>\n";
+  }
+  if (any) h << "</table>\n";
+  return h.str();
+}
+
 }  // namespace
 
 std::string XmlEscape(const std::string& s) {
@@ -424,7 +461,9 @@ std::string RenderHtml(const RunResult& r) {
     svg << "<rect x=\"" << Fmt(X(w.start)) << "\" y=\"" << y + 3 << "\" width=\""
         << Fmt(std::max(1.0, X(we) - X(w.start))) << "\" height=\"" << row_h - 6
         << "\" fill=\"#e15759\"><title>"
-        << XmlEscape(w.kind + " " + w.fault_id + " (" + w.step + ")") << "</title></rect>\n";
+        << XmlEscape(w.kind + " " + w.fault_id + " (" + w.step + ")" +
+                     (w.accuracy.empty() ? "" : ": " + w.accuracy))
+        << "</title></rect>\n";
     svg << "<text x=\"" << Fmt(X(w.start) + 3) << "\" y=\"" << y + 14 << "\" fill=\"#fff\">"
         << XmlEscape(w.kind) << "</text>\n";
   }
@@ -453,6 +492,7 @@ std::string RenderHtml(const RunResult& r) {
       << "</td><td><pre>" << XmlEscape(c.evidence.dump(1)) << "</pre></td></tr>\n";
   }
   h << "</table>\n";
+  h << RenderDelayAccuracy(r);
   for (const auto& c : r.checks) {
     std::string failures = RenderLinearizabilityFailures(c);
     if (!failures.empty()) h << "<h2>" << XmlEscape(c.name) << ": failing ops</h2>\n" << failures;

@@ -60,7 +60,9 @@ nlohmann::json ToJson(const RunResult& r) {
                                   {"fault_id", w.fault_id},
                                   {"kind", w.kind},
                                   {"start", w.start},
-                                  {"end", w.end}});
+                                  {"end", w.end},
+                                  {"counters", w.counters},
+                                  {"accuracy", w.accuracy}});
   }
   j["latency"] = json::array();
   for (const auto& l : r.latency) {
@@ -102,9 +104,10 @@ RunResult RunResultFromJson(const nlohmann::json& j) {
                         e.value("message", "")});
   }
   for (const auto& w : j.value("fault_windows", nlohmann::json::array())) {
-    r.windows.push_back({w.value("step", ""), w.value("agent", ""), w.value("member", ""),
-                         w.value("fault_id", ""), w.value("kind", ""), w.value("start", 0.0),
-                         w.value("end", -1.0)});
+    r.windows.push_back(
+        {w.value("step", ""), w.value("agent", ""), w.value("member", ""), w.value("fault_id", ""),
+         w.value("kind", ""), w.value("start", 0.0), w.value("end", -1.0),
+         w.value("counters", std::map<std::string, int64_t>{}), w.value("accuracy", "")});
   }
   for (const auto& l : j.value("latency", nlohmann::json::array())) {
     r.latency.push_back({l.value("second", 0), l.value("ops", 0), l.value("errors", 0),

@@ -31,6 +31,11 @@ struct FaultWindow {
   std::string kind;  // "process/pause", ...
   double start = 0;
   double end = -1;  // -1: still active when the run ended
+  // The fault's counters as the agent reported them when it was reverted.
+  std::map<std::string, int64_t> counters;
+  // Delay faults: how late their releases were ("" for other faults), so a report shows when
+  // the injected delay was not the configured one.
+  std::string accuracy;
 };
 
 // Workload latency for one second of the run.

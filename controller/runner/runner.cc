@@ -18,6 +18,7 @@
 #include "controller/verify/client.h"
 #include "faults/core/duration.h"
 #include "faults/core/fault.h"
+#include "faults/core/lateness.h"
 #include "faults/core/rng.h"
 #include "faults/io/spec.h"
 #include "faults/net/addr.h"
@@ -306,12 +307,20 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
       v1::RecoverResponse resp;
       const auto& info = opt_.agents[a.agent];
       auto st = fleet_.RecoverFault(info.address, a.id, &resp);
+      std::string accuracy;
       {
         std::lock_guard lock(mu_);
-        result_.windows[a.window].end = Now();
+        auto& w = result_.windows[a.window];
+        w.end = Now();
+        for (const auto& f : resp.faults()) {
+          if (f.id() != a.id) continue;
+          w.counters = {f.counters().begin(), f.counters().end()};
+          w.accuracy = accuracy = faults::DescribeLatenessCounters(w.counters);
+        }
       }
       if (st.ok()) {
-        Event({0, "fault.reverted", name, info.address, MemberOf(info), a.id, reason});
+        Event({0, "fault.reverted", name, info.address, MemberOf(info), a.id,
+               accuracy.empty() ? reason : reason + "; " + accuracy});
       } else {
         Event({0, "error", name, info.address, MemberOf(info), a.id,
                "recover failed (the lease will revert it): " + RpcMessage(st)});
@@ -419,7 +428,10 @@ void Run::RecoverAll(const std::string& why) {
     for (const auto& f : resp.faults()) {
       std::lock_guard lock(mu_);
       for (auto& w : result_.windows) {
-        if (w.fault_id == f.id() && w.end < 0) w.end = Now();
+        if (w.fault_id != f.id() || w.end >= 0) continue;
+        w.end = Now();
+        w.counters = {f.counters().begin(), f.counters().end()};
+        w.accuracy = faults::DescribeLatenessCounters(w.counters);
       }
     }
     if (resp.faults_size() > 0) {

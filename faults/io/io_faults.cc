@@ -8,9 +8,11 @@
 #include <thread>
 
 #include "faults/core/duration.h"
+#include "faults/core/lateness.h"
 #include "faults/io/crash.h"
 #include "faults/io/glob.h"
 #include "faults/io/spec.h"
+#include "faults/sys/realtime.h"
 
 namespace faultline::faults::io {
 
@@ -220,8 +222,18 @@ class IoFaultImpl : public Fault {
     for (const auto& m : f_.methods()) methods += (methods.empty() ? "" : ",") + m;
     if (methods.empty()) methods = "*";
     std::string pct = f_.has_percent() ? " " + json(f_.percent()).dump() + "%" : "";
-    return what + " on " + methods + " of " + f_.mount() + "/" +
-           (f_.path().empty() ? "**" : f_.path()) + pct;
+    what +=
+        " on " + methods + " of " + f_.mount() + "/" + (f_.path().empty() ? "**" : f_.path()) + pct;
+    if (f_.action() == IoFault::LATENCY) {
+      // The user asked for a delay; say how exactly it is being served (the overlay process
+      // counts it).
+      Counters c = Observe();
+      if (std::string late = DescribeLatenessCounters(c); !late.empty()) what += "; " + late;
+      if (auto rt = c.find("release_realtime"); rt != c.end()) {
+        what += rt->second != 0 ? "; release thread real-time" : "; release thread NOT real-time";
+      }
+    }
+    return what;
   }
 
   Counters Observe() const override {
@@ -242,6 +254,15 @@ class IoFaultImpl : public Fault {
       c["matched"] = r.matched();
       c["acted"] = r.acted();
       effect = r.effect();
+      if (f_.action() == IoFault::LATENCY) {
+        Lateness::Summary late;
+        late.count = r.late_samples();
+        late.p50_ns = r.late_p50_ns();
+        late.p99_ns = r.late_p99_ns();
+        late.max_ns = r.late_max_ns();
+        Lateness::AddCounters(late, c);
+        c["release_realtime"] = state.release_realtime() ? 1 : 0;
+      }
     }
     c["overlay_crashes"] = state.crashes();
     c["unsynced_bytes_held"] = static_cast<int64_t>(state.unsynced_bytes());
@@ -345,7 +366,9 @@ class IoFactory : public FaultFactory {
 
   std::map<std::string, std::pair<bool, std::string>> Probe() const override {
     bool fuse = ::access("/dev/fuse", R_OK | W_OK) == 0;
-    return {{"fuse", {fuse, fuse ? "/dev/fuse" : "/dev/fuse is not accessible"}}};
+    auto rt = sys::ProbeRealtime();
+    return {{"fuse", {fuse, fuse ? "/dev/fuse" : "/dev/fuse is not accessible"}},
+            {"realtime_release", {rt.realtime, "delayed replies: release thread " + rt.detail}}};
   }
 
  private:

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -25,7 +26,9 @@
 #include "faults/core/errors.h"
 #include "faults/io/crash.h"
 #include "faults/io/glob.h"
+#include "faults/io/release_queue.h"
 #include "faults/sys/mountinfo.h"
+#include "faults/sys/realtime.h"
 #include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::io {
@@ -60,68 +63,6 @@ struct KeyHash {
   size_t operator()(const std::pair<dev_t, ino_t>& k) const {
     return std::hash<uint64_t>()(k.second * 0x9e3779b97f4a7c15ULL ^ k.first);
   }
-};
-
-// Holds replies back for a rule's delay and sends them from its own thread, so a delayed op
-// occupies neither a FUSE worker nor any lock while it waits (fuse_reply_* may be called from
-// any thread).
-class DelayQueue {
- public:
-  using Clock = std::chrono::steady_clock;
-  DelayQueue() : thread_([this] { Run(); }) {}
-  ~DelayQueue() { Stop(); }
-
-  void Add(Clock::time_point when, std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      if (!stopped_) {
-        bool first = queue_.empty() || when < queue_.begin()->first;
-        queue_.emplace(when, std::move(fn));
-        if (first) cv_.notify_one();
-        return;
-      }
-    }
-    fn();  // shutting down: reply now
-  }
-
-  // Sends every held reply now and ends the thread.
-  void Stop() {
-    {
-      std::lock_guard lock(mu_);
-      if (stopped_) return;
-      stopped_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-
- private:
-  void Run() {
-    std::unique_lock lock(mu_);
-    while (true) {
-      if (stopped_ && queue_.empty()) return;
-      if (queue_.empty()) {
-        cv_.wait(lock);
-        continue;
-      }
-      auto it = queue_.begin();
-      if (!stopped_ && it->first > Clock::now()) {
-        cv_.wait_until(lock, it->first);
-        continue;
-      }
-      auto fn = std::move(it->second);
-      queue_.erase(it);
-      lock.unlock();
-      fn();
-      lock.lock();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::multimap<Clock::time_point, std::function<void()>> queue_;
-  bool stopped_ = false;
-  std::thread thread_;
 };
 
 std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
@@ -168,7 +109,7 @@ struct Overlay::Impl {
   std::condition_variable loop_cv;
   bool loop_done = false;
   MountEntry mount_entry;
-  DelayQueue delays;
+  std::unique_ptr<ReleaseQueue> delays;  // made first thing in the constructor
 
   std::mutex table_mu;
   std::unordered_map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>, KeyHash> inodes;
@@ -218,7 +159,9 @@ struct Overlay::Impl {
     if (!armed.load(std::memory_order_relaxed)) return {};
     auto set = rules.load(std::memory_order_acquire);
     if ((set->methods & Bit(m)) == 0) return {};
-    return Decide(*set, m, PathOf(in, child));
+    Decision d = Decide(*set, m, PathOf(in, child));
+    if (d.delay.count() > 0) d.rules = std::move(set);
+    return d;
   }
 
   template <class F>
@@ -226,7 +169,12 @@ struct Overlay::Impl {
     if (d.delay.count() <= 0) {
       reply();
     } else {
-      delays.Add(DelayQueue::Clock::now() + d.delay, std::function<void()>(std::forward<F>(reply)));
+      std::array<Lateness*, ReleaseQueue::kMaxLateness> stats{};
+      for (size_t i = 0; i < stats.size() && i < d.delayed_by.size(); ++i) {
+        if (d.delayed_by[i] != nullptr) stats[i] = &d.delayed_by[i]->lateness();
+      }
+      delays->Add(sys::MonotonicNs() + d.delay.count(),
+                  std::function<void()>(std::forward<F>(reply)), stats, d.rules);
     }
   }
   void ReplyErr(fuse_req_t req, const Decision& d, int err) {
@@ -420,6 +368,9 @@ struct Overlay::Impl {
     crashing.store(true, std::memory_order_release);
     std::lock_guard lock(crash_mu);
     crash_threads.emplace_back([this, cause, pids, persist = std::move(persist), why] {
+      // A crash_after timer fires on the real-time release thread, whose policy a thread it
+      // starts inherits: the rollback is ordinary work and must not run above the host.
+      sys::MakeThreadOrdinary();
       bool gone = WaitGone(pids, 10000);
       auto r = unsynced.Rollback(persist);
       for (uint64_t ino : r.fuse_inos) fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
@@ -1224,6 +1175,7 @@ Overlay::Overlay(const std::filesystem::path& dir) : Overlay(dir, Options{}) {}
 Overlay::Overlay(const std::filesystem::path& dir, Options options)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
+  s.delays = std::make_unique<ReleaseQueue>(ReleaseQueue::Options{options.release_spin_ns});
   s.xattr = options.xattr;
   std::error_code ec;
   s.dir = std::filesystem::canonical(dir, ec);
@@ -1275,7 +1227,10 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   fuse_loop_cfg_set_max_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
   // Keep idle workers instead of destroying and re-creating threads between bursts.
   fuse_loop_cfg_set_idle_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
-  s.loop = std::thread([&s] {
+  s.loop = std::thread([&s, rt = options.realtime_workers] {
+    // libfuse's workers inherit this thread's name and policy.
+    pthread_setname_np(pthread_self(), "fl-io-fuse");
+    if (rt) sys::MakeThreadRealtime(sys::kReleasePriority / 2, 0);
     fuse_session_loop_mt(s.se, s.loop_cfg);
     std::lock_guard lock(s.loop_mu);
     s.loop_done = true;
@@ -1287,7 +1242,7 @@ Overlay::~Overlay() {
   Impl& s = *impl_;
   // Release every held reply first so no caller stays blocked on a dying connection.
   s.closing.store(true);
-  s.delays.Stop();
+  s.delays->Stop();
   {
     // A crash under way finishes first: its victims may wait on this connection.
     std::vector<std::thread> threads;
@@ -1318,6 +1273,10 @@ Overlay::~Overlay() {
 
 const std::filesystem::path& Overlay::dir() const { return impl_->dir; }
 const std::string& Overlay::instance() const { return impl_->instance; }
+const sys::ThreadScheduling& Overlay::ReleaseScheduling() const {
+  return impl_->delays->scheduling();
+}
+const Lateness& Overlay::ReleaseLateness() const { return impl_->delays->lateness(); }
 
 std::shared_ptr<Rule> Overlay::Arm(RuleSpec spec) {
   std::shared_ptr<Rule> rule;
@@ -1332,7 +1291,7 @@ std::shared_ptr<Rule> Overlay::Arm(RuleSpec spec) {
   if (rule->spec().kind == RuleKind::kLoseUnsynced && rule->spec().crash_after.count() > 0) {
     Impl* s = impl_.get();
     std::weak_ptr<Rule> weak = rule;
-    s->delays.Add(DelayQueue::Clock::now() + rule->spec().crash_after, [s, weak] {
+    s->delays->Add(sys::MonotonicNs() + rule->spec().crash_after.count(), [s, weak] {
       auto r = weak.lock();
       if (r && !s->closing.load() && s->Shared(r.get())) {
         s->Crash(r, 0, {}, "lose-unsynced crash_after");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "faults/io/rules.h"
+#include "faults/sys/realtime.h"
 
 namespace faultline::faults::io {
 
@@ -40,6 +41,13 @@ class Overlay {
     // The kernel never asks again on that mount, so this is chosen at mount time: xattr rules
     // (getxattr/setxattr/listxattr/removexattr methods) need an overlay mounted with it on.
     bool xattr = false;
+    // The release thread of delayed replies wakes this long before a deadline and spins the
+    // rest; 0 (default): the absolute timer alone. For measuring whether spinning pays.
+    int64_t release_spin_ns = 0;
+    // FUSE workers at SCHED_FIFO 5 (below the release thread) where permitted. Off by default:
+    // it takes host load out of the time a request waits for a worker (measured in bench/delay),
+    // but runs every passthrough op of the target at real-time priority.
+    bool realtime_workers = false;
   };
   explicit Overlay(const std::filesystem::path& dir);
   Overlay(const std::filesystem::path& dir, Options options);
@@ -69,6 +77,11 @@ class Overlay {
     bool crashing = false;
   };
   CrashStats Crashes() const;
+
+  // How the thread that sends delayed replies is scheduled (SCHED_FIFO, or the fallback and
+  // why), and how late it sent them across every rule. Each rule counts its own too.
+  const sys::ThreadScheduling& ReleaseScheduling() const;
+  const Lateness& ReleaseLateness() const;
 
   // Internals (the FUSE callbacks live in overlay.cc).
   struct Impl;

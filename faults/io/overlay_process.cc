@@ -17,6 +17,7 @@
 
 #include "faults/core/duration.h"
 #include "faults/core/errors.h"
+#include "faults/core/lateness.h"
 #include "faults/io/io_faults.h"
 #include "faults/io/spec.h"
 
@@ -173,6 +174,11 @@ class Server {
       r->set_matched(rule->matched());
       r->set_acted(rule->acted());
       r->set_effect(rule->effect());
+      const Lateness::Summary late = rule->lateness().Summarize();
+      r->set_late_samples(late.count);
+      r->set_late_p50_ns(late.p50_ns);
+      r->set_late_p99_ns(late.p99_ns);
+      r->set_late_max_ns(late.max_ns);
       if (auto it = leases_.find(rule->id()); it != leases_.end()) {
         ToProto(std::max(Clock::duration::zero(), it->second - now), r->mutable_lease_left());
       }
@@ -183,6 +189,9 @@ class Server {
     out.set_unsynced_bytes(c.unsynced_bytes);
     out.set_crashing(c.crashing);
     out.set_leases_lapsed(lapsed_);
+    const sys::ThreadScheduling& release = overlay_->ReleaseScheduling();
+    out.set_release_realtime(release.realtime);
+    out.set_release_scheduling(release.detail);
   }
 
   std::unique_ptr<Overlay> overlay_;

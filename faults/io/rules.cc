@@ -317,6 +317,12 @@ Decision Decide(const RuleSet& set, Method m, std::string_view path) {
           auto delay = r->PickDelay(*n);
           d.delay += delay;
           r->CountEffect(delay.count());
+          for (auto& slot : d.delayed_by) {
+            if (slot == nullptr) {
+              slot = r.get();
+              break;
+            }
+          }
           break;
         }
         case RuleKind::kSkipSync:

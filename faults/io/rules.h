@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "faults/core/lateness.h"
 
 namespace faultline::faults::io {
 
@@ -157,6 +160,8 @@ class Rule {
   void CountEffect(int64_t units) { effect_.fetch_add(units, std::memory_order_relaxed); }
   // Kind-specific effect total: delay ns, bytes corrupted, bytes withheld, errors...
   int64_t effect() const { return effect_.load(std::memory_order_relaxed); }
+  // latency: how late its delayed replies went out (the overlay's release thread records it).
+  Lateness& lateness() const { return lateness_; }
 
  private:
   uint64_t id_;
@@ -167,6 +172,7 @@ class Rule {
   std::atomic<int64_t> effect_{0};
   std::atomic<uint64_t> space_left_{0};
   std::atomic<int64_t> crash_fires_{0};
+  mutable Lateness lateness_;
 };
 
 // An immutable list of armed rules, published to the FUSE workers as one pointer.
@@ -185,6 +191,8 @@ struct RuleSet {
 struct Decision {
   int err = 0;                                      // fail with this errno (step 1)
   std::chrono::nanoseconds delay{0};                // hold the reply (step 3)
+  std::array<Rule*, 4> delayed_by{};                // the latency rules that fired (first 4)
+  std::shared_ptr<const struct RuleSet> rules;      // keeps delayed_by alive until the release
   std::vector<std::pair<Rule*, uint64_t>> shaping;  // short/corrupt/attr rules that fired
   Rule* enospc = nullptr;                           // write must take its size from this budget
   // Crash model.

@@ -11,6 +11,7 @@
 #include "faults/net/nft.h"
 #include "faults/net/probe.h"
 #include "faults/net/tc.h"
+#include "faults/sys/realtime.h"
 
 namespace faultline::faults::net {
 namespace {
@@ -146,7 +147,14 @@ class NetFaultImpl : public Fault {
            (p.last != p.first ? "-" + std::to_string(p.last) : "");
     if (!s_.match.device.empty()) d += " on " + s_.match.device;
     d += std::string(" via ") + BackendName(s_.backend);
-    if (queue_) d += " (queue " + std::to_string(queue_->queue_num()) + ")";
+    if (queue_) {
+      d += " (queue " + std::to_string(queue_->queue_num()) + ")";
+      // A held packet's delay is only as good as its release: say how good it was.
+      if (s_.action == NetFault::DELAY || s_.action == NetFault::REORDER) {
+        d += "; " + queue_->lateness().Describe();
+      }
+      d += "; release thread " + queue_->scheduling().detail;
+    }
     if (s_.backend == Backend::kNetem) d += " (" + ifb() + ")";
     return d;
   }
@@ -182,6 +190,8 @@ class NetFaultImpl : public Fault {
       c["verdict_messages"] = st.verdict_msgs;
       c["batch_verdicts"] = st.batch_verdicts;
       c["overruns"] = st.overruns;
+      queue_->lateness().AddCounters(c);
+      c["release_realtime"] = queue_->scheduling().realtime ? 1 : 0;
     }
     return c;
   }
@@ -372,7 +382,12 @@ class NetFaultFactory : public FaultFactory {
     return done;
   }
 
-  std::map<std::string, std::pair<bool, std::string>> Probe() const override { return Caps(); }
+  std::map<std::string, std::pair<bool, std::string>> Probe() const override {
+    auto caps = Caps();
+    auto rt = sys::ProbeRealtime();
+    caps["realtime_release"] = {rt.realtime, "held packets (nfqueue): release thread " + rt.detail};
+    return caps;
+  }
 
  private:
   const Capabilities& Caps() const {

@@ -7,6 +7,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -20,11 +21,7 @@
 namespace faultline::faults::net {
 namespace {
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
+int64_t NowNs() { return sys::MonotonicNs(); }
 
 // Sends one config message and waits for its acknowledgement; returns 0 or -errno.
 int Config(mnl_socket* nl, uint32_t portid, nlmsghdr* nlh) {
@@ -101,7 +98,10 @@ PacketQueue::~PacketQueue() {
 
 void PacketQueue::Start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { Run(); });
+  std::promise<void> started;
+  auto ready = started.get_future();
+  thread_ = std::thread([this, &started] { Run(&started); });
+  ready.wait();
 }
 
 void PacketQueue::Stop() {
@@ -154,13 +154,22 @@ int64_t PacketQueue::HoldNs() {
   return std::max<int64_t>(hold, 0);
 }
 
-void PacketQueue::Run() {
+void PacketQueue::Run(std::promise<void>* started) {
+  pthread_setname_np(pthread_self(), "fl-net-release");
+  scheduling_ = sys::MakeThreadRealtime();
   const int fd = mnl_socket_get_fd(nl_);
   std::vector<char> rx(MNL_SOCKET_BUFFER_SIZE * 16);
   std::vector<char> tx(1 << 16);
   size_t tx_len = 0;
-  TimerHeap heap;
+  TimerHeap heap(kMaxLen);
   std::vector<uint32_t> due;
+  std::vector<int64_t> due_at;
+  due.reserve(kMaxLen);
+  due_at.reserve(kMaxLen);
+  VerdictPlan plan;
+  plan.single.reserve(kMaxLen);
+  sys::AbsoluteTimer timer;
+  started->set_value();
 
   auto flush = [&] {
     if (tx_len == 0) return;
@@ -174,31 +183,45 @@ void PacketQueue::Run() {
     tx_len += NLMSG_ALIGN(nlh->nlmsg_len);
     c_.verdict_msgs++;
   };
+  // The release path: verdicts for everything due, sent at once, then the lateness recorded.
   auto release_due = [&](int64_t now, bool all) {
     due.clear();
-    heap.PopDue(all ? INT64_MAX : now, &due);
+    due_at.clear();
+    heap.PopDue(all ? INT64_MAX : now, &due, &due_at);
     if (due.empty()) return;
-    VerdictPlan p = PlanVerdicts(due, heap.min_held());
-    if (p.has_batch) {
-      verdict(NFQNL_MSG_VERDICT_BATCH, p.batch_max, NF_ACCEPT);
+    // Counted before the verdicts go out: the released packets' receivers may read the counters.
+    if (!all) {
+      for (int64_t at : due_at) lateness_.Record(now - at);
+    }
+    PlanVerdicts(due, heap.min_held(), &plan);
+    if (plan.has_batch) {
+      verdict(NFQNL_MSG_VERDICT_BATCH, plan.batch_max, NF_ACCEPT);
       c_.batch_verdicts++;
     }
-    for (uint32_t id : p.single) verdict(NFQNL_MSG_VERDICT, id, NF_ACCEPT);
+    for (uint32_t id : plan.single) verdict(NFQNL_MSG_VERDICT, id, NF_ACCEPT);
+    flush();
     c_.accepted += static_cast<int64_t>(due.size());
     c_.held_now = static_cast<int64_t>(heap.size());
   };
 
   while (!stop_) {
-    timespec ts{}, *timeout = nullptr;
-    if (!heap.empty()) {
-      int64_t wait = std::max<int64_t>(heap.next_due() - NowNs(), 0);
-      ts.tv_sec = wait / 1000000000;
-      ts.tv_nsec = wait % 1000000000;
-      timeout = &ts;
+    if (heap.empty()) {
+      timer.Disarm();
+    } else {
+      const int64_t next = heap.next_due();
+      if (b_.spin_ns > 0 && next - NowNs() <= b_.spin_ns) {
+        sys::SpinUntil(next);
+        release_due(NowNs(), false);
+        continue;
+      }
+      timer.Arm(next - b_.spin_ns);
     }
-    pollfd p[2] = {{fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    ppoll(p, 2, timeout, nullptr);
-    if (p[0].revents & POLLIN) {
+    pollfd p[3] = {{timer.fd(), POLLIN, 0}, {fd, POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    ppoll(p, 3, nullptr, nullptr);
+    if (p[0].revents & POLLIN) timer.Drain();
+    // Held packets first: a burst of arrivals must not make a due release late.
+    release_due(NowNs(), false);
+    if (p[1].revents & POLLIN) {
       for (;;) {
         ssize_t n = mnl_socket_recvfrom(nl_, rx.data(), rx.size());
         if (n < 0) {
@@ -227,6 +250,8 @@ void PacketQueue::Run() {
           // Packets due now go through the heap too, so they share the batch verdict below.
           heap.Push(now + HoldNs(), id);
         }
+        // Something may have come due while a long burst was read.
+        release_due(NowNs(), false);
       }
       c_.held_now = static_cast<int64_t>(heap.size());
       if (c_.held_now > c_.held_max) c_.held_max = c_.held_now.load();

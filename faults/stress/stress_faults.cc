@@ -155,7 +155,7 @@ class StressFaultImpl : public Fault {
     int n = Workers(f_);
     if (f_.action() == StressFault::CPU) {
       what = "cpu stress: " + std::to_string(n) + " worker(s) at " + std::to_string(f_.load()) +
-             "% of a CPU each";
+             "% of a CPU each, SCHED_BATCH";
       if (f_.cpus_size() > 0) {
         std::string cpus;
         for (auto c : f_.cpus()) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);

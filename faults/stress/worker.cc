@@ -34,6 +34,7 @@ enum Stage : int32_t {
   kMmap = 7,
   kMlock = 8,
   kSetsid = 9,
+  kSchedBatch = 10,
 };
 
 // ---- Everything below runs in the child: raw syscalls only, no allocation, no locks. ----
@@ -139,6 +140,13 @@ void Report(int fd, int32_t index, int32_t stage, int32_t code) {
   // between sessions first, so workers left in the agent's session would only split the agent's
   // share instead of competing with the processes under test like independent programs.
   if (setsid() < 0) Fail(status_fd, plan.index, kSetsid);
+  // SCHED_BATCH: the same CPU share as any ordinary task (the load still lands on etcd), but a
+  // worker never preempts a task that wakes up — faultline's delay release threads above all
+  // (real-time where permitted, ordinary tasks otherwise), whose wake-up ends an injected delay.
+  {
+    sched_param none{};
+    if (sched_setscheduler(0, SCHED_BATCH, &none) != 0) Fail(status_fd, plan.index, kSchedBatch);
+  }
   if (plan.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -188,6 +196,10 @@ const char* WorkerStageName(int stage) {
       return "mmap";
     case kMlock:
       return "mlock";
+    case kSetsid:
+      return "setsid";
+    case kSchedBatch:
+      return "sched_setscheduler(SCHED_BATCH)";
     default:
       return "unknown stage";
   }
@@ -215,7 +227,8 @@ std::vector<sock_filter> BuildWorkerFilter(int status_fd) {
                             SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(status_fd)));
   if (rc != 0) ThrowErrno("seccomp_rule_add(write)", -rc);
   // libseccomp 2.5 exports BPF to a file descriptor only; a memfd keeps it in memory.
-  sys::UniqueFd mem(static_cast<int>(syscall(SYS_memfd_create, "faultline-stress-bpf", MFD_CLOEXEC)));
+  sys::UniqueFd mem(
+      static_cast<int>(syscall(SYS_memfd_create, "faultline-stress-bpf", MFD_CLOEXEC)));
   if (!mem) ThrowErrno("memfd_create");
   rc = seccomp_export_bpf(ctx, mem.get());
   if (rc != 0) ThrowErrno("seccomp_export_bpf", -rc);

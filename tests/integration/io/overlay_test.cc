@@ -5,12 +5,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -20,6 +22,7 @@
 #include "faults/io/io_faults.h"
 #include "faults/io/overlay_process.h"
 #include "io_test_util.h"
+#include "tests/support/thread_sched.h"
 
 namespace faultline::faults::io {
 namespace {
@@ -307,6 +310,152 @@ TEST_F(OverlayTest, LatencyOnFsyncIsMeasuredByTheCaller) {
   EXPECT_FALSE(overlay_->Disarm(rule->id()));
   ::close(slow);
   ::close(fast);
+}
+
+// The thread that sends delayed replies runs SCHED_FIFO, as /proc shows it from outside, so
+// host load (builds, faultline's own CPU stress) does not decide when a delay ends.
+TEST_F(OverlayTest, ReleaseThreadIsRealtimeSeenFromProc) {
+  Mount();
+  auto threads = testing::ThreadsNamed(::getpid(), "fl-io-release");
+  ASSERT_EQ(threads.size(), 1u);
+  EXPECT_EQ(threads[0].policy, SCHED_FIFO);
+  EXPECT_EQ(threads[0].rt_priority, sys::kReleasePriority);
+  EXPECT_EQ(::sched_getscheduler(threads[0].tid), SCHED_FIFO);
+  EXPECT_TRUE(overlay_->ReleaseScheduling().realtime);
+  EXPECT_NE(overlay_->ReleaseScheduling().detail.find("SCHED_FIFO 10"), std::string::npos)
+      << overlay_->ReleaseScheduling().detail;
+}
+
+// FUSE workers are ordinary tasks unless the overlay is mounted with realtime_workers; then
+// every worker (named after the loop thread they come from) is SCHED_FIFO below the release
+// thread.
+TEST_F(OverlayTest, FuseWorkersRealtimeOnlyWhenAsked) {
+  Mount();
+  Write("a", "x");  // at least one worker has served a request
+  auto workers = testing::ThreadsNamed(::getpid(), "fl-io-fuse");
+  ASSERT_FALSE(workers.empty());
+  for (const auto& w : workers) EXPECT_EQ(w.policy, SCHED_OTHER) << w.tid;
+  overlay_.reset();
+  Overlay::Options o;
+  o.realtime_workers = true;
+  Mount(o);
+  Write("b", "y");
+  EXPECT_EQ(Read("b"), "y");
+  workers = testing::ThreadsNamed(::getpid(), "fl-io-fuse");
+  ASSERT_FALSE(workers.empty());
+  for (const auto& w : workers) {
+    EXPECT_EQ(w.policy, SCHED_FIFO) << w.tid;
+    EXPECT_EQ(w.rt_priority, sys::kReleasePriority / 2) << w.tid;
+  }
+}
+
+// The fault's own accuracy counters against a caller timing its fdatasync: a reply cannot go
+// out later than the caller saw it come back, so for every op the fault's lateness is at most
+// the caller's time beyond the delay, and so are its percentiles (within the counters' 1/32
+// bucket resolution). Exposed through the fault family as `faultline status` shows it.
+TEST_F(OverlayTest, DelayAccuracyCountersAgreeWithTheCaller) {
+  OverlayManager manager;
+  Registry registry;
+  RegisterIoFaults(registry, manager);
+  auto ov = manager.Mount(dir_);
+  v1::FaultSpec spec;
+  spec.set_seed(1);
+  auto* io = spec.mutable_io();
+  io->set_action(v1::IoFault::LATENCY);
+  io->set_mount(dir_.string());
+  io->set_path("*.wal");
+  io->add_methods("fdatasync");
+  io->mutable_delay()->set_nanos(10'000'000);
+  FaultContext ctx;
+  auto fault = registry.Create(spec, ctx);
+  fault->Prepare();
+  fault->Apply();
+  int fd = ::open(P("x.wal").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  constexpr int kOps = 60;
+  std::vector<double> excess;
+  for (int i = 0; i < kOps; ++i) {
+    ASSERT_EQ(::pwrite(fd, "a", 1, 0), 1);
+    double ms = TimedFsync(fd, /*datasync=*/true);
+    EXPECT_GE(ms, 10.0);
+    excess.push_back(ms - 10.0);
+  }
+  ::close(fd);
+  std::sort(excess.begin(), excess.end());
+  auto c = fault->Observe();
+  EXPECT_EQ(c["late_samples"], kOps);
+  EXPECT_EQ(c["release_realtime"], 1);
+  const double p50 = excess[kOps / 2 - 1], p99 = excess[kOps - 1], max = excess.back();
+  const double slack_ms = 0.05;
+  EXPECT_LE(c["late_p50_us"] / 1000.0, p50 * 1.04 + slack_ms) << "caller p50 excess " << p50;
+  EXPECT_LE(c["late_p99_us"] / 1000.0, p99 * 1.04 + slack_ms) << "caller p99 excess " << p99;
+  EXPECT_LE(c["late_max_us"] / 1000.0, max + slack_ms) << "caller max excess " << max;
+  EXPECT_LE(c["late_p50_us"], c["late_p99_us"]);
+  EXPECT_LE(c["late_p99_us"], c["late_max_us"]);
+  std::printf(
+      "caller excess p50 %.3f p99 %.3f max %.3f ms; fault late p50 %.3f p99 %.3f max %.3f\n", p50,
+      p99, max, c["late_p50_us"] / 1000.0, c["late_p99_us"] / 1000.0, c["late_max_us"] / 1000.0);
+  const std::string d = fault->Describe();
+  EXPECT_NE(d.find(std::to_string(kOps) + " released, late p50 "), std::string::npos) << d;
+  EXPECT_NE(d.find("release thread SCHED_FIFO 10"), std::string::npos) << d;
+  EXPECT_EQ(DescribeLatenessCounters(c).rfind("delay accuracy: " + std::to_string(kOps), 0), 0u)
+      << DescribeLatenessCounters(c);
+  fault->Revert();
+}
+
+std::string HelperBinary();
+
+// The counters see a release that really was late: the overlay's process is stopped while a
+// reply is held, so the reply goes out long after its deadline, and the fault says so.
+TEST_F(OverlayTest, LatenessCountersSeeAReleaseHeldUp) {
+  std::string log = (tmp_->path() / "helper.log").string();
+  io_test::Child helper({HelperBinary(), dir_.string(), "300"}, log);
+  ASSERT_TRUE(
+      io_test::WaitFor([&] { return io_test::Slurp(log).find("ready") != std::string::npos; }, 10s))
+      << io_test::Slurp(log);
+  int fd = ::open(P("x.slow").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  std::atomic<double> took{-1};
+  std::thread caller([&] { took = TimedFsync(fd, true); });
+  std::this_thread::sleep_for(100ms);  // the reply is held now (its deadline 300 ms out)
+  ::kill(helper.pid(), SIGSTOP);
+  std::this_thread::sleep_for(600ms);
+  ::kill(helper.pid(), SIGCONT);
+  caller.join();
+  ::close(fd);
+  EXPECT_GE(took.load(), 650.0);
+  helper.Stop(SIGTERM);
+  std::string out = io_test::Slurp(log);
+  auto at = out.find("late_max_us=");
+  ASSERT_NE(at, std::string::npos) << out;
+  const long late_us = std::stol(out.substr(at + 12));
+  EXPECT_NE(out.find("late_samples=1 "), std::string::npos) << out;
+  EXPECT_GE(late_us, 250'000) << out;  // ~400 ms past the deadline
+}
+
+// Without CAP_SYS_NICE (and no RLIMIT_RTPRIO) the release thread cannot be real-time: the
+// overlay still works, the thread stays SCHED_OTHER, and both the family's capability probe
+// and the overlay say so and why.
+TEST_F(OverlayTest, ReleaseFallsBackAndSaysSoWithoutCapSysNice) {
+  std::string log = (tmp_->path() / "helper.log").string();
+  io_test::Child helper({"prlimit", "--rtprio=0", "--", "setpriv", "--bounding-set=-sys_nice",
+                         "--inh-caps=-sys_nice", HelperBinary(), dir_.string(), "50"},
+                        log);
+  ASSERT_TRUE(
+      io_test::WaitFor([&] { return io_test::Slurp(log).find("ready") != std::string::npos; }, 10s))
+      << io_test::Slurp(log);
+  std::string out = io_test::Slurp(log);
+  EXPECT_NE(out.find("ready realtime=0 probe=0 "), std::string::npos) << out;
+  EXPECT_NE(out.find("SCHED_FIFO refused: Operation not permitted"), std::string::npos) << out;
+  auto threads = testing::ThreadsNamed(helper.pid(), "fl-io-release");
+  ASSERT_EQ(threads.size(), 1u) << "prlimit and setpriv exec the helper in place";
+  EXPECT_EQ(threads[0].policy, SCHED_OTHER);
+  int fd = ::open(P("x.slow").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  EXPECT_GE(TimedFsync(fd, true), 50.0);  // the delay is still served
+  ::close(fd);
+  helper.Stop(SIGTERM);
+  EXPECT_NE(io_test::Slurp(log).find("late_samples=1 "), std::string::npos) << io_test::Slurp(log);
 }
 
 // With only two FUSE workers, eight fsyncs held for 1 s plus a stream of other ops would

@@ -3,10 +3,13 @@
 // outside the fault code: UDP echo round trips, a TCP transfer, TCP connects.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include "faults/core/duration.h"
@@ -15,6 +18,7 @@
 #include "faults/net/probe.h"
 #include "faults/net/tc.h"
 #include "net_lab.h"
+#include "tests/support/thread_sched.h"
 
 namespace faultline::faults::net {
 namespace {
@@ -24,6 +28,18 @@ using Clock = std::chrono::steady_clock;
 using v1::NetFault;
 
 using namespace testing;
+
+// Egress delay of the UDP echo probes (a -> b, echo port).
+NetFault EchoDelay(std::chrono::nanoseconds delay) {
+  NetFault f;
+  f.set_action(NetFault::DELAY);
+  ToProto(delay, f.mutable_delay());
+  f.add_to(std::string(kAddrB) + "/32");
+  f.set_protocol(NetFault::UDP);
+  f.add_ports(std::to_string(kEchoPort));
+  f.set_direction(NetFault::EGRESS);
+  return f;
+}
 
 class NetIntegration : public ::testing::Test {
  protected:
@@ -93,13 +109,7 @@ TEST_F(NetIntegration, ProbeReportsThisKernel) {
 
 TEST_F(NetIntegration, NfqueueDelayMeasuredFromOutside) {
   const double base = Percentile(EchoRtts(200), 0.5);
-  NetFault f;
-  f.set_action(NetFault::DELAY);
-  ToProto(10ms, f.mutable_delay());
-  f.add_to(std::string(kAddrB) + "/32");
-  f.set_protocol(NetFault::UDP);
-  f.add_ports(std::to_string(kEchoPort));
-  f.set_direction(NetFault::EGRESS);
+  NetFault f = EchoDelay(10ms);
   Fault& fault = Inject(f);
   EXPECT_NE(fault.Describe().find("nfqueue"), std::string::npos) << fault.Describe();
   auto rtts = EchoRtts(200);
@@ -112,6 +122,41 @@ TEST_F(NetIntegration, NfqueueDelayMeasuredFromOutside) {
   EXPECT_GE(c["matched_packets"], 200);
   fault.Revert();
   EXPECT_LT(Percentile(EchoRtts(100), 0.5), base + 2.0);
+}
+
+// The NFQUEUE release thread runs SCHED_FIFO (seen from /proc), and the fault's accuracy
+// counters agree with the echo client: a held packet cannot be released later than its echo
+// came back, so the fault's lateness is bounded by the client's round trip beyond the delay.
+TEST_F(NetIntegration, NfqueueReleaseIsRealtimeAndCountsItsLateness) {
+  NetFault f = EchoDelay(10ms);
+  Fault& fault = Inject(f);
+  auto threads = faultline::testing::ThreadsNamed(getpid(), "fl-net-release");
+  ASSERT_EQ(threads.size(), 1u);
+  EXPECT_EQ(threads[0].policy, SCHED_FIFO);
+  EXPECT_EQ(threads[0].rt_priority, 10);
+  auto rtts = EchoRtts(150);
+  ASSERT_GE(rtts.size(), 140u);
+  std::vector<double> excess;
+  for (double r : rtts) excess.push_back(r - 10.0);
+  std::sort(excess.begin(), excess.end());
+  auto rank = [&](double q) {
+    return excess[std::min(excess.size() - 1,
+                           static_cast<size_t>(std::ceil(q * double(excess.size()))) - 1)];
+  };
+  auto c = fault.Observe();
+  EXPECT_EQ(c["late_samples"], c["queued"]);
+  EXPECT_EQ(c["late_samples"], static_cast<int64_t>(rtts.size()));
+  EXPECT_EQ(c["release_realtime"], 1);
+  EXPECT_LE(c["late_p50_us"] / 1000.0, rank(0.5) * 1.04 + 0.05);
+  EXPECT_LE(c["late_p99_us"] / 1000.0, rank(0.99) * 1.04 + 0.05);
+  EXPECT_LE(c["late_max_us"] / 1000.0, excess.back() + 0.05);
+  std::printf("echo excess p50 %.3f p99 %.3f max %.3f ms; fault late p50 %.3f p99 %.3f max %.3f\n",
+              rank(0.5), rank(0.99), excess.back(), c["late_p50_us"] / 1000.0,
+              c["late_p99_us"] / 1000.0, c["late_max_us"] / 1000.0);
+  const std::string d = fault.Describe();
+  EXPECT_NE(d.find(" released, late p50 "), std::string::npos) << d;
+  EXPECT_NE(d.find("release thread SCHED_FIFO 10"), std::string::npos) << d;
+  EXPECT_TRUE(factory().Probe().at("realtime_release").first);
 }
 
 TEST_F(NetIntegration, DelayBothWaysWithJitter) {

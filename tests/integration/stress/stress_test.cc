@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -23,6 +24,7 @@
 #include "faults/stress/size.h"
 #include "faults/stress/stress_faults.h"
 #include "faults/stress/worker.h"
+#include "tests/support/thread_sched.h"
 
 namespace faultline::faults::stress {
 namespace {
@@ -145,6 +147,10 @@ TEST_F(StressTest, OneCpuWorkerAtFiftyPercentMeasuredFromProc) {
 
   // Its own session, so its own scheduling autogroup, not a share of the agent's.
   EXPECT_EQ(getsid(pid), pid);
+  // SCHED_BATCH: an ordinary share of the CPU (the load below is still reached), but it never
+  // preempts a waking task, such as a delay fault's release thread.
+  EXPECT_EQ(faultline::testing::ReadThreadSched(pid).policy, SCHED_BATCH);
+  EXPECT_NE(fault->Describe().find("SCHED_BATCH"), std::string::npos) << fault->Describe();
   // This host's 2 CPUs are shared with other people's parallel builds; at equal weight the
   // scheduler's fair share between sessions (often ~20-30% here), not the worker's loop, would
   // decide what it gets. Raising its autogroup's weight from outside leaves the loop as the only

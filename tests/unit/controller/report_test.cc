@@ -80,6 +80,28 @@ TEST(Report, HtmlIsSelfContainedWithTheTimeline) {
   EXPECT_NE(html.find("leader &lt;pause&gt; &amp; co"), std::string::npos);
 }
 
+// A delay fault's window carries its accuracy: JSON keeps it, the timeline's tooltip and a
+// "Delay accuracy" table show it, and a p99 past 2 ms is marked.
+TEST(Report, DelayFaultWindowsShowTheirAccuracy) {
+  RunResult r = Sample();
+  FaultWindow w{"s1", "unix:///a2", "e2", "f-2", "io/latency", 3.0, 9.0};
+  w.counters = {{"late_samples", 340}, {"late_p50_us", 70},     {"late_p99_us", 3400},
+                {"late_max_us", 8100}, {"release_realtime", 1}, {"acted", 340}};
+  w.accuracy = "delay accuracy: 340 released, late p50 0.07 ms, p99 3.40 ms, max 8.10 ms";
+  r.windows.push_back(w);
+  auto back = RunResultFromJson(ToJson(r));
+  ASSERT_EQ(back.windows.size(), 2u);
+  EXPECT_EQ(back.windows[1].counters.at("late_p99_us"), 3400);
+  EXPECT_EQ(back.windows[1].accuracy, w.accuracy);
+  std::string html = RenderHtml(r);
+  EXPECT_NE(html.find("<h2>Delay accuracy</h2>"), std::string::npos);
+  EXPECT_NE(html.find("io/latency f-2 (s1): delay accuracy: 340 released"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"fail\">3.40 ms</td>"), std::string::npos) << "p99 > 2 ms";
+  EXPECT_NE(html.find("<td>real-time</td>"), std::string::npos);
+  // No delay fault, no table.
+  EXPECT_EQ(RenderHtml(Sample()).find("Delay accuracy"), std::string::npos);
+}
+
 TEST(Report, WriteReportsCreatesAllThreeFiles) {
   auto dir =
       std::filesystem::temp_directory_path() / ("faultline-report-" + std::to_string(getpid()));
