@@ -53,6 +53,26 @@ History Generate(const GenOptions& o, int64_t* stale_id) {
     std::string value;
     int64_t mod = 0;
     size_t writer = 0;  // index of the op that wrote it
+    int64_t create = 0, version = 0;
+  };
+  std::vector<WatchEvent> changes;  // every change, in revision order, for the watchers
+  auto changed = [&](const std::string& key, const Cell* before, const Cell* after) {
+    if (o.watchers == 0) return;
+    WatchEvent e;
+    e.key = key;
+    e.is_delete = after == nullptr;
+    e.revision = after ? after->mod : before->mod;  // a delete's revision is set by the caller
+    if (after) {
+      e.value = after->value;
+      e.create_revision = after->create;
+      e.version = after->version;
+    }
+    if (before) {
+      e.has_prev = true;
+      e.prev_value = before->value;
+      e.prev_mod_revision = before->mod;
+    }
+    changes.push_back(std::move(e));
   };
   std::unordered_map<std::string, Cell> store;
   std::unordered_map<std::string, Cell> previous;  // key -> the value before the current one
@@ -67,12 +87,16 @@ History Generate(const GenOptions& o, int64_t* stale_id) {
     bool present = it != store.end();
     auto& kn = known[op.client];
     switch (op.type) {
-      case OpType::kPut:
+      case OpType::kPut: {
         if (present) previous[op.key] = it->second;
-        store[op.key] = {op.value, ++revision, order[n].index};
+        Cell next{op.value, ++revision, order[n].index, present ? it->second.create : revision,
+                  present ? it->second.version + 1 : 1};
+        changed(op.key, present ? &it->second : nullptr, &next);
+        store[op.key] = std::move(next);
         op.revision = revision;
         kn[op.key] = op.value;
         break;
+      }
       case OpType::kGet:
         op.revision = revision;
         op.found = present;
@@ -103,7 +127,10 @@ History Generate(const GenOptions& o, int64_t* stale_id) {
         op.succeeded = holds;
         if (holds) {
           if (present) previous[op.key] = it->second;
-          store[op.key] = {op.value, ++revision, order[n].index};
+          Cell next{op.value, ++revision, order[n].index, present ? it->second.create : revision,
+                    present ? it->second.version + 1 : 1};
+          changed(op.key, present ? &it->second : nullptr, &next);
+          store[op.key] = std::move(next);
           kn[op.key] = op.value;
         } else {
           kn[op.key] = present ? std::optional<std::string>(it->second.value) : std::nullopt;
@@ -115,8 +142,10 @@ History Generate(const GenOptions& o, int64_t* stale_id) {
         op.deleted = present ? 1 : 0;
         if (present) {
           previous.erase(op.key);
-          store.erase(it);
           ++revision;
+          changed(op.key, &it->second, nullptr);
+          if (!changes.empty()) changes.back().revision = revision;
+          store.erase(it);
         }
         op.revision = revision;
         kn[op.key] = std::nullopt;
@@ -135,6 +164,30 @@ History Generate(const GenOptions& o, int64_t* stale_id) {
   }
   std::sort(h.ops.begin(), h.ops.end(),
             [](const Op& a, const Op& b) { return a.invoke_ns < b.invoke_ns; });
+  h.watch_events.reserve(changes.size() * o.watchers);
+  for (int m = 0; m < o.watchers; ++m) {
+    WatchOpen w;
+    w.watcher = "m" + std::to_string(m) + "/current[0]#0";
+    w.endpoint = "m" + std::to_string(m);
+    w.key = "k";
+    w.range_end = "l";
+    w.start_revision = 2;
+    w.start = "current";
+    w.prev_kv = true;
+    h.watch_opens.push_back(w);
+    int64_t response = 0;
+    for (size_t i = 0; i < changes.size(); ++i) {
+      WatchEvent e = changes[i];
+      e.watcher = w.watcher;
+      e.stream = 0;
+      e.response = response++;
+      h.watch_events.push_back(std::move(e));
+      if ((i + 1) % 1000 == 0) {
+        h.watch_progress.push_back({w.watcher, 0, response++, changes[i].revision, 0});
+      }
+    }
+    h.watch_progress.push_back({w.watcher, 0, response++, revision, 0});
+  }
   return h;
 }
 

@@ -17,6 +17,10 @@ struct GenOptions {
   // before the current value), although the current value's write was acknowledged before the
   // read began: a stale read that makes the history non-linearizable. < 0: none.
   double stale_read_at = -1;
+  // Watchers (one per member) that each receive every change in order, one response per
+  // revision, with create revision, version and prev_kv, and a progress notification every 1000
+  // events and at the end: what the watch guarantees are checked on. 0: none.
+  int watchers = 0;
 };
 
 // A history of `clients` sequential clients over `keys` keys, produced by executing each op

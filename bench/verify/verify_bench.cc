@@ -14,6 +14,7 @@
 //                                ratio says what real interleavings cost (--stale: one read of
 //                                each made stale at fraction F, see MakeStaleRead)
 //   verify_bench [--unknown F] --case ...   F: share of writes with an unknown outcome
+//   verify_bench --watch [--case ...]   the history checks with watch events from 3 members
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,9 @@
 #include <vector>
 
 #include "bench/verify/history_gen.h"
+#include "controller/verify/history_checks.h"
 #include "controller/verify/linearizability.h"
+#include "controller/verify/watch_checks.h"
 #include "controller/verify/workload.h"
 
 namespace {
@@ -199,6 +202,88 @@ int Table(bool quick, const std::vector<Case>& only) {
   return 0;
 }
 
+// The history checks with watches: a generated history whose changes every one of `watchers`
+// members' watchers received (history_gen's GenOptions::watchers). Times, in one child per row:
+// linearizability alone (as in the table above), the eight watch guarantees, and everything
+// `faultline check history` runs; the baseline sorts the watch events by (revision, key).
+struct WatchRow {
+  size_t events;
+  double lin_s, watch_s, all_s, baseline_s;
+  long rss_before_kb, rss_peak_kb;
+  bool all_passed;
+};
+
+int WatchTable(const std::vector<Case>& only) {
+  std::vector<Case> cases = only.empty() ? std::vector<Case>{{100'000, 10, 8, -1},
+                                                             {1'000'000, 10, 8, -1},
+                                                             {1'000'000, 1000, 64, -1}}
+                                         : only;
+  std::printf(
+      "| ops | keys | clients | watchers | watch events | linearizability s | watch guarantees s "
+      "| all history checks s | baseline sort s | watch ratio | peak RSS MiB (before checks) | "
+      "verdict |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Case& c : cases) {
+    int fds[2];
+    if (pipe(fds) != 0) return 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      bench::GenOptions g;
+      g.ops = c.ops;
+      g.keys = c.keys;
+      g.clients = c.clients;
+      g.seed = static_cast<uint64_t>(c.ops) * 31 + c.keys * 7 + c.clients;
+      g.unknown_fraction = c.unknown;
+      g.watchers = 3;
+      verify::History h = bench::Generate(g);
+      WatchRow r{};
+      r.events = h.watch_events.size();
+      std::vector<std::pair<int64_t, std::string_view>> keys;
+      keys.reserve(h.watch_events.size());
+      auto b0 = Clock::now();
+      for (const auto& e : h.watch_events) keys.push_back({e.revision, e.key});
+      std::sort(keys.begin(), keys.end());
+      r.baseline_s = Seconds(b0, Clock::now());
+      keys.clear();
+      keys.shrink_to_fit();
+      r.rss_before_kb = MaxRssKb();
+      auto t0 = Clock::now();
+      bool lin = verify::CheckLinearizability(h).ok();
+      auto t1 = Clock::now();
+      auto watch = verify::CheckWatchGuarantees(h);
+      auto t2 = Clock::now();
+      auto all = verify::CheckHistory(h);
+      auto t3 = Clock::now();
+      r.lin_s = Seconds(t0, t1);
+      r.watch_s = Seconds(t1, t2);
+      r.all_s = Seconds(t2, t3);
+      r.rss_peak_kb = MaxRssKb();
+      r.all_passed = lin && verify::AllPassed(watch) && verify::AllPassed(all);
+      ssize_t n = write(fds[1], &r, sizeof r);
+      _exit(n == sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    WatchRow r{};
+    ssize_t n = read(fds[0], &r, sizeof r);
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (n != sizeof r) {
+      std::printf("| %lld | %d | %d | 3 | case failed |\n", static_cast<long long>(c.ops), c.keys,
+                  c.clients);
+      continue;
+    }
+    std::printf(
+        "| %lld | %d | %d | 3 | %zu | %.3f | %.3f | %.3f | %.3f | %.1fx | %.0f (%.0f) | %s |\n",
+        static_cast<long long>(c.ops), c.keys, c.clients, r.events, r.lin_s, r.watch_s, r.all_s,
+        r.baseline_s, r.watch_s / std::max(r.baseline_s, 1e-9), r.rss_peak_kb / 1024.0,
+        r.rss_before_kb / 1024.0, r.all_passed ? "all pass" : "FAILED");
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 // Each recorded history, then a generated one with the same ops, keys and clients, each in its
 // own child. "ratio" is recorded check time over generated check time.
 int Compare(const std::vector<std::string>& files, double stale) {
@@ -267,7 +352,7 @@ int Record(const std::string& file, verify::WorkloadOptions wo, double seconds) 
 int main(int argc, char** argv) {
   std::string write_to;
   bench::GenOptions g;
-  bool quick = false;
+  bool quick = false, watch_table = false;
   std::vector<Case> only;
   std::string record_to;
   verify::WorkloadOptions wo;
@@ -310,6 +395,8 @@ int main(int argc, char** argv) {
       while (i + 1 < argc && argv[i + 1][0] != '-') compare.push_back(argv[++i]);
     } else if (a == "--quick")
       quick = true;
+    else if (a == "--watch")
+      watch_table = true;
     else if (a == "--case") {  // OPS KEYS CLIENTS STALE (a fraction, or -1 for none)
       Case c{};
       c.ops = std::stoll(next());
@@ -335,5 +422,5 @@ int main(int argc, char** argv) {
     verify::SaveJsonl(bench::Generate(g), out);
     return out ? 0 : 1;
   }
-  return Table(quick, only);
+  return watch_table ? WatchTable(only) : Table(quick, only);
 }

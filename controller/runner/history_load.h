@@ -5,8 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "controller/verify/client.h"
 #include "controller/runner/run_result.h"
+#include "controller/verify/client.h"
+#include "controller/verify/history.h"
 #include "faultline/v1/experiment.pb.h"
 
 namespace faultline::controller {
@@ -26,8 +27,10 @@ class HistoryLoad {
   void Stop();
   std::vector<LatencySecond> PerSecond() const;
   std::vector<double> LatenciesBetween(double from, double to) const;
-  // LINEARIZABILITY, WATCH_ORDER or LOST_WRITES on the recorded history.
-  CheckOutcome Check(const std::string& name) const;
+  // LINEARIZABILITY, WATCH_ORDER, LOST_WRITES, LEASES, PAST_READS (one result each) or WATCH
+  // (one per guarantee, named WATCH/<guarantee>) on the recorded history.
+  std::vector<CheckOutcome> Check(const std::string& name) const;
+  const verify::History& history() const;
 
  private:
   struct Impl;

@@ -38,6 +38,42 @@ const char* Colour(size_t i) {
   return kColours[i % 8];
 }
 
+// A failed watch guarantee's findings (controller/verify/watch_checks.h) as a table: which
+// watcher on which member, at which revision, and the events involved.
+std::string RenderWatchFindings(const CheckOutcome& c) {
+  if (c.passed || !c.evidence.is_object() || !c.evidence.contains("examples") ||
+      !c.evidence["examples"].is_array()) {
+    return "";
+  }
+  std::ostringstream h;
+  size_t rows = 0;
+  for (const auto& f : c.evidence["examples"]) {
+    if (!f.is_object() || !f.contains("guarantee")) continue;
+    if (rows++ == 0) {
+      h << "<table><tr><th>guarantee</th><th>watcher</th><th>member</th><th>revision</th>"
+        << "<th>finding</th><th>events</th></tr>\n";
+    }
+    std::string events;
+    if (f.contains("events") && f["events"].is_array()) {
+      for (const auto& e : f["events"]) {
+        if (!e.is_object()) continue;
+        events += e.value("type", "?") + " " + e.value("key", std::string()) + " @" +
+                  std::to_string(e.value("revision", int64_t{0}));
+        if (e.contains("proof")) events += " (" + e.value("proof", std::string()) + ")";
+        events += "\n";
+      }
+    }
+    h << "<tr><td>" << XmlEscape(f.value("guarantee", std::string())) << "</td><td>"
+      << XmlEscape(f.value("watcher", std::string())) << "</td><td>"
+      << XmlEscape(f.value("member", std::string())) << "</td><td>"
+      << f.value("revision", int64_t{0}) << "</td><td>"
+      << XmlEscape(f.value("message", std::string())) << "</td><td><pre>" << XmlEscape(events)
+      << "</pre></td></tr>\n";
+  }
+  if (rows > 0) h << "</table>\n";
+  return h.str();
+}
+
 // One op of a failing linearizability window, as the check's evidence gives it.
 struct WindowOp {
   int64_t id = 0, client = 0, invoke = 0, ret = 0;
@@ -420,6 +456,8 @@ std::string RenderHtml(const RunResult& r) {
   for (const auto& c : r.checks) {
     std::string failures = RenderLinearizabilityFailures(c);
     if (!failures.empty()) h << "<h2>" << XmlEscape(c.name) << ": failing ops</h2>\n" << failures;
+    std::string watch = RenderWatchFindings(c);
+    if (!watch.empty()) h << "<h2>" << XmlEscape(c.name) << ": findings</h2>\n" << watch;
   }
   h << "<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th><th>step</th>"
     << "<th>where</th><th>fault</th><th>message</th></tr>\n";

@@ -170,6 +170,9 @@ pb::HashKVResponse EtcdClient::HashKV(size_t i, int64_t revision) const {
   req.set_revision(revision);
   FAULTLINE_ETCD_CALL(maintenance, HashKV, req, pb::HashKVResponse);
 }
+pb::DefragmentResponse EtcdClient::Defragment(size_t i) const {
+  FAULTLINE_ETCD_CALL(maintenance, Defragment, pb::DefragmentRequest(), pb::DefragmentResponse);
+}
 pb::AlarmResponse EtcdClient::Alarms(size_t i) const {
   pb::AlarmRequest req;
   req.set_action(pb::AlarmRequest::GET);

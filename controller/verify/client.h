@@ -59,6 +59,7 @@ class EtcdClient {
   pb::TxnResponse Txn(size_t i, const pb::TxnRequest& req) const;
   pb::CompactionResponse Compact(size_t i, int64_t revision, bool physical) const;
   pb::HashKVResponse HashKV(size_t i, int64_t revision) const;
+  pb::DefragmentResponse Defragment(size_t i) const;
   pb::AlarmResponse Alarms(size_t i) const;
   pb::MemberListResponse MemberList(size_t i) const;
   pb::LeaseGrantResponse LeaseGrant(size_t i, int64_t ttl_seconds) const;

@@ -38,9 +38,22 @@ struct Op {
   bool found = false;    // get
   std::string read_value;
   int64_t read_mod_revision = 0;
-  bool succeeded = false;  // cas
+  bool succeeded = false;  // cas, conditional delete
   int64_t deleted = 0;     // delete
   std::string error;       // failed/unknown: why
+  // put: the lease the key was attached to; get: the lease whose key it reads back (lease
+  // traffic). Ops with a lease are judged by CheckLeases, not by linearizability or lost-writes
+  // (a lease ends and takes its keys with it, which a register model cannot know).
+  int64_t lease = 0;
+  // delete: only if the key's mod revision is expect_mod_revision (0: the key is absent), as
+  // Kubernetes deletes. A false compare reports the key as found/read_value/read_mod_revision.
+  bool conditional = false;
+  // cas with a read of the key at a past revision in the same txn (past_revision > 0). ok only:
+  // what that read returned.
+  int64_t past_revision = 0;
+  bool past_found = false;
+  std::string past_value;
+  int64_t past_mod_revision = 0;
 };
 
 // One event a watcher saw.
@@ -51,6 +64,81 @@ struct WatchEvent {
   bool is_delete = false;
   std::string value;
   int64_t recv_ns = 0;
+  // Watchers with WatchOpen records (issue 13); -1: not recorded (older files).
+  int stream = -1;              // which WatchOpen of this watcher delivered it (0, 1, ... in order)
+  int64_t response = -1;        // the response it came in, counted per watcher across streams
+  int64_t create_revision = 0;  // put: kv.create_revision (0: not recorded)
+  int64_t version = 0;
+  bool has_prev = false;  // prev_kv was asked for and the server sent one
+  std::string prev_value;
+  int64_t prev_mod_revision = 0;
+  bool IsCreate() const {
+    return !is_delete && create_revision != 0 && create_revision == revision;
+  }
+};
+
+// A watch stream the workload opened. A watcher (one name) is one logical watch: after a break
+// it is resumed on a new stream from the revision after the last it saw, so its events across
+// streams form one sequence the guarantees speak about.
+struct WatchOpen {
+  std::string watcher;
+  int stream = 0;
+  std::string endpoint;  // the member it was opened on
+  std::string key, range_end;
+  int64_t start_revision = 0;
+  std::string start;  // current|past|compacted|future|resume: why it starts there
+  bool prev_kv = false;
+  bool progress_notify = false;
+  int64_t invoke_ns = 0;
+  // How the stream ended: stopped (by the workload), canceled (by the server), compacted (the
+  // start revision was compacted: compact_revision says from where it could resume), error.
+  std::string end = "stopped";
+  int64_t compact_revision = 0;
+  std::string error;
+  int64_t end_ns = 0;
+};
+
+// A response with no events and no create/cancel flag: a progress notification at `revision`
+// (the header revision): every event of the watch up to it has been delivered.
+struct WatchProgress {
+  std::string watcher;
+  int stream = 0;
+  int64_t response = 0;
+  int64_t revision = 0;
+  int64_t recv_ns = 0;
+};
+
+// Maintenance and lease calls of the traffic kinds.
+struct AdminOp {
+  enum class Kind { kCompact, kDefragment, kLeaseGrant, kLeaseKeepAlive, kLeaseRevoke };
+  Kind kind = Kind::kCompact;
+  int client = 0;
+  std::string endpoint;
+  int64_t invoke_ns = 0, return_ns = 0;
+  Outcome outcome = Outcome::kOk;
+  std::string error;
+  int64_t revision = 0;   // compact: the revision compacted at; revoke: header revision (ok)
+  bool physical = false;  // compact
+  int64_t lease = 0;      // lease calls
+  int64_t ttl = 0;        // grant: asked and granted TTL (s); keep-alive: the TTL it renewed to
+};
+
+// A range over many keys (Kubernetes' list), at the current revision or `at_revision`.
+struct ListOp {
+  int64_t id = 0;
+  int client = 0;
+  std::string endpoint;
+  std::string key, range_end;
+  int64_t at_revision = 0;
+  int64_t invoke_ns = 0, return_ns = 0;
+  Outcome outcome = Outcome::kOk;
+  std::string error;
+  int64_t revision = 0;  // header revision
+  struct Kv {
+    std::string key, value;
+    int64_t mod_revision = 0;
+  };
+  std::vector<Kv> kvs;
 };
 
 struct History {
@@ -68,6 +156,11 @@ struct History {
   // LoadJsonl found the header line: the file is a faultline history (a file without one is
   // not, even if its lines parse).
   bool has_header = false;
+  // Issue 13's traffic kinds (empty in older files).
+  std::vector<WatchOpen> watch_opens;
+  std::vector<WatchProgress> watch_progress;
+  std::vector<AdminOp> admin;
+  std::vector<ListOp> lists;
 };
 
 const char* ToString(OpType t);

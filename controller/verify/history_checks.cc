@@ -7,6 +7,9 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "controller/verify/traffic_checks.h"
+#include "controller/verify/watch_checks.h"
+
 namespace faultline::verify {
 
 using nlohmann::json;
@@ -15,10 +18,13 @@ namespace {
 
 constexpr size_t kMaxExamples = 10;
 
+// Lease keys vanish with their lease: CheckLeases judges them.
 bool IsAckedWrite(const Op& op) {
-  return op.outcome == Outcome::kOk &&
+  return op.outcome == Outcome::kOk && op.lease == 0 &&
          (op.type == OpType::kPut || (op.type == OpType::kCas && op.succeeded));
 }
+
+}  // namespace
 
 json OpBrief(const Op& op) {
   json j = {{"id", op.id}, {"client", op.client}, {"type", ToString(op.type)}, {"key", op.key}};
@@ -26,8 +32,6 @@ json OpBrief(const Op& op) {
   if (op.outcome == Outcome::kOk) j["revision"] = op.revision;
   return j;
 }
-
-}  // namespace
 
 CheckResult CheckLostWrites(const History& h) {
   CheckResult r{"lost-writes"};
@@ -54,7 +58,8 @@ CheckResult CheckLostWrites(const History& h) {
       writes[op.key].push_back({op.return_ns, op.revision, &op});
       acked_by_value[op.value] = &op;
       ++acked;
-    } else if (op.type == OpType::kGet && op.outcome == Outcome::kOk && !op.serializable) {
+    } else if (op.type == OpType::kGet && op.outcome == Outcome::kOk && !op.serializable &&
+               op.lease == 0) {
       reads[op.key].push_back(
           {op.invoke_ns, op.return_ns, op.found, op.read_mod_revision, &op, op.read_value});
     } else if (op.type == OpType::kDelete && op.outcome != Outcome::kFailed) {
@@ -379,8 +384,23 @@ CheckResult CheckWatches(const History& h) {
     }
     int64_t first = seen.empty() ? 0 : seen.begin()->first;
     int64_t last = seen.empty() ? 0 : seen.rbegin()->first;
+    // Watchers with a watch_open record watch a range: changes outside it are not theirs.
+    const WatchOpen* open = nullptr;
+    for (const WatchOpen& o : h.watch_opens) {
+      if (o.watcher == watcher) {
+        open = &o;
+        break;
+      }
+    }
+    auto in_range = [&](const std::string& key) {
+      if (!open) return true;
+      if (key < open->key) return false;
+      return open->range_end.empty()
+                 ? key == open->key
+                 : (open->range_end == std::string(1, '\0') || key < open->range_end);
+    };
     for (auto it = all.lower_bound({first, ""}); it != all.end() && it->first <= last; ++it) {
-      if (seen.count(*it)) continue;
+      if (seen.count(*it) || !in_range(it->second)) continue;
       ++gaps;
       if (examples.size() < kMaxExamples) {
         examples.push_back({{"problem", "missing"}, {"revision", it->first}, {"key", it->second}});
@@ -474,8 +494,19 @@ CheckResult CheckLinearizable(const History& h, const LinearizabilityOptions& op
 }
 
 std::vector<CheckResult> CheckHistory(const History& h, const LinearizabilityOptions& options) {
-  return {CheckLinearizable(h, options), CheckLostWrites(h), CheckRevisionMonotonic(h),
-          CheckSerializableReads(h), CheckWatches(h)};
+  std::vector<CheckResult> out = {CheckLinearizable(h, options), CheckLostWrites(h),
+                                  CheckRevisionMonotonic(h), CheckSerializableReads(h),
+                                   CheckWatches(h)};
+  // Each watch guarantee on its own, where watches were recorded.
+  if (!h.watch_events.empty() || !h.watch_opens.empty()) {
+    for (CheckResult& r : CheckWatchGuarantees(h)) out.push_back(std::move(r));
+  }
+  bool leases = false, past = !h.lists.empty();
+  for (const AdminOp& a : h.admin) leases = leases || a.kind == AdminOp::Kind::kLeaseGrant;
+  for (const Op& op : h.ops) past = past || op.past_revision > 0;
+  if (leases) out.push_back(CheckLeases(h));
+  if (past) out.push_back(CheckPastReads(h));
+  return out;
 }
 
 }  // namespace faultline::verify

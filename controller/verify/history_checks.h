@@ -9,6 +9,9 @@
 
 namespace faultline::verify {
 
+// An op in a finding: id, client, type, key, endpoint and (answered) revision.
+nlohmann::json OpBrief(const Op& op);
+
 // Acknowledged writes that were never visible afterwards: a linearizable read (or the final read)
 // invoked after a put/cas was acknowledged at revision r must see the key at mod_revision >= r, or
 // see it absent only if a delete that could have come later exists. Also flags a read whose value

@@ -541,6 +541,13 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src,
   auto compares = [](const Op* op) {
     return op->type == OpType::kCas && op->cas_on == CasOn::kValue && !op->expect_absent;
   };
+  // A conditional delete whose compare was false changed nothing and read the key (its failure
+  // branch): to the model it is a read. One that held is a plain delete; one with no answer is
+  // taken as an unconditional unknown delete, which allows more than it could do.
+  auto reads = [](const Op* op) {
+    return op->type == OpType::kGet ||
+           (op->conditional && op->outcome == Outcome::kOk && !op->succeeded);
+  };
   struct Ids {
     uint32_t value = 0, read = 0, expect = 0;
   };
@@ -548,7 +555,7 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src,
   for (size_t i = 0; i < src.size(); ++i) {
     const Op* op = src[i];
     if (is_write(op)) ids[i].value = d.values.Id(op->value);
-    if (op->type == OpType::kGet && op->found) ids[i].read = d.values.Id(op->read_value);
+    if (reads(op) && op->found) ids[i].read = d.values.Id(op->read_value);
     if (compares(op)) ids[i].expect = d.values.Id(op->expect_value);
   }
   struct ValueInfo {
@@ -561,7 +568,7 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src,
   std::vector<ValueInfo> info(d.values.size() + 1);
   for (size_t i = 0; i < src.size(); ++i) {
     const Op* op = src[i];
-    if (op->type == OpType::kGet && op->found) {
+    if (reads(op) && op->found) {
       ValueInfo& v = info[ids[i].read];
       v.mentioned = true;
       if (v.read_at == 0) v.read_at = op->read_mod_revision;
@@ -622,7 +629,7 @@ KeyData Prepare(const std::string& key, std::vector<const Op*> src,
     }
     KOp k;
     k.src = op;
-    k.type = op->type;
+    k.type = reads(op) ? OpType::kGet : op->type;
     k.invoke = op->invoke_ns;
     k.cas_on = op->cas_on;
     k.expect_absent = op->expect_absent;

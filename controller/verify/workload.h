@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,53 @@
 #include "controller/verify/history.h"
 
 namespace faultline::verify {
+
+// Issue 13's traffic kinds (the experiment's Workload message maps onto these; see
+// experiments/README.md for what each does).
+struct WatcherOptions {
+  enum class Start { kCurrent, kPast, kCompacted, kFuture };
+  Start start = Start::kCurrent;
+  int64_t offset = 10;  // past/future: revisions back or ahead
+  bool prev_kv = false;
+  bool progress_notify = false;
+  std::chrono::milliseconds request_progress{0};  // 0: never
+  std::chrono::milliseconds reopen{0};            // 0: open once (compacted: at each compaction)
+};
+const char* ToString(WatcherOptions::Start s);
+
+// When a recurring action runs: every `every` (first after `after`, default `every`) and at
+// each of `at` (offsets from the workload's start).
+struct Moments {
+  std::chrono::milliseconds every{0}, after{-1};
+  std::vector<std::chrono::milliseconds> at;
+  bool enabled() const { return every.count() > 0 || !at.empty(); }
+};
+
+struct CompactionOptions {
+  enum class At { kLatest, kBehind, kDelete };
+  Moments when;
+  At at = At::kLatest;
+  int64_t behind = 0;
+  bool physical = false;
+};
+
+struct DefragmentOptions {
+  Moments when;
+  bool all = false;  // every member each time; else one, in turn
+};
+
+struct LeaseOptions {
+  int clients = 0;
+  std::chrono::milliseconds ttl{10000};
+  int keys = 2;
+  int keep_alives = 2;
+};
+
+struct KubernetesOptions {
+  int clients = 0;
+  int objects = 10;
+  std::string resource = "pods";
+};
 
 struct WorkloadOptions {
   std::vector<std::string> endpoints;
@@ -32,8 +80,16 @@ struct WorkloadOptions {
   bool linearizable_reads = true;  // false: gets are serializable
   std::chrono::milliseconds op_timeout{1000};
   uint64_t seed = 1;
-  bool watch = true;       // one watcher per endpoint on the prefix
+  bool watch = true;       // watchers per `watchers` (none listed: one from the start per member)
   bool final_read = true;  // read every key linearizably at the end
+  // Traffic kinds (issue 13). Watchers are opened on every member, one per entry.
+  std::vector<WatcherOptions> watchers;
+  CompactionOptions compaction;
+  DefragmentOptions defragment;
+  int past_read_percent = 0;  // of cas txns, 0..100
+  int64_t past_read_behind = 1;
+  LeaseOptions leases;
+  KubernetesOptions kubernetes;
 };
 
 // Per second of the run (by return time): throughput, outcomes and latency quantiles.
@@ -64,8 +120,50 @@ class Workload {
   int64_t ops_done() const { return ops_done_.load(); }
 
  private:
+  struct Stream;
+  // Recorded by the traffic threads, merged into the history by Stop.
+  struct Log {
+    std::mutex mu;
+    std::vector<Op> ops;
+    std::vector<WatchEvent> events;
+    std::vector<WatchProgress> progress;
+    std::vector<WatchOpen> opens;
+    std::vector<AdminOp> admin;
+    std::vector<ListOp> lists;
+  };
+  enum class WatchEnd { kStopped, kDeadline, kCompacted };
+
   void RunClient(int c);
-  void RunWatcher(size_t member);
+  void RunWatchers(size_t member, size_t entry);
+  // One logical watch (one watcher name) on `prefix` from `start`, resumed after breaks, until
+  // the deadline, Stop, the start being compacted away, or (compact >= 0) a compaction newer
+  // than `compact`.
+  WatchEnd RunWatch(size_t member, const std::string& name, const std::string& why, int64_t start,
+                    const std::string& prefix, const WatcherOptions& w,
+                    std::chrono::steady_clock::time_point deadline, int64_t compact);
+  void RunProgressTicker();
+  void RunAdmin();
+  void Compact(int64_t seq);
+  void Defragment(int64_t seq);
+  void RunLeases(int c);
+  void RunKubernetes(int c);
+  void RunKubernetesWatch(int c);
+  int CompactorId() const;
+  int LeaseClientId(int c) const;
+  int KubernetesClientId(int c) const;
+  // One recorded op each (not yet stored: Record or the client's own list).
+  Op NewOp(int client, size_t member, OpType type, const std::string& key);
+  void Finish(Op& op, const grpc::Status& st);
+  Op DoPut(int client, size_t member, const std::string& key, const std::string& value,
+           int64_t lease = 0);
+  Op DoGet(int client, size_t member, const std::string& key, bool serializable, int64_t lease = 0);
+  Op DoDelete(int client, size_t member, const std::string& key);
+  ListOp DoList(int client, size_t member, const std::string& prefix);
+  void Record(Op op);
+  // The store's current revision as one member sees it (0: it did not answer).
+  int64_t CurrentRevision(size_t member);
+  // Sleeps until t or until `flag` is set; false when it is set.
+  bool SleepUntil(std::chrono::steady_clock::time_point t, const std::atomic<bool>& flag);
   int64_t Now() const;
 
   WorkloadOptions options_;
@@ -75,13 +173,17 @@ class Workload {
   std::atomic<bool> stop_watch_{false};
   std::atomic<int64_t> ops_done_{0};
   std::atomic<int64_t> next_id_{0};
+  std::atomic<int64_t> last_compact_{0};  // newest revision a compaction succeeded at
   int64_t start_revision_ = 0;
+  std::string k8s_prefix_;
+  std::vector<std::atomic<int64_t>> k8s_list_rev_;
   std::vector<std::thread> threads_, watchers_;
   std::vector<std::vector<Op>> per_client_;
-  std::vector<std::vector<WatchEvent>> per_watcher_;
-  std::vector<std::atomic<int64_t>> watcher_last_rev_;
-  std::mutex watch_mu_;
-  std::vector<std::shared_ptr<grpc::ClientContext>> watch_ctx_;
+  Log log_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  std::mutex streams_mu_;
+  std::vector<std::shared_ptr<Stream>> streams_;  // open watch streams
   History history_;
   bool started_ = false, stopped_ = false;
 };

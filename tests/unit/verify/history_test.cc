@@ -81,7 +81,9 @@ TEST(HistoryJsonl, BadInputNamesLineAndField) {
                        "\"found\":false}"),
             "line 1: field \"return_ns\" is before \"invoke_ns\"");
   EXPECT_EQ(load_error("{\"kind\":\"bogus\"}"),
-            "line 1: field \"kind\": \"bogus\" is not one of header, op, watch, final");
+            "line 1: field \"kind\": \"bogus\" is not one of header, op, watch, final, "
+            "watch_open, watch_progress, compact, defragment, lease_grant, lease_keepalive, "
+            "lease_revoke, list");
 }
 
 TEST(HistoryEdn, ExportsInvokeAndCompletionPerOp) {
