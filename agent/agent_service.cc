@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "faults/process/managed.h"
+
 namespace faultline::agent {
 
 grpc::Status Guard(const std::function<void()>& fn) {
@@ -24,12 +26,14 @@ grpc::Status Guard(const std::function<void()>& fn) {
 AgentService::AgentService(FaultManager& manager, const faults::Registry& registry,
                            std::map<std::string, std::string> labels,
                            std::vector<v1::Capability> capabilities,
-                           faults::io::OverlayManager* overlays)
+                           faults::io::OverlayManager* overlays,
+                           const faults::process::ManagedSet* managed)
     : manager_(manager),
       registry_(registry),
       labels_(std::move(labels)),
       capabilities_(std::move(capabilities)),
-      overlays_(overlays) {}
+      overlays_(overlays),
+      managed_(managed) {}
 
 grpc::Status AgentService::Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                                         v1::CapabilitiesResponse* out) {
@@ -105,6 +109,34 @@ grpc::Status AgentService::UnmountOverlay(grpc::ServerContext*, const v1::Overla
 grpc::Status AgentService::ListOverlays(grpc::ServerContext*, const v1::ListOverlaysRequest*,
                                         v1::OverlayResponse* out) {
   return OverlayCall(overlays_, "", out, [](auto&) {});
+}
+
+grpc::Status AgentService::Processes(grpc::ServerContext*, const v1::ProcessesRequest*,
+                                     v1::ProcessesResponse* out) {
+  for (const auto& [k, v] : labels_) (*out->mutable_labels())[k] = v;
+  if (managed_ == nullptr) return grpc::Status::OK;
+  for (const auto& name : managed_->Names()) {
+    const auto& proc = managed_->Get(name);
+    auto* p = out->add_processes();
+    p->set_name(name);
+    p->set_pid(proc.Pid());
+    p->set_restarts(proc.restarts());
+    p->set_log(proc.spec().log);
+    for (const auto& e : proc.Events()) {
+      auto* pe = p->add_events();
+      pe->set_kind(faults::process::ToString(e.kind));
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(e.at.time_since_epoch());
+      pe->mutable_at()->set_seconds(ns.count() / 1'000'000'000);
+      pe->mutable_at()->set_nanos(static_cast<int>(ns.count() % 1'000'000'000));
+      pe->set_pid(e.pid);
+      pe->set_cause(e.cause);
+      pe->set_expected(e.expected);
+      pe->set_expected_by(e.expected_by);
+      for (const auto& l : e.fatal_lines) pe->add_fatal_lines(l);
+      pe->set_output_tail(e.output_tail);
+    }
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace faultline::agent

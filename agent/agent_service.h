@@ -7,6 +7,10 @@
 #include "faultline/v1/agent.grpc.pb.h"
 #include "faults/io/overlay.h"
 
+namespace faultline::faults::process {
+class ManagedSet;
+}
+
 namespace faultline::agent {
 
 // The Agent gRPC service: a thin mapping of requests onto the FaultManager, and of its
@@ -17,7 +21,8 @@ class AgentService final : public v1::Agent::Service {
  public:
   AgentService(FaultManager& manager, const faults::Registry& registry,
                std::map<std::string, std::string> labels, std::vector<v1::Capability> capabilities,
-               faults::io::OverlayManager* overlays = nullptr);
+               faults::io::OverlayManager* overlays = nullptr,
+               const faults::process::ManagedSet* managed = nullptr);
 
   grpc::Status Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                             v1::CapabilitiesResponse*) override;
@@ -32,6 +37,8 @@ class AgentService final : public v1::Agent::Service {
                               v1::OverlayResponse*) override;
   grpc::Status ListOverlays(grpc::ServerContext*, const v1::ListOverlaysRequest*,
                             v1::OverlayResponse*) override;
+  grpc::Status Processes(grpc::ServerContext*, const v1::ProcessesRequest*,
+                         v1::ProcessesResponse*) override;
 
  private:
   FaultManager& manager_;
@@ -39,6 +46,7 @@ class AgentService final : public v1::Agent::Service {
   std::map<std::string, std::string> labels_;
   std::vector<v1::Capability> capabilities_;
   faults::io::OverlayManager* overlays_;
+  const faults::process::ManagedSet* managed_;
 };
 
 // Runs `fn`, translating the manager's exceptions into a gRPC status.

@@ -144,7 +144,8 @@ int main(int argc, char** argv) {
 
     // Probed once: families try kernel features for real (scratch devices, cgroups, seccomp).
     const std::vector<v1::Capability> capabilities = host.Capabilities(registry);
-    agent::AgentService service(manager, registry, labels, capabilities, &host.overlays());
+    agent::AgentService service(manager, registry, labels, capabilities, &host.overlays(),
+                                host.managed());
     grpc::ServerBuilder builder;
     listeners.AddTo(builder);
     builder.RegisterService(&service);

@@ -45,6 +45,8 @@ class Host {
   void Stop();
 
   faults::io::OverlayManager& overlays() { return overlays_; }
+  // The supervised processes (null without --managed-config).
+  const faults::process::ManagedSet* managed() const { return managed_.get(); }
 
  private:
   AgentOptions options_;

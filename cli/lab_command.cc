@@ -12,6 +12,7 @@
 #include "cli/agent_client.h"
 #include "cli/output.h"
 #include "controller/verify/checks.h"
+#include "controller/verify/liveness_agents.h"
 #include "deploy/lab/lab.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "faults/process/proc.h"
@@ -342,6 +343,67 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   auto target = std::make_shared<std::optional<std::string>>();
   app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
   app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
+
+  // `faultline check liveness`: did etcd exit or restart by itself? Asks the agents that
+  // supervise it (--agents, or every member's agent of the lab).
+  CLI::App* check = nullptr;
+  try {
+    check = app.get_subcommand("check");
+  } catch (const CLI::OptionNotFound&) {
+  }
+  if (check != nullptr) {
+    auto agents = std::make_shared<std::string>();
+    auto process = std::make_shared<std::string>("etcd");
+    auto* lv = check->add_subcommand(
+        "liveness", "fail if a supervised etcd exited or restarted without a fault meaning it");
+    lv->add_option("--agents", *agents,
+                   "agent addresses A,B,... (default: every member's agent of the lab, --lab)");
+    lv->add_option("--process", *process, "managed process to judge (\"\": all)")
+        ->capture_default_str();
+    lv->callback([&g, agents, process, lab_name] {
+      std::vector<std::pair<std::string, std::string>> targets;  // member, address
+      try {
+        if (!agents->empty()) {
+          for (const auto& a : verify::SplitEndpoints(*agents)) targets.push_back({a, a});
+        } else {
+          auto info = lab::LoadLab(lab::ResolveLabName(*lab_name));
+          for (const auto& m : info.members) {
+            if (!m.agent_socket.empty()) targets.push_back({m.name, "unix://" + m.agent_socket});
+          }
+        }
+      } catch (const std::exception& e) {
+        std::cerr << "faultline: error: " << e.what() << "\n";
+        std::exit(kExitUsage);
+      }
+      std::vector<verify::SupervisedProcess> seen;
+      for (const auto& [member, address] : targets) {
+        AgentAddress a = g.agent;
+        a.address = address;
+        a.timeout = std::chrono::milliseconds(5000);
+        v1::ProcessesResponse resp;
+        grpc::Status st;
+        try {
+          auto stub = ConnectAgent(a);
+          st = stub->Processes(Context(a).get(), {}, &resp);
+        } catch (const std::exception& e) {
+          st = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.what());
+        }
+        if (!st.ok()) {
+          seen.push_back(verify::AgentNotAnswering(member, st.error_message()));
+          continue;
+        }
+        for (auto& p : verify::FromAgent(resp, member)) seen.push_back(std::move(p));
+      }
+      std::vector<verify::CheckResult> rs = {verify::CheckLiveness(seen, {0, *process})};
+      if (g.format() == Format::kJson) {
+        std::cout << verify::ToJson(rs).dump(2) << "\n";
+      } else {
+        std::cout << verify::RenderTable(rs);
+      }
+      std::cout.flush();
+      if (!verify::AllPassed(rs)) std::exit(kExitFailed);
+    });
+  }
   // Agent commands are written `faultline inject ... --lab x --target e1`, and `-o json` is
   // natural at the end of any command: let options a subcommand does not know fall through
   // to the global ones.

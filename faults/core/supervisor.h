@@ -33,6 +33,9 @@ class Supervisor {
   virtual std::shared_ptr<syscalls::SyscallInterceptor> Interceptor(std::string_view /*name*/) {
     return nullptr;
   }
+  // A fault is about to send `signal` to `pid` (`by` names the fault): if that is a managed
+  // process and it ends after it, the supervisor records the exit as meant, not as a crash.
+  virtual void NoteSignal(int /*pid*/, int /*signal*/, const std::string& /*by*/) {}
 };
 
 }  // namespace faultline::faults

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 
 #include "faults/core/duration.h"
 #include "faults/core/errors.h"
+#include "faults/process/output_excerpt.h"
 #include "faults/process/proc.h"
 #include "faults/syscall/interceptor.h"
 #include "faults/syscall/launch.h"
@@ -590,6 +592,75 @@ bool ProbeOnce(const ReadinessProbe& probe, const std::string& netns) {
 
 // ---- ManagedProcess ------------------------------------------------------------------------
 
+const char* ToString(ProcessEvent::Kind k) {
+  switch (k) {
+    case ProcessEvent::Kind::kStart:
+      return "start";
+    case ProcessEvent::Kind::kAdopt:
+      return "adopt";
+    case ProcessEvent::Kind::kExit:
+      return "exit";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string ExitCause(int status) {
+  if (status < 0) return "exited (status unknown: adopted, not the agent's child)";
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* abbrev = sigabbrev_np(WTERMSIG(status));
+    return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" + (abbrev ? abbrev : "?") +
+           ")" + (WCOREDUMP(status) ? ", core dumped" : "");
+  }
+  return "ended with wait status " + std::to_string(status);
+}
+
+// Signals that do not end a process by default: a fault sending one is no reason for an exit.
+bool Terminates(int signal) {
+  switch (signal) {
+    case 0:
+    case SIGSTOP:
+    case SIGCONT:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGTTOU:
+    case SIGCHLD:
+    case SIGURG:
+    case SIGWINCH:
+      return false;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+std::vector<ProcessEvent> ManagedProcess::Events() const {
+  std::lock_guard lk(mu_);
+  return events_;
+}
+
+void ManagedProcess::RecordLocked(ProcessEvent e) {
+  events_.push_back(std::move(e));
+  if (events_.size() > kMaxEvents) events_.erase(events_.begin());
+}
+
+off_t ManagedProcess::LogSizeLocked() const {
+  struct stat st {};
+  if (spec_.log.empty() || ::stat(spec_.log.c_str(), &st) != 0) return 0;
+  return st.st_size;
+}
+
+void ManagedProcess::NoteSignal(pid_t pid, int signal, const std::string& by) {
+  std::lock_guard lk(mu_);
+  if (pid == 0 || pid != pid_ || !Terminates(signal)) return;
+  noted_signal_ = signal;
+  const char* abbrev = sigabbrev_np(signal);
+  noted_by_ = by + " (" + (abbrev ? abbrev : std::to_string(signal)) + ")";
+}
+
 ManagedProcess::ManagedProcess(ManagedSpec spec, std::filesystem::path state_dir)
     : spec_(std::move(spec)), state_dir_(std::move(state_dir)) {
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -641,11 +712,8 @@ int ManagedProcess::last_status() const {
 void ManagedProcess::WriteStateLocked() {
   std::error_code ec;
   std::filesystem::create_directories(state_dir_, ec);
-  json j{{"name", spec_.name},
-         {"pid", pid_},
-         {"start_time", start_time_},
-         {"argv", spec_.argv},
-         {"keeper", keeper_.string()}};
+  json j{{"name", spec_.name},        {"pid", pid_},        {"start_time", start_time_},
+         {"log_offset", log_offset_}, {"argv", spec_.argv}, {"keeper", keeper_.string()}};
   auto tmp = state_file();
   tmp += ".tmp";
   {
@@ -673,6 +741,16 @@ bool ManagedProcess::AdoptLocked() {
   own_child_ = false;
   adopted_ = true;
   keeper_ = j.value("keeper", std::string());
+  log_offset_ = j.value("log_offset", off_t{0});
+  noted_signal_ = 0;
+  RecordLocked({ProcessEvent::Kind::kAdopt,
+                std::chrono::system_clock::now(),
+                pid_,
+                "running when the agent started",
+                false,
+                "",
+                {},
+                ""});
   // Its filter's keeper kept the process running while no agent was attached; take over.
   if (!spec_.syscalls.empty()) AttachInterceptorLocked();
   return true;
@@ -714,6 +792,7 @@ void ManagedProcess::SpawnLocked() {
                                       : syscalls::NotifyChannel::WrapArgvWithKeeper(
                                             spec_.argv, spec_.syscalls, keeper_.string());
   ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
+  const off_t log_offset = LogSizeLocked();
   pid_t pid = Spawn(plan, who);
   sys::UniqueFd fd(pidfd_open(pid, 0));
   if (!fd) {
@@ -729,6 +808,16 @@ void ManagedProcess::SpawnLocked() {
   own_child_ = true;
   adopted_ = false;
   started_at_ = Clock::now();
+  log_offset_ = log_offset;
+  noted_signal_ = 0;
+  RecordLocked({ProcessEvent::Kind::kStart,
+                std::chrono::system_clock::now(),
+                pid_,
+                spawning_by_policy_ ? "restart policy" : "agent",
+                false,
+                "",
+                {},
+                ""});
   WriteStateLocked();
   if (!spec_.syscalls.empty()) AttachInterceptorLocked();
 }
@@ -780,10 +869,46 @@ void ManagedProcess::Monitor() {
       last_status_ = st;
       bool failed = !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
       auto ran = Clock::now() - started_at_;
+      ProcessEvent exit{ProcessEvent::Kind::kExit,
+                        std::chrono::system_clock::now(),
+                        pid_,
+                        ExitCause(st),
+                        false,
+                        "",
+                        {},
+                        ""};
+      if (!stop_reason_.empty()) {
+        exit.expected = true;
+        exit.expected_by = stop_reason_;
+      } else if (noted_signal_ != 0) {
+        exit.expected = true;
+        exit.expected_by = noted_by_;
+      }
+      stop_reason_.clear();
+      noted_signal_ = 0;
+      const off_t from = log_offset_;
+      const pid_t dead = pid_;
+      const auto at = exit.at;
+      // Recorded before anyone waiting for the exit (Stop) wakes, so it is there when they look.
+      RecordLocked(std::move(exit));
       pid_ = 0;
       start_time_ = 0;
       pidfd_.reset();
       cv_.notify_all();
+      // What it wrote before it ended, read without the lock (a large log takes a while), then
+      // added to its exit event.
+      if (!spec_.log.empty()) {
+        lk.unlock();
+        OutputExcerpt out = ReadOutputExcerpt(spec_.log, from);
+        lk.lock();
+        for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+          if (it->kind == ProcessEvent::Kind::kExit && it->pid == dead && it->at == at) {
+            it->fatal_lines = std::move(out.fatal_lines);
+            it->output_tail = std::move(out.tail);
+            break;
+          }
+        }
+      }
       bool again = want_running_ && (spec_.restart == RestartPolicy::kAlways ||
                                      (spec_.restart == RestartPolicy::kOnFailure && failed));
       if (again) {
@@ -797,9 +922,12 @@ void ManagedProcess::Monitor() {
       restart_at_.reset();
       if (want_running_ && pid_ == 0) {
         try {
+          spawning_by_policy_ = true;
           SpawnLocked();
+          spawning_by_policy_ = false;
           ++restarts_;
         } catch (const std::exception&) {
+          spawning_by_policy_ = false;
           restart_at_ = Clock::now() + next_backoff_;
           next_backoff_ = std::min(next_backoff_ * 2, spec_.max_backoff);
         }
@@ -813,6 +941,7 @@ void ManagedProcess::Stop(int signal, nanoseconds grace) {
   want_running_ = false;
   restart_at_.reset();
   if (pid_ != 0) {
+    if (stop_reason_.empty()) stop_reason_ = "agent stop";
     pidfd_send_signal(pidfd_.get(), signal, nullptr, 0);
     // A paused (SIGSTOPped) process only acts on the signal once continued.
     if (signal != SIGSTOP && signal != SIGKILL)
@@ -856,6 +985,10 @@ bool ManagedProcess::WaitReady(nanoseconds timeout) {
 
 nanoseconds ManagedProcess::Restart(int signal, nanoseconds grace) {
   auto t0 = Clock::now();
+  {
+    std::lock_guard lk(mu_);
+    if (pid_ != 0) stop_reason_ = "agent restart";
+  }
   Stop(signal, grace);
   Start();
   if (!WaitReady()) {
@@ -919,6 +1052,10 @@ nanoseconds ManagedSet::Start(std::string_view name) {
   p.Start();
   if (!p.WaitReady()) throw FaultError("managed " + std::string(name) + ": not ready after start");
   return Clock::now() - t0;
+}
+
+void ManagedSet::NoteSignal(int pid, int signal, const std::string& by) {
+  for (auto& p : procs_) p->NoteSignal(pid, signal, by);
 }
 
 std::shared_ptr<syscalls::SyscallInterceptor> ManagedSet::Interceptor(std::string_view name) {

@@ -103,6 +103,24 @@ std::string ManagedConfigToJson(const std::vector<ManagedSpec>& specs);
 // One probe attempt, in `netns` (a path, or empty for the caller's namespace).
 bool ProbeOnce(const ReadinessProbe& probe, const std::string& netns);
 
+// Something that happened to a managed process: what a liveness check reads. An exit carries
+// its cause, whether the agent meant it (its own stop, or a fault that signalled the process),
+// and what the process wrote before it died (from its log, so only with a `log`).
+struct ProcessEvent {
+  enum class Kind { kStart, kAdopt, kExit };
+  Kind kind = Kind::kStart;
+  std::chrono::system_clock::time_point at;
+  pid_t pid = 0;
+  // start: "agent" (Start/Restart) or "restart policy"; exit: "exited with status 2",
+  // "killed by signal 9 (KILL)", "exited (status unknown: adopted, not the agent's child)".
+  std::string cause;
+  bool expected = false;    // exit: the agent stopped it, or a fault's signal preceded it
+  std::string expected_by;  // "agent stop", "fault process/kill (KILL)", ...
+  std::vector<std::string> fatal_lines;
+  std::string output_tail;
+};
+const char* ToString(ProcessEvent::Kind k);
+
 // One supervised process. Thread-safe. Destroying it stops watching but leaves the process
 // running (see above); call Stop() to end it.
 class ManagedProcess {
@@ -136,6 +154,12 @@ class ManagedProcess {
   int restarts() const;
   // Raw wait status of the last exit of an own child (-1 if unknown, e.g. adopted).
   int last_status() const;
+  // Starts, adoptions and exits, oldest first (the last kMaxEvents).
+  std::vector<ProcessEvent> Events() const;
+  static constexpr size_t kMaxEvents = 64;
+  // A fault is about to send `signal` to `pid`: if that is this process and it ends after it,
+  // its exit is the fault's doing (`by` says which), not a crash.
+  void NoteSignal(pid_t pid, int signal, const std::string& by);
   // The syscall interceptor of the current process (spec.syscalls), or nullptr. Replaced when
   // the process is started again.
   std::shared_ptr<syscalls::SyscallInterceptor> interceptor() const;
@@ -150,6 +174,9 @@ class ManagedProcess {
   void WriteStateLocked();
   void Monitor();
   void Wake();
+  void RecordLocked(ProcessEvent e);
+  // Where this process's output starts in the log (its size at spawn).
+  off_t LogSizeLocked() const;
 
   const ManagedSpec spec_;
   const std::filesystem::path state_dir_;
@@ -168,6 +195,13 @@ class ManagedProcess {
   std::chrono::nanoseconds next_backoff_{0};
   std::optional<std::chrono::steady_clock::time_point> restart_at_;
   std::chrono::steady_clock::time_point started_at_;
+  off_t log_offset_ = 0;
+  bool spawning_by_policy_ = false;
+  // A terminating signal a fault sent the current process (0: none), and which fault.
+  int noted_signal_ = 0;
+  std::string noted_by_;
+  std::string stop_reason_;  // set while the agent itself stops the process
+  std::vector<ProcessEvent> events_;
 
   std::shared_ptr<syscalls::SyscallInterceptor> interceptor_;
   // The socket of the current process's filter keeper. A fresh name for every start: the
@@ -196,6 +230,7 @@ class ManagedSet : public Supervisor {
                                    std::chrono::nanoseconds grace) override;
   std::chrono::nanoseconds Start(std::string_view name) override;
   std::shared_ptr<syscalls::SyscallInterceptor> Interceptor(std::string_view name) override;
+  void NoteSignal(int pid, int signal, const std::string& by) override;
 
  private:
   std::vector<std::unique_ptr<ManagedProcess>> procs_;

@@ -86,6 +86,9 @@ class ProcessFaultImpl : public Fault {
         for (const auto& t : targets_) {
           // Re-check identity right before signalling: the pid may have been reused since Prepare.
           if (!SameProcess(t.pid, t.start_time)) continue;
+          // A managed process ended by this signal did not crash: its supervisor says whose.
+          if (ctx_.supervisor != nullptr)
+            ctx_.supervisor->NoteSignal(t.pid, EffectiveSignal(f_), "fault " + Kind());
           if (::kill(t.pid, EffectiveSignal(f_)) == 0) {
             ++signalled_;
           } else if (errno != ESRCH) {

@@ -351,6 +351,69 @@ TEST(ManagedProcess, RestartPolicies) {
   EXPECT_EQ(runs("always"), a);
 }
 
+// What a liveness check reads: every start and exit, the exit's cause, whether the agent or a
+// fault meant it, and the fatal lines this process (not an earlier one) wrote.
+TEST(ManagedProcess, RecordsExitsWithTheirCauseAndWhoMeantThem) {
+  TempDir dir;
+  ManagedSpec s = Shell("crashy",
+                        "echo '{\"level\":\"info\",\"msg\":\"serving\"}'; "
+                        "if [ -e crash-now ]; then echo 'panic: boom'; echo 'goroutine 1:'; "
+                        "exit 2; fi; exec sleep 60",
+                        dir);
+  s.restart = RestartPolicy::kOnFailure;
+  s.backoff = 20ms;
+  { std::ofstream(s.log) << "panic: a panic of an earlier process\n"; }
+  ManagedProcess p(s, dir.path() / "state");
+  StopOnExit stop{p};
+  p.Start();
+  const pid_t first = p.Pid();
+  ASSERT_GT(first, 0);
+  // 1. A fault's signal: meant.
+  p.NoteSignal(first, SIGKILL, "fault process/kill");
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return p.Pid() != 0 && p.Pid() != first; }, 5000ms));
+  // 2. A crash of its own (the restart policy starts it again, which then crashes again).
+  { std::ofstream(dir.path() / "crash-now") << "1"; }
+  const pid_t second = p.Pid();
+  ASSERT_EQ(::kill(second, SIGTERM), 0);  // by hand, no fault: not meant either
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto ev = p.Events();
+        return std::count_if(ev.begin(), ev.end(), [](const ProcessEvent& e) {
+                 return e.kind == ProcessEvent::Kind::kExit && !e.fatal_lines.empty();
+               }) >= 1;
+      },
+      5000ms));
+  std::filesystem::remove(dir.path() / "crash-now");
+  // 3. The agent's own stop: meant.
+  ASSERT_TRUE(WaitFor([&] { return p.Pid() != 0; }, 5000ms));
+  p.Stop(SIGTERM, 2s);
+  std::vector<ProcessEvent> ev = p.Events();
+  ASSERT_GE(ev.size(), 7u);
+  EXPECT_EQ(ev[0].kind, ProcessEvent::Kind::kStart);
+  EXPECT_EQ(ev[0].cause, "agent");
+  EXPECT_EQ(ev[1].kind, ProcessEvent::Kind::kExit);
+  EXPECT_EQ(ev[1].pid, first);
+  EXPECT_EQ(ev[1].cause, "killed by signal 9 (KILL)");
+  EXPECT_TRUE(ev[1].expected);
+  EXPECT_EQ(ev[1].expected_by, "fault process/kill (KILL)");
+  EXPECT_TRUE(ev[1].fatal_lines.empty()) << ev[1].fatal_lines[0];  // the earlier panic is not its
+  EXPECT_EQ(ev[2].cause, "restart policy");
+  EXPECT_EQ(ev[3].pid, second);
+  EXPECT_EQ(ev[3].cause, "killed by signal 15 (TERM)");
+  EXPECT_FALSE(ev[3].expected);
+  EXPECT_EQ(ev[4].cause, "restart policy");
+  EXPECT_EQ(ev[5].kind, ProcessEvent::Kind::kExit);
+  EXPECT_EQ(ev[5].cause, "exited with status 2");
+  EXPECT_FALSE(ev[5].expected);
+  EXPECT_EQ(ev[5].fatal_lines, std::vector<std::string>{"panic: boom"});
+  EXPECT_NE(ev[5].output_tail.find("goroutine 1:"), std::string::npos) << ev[5].output_tail;
+  const ProcessEvent& last = ev.back();
+  EXPECT_EQ(last.kind, ProcessEvent::Kind::kExit);
+  EXPECT_TRUE(last.expected);
+  EXPECT_EQ(last.expected_by, "agent stop");
+}
+
 TEST(ManagedProcess, ReadoptsARunningProcessInsteadOfStartingASecond) {
   TempDir dir;
   // GNU sleep sums its operands: the second one makes the command line unique to this test.

@@ -639,5 +639,147 @@ TEST(LabVerifyDiverged, DivergedMemberFailsHashRevisionAndKeyCountChecksByName) 
             json::array({victim_label}));
 }
 
+// etcd-io/etcd#18667 on etcd 3.4: a txn whose success branch puts and reads at a compacted
+// revision, sent through e1, is applied on e2 and e3 but not on e1, so the members diverge.
+// `revision` fails, and `hashkv` fails for that divergence, not because every member answers
+// OUT_OF_RANGE for a hash at the compact revision; once later writes give the members a common
+// revision after the compaction, the hashes there differ.
+TEST(LabVerify18667, CompactedReadInATxnDivergesMembersAndHashKVShowsIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+  TestLab lab(NoController());
+  EtcdClient client(lab.endpoints());
+  for (int i = 1; i <= 20; ++i) Put(client, "k" + std::to_string(i), "v" + std::to_string(i));
+  const int64_t R = client.Status(0).header().revision();
+  client.Compact(0, R, true);
+  // A healthy compacted cluster passes: every member at R = its compact revision.
+  ASSERT_TRUE(WaitFor([&] { return Converged(lab); }, 20s));
+  CheckResult before = CheckHashKV(client, 3s);
+  EXPECT_TRUE(before.passed) << before.summary << before.evidence.dump(2);
+  for (const auto& [ep, m] : before.evidence["members"].items()) {
+    EXPECT_EQ(m["compact_revision"], R) << ep;
+  }
+
+  pb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  cmp->set_key("k1");
+  cmp->set_target(pb::Compare::VALUE);
+  cmp->set_result(pb::Compare::EQUAL);
+  cmp->set_value("v1");
+  auto* put = txn.add_success()->mutable_request_put();
+  put->set_key("k2");
+  put->set_value("foo");
+  auto* get = txn.add_success()->mutable_request_range();
+  get->set_key("k1");
+  get->set_revision(R - 1);
+  pb::TxnResponse resp;
+  grpc::Status st = client.TryTxn(0, txn, &resp, 5000ms);
+  std::cerr << "txn through e1: " << (st.ok() ? "ok" : st.error_message()) << "\n";
+  // The members settle at one applied index, with different revisions.
+  std::this_thread::sleep_for(2s);
+  ASSERT_TRUE(WaitFor([&] { return Converged(lab); }, 20s));
+  auto by = StatusByMember(lab);
+  std::cerr << "revisions: e1 " << by["e1"].revision << ", e2 " << by["e2"].revision << ", e3 "
+            << by["e3"].revision << " (compacted at " << R << ")\n";
+  const lab::MemberInfo& e1 = lab.info().members[0];
+  const std::string e1_label = e1.name + " (" + HostPort(e1) + ")";
+
+  CheckResult rev = CheckRevisions(client);
+  EXPECT_FALSE(rev.passed) << rev.summary;
+  CheckResult hash = CheckHashKV(client, 2s);
+  std::cerr << "hashkv: " << hash.summary << "\n";
+  EXPECT_FALSE(hash.passed) << hash.summary;
+  EXPECT_EQ(hash.summary.find("OUT_OF_RANGE"), std::string::npos) << hash.summary;
+  EXPECT_NE(hash.summary.find("diverged"), std::string::npos) << hash.summary;
+  EXPECT_EQ(hash.evidence["divergent"], json::array({e1_label})) << hash.evidence.dump(2);
+  for (const auto& [ep, m] : hash.evidence["members"].items()) {
+    EXPECT_EQ(m["compact_revision"], R) << ep;
+  }
+
+  // A later write moves every member on by one: e1 to R+1, the others to R+2. At R+1 each
+  // member has a state after the compaction, and e1's is not the others'.
+  Put(client, "k21", "v21");
+  ASSERT_TRUE(WaitFor([&] { return Converged(lab); }, 20s));
+  CheckResult later = CheckHashKV(client, 2s);
+  std::cerr << "hashkv after one more write: " << later.summary << "\n";
+  EXPECT_FALSE(later.passed);
+  EXPECT_EQ(later.evidence["revision"], R + 1) << later.evidence.dump(2);
+  EXPECT_NE(
+      later.summary.find("hash at revision " + std::to_string(R + 1) + " differs on " + e1_label),
+      std::string::npos)
+      << later.summary;
+  // The CLI fails both through the same library.
+  auto cli = Cli({"check", "etcd", "--endpoints", lab.EndpointsCsv(), "-o", "json"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
+  json report = json::parse(cli.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << cli.out;
+  EXPECT_FALSE(FindJson(report, "revision")["passed"].get<bool>());
+  EXPECT_FALSE(FindJson(report, "hashkv")["passed"].get<bool>());
+  EXPECT_EQ(FindJson(report, "hashkv")["summary"].get<std::string>().find("OUT_OF_RANGE"),
+            std::string::npos);
+}
+
+// Member liveness from the agents that supervise etcd: a kill a fault made is named as meant
+// and passes; etcd killed by hand (outside any experiment) fails the check naming the member,
+// and one that dies with a Go crash dump is quoted from its own output.
+TEST(LabVerifyLiveness, EtcdDyingOutsideAnyFaultFailsNamingTheMember) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+  TestLab lab(NoController());
+  auto liveness = [&] {
+    auto r = Cli({"check", "liveness", "--agents", lab.AgentsCsv(), "-o", "json"});
+    json j = json::parse(r.out, nullptr, false);
+    EXPECT_TRUE(j.is_object()) << r.out << r.err;
+    return std::make_pair(r.exit_code, j.is_object() ? FindJson(j, "liveness") : json());
+  };
+  auto [code, healthy] = liveness();
+  EXPECT_EQ(code, 0) << healthy.dump(2);
+  EXPECT_NE(healthy["summary"].get<std::string>().find("on 3 member(s)"), std::string::npos)
+      << healthy.dump(2);
+
+  // A kill through the agent (a fault), started again after 1 s: meant, not a finding.
+  const lab::MemberInfo& e1 = lab.info().members[0];
+  std::string id = Inject(
+      lab, e1.name, {"inject", "process", "kill", "--managed", "etcd", "--restart-after", "1s"});
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitFor([&] { return Converged(lab); }, 40s));
+  auto [meant_code, meant] = liveness();
+  EXPECT_EQ(meant_code, 0) << meant.dump(2);
+  EXPECT_NE(meant["summary"].get<std::string>().find("e1 fault process/kill (KILL)"),
+            std::string::npos)
+      << meant.dump(2);
+
+  // By hand: SIGKILL to e2's etcd, SIGQUIT to e3's (Go dumps its goroutines and exits 2).
+  const lab::MemberInfo& e2 = lab.info().members[1];
+  const lab::MemberInfo& e3 = lab.info().members[2];
+  ASSERT_TRUE(faults::process::SameProcess(e2.etcd_pid, e2.etcd_start_time));
+  ASSERT_TRUE(faults::process::SameProcess(e3.etcd_pid, e3.etcd_start_time));
+  ASSERT_EQ(::kill(e2.etcd_pid, SIGKILL), 0);
+  ASSERT_EQ(::kill(e3.etcd_pid, SIGQUIT), 0);
+  json dead;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto [c, j] = liveness();
+        dead = j;
+        return c == 1 && j["evidence"]["unexpected_exits"].size() == 2;
+      },
+      20s))
+      << dead.dump(2);
+  std::cerr << dead["summary"].get<std::string>() << "\n";
+  const std::string summary = dead["summary"].get<std::string>();
+  EXPECT_NE(summary.find("etcd on e2 (pid " + std::to_string(e2.etcd_pid) +
+                         ") killed by signal 9 (KILL)"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(
+      summary.find("etcd on e3 (pid " + std::to_string(e3.etcd_pid) + ") exited with status 2"),
+      std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("SIGQUIT: quit"), std::string::npos) << summary;
+  std::set<std::string> named;
+  for (const auto& x : dead["evidence"]["unexpected_exits"]) named.insert(x["member"]);
+  EXPECT_EQ(named, (std::set<std::string>{"e2", "e3"}));
+  // e1's meant kill is still listed as meant, not as a finding.
+  EXPECT_NE(summary.find("e1 fault process/kill (KILL)"), std::string::npos) << summary;
+}
+
 }  // namespace
 }  // namespace faultline::verify
