@@ -198,6 +198,10 @@ ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
             "app=etcd",
             "--label",
             "lab=" + info.name,
+            // Every member's data dir differs: an IO fault names its overlay as
+            // mount: "${label:data-dir}" (the runner fills it per agent).
+            "--label",
+            "data-dir=" + m.data_dir,
             "--managed-config",
             m.dir + "/managed.json"};
   s.cwd = m.dir;
