@@ -183,7 +183,7 @@ int Reproduce(const ReproduceFlags& f, const GlobalOptions& g) {
         }
         r = controller::RunExperiment(exp, opt);
         line.state = controller::StateName(r.state);
-        line.why = r.state == v1::Run::PASSED ? "" : FailingChecks(r);
+        line.why = r.passed() ? "" : FailingChecks(r);
       } else {
         line.state = "cancelled";
       }

@@ -16,6 +16,7 @@
 #include "controller/runner/slo.h"
 #include "controller/verify/checks.h"
 #include "controller/verify/client.h"
+#include "controller/verify/liveness_agents.h"
 #include "faults/core/duration.h"
 #include "faults/core/fault.h"
 #include "faults/core/lateness.h"
@@ -98,6 +99,8 @@ class Run {
   // cluster healthy (-1 never).
   void EvaluateSlos(const HistoryLoad* history, double healthy_at);
   CheckOutcome WaitHealthy(double* healthy_at);
+  // The LIVENESS check: every agent's record of the processes it supervises.
+  verify::CheckResult CheckLiveness();
 
   const v1::Experiment& exp_;
   const RunOptions& opt_;
@@ -441,6 +444,24 @@ void Run::RecoverAll(const std::string& why) {
   });
 }
 
+verify::CheckResult Run::CheckLiveness() {
+  // Every agent is asked, not only those a fault hit: a crash anywhere counts.
+  std::vector<verify::SupervisedProcess> seen;
+  for (const auto& info : opt_.agents) {
+    const std::string member = MemberOf(info).empty() ? info.address : MemberOf(info);
+    v1::ProcessesResponse resp;
+    grpc::Status st = fleet_.Processes(info.address, &resp);
+    if (!st.ok()) {
+      seen.push_back(verify::AgentNotAnswering(member, RpcMessage(st)));
+      continue;
+    }
+    for (auto& p : verify::FromAgent(resp, member)) seen.push_back(std::move(p));
+  }
+  verify::LivenessOptions o;
+  o.since_ms = static_cast<int64_t>(result_.started_at_unix * 1000);
+  return verify::CheckLiveness(seen, o);
+}
+
 CheckOutcome Run::WaitHealthy(double* healthy_at) {
   CheckOutcome c;
   c.name = "HEALTH";
@@ -509,6 +530,9 @@ void Run::RunChecks(HistoryLoad* history) {
           break;
         case v1::ALARMS:
           c = cluster(verify::CheckAlarms(*etcd_));
+          break;
+        case v1::LIVENESS:
+          c = cluster(CheckLiveness());
           break;
         case v1::LOST_WRITES:
         case v1::LINEARIZABILITY:

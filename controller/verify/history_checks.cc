@@ -496,7 +496,7 @@ CheckResult CheckLinearizable(const History& h, const LinearizabilityOptions& op
 std::vector<CheckResult> CheckHistory(const History& h, const LinearizabilityOptions& options) {
   std::vector<CheckResult> out = {CheckLinearizable(h, options), CheckLostWrites(h),
                                   CheckRevisionMonotonic(h), CheckSerializableReads(h),
-                                   CheckWatches(h)};
+                                  CheckWatches(h)};
   // Each watch guarantee on its own, where watches were recorded.
   if (!h.watch_events.empty() || !h.watch_opens.empty()) {
     for (CheckResult& r : CheckWatchGuarantees(h)) out.push_back(std::move(r));

@@ -318,9 +318,18 @@ Verdict Run(const KeyData& d, const Pools& pools, const Problem& problem, int64_
     uint32_t begin, end, pos;
     int32_t chosen = 0;
     KState prev;
-    bool after_pending = false;  // the op that led here was a pending one
+    bool after_pending = false;  // the op that led here was a skippable pending one
   };
   auto is_pending = [&](int32_t c) { return c < 0 || pending[nodes[c].m]; };
+  // A pending op the search may leave out: an unknown one, a pool's, an optional in-flight write.
+  // Not a proven write: it happened, at its revision, so leaving it out is no alternative (two
+  // proven writes in a row, with nothing answered between them, is an ordinary history).
+  auto is_skippable = [&](int32_t c) {
+    if (c < 0) return true;
+    if (!pending[nodes[c].m]) return false;
+    const KOp& k = d.ops[members[nodes[c].m]];
+    return k.unknown || k.role != Role::kPending;
+  };
   std::vector<int32_t> arena;
   std::vector<Level> levels;
   levels.reserve(n + 1);
@@ -380,7 +389,7 @@ Verdict Run(const KeyData& d, const Pools& pools, const Problem& problem, int64_
     }
     l.end = static_cast<uint32_t>(arena.size());
     l.pos = l.begin;
-    l.after_pending = !levels.empty() && is_pending(levels.back().chosen);
+    l.after_pending = !levels.empty() && is_skippable(levels.back().chosen);
     levels.push_back(l);
   };
   // The most general starts first: what they cover, the others need not search again.
@@ -437,8 +446,8 @@ Verdict Run(const KeyData& d, const Pools& pools, const Problem& problem, int64_
         Used nu = used;
         int32_t taking = -1;  // an unknown op taking effect
         // Pending ops are only worth applying for an answered op that follows: one that blindly
-        // overwrites another pending op's effect makes that one useless (skipping it leaves it
-        // available and the state no more constrained, and the search tries that too).
+        // overwrites a skippable pending op's effect makes that one useless (skipping it leaves
+        // it available and the state no more constrained, and the search tries that too).
         if (l.after_pending && is_pending(c) &&
             (c < 0 || d.ops[members[nodes[c].m]].type != OpType::kCas)) {
           continue;

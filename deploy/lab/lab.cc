@@ -187,19 +187,11 @@ ReadinessProbe SocketReady(const std::string& socket) {
 ManagedSpec AgentSpec(const LabInfo& info, const MemberInfo& m) {
   ManagedSpec s;
   s.name = "agent";
-  s.argv = {info.agent,
-            "--listen",
-            "unix://" + m.agent_socket,
-            "--state-dir",
-            m.dir + "/agent",
-            "--label",
-            "member=" + m.name,
-            "--label",
-            "app=etcd",
-            "--label",
-            "lab=" + info.name,
-            "--managed-config",
-            m.dir + "/managed.json"};
+  s.argv = {info.agent, "--listen", "unix://" + m.agent_socket, "--state-dir", m.dir + "/agent",
+            "--label", "member=" + m.name, "--label", "app=etcd", "--label", "lab=" + info.name,
+            // Every member's data dir differs: an IO fault names its overlay as
+            // mount: "${label:data-dir}" (the runner fills it per agent).
+            "--label", "data-dir=" + m.data_dir, "--managed-config", m.dir + "/managed.json"};
   s.cwd = m.dir;
   s.netns = sys::NetNs::PathOf(m.netns);
   s.log = m.dir + "/agent.log";
