@@ -182,8 +182,8 @@ int Reproduce(const ReproduceFlags& f, const GlobalOptions& g) {
           };
         }
         r = controller::RunExperiment(exp, opt);
-        line.state = r.state;
-        line.why = r.state == "passed" ? "" : FailingChecks(r);
+        line.state = controller::StateName(r.state);
+        line.why = r.passed() ? "" : FailingChecks(r);
       } else {
         line.state = "cancelled";
       }
