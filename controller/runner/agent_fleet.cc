@@ -109,4 +109,8 @@ grpc::Status AgentFleet::ListOverlays(const std::string& address, v1::OverlayRes
   return Stub(address).ListOverlays(Ctx().get(), {}, resp);
 }
 
+grpc::Status AgentFleet::Processes(const std::string& address, v1::ProcessesResponse* resp) {
+  return Stub(address).Processes(Ctx().get(), {}, resp);
+}
+
 }  // namespace faultline::controller

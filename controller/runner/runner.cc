@@ -16,6 +16,7 @@
 #include "controller/runner/slo.h"
 #include "controller/verify/checks.h"
 #include "controller/verify/client.h"
+#include "controller/verify/liveness_agents.h"
 #include "faults/core/duration.h"
 #include "faults/core/fault.h"
 #include "faults/core/rng.h"
@@ -97,6 +98,12 @@ class Run {
   // cluster healthy (-1 never).
   void EvaluateSlos(const HistoryLoad* history, double healthy_at);
   CheckOutcome WaitHealthy(double* healthy_at);
+  // Member liveness from the run's agents (every agent, asked in parallel): their supervised
+  // etcd's exits since the run started. `no_evidence`: no agent supervises etcd.
+  CheckOutcome Liveness(bool* no_evidence);
+  // Liveness for a run that did not list it: added when some agent supervises etcd, otherwise
+  // noted on the timeline (a fleet without managed etcd has nothing to judge, which is no pass).
+  void AddLiveness();
 
   const v1::Experiment& exp_;
   const RunOptions& opt_;
@@ -457,6 +464,49 @@ CheckOutcome Run::WaitHealthy(double* healthy_at) {
   return c;
 }
 
+CheckOutcome Run::Liveness(bool* no_evidence) {
+  std::vector<std::vector<verify::SupervisedProcess>> per_agent(opt_.agents.size());
+  ParallelFor(opt_.agents.size(), [&](size_t k) {
+    const AgentInfo& a = opt_.agents[k];
+    const std::string member = MemberOf(a).empty() ? a.address : MemberOf(a);
+    v1::ProcessesResponse resp;
+    grpc::Status st = fleet_.Processes(a.address, &resp);
+    if (st.ok()) {
+      per_agent[k] = verify::FromAgent(resp, member);
+    } else {
+      per_agent[k].push_back(verify::AgentNotAnswering(member, RpcMessage(st)));
+    }
+  });
+  std::vector<verify::SupervisedProcess> seen;
+  for (auto& v : per_agent) {
+    for (auto& p : v) seen.push_back(std::move(p));
+  }
+  verify::LivenessOptions o;
+  // Exits before the run are another run's (or the lab's start): the agents remember them.
+  o.since_ms = static_cast<int64_t>(result_.started_at_unix * 1000);
+  verify::CheckResult r = verify::CheckLiveness(seen, o);
+  *no_evidence = r.no_evidence;
+  CheckOutcome c;
+  c.name = v1::Check_Name(v1::LIVENESS);
+  c.passed = r.passed;
+  c.summary = r.summary;
+  c.evidence = r.evidence;
+  return c;
+}
+
+void Run::AddLiveness() {
+  for (int c : exp_.checks()) {
+    if (c == v1::LIVENESS) return;
+  }
+  bool none = false;
+  CheckOutcome c = Liveness(&none);
+  if (none) {
+    Event({0, "info", "", "", "", "", "liveness not judged: " + c.summary});
+    return;
+  }
+  result_.checks.push_back(std::move(c));
+}
+
 void Run::RunChecks(HistoryLoad* history) {
   std::vector<Check> checks;
   for (int c : exp_.checks()) checks.push_back(static_cast<Check>(c));
@@ -504,6 +554,7 @@ void Run::RunChecks(HistoryLoad* history) {
         case v1::WATCH:
         case v1::LEASES:
         case v1::PAST_READS:
+        case v1::SERIALIZABLE_READS:
           if (history) {
             // WATCH gives one result per guarantee; the others one.
             auto rs = history->Check(v1::Check_Name(ck));
@@ -513,6 +564,11 @@ void Run::RunChecks(HistoryLoad* history) {
             c.summary = "no workload history was recorded (workload kind none)";
           }
           break;
+        case v1::LIVENESS: {
+          bool none = false;
+          c = Liveness(&none);
+          break;
+        }
         default:
           c.summary = "this controller build cannot run " + c.name +
                       " (it needs the controller/verify history checker)";
@@ -607,6 +663,8 @@ RunResult Run::Execute() {
     if (history) history->Stop();
     RecoverAll("end of run");
     if (!member_endpoint_.empty()) RunChecks(history.get());
+    // Every run: an etcd that died by itself during it fails the run, whatever it listed.
+    AddLiveness();
     result_.state = result_.failing().empty() ? v1::Run::PASSED : v1::Run::FAILED;
   } catch (const Cancelled&) {
     result_.state = v1::Run::CANCELLED;
