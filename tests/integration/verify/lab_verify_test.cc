@@ -756,11 +756,14 @@ TEST(LabVerifyLiveness, EtcdDyingOutsideAnyFaultFailsNamingTheMember) {
   ASSERT_EQ(::kill(e2.etcd_pid, SIGKILL), 0);
   ASSERT_EQ(::kill(e3.etcd_pid, SIGQUIT), 0);
   json dead;
+  // The agent records an exit first and adds what the process wrote once it has read its log,
+  // so wait for e3's quoted lines too.
   ASSERT_TRUE(WaitFor(
       [&] {
         auto [c, j] = liveness();
         dead = j;
-        return c == 1 && j["evidence"]["unexpected_exits"].size() == 2;
+        return c == 1 && j["evidence"]["unexpected_exits"].size() == 2 &&
+               j["summary"].get<std::string>().find("SIGQUIT: quit") != std::string::npos;
       },
       20s))
       << dead.dump(2);
@@ -794,9 +797,14 @@ TEST(LabVerifyLiveness, RunsFailOnAnExitNobodyMeantButNotOnTheirOwnKills) {
     std::ofstream(dir.path() / name) << yaml;
     return (dir.path() / name).string();
   };
+  // `run --report-dir D` writes D/<run id>/report.json.
   auto report = [&](const std::string& sub) {
-    std::ifstream in(dir.path() / sub / "report.json");
-    return json::parse(in, nullptr, false);
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / sub, ec)) {
+      std::ifstream in(e.path() / "report.json");
+      if (in) return json::parse(in, nullptr, false);
+    }
+    return json();
   };
   const std::string planned = write("planned.yaml", R"(apiVersion: faultline/v1
 kind: Experiment
@@ -825,7 +833,10 @@ spec:
   const std::string meant = pl["evidence"]["meant_exits"].dump();
   EXPECT_NE(meant.find("fault process/kill (KILL)"), std::string::npos) << pl.dump(2);
   EXPECT_NE(meant.find("agent restart"), std::string::npos) << pl.dump(2);
-  std::ifstream html_in(dir.path() / "planned" / "report.html");
+  std::ifstream html_in;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "planned")) {
+    html_in.open(e.path() / "report.html");
+  }
   std::stringstream html;
   html << html_in.rdbuf();
   EXPECT_NE(html.str().find("LIVENESS: process exits"), std::string::npos);
