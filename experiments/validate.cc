@@ -225,6 +225,9 @@ void CheckWorkload(const v1::Workload& w, const std::string& path, Reporter& r) 
               "kind none runs no traffic: drop watchers, compaction, defragment, "
               "pastReads, leases and kubernetes, or choose kv or txn");
   }
+  if (w.serializable_read_percent() < 0 || w.serializable_read_percent() > 100) {
+    r.ErrorAt(path + ".serializableReadPercent", "must be within 0..100");
+  }
   for (int i = 0; i < w.watchers_size(); ++i) {
     const auto& wt = w.watchers(i);
     const std::string p = path + ".watchers[" + std::to_string(i) + "]";
@@ -316,6 +319,10 @@ void ValidateInto(const v1::Experiment& e, const std::string& prefix, const Load
     }
     if (e.checks(i) == v1::PAST_READS && !w.has_past_reads() && !w.has_kubernetes()) {
       r.ErrorAt(p, "past-reads needs the workload's pastReads or kubernetes traffic");
+    }
+    if (e.checks(i) == v1::SERIALIZABLE_READS &&
+        (w.kind() == v1::Workload::NONE || w.serializable_read_percent() <= 0)) {
+      r.ErrorAt(p, "serializable-reads needs the workload's serializableReadPercent above 0");
     }
     if ((e.checks(i) == v1::WATCH || e.checks(i) == v1::WATCH_ORDER) &&
         w.kind() == v1::Workload::NONE) {

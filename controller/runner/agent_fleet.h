@@ -59,7 +59,7 @@ class AgentFleet {
   grpc::Status Renew(const std::string& address, const std::string& experiment_id,
                      std::chrono::milliseconds lease, v1::RenewResponse* resp);
   grpc::Status ListOverlays(const std::string& address, v1::OverlayResponse* resp);
-  // Starts and exits of the processes the agent supervises (the liveness check).
+  // The processes the agent supervises, with their starts and exits (the liveness check).
   grpc::Status Processes(const std::string& address, v1::ProcessesResponse* resp);
 
  private:

@@ -48,6 +48,7 @@ HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endp
     o.cas_weight = o.cas_weight > 0 ? writes / 6 : 0;
     o.delete_weight = writes - o.put_weight - o.cas_weight;
   }
+  o.serializable_read_percent = int(spec.serializable_read_percent());
   // Issue 13's traffic kinds (experiments/README.md).
   for (const auto& w : spec.watchers()) {
     verify::WatcherOptions wo;
@@ -102,7 +103,8 @@ HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endp
     o.leases.clients = l.clients() ? int(l.clients()) : 1;
     if (l.has_ttl()) o.leases.ttl = Ms(l.ttl());
     o.leases.keys = l.keys() ? int(l.keys()) : 2;
-    o.leases.keep_alives = l.keep_alives() ? int(l.keep_alives()) : 2;
+    o.leases.expire = l.expire();
+    o.leases.keep_alives = l.keep_alives() || l.expire() ? int(l.keep_alives()) : 2;
   }
   if (spec.has_kubernetes()) {
     const auto& k = spec.kubernetes();
@@ -167,11 +169,12 @@ std::vector<CheckOutcome> HistoryLoad::Check(const std::string& name) const {
   if (name == "WATCH") {
     rs = verify::CheckWatchGuarantees(h);
   } else {
-    rs.push_back(name == "LINEARIZABILITY" ? verify::CheckLinearizable(h)
-                 : name == "WATCH_ORDER"   ? verify::CheckWatches(h)
-                 : name == "LEASES"        ? verify::CheckLeases(h)
-                 : name == "PAST_READS"    ? verify::CheckPastReads(h)
-                                           : verify::CheckLostWrites(h));
+    rs.push_back(name == "LINEARIZABILITY"      ? verify::CheckLinearizable(h)
+                 : name == "WATCH_ORDER"        ? verify::CheckWatches(h)
+                 : name == "LEASES"             ? verify::CheckLeases(h)
+                 : name == "PAST_READS"         ? verify::CheckPastReads(h)
+                 : name == "SERIALIZABLE_READS" ? verify::CheckSerializableReads(h)
+                                                : verify::CheckLostWrites(h));
   }
   std::vector<CheckOutcome> out;
   for (auto& r : rs) {

@@ -74,6 +74,42 @@ std::string RenderWatchFindings(const CheckOutcome& c) {
   return h.str();
 }
 
+// Every exit the liveness check saw (its evidence's members): who, when, how, whether a fault or
+// the agent meant it, and for the others the panic/fatal lines the process wrote.
+std::string RenderLivenessExits(const CheckOutcome& c) {
+  if (c.name != "LIVENESS" || !c.evidence.is_object() || !c.evidence.contains("members") ||
+      !c.evidence["members"].is_object()) {
+    return "";
+  }
+  std::ostringstream h;
+  size_t rows = 0;
+  for (const auto& [member, m] : c.evidence["members"].items()) {
+    if (!m.is_object() || !m.contains("exits") || !m["exits"].is_array()) continue;
+    for (const auto& x : m["exits"]) {
+      if (!x.is_object()) continue;
+      if (rows++ == 0) {
+        h << "<table><tr><th>member/process</th><th>at</th><th>pid</th><th>cause</th>"
+          << "<th>verdict</th><th>first panic/fatal lines</th></tr>\n";
+      }
+      const bool meant = x.value("expected", false);
+      std::string lines;
+      if (x.contains("fatal_lines") && x["fatal_lines"].is_array()) {
+        for (const auto& l : x["fatal_lines"]) {
+          if (l.is_string()) lines += l.get<std::string>() + "\n";
+        }
+      }
+      h << "<tr><td>" << XmlEscape(member) << "</td><td>" << XmlEscape(x.value("at", std::string()))
+        << "</td><td>" << x.value("pid", 0) << "</td><td>"
+        << XmlEscape(x.value("cause", std::string())) << "</td><td"
+        << (meant ? ">meant by " + XmlEscape(x.value("expected_by", std::string()))
+                  : " class=\"fail\">nobody meant it")
+        << "</td><td><pre>" << XmlEscape(lines) << "</pre></td></tr>\n";
+    }
+  }
+  if (rows > 0) h << "</table>\n";
+  return h.str();
+}
+
 // One op of a failing linearizability window, as the check's evidence gives it.
 struct WindowOp {
   int64_t id = 0, client = 0, invoke = 0, ret = 0;
@@ -498,6 +534,8 @@ std::string RenderHtml(const RunResult& r) {
     if (!failures.empty()) h << "<h2>" << XmlEscape(c.name) << ": failing ops</h2>\n" << failures;
     std::string watch = RenderWatchFindings(c);
     if (!watch.empty()) h << "<h2>" << XmlEscape(c.name) << ": findings</h2>\n" << watch;
+    std::string exits = RenderLivenessExits(c);
+    if (!exits.empty()) h << "<h2>" << XmlEscape(c.name) << ": process exits</h2>\n" << exits;
   }
   h << "<h2>Events</h2>\n<table><tr><th>t (s)</th><th>event</th><th>step</th>"
     << "<th>where</th><th>fault</th><th>message</th></tr>\n";

@@ -18,6 +18,9 @@ constexpr size_t kMaxExamples = 10;
 
 }  // namespace
 
+// See CheckLeases: what a key may outlive its lease's TTL by, beyond one more TTL.
+constexpr int64_t kExpirySlack = 5'000'000'000;
+
 CheckResult CheckLeases(const History& h) {
   CheckResult r{"leases"};
   constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
@@ -26,6 +29,10 @@ CheckResult CheckLeases(const History& h) {
     const AdminOp* revoked = nullptr;       // the first acknowledged revocation
     int64_t first_revoke_invoke = kNever;   // any revocation, answered or not
     std::map<std::string, const Op*> puts;  // key -> its acknowledged put with this lease
+    int64_t ttl_ns = 0;                     // as granted
+    // The latest moment a renewal (answered, or sent without an answer) could have started
+    // the TTL from: the return of the last one.
+    int64_t last_renewal_return = 0;
   };
   std::unordered_map<int64_t, Lease> leases;
   size_t granted = 0, revoked = 0;
@@ -36,6 +43,12 @@ CheckResult CheckLeases(const History& h) {
       case AdminOp::Kind::kLeaseGrant:
       case AdminOp::Kind::kLeaseKeepAlive:
         if (a.outcome == Outcome::kOk && a.ttl > 0) l.renewals.push_back(&a);
+        if (a.kind == AdminOp::Kind::kLeaseGrant && a.outcome == Outcome::kOk) {
+          l.ttl_ns = a.ttl * 1'000'000'000;
+        }
+        if (a.outcome != Outcome::kFailed) {
+          l.last_renewal_return = std::max(l.last_renewal_return, a.return_ns);
+        }
         if (a.kind == AdminOp::Kind::kLeaseGrant && a.outcome == Outcome::kOk) ++granted;
         break;
       case AdminOp::Kind::kLeaseRevoke:
@@ -57,7 +70,7 @@ CheckResult CheckLeases(const History& h) {
     }
   }
   json examples = json::array();
-  size_t outlived = 0, vanished = 0, reads = 0;
+  size_t outlived = 0, expired_late = 0, vanished = 0, reads = 0;
   auto finding = [&](json j) {
     if (examples.size() < kMaxExamples) examples.push_back(std::move(j));
   };
@@ -81,6 +94,30 @@ CheckResult CheckLeases(const History& h) {
                                " at revision " + std::to_string(op.revision) + ") after lease " +
                                std::to_string(op.lease) + " was revoked at revision " +
                                std::to_string(l.revoked->revision)}});
+      continue;
+    }
+    // Expiry: etcd ends a lease TTL after the last renewal it applied (checked every 500 ms,
+    // revoked through raft), and a new leader restarts every lease's TTL from its promotion plus
+    // an election timeout, so a key may legitimately live up to two TTLs after the last renewal;
+    // kExpirySlack covers the checks, the revoke's round and the election timeout.
+    const int64_t expired_by = l.ttl_ns > 0 ? l.last_renewal_return + 2 * l.ttl_ns + kExpirySlack
+                                            : std::numeric_limits<int64_t>::max();
+    if (op.found && op.invoke_ns > expired_by && op.invoke_ns < l.first_revoke_invoke) {
+      ++expired_late;
+      const int64_t past_ttl = (op.invoke_ns - l.last_renewal_return - l.ttl_ns) / 1'000'000;
+      finding({{"problem", "outlived its TTL"},
+               {"lease", op.lease},
+               {"key", op.key},
+               {"read", OpBrief(op)},
+               {"read_value", op.read_value},
+               {"ttl_s", l.ttl_ns / 1'000'000'000},
+               {"ms_past_ttl", past_ttl},
+               {"message", "key " + op.key + " was still there (read op " + std::to_string(op.id) +
+                               " at revision " + std::to_string(op.revision) + ") " +
+                               std::to_string(past_ttl) + " ms after its lease " +
+                               std::to_string(op.lease) + "'s " +
+                               std::to_string(l.ttl_ns / 1'000'000'000) +
+                               " s TTL ran out (no keep-alive or revocation sent since)"}});
       continue;
     }
     if (op.found) continue;
@@ -108,20 +145,22 @@ CheckResult CheckLeases(const History& h) {
     }
   }
   r.evidence = {{"leases", leases.size()}, {"granted", granted},   {"revoked", revoked},
-                {"reads_checked", reads},  {"outlived", outlived}, {"vanished", vanished},
-                {"examples", examples}};
+                {"reads_checked", reads},  {"outlived", outlived}, {"expired_late", expired_late},
+                {"vanished", vanished},    {"examples", examples}};
   if (granted == 0 && reads == 0) {
     r.passed = false;
     r.summary = "no lease traffic recorded: nothing to check";
     return r;
   }
-  r.passed = outlived == 0 && vanished == 0;
+  r.passed = outlived == 0 && expired_late == 0 && vanished == 0;
   r.summary = r.passed
                   ? std::to_string(granted) + " lease(s) granted, " + std::to_string(revoked) +
                         " revoked, " + std::to_string(reads) +
-                        " reads of their keys: none outlived its revocation or vanished early"
+                        " reads of their keys: none outlived its revocation or TTL, or vanished "
+                        "early"
                   : examples[0]["message"].get<std::string>() + " (" + std::to_string(outlived) +
-                        " outlived, " + std::to_string(vanished) + " vanished)";
+                        " outlived their revocation, " + std::to_string(expired_late) +
+                        " their TTL, " + std::to_string(vanished) + " vanished)";
   return r;
 }
 

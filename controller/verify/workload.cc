@@ -123,6 +123,9 @@ Workload::Workload(WorkloadOptions options) : options_(std::move(options)) {
   if (options_.op_timeout.count() <= 0) {
     throw std::invalid_argument("workload.op_timeout: must be positive");
   }
+  if (options_.serializable_read_percent < 0 || options_.serializable_read_percent > 100) {
+    throw std::invalid_argument("workload.serializableReadPercent: must be within 0..100");
+  }
   if (options_.past_read_percent < 0 || options_.past_read_percent > 100) {
     throw std::invalid_argument("workload.pastReads.percent: must be within 0..100");
   }
@@ -362,7 +365,11 @@ void Workload::RunClient(int c) {
       op = DoPut(c, member, key, next_value());
       if (op.outcome == Outcome::kOk) known[key] = op.value;
     } else if ((pick -= options_.get_weight) < 0) {
-      op = DoGet(c, member, key, !options_.linearizable_reads);
+      // The extra draw only when asked for, so existing seeds keep their op sequences.
+      bool serializable =
+          !options_.linearizable_reads || (options_.serializable_read_percent > 0 &&
+                                           rng.Percent(options_.serializable_read_percent));
+      op = DoGet(c, member, key, serializable);
       if (op.outcome == Outcome::kOk) {
         known[key] = op.found ? std::optional<std::string>(op.read_value) : std::nullopt;
       }
@@ -811,6 +818,23 @@ void Workload::RunLeases(int c) {
       ka.return_ns = Now();
       admin(std::move(ka));
       for (const std::string& key : keys) Record(DoGet(id, member, key, false, lease));
+    }
+    if (lo.expire) {
+      // Read the keys until they are gone: the reads after the TTL are what the leases check
+      // judges expiry by. Bounded, so a lease that never expires cannot hold the client forever;
+      // when stopping, it is revoked below like the others.
+      auto give_up = std::chrono::steady_clock::now() + lo.ttl + std::chrono::seconds(60);
+      bool gone = false;
+      while (!gone && std::chrono::steady_clock::now() < give_up &&
+             SleepUntil(std::chrono::steady_clock::now() + std::chrono::seconds(1), stop_)) {
+        gone = true;
+        for (const std::string& key : keys) {
+          Op op = DoGet(id, member, key, false, lease);
+          gone = gone && op.outcome == Outcome::kOk && !op.found;
+          Record(std::move(op));
+        }
+      }
+      if (gone) continue;
     }
     // Revoked even when stopping, so no key of the run lingers until its TTL.
     AdminOp rv;

@@ -54,6 +54,8 @@ struct LeaseOptions {
   std::chrono::milliseconds ttl{10000};
   int keys = 2;
   int keep_alives = 2;
+  // Not revoked: left to expire after the keep-alives, its keys read until they are gone.
+  bool expire = false;
 };
 
 struct KubernetesOptions {
@@ -78,6 +80,8 @@ struct WorkloadOptions {
   // Op mix, relative weights.
   int put_weight = 40, get_weight = 40, cas_weight = 10, delete_weight = 10;
   bool linearizable_reads = true;  // false: gets are serializable
+  // With linearizable reads: this share (0..100) of gets is served serializable instead.
+  int serializable_read_percent = 0;
   std::chrono::milliseconds op_timeout{1000};
   uint64_t seed = 1;
   bool watch = true;       // watchers per `watchers` (none listed: one from the start per member)

@@ -39,6 +39,40 @@ std::string Unhex(const std::string& hex) {
 
 std::string Who(const SkewPlan& p) { return "pid " + std::to_string(p.pid) + " (" + p.comm + ")"; }
 
+// Which agent patched a process: one file per patched process, written before the patch and
+// removed by its revert. Every agent on a host sweeps every process (a crash between patching and
+// journaling leaves no journal entry), and a host runs several agents (the lab: one per member,
+// in one pid namespace), so without an owner one agent's start would silently undo another's
+// live fault. The sweep leaves a patch alone while the agent that made it is alive.
+const std::filesystem::path kOwners = "/run/faultline/time-owners";
+
+std::filesystem::path OwnerFile(pid_t pid, uint64_t start_time) {
+  return kOwners / (std::to_string(pid) + "-" + std::to_string(start_time));
+}
+
+void ClaimTarget(const SkewPlan& p) {
+  std::error_code ec;
+  std::filesystem::create_directories(kOwners, ec);
+  auto self = process::ReadProc(::getpid());
+  std::ofstream(OwnerFile(p.pid, p.start_time))
+      << ::getpid() << " " << (self ? self->start_time : 0) << "\n";
+}
+
+void ReleaseTarget(const SkewPlan& p) {
+  std::error_code ec;
+  std::filesystem::remove(OwnerFile(p.pid, p.start_time), ec);
+}
+
+// The live agent (not `self`) that owns the patch of this process, or 0.
+pid_t LiveOwner(pid_t pid, uint64_t start_time, pid_t self) {
+  std::ifstream in(OwnerFile(pid, start_time));
+  pid_t owner = 0;
+  uint64_t owner_start = 0;
+  if (!(in >> owner >> owner_start) || owner <= 0 || owner == self) return 0;
+  auto info = process::ReadProc(owner);
+  return info && info->start_time == owner_start ? owner : 0;
+}
+
 // The vDSO is where the plan says: the same process, not exec'd since.
 bool SameVdso(const SkewPlan& p) {
   if (!process::SameProcess(p.pid, p.start_time)) return false;
@@ -174,6 +208,7 @@ void ApplySkew(const SkewPlan& plan, std::chrono::milliseconds stop_timeout) {
     }
   }
   if (all_applied) return;
+  ClaimTarget(plan);
   // A thread stopped inside the first 5 bytes of an entry point would resume in the middle of
   // the jump written there: step it past them first.
   for (pid_t tid : stopped.Threads()) {
@@ -199,7 +234,9 @@ void ApplySkew(const SkewPlan& plan, std::chrono::milliseconds stop_timeout) {
   }
 }
 
-RevertResult RevertSkew(const SkewPlan& plan, std::chrono::milliseconds stop_timeout) {
+namespace {
+
+RevertResult RevertSkewOnce(const SkewPlan& plan, std::chrono::milliseconds stop_timeout) {
   if (!SameVdso(plan)) return RevertResult::kGone;
   bool clean = true;
   {
@@ -242,6 +279,14 @@ RevertResult RevertSkew(const SkewPlan& plan, std::chrono::milliseconds stop_tim
   return RevertResult::kRestored;
 }
 
+}  // namespace
+
+RevertResult RevertSkew(const SkewPlan& plan, std::chrono::milliseconds stop_timeout) {
+  RevertResult r = RevertSkewOnce(plan, stop_timeout);
+  ReleaseTarget(plan);  // not on a throw: the patch (or part of it) is still there
+  return r;
+}
+
 std::vector<std::string> SweepSkews(pid_t self, std::chrono::milliseconds stop_timeout) {
   std::vector<std::string> out;
   const std::string& own = OwnVdsoImage();
@@ -257,6 +302,12 @@ std::vector<std::string> SweepSkews(pid_t self, std::chrono::milliseconds stop_t
       if (mem.Read(m->base + l.free_begin, kMagic.size()) != kMagic) continue;
       auto info = process::ReadProc(pid);
       if (!info) continue;
+      if (pid_t owner = LiveOwner(pid, info->start_time, self)) {
+        out.push_back("left the vDSO of pid " + std::to_string(pid) + " (" + info->comm +
+                      ") alone: its time fault belongs to agent pid " + std::to_string(owner) +
+                      ", alive");
+        continue;
+      }
       p.pid = pid;
       p.start_time = info->start_time;
       p.comm = info->comm;

@@ -1,7 +1,6 @@
 // etcd-io/etcd#12291 on a real lab: etcd 3.4's lessor orders lease expiry by wall-clock
 // UnixNano, so stepping the leader's wall clock back keeps a lease (and its keys) alive past
 // its TTL; 3.5 fixed it. Measured by an independent etcdctl reading the key from a follower.
-#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <thread>
 
 #include "faults/sys/command.h"
+#include "tests/support/subprocess.h"
 #include "tests/support/test_lab.h"
 
 namespace faultline::testing {
@@ -46,7 +46,6 @@ TEST_P(LeaseSkewTest, LeadersWallClockSteppedBackKeepsALeasedKeyPastItsTtl) {
   const int li = lab.IndexOf(leader);
   const std::string leader_url = lab.endpoints()[li];
   const std::string follower_url = lab.endpoints()[(li + 1) % lab.size()];
-  const std::string agent = lab.agents()[li];
 
   std::string grant = Etcdctl(leader_url, {"lease", "grant", "10"});
   std::smatch m;
@@ -55,21 +54,15 @@ TEST_P(LeaseSkewTest, LeadersWallClockSteppedBackKeepsALeasedKeyPastItsTtl) {
   auto granted = Clock::now();
   ASSERT_EQ(Etcdctl(leader_url, {"put", "/skew/key", "v", "--lease=" + lease}).rfind("OK", 0), 0u);
 
-  // The leader's etcd reads its wall clock 60 s in the past for 40 s, through its agent (what
-  // `faultline inject time offset --managed etcd --offset -60s --duration 40s` sends).
-  v1::InjectRequest req;
-  auto* t = req.mutable_spec()->mutable_time();
-  t->set_action(v1::TimeFault::OFFSET);
-  t->mutable_target()->set_managed("etcd");
-  t->mutable_offset()->set_seconds(-60);
-  req.mutable_spec()->mutable_duration()->set_seconds(40);
-  auto stub = v1::Agent::NewStub(grpc::CreateChannel(agent, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
-  v1::InjectResponse resp;
-  auto st = stub->Inject(&ctx, req, &resp);
-  ASSERT_TRUE(st.ok()) << st.error_message();
-  std::cout << resp.fault().kind() << ": " << resp.fault().description() << "\n";
+  // The leader's etcd reads its wall clock 60 s in the past for 40 s, through the built CLI and
+  // the leader's agent, as a user types it.
+  auto inject = sys::RunCommand(
+      {Binary("cli/faultline"), "--lab", lab.name(), "--target", leader, "-o", "json", "inject",
+       "time", "offset", "--managed", "etcd", "--offset", "-60s", "--duration", "40s"},
+      30s);
+  ASSERT_EQ(inject.exit_code, 0) << inject.out << inject.err;
+  std::cout << inject.out << "\n";
+  ASSERT_NE(inject.out.find("time/offset"), std::string::npos) << inject.out;
 
   // Poll from a follower until the key is gone (or 60 s pass).
   double lived = -1;

@@ -251,6 +251,26 @@ TEST_F(TimeTest, SweepRestoresAVdsoNoJournalListed) {
   EXPECT_NEAR(target.Read().RealtimeSkewSec(), 0, 1);
 }
 
+// A host runs several agents (the lab: one per member). Another agent's start-up sweep must not
+// undo a fault whose agent is alive (here this process patched it; the sweep runs as pid 1).
+TEST_F(TimeTest, AnotherAgentsSweepLeavesALiveAgentsFaultAlone) {
+  Probe target(2);
+  const std::string before = VdsoBytes(target.pid());
+  auto info = process::ReadProc(target.pid());
+  auto plan = PlanSkew(target.pid(), info->start_time, info->comm, -45 * kSec, 1);
+  ApplySkew(plan, 5s);
+  auto lines = SweepSkews(1, 5s);
+  bool left = false;
+  for (const auto& l : lines) {
+    left |= l.find(std::to_string(target.pid())) != std::string::npos &&
+            l.find("alone") != std::string::npos;
+  }
+  EXPECT_TRUE(left) << ::testing::PrintToString(lines);
+  EXPECT_NEAR(target.Read().RealtimeSkewSec(), -45, 1);
+  EXPECT_EQ(RevertSkew(plan, 5s), RevertResult::kRestored);
+  EXPECT_EQ(Diff(VdsoBytes(target.pid()), before), "");
+}
+
 TEST_F(TimeTest, TwoFaultsOnOneProcessAreRefused) {
   Probe target;
   auto f = Applied(OffsetSpec(target.pid(), -5s));

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -770,11 +771,14 @@ TEST(LabVerifyLiveness, EtcdDyingOutsideAnyFaultFailsNamingTheMember) {
   ASSERT_EQ(::kill(e2.etcd_pid, SIGKILL), 0);
   ASSERT_EQ(::kill(e3.etcd_pid, SIGQUIT), 0);
   json dead;
+  // The agent records an exit first and adds what the process wrote once it has read its log,
+  // so wait for e3's quoted lines too.
   ASSERT_TRUE(WaitFor(
       [&] {
         auto [c, j] = liveness();
         dead = j;
-        return c == 1 && j["evidence"]["unexpected_exits"].size() == 2;
+        return c == 1 && j["evidence"]["unexpected_exits"].size() == 2 &&
+               j["summary"].get<std::string>().find("SIGQUIT: quit") != std::string::npos;
       },
       20s))
       << dead.dump(2);
@@ -794,6 +798,122 @@ TEST(LabVerifyLiveness, EtcdDyingOutsideAnyFaultFailsNamingTheMember) {
   EXPECT_EQ(named, (std::set<std::string>{"e2", "e3"}));
   // e1's meant kill is still listed as meant, not as a finding.
   EXPECT_NE(summary.find("e1 fault process/kill (KILL)"), std::string::npos) << summary;
+}
+
+// Liveness in experiment runs (`faultline run --lab`): the runner asks the run's agents at the
+// end of every run, whatever the experiment lists. A run whose steps kill and restart etcd on
+// purpose passes it (the exits are listed as meant); a run during which etcd is killed by hand
+// fails it naming the member, even after the member is back and healthy for the other checks.
+TEST(LabVerifyLiveness, RunsFailOnAnExitNobodyMeantButNotOnTheirOwnKills) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+  TestLab lab(NoController());
+  faultline::testing::TempDir dir("faultline-liveness-run");
+  auto write = [&](const std::string& name, const std::string& yaml) {
+    std::ofstream(dir.path() / name) << yaml;
+    return (dir.path() / name).string();
+  };
+  // `run --report-dir D` writes D/<run id>/report.json.
+  auto report = [&](const std::string& sub) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() / sub, ec)) {
+      std::ifstream in(e.path() / "report.json");
+      if (in) return json::parse(in, nullptr, false);
+    }
+    return json();
+  };
+  const std::string planned = write("planned.yaml", R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: planned-kills}
+spec:
+  seed: 7
+  workload: {kind: none}
+  steps:
+    - fault: {process: {action: kill, target: {managed: etcd}, restartAfter: 1s}}
+      target: {mode: one, matchLabels: {app: etcd}}
+    - wait: 3s
+    - fault: {process: {action: restart, target: {managed: etcd}, grace: 2s}}
+      target: {mode: one, matchLabels: {app: etcd}}
+    - wait: 3s
+  checks: [health, convergence]
+)");
+  auto ok = Cli({"run", planned, "--lab", lab.name(), "--quiet", "--report-dir",
+                 (dir.path() / "planned").string()},
+                120s);
+  json pr = report("planned");
+  ASSERT_TRUE(pr.is_object()) << ok.out << ok.err;
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  const json& pl = FindJson(pr, "LIVENESS");
+  EXPECT_TRUE(pl["passed"].get<bool>()) << pl.dump(2);
+  // Both planned exits are there, each with who meant it.
+  const std::string meant = pl["evidence"]["meant_exits"].dump();
+  EXPECT_NE(meant.find("fault process/kill (KILL)"), std::string::npos) << pl.dump(2);
+  EXPECT_NE(meant.find("agent restart"), std::string::npos) << pl.dump(2);
+  std::ifstream html_in;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "planned")) {
+    html_in.open(e.path() / "report.html");
+  }
+  std::stringstream html;
+  html << html_in.rdbuf();
+  EXPECT_NE(html.str().find("LIVENESS: process exits"), std::string::npos);
+  EXPECT_NE(html.str().find("meant by fault process/kill (KILL)"), std::string::npos);
+
+  // The same kind of run with nothing but a wait; e3's etcd is SIGKILLed from outside during it,
+  // and started again through its agent once the agent saw it die.
+  const std::string idle = write("idle.yaml", R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: idle}
+spec:
+  seed: 7
+  workload: {kind: none}
+  steps:
+    - wait: 12s
+  checks: [health, convergence]
+)");
+  auto run = std::async(std::launch::async, [&] {
+    return Cli({"run", idle, "--lab", lab.name(), "--quiet", "--report-dir",
+                (dir.path() / "idle").string()},
+               120s);
+  });
+  auto liveness = [&] {
+    auto r = Cli({"check", "liveness", "--agents", lab.AgentsCsv(), "-o", "json"});
+    json j = json::parse(r.out, nullptr, false);
+    return j.is_object() ? FindJson(j, "liveness") : json();
+  };
+  std::this_thread::sleep_for(3s);
+  json before = liveness();
+  ASSERT_TRUE(before.is_object());
+  const int e3_pid = before["evidence"]["members"]["e3/etcd"]["pid"].get<int>();
+  ASSERT_GT(e3_pid, 0) << before.dump(2);
+  ASSERT_EQ(::kill(e3_pid, SIGKILL), 0);
+  // Started again only once its agent recorded the exit (a restart of a live process would be
+  // the agent's own, meant).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json j = liveness();
+        return j.is_object() && j["evidence"]["members"]["e3/etcd"]["pid"] == 0;
+      },
+      10s));
+  std::string id =
+      Inject(lab, "e3", {"inject", "process", "restart", "--managed", "etcd", "--grace", "1s"});
+  EXPECT_FALSE(id.empty());
+  auto failed = run.get();
+  json ir = report("idle");
+  ASSERT_TRUE(ir.is_object()) << failed.out << failed.err;
+  EXPECT_NE(failed.exit_code, 0) << failed.out;
+  EXPECT_EQ(ir["state"], "failed");
+  EXPECT_TRUE(FindJson(ir, "HEALTH")["passed"].get<bool>()) << ir["checks"].dump(2);
+  const json& il = FindJson(ir, "LIVENESS");
+  EXPECT_FALSE(il["passed"].get<bool>());
+  const std::string summary = il["summary"].get<std::string>();
+  std::cerr << summary << "\n";
+  EXPECT_NE(
+      summary.find("etcd on e3 (pid " + std::to_string(e3_pid) + ") killed by signal 9 (KILL)"),
+      std::string::npos)
+      << summary;
+  ASSERT_EQ(il["evidence"]["unexpected_exits"].size(), 1u) << il.dump(2);
+  EXPECT_EQ(il["evidence"]["unexpected_exits"][0]["member"], "e3");
+  // The planned run's exits came before this run: not judged again.
+  EXPECT_EQ(il["evidence"]["meant_exits"].size(), 0u) << il.dump(2);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "controller/verify/history_checks.h"
+#include "controller/verify/liveness.h"
 
 namespace faultline::controller {
 namespace {
@@ -184,6 +185,43 @@ TEST(Report, MalformedLinearizabilityEvidenceIsSkipped) {
   std::string html;
   EXPECT_NO_THROW(html = RenderHtml(r));
   EXPECT_EQ(html.find("failing ops"), std::string::npos);
+}
+
+// The liveness check's evidence as the runner records it: every exit in a table, the meant ones
+// with who meant them, the others marked and quoting their panic lines (HTML-escaped).
+TEST(Report, HtmlListsTheProcessExitsOfTheLivenessCheck) {
+  verify::SupervisedProcess e1{"e1", "etcd", true, "", 11, 1, "/l/e1.log", {}};
+  e1.events.push_back({"exit",
+                       1'700'000'000'000,
+                       10,
+                       "killed by signal 9 (KILL)",
+                       true,
+                       "fault process/kill (KILL)",
+                       {},
+                       ""});
+  verify::SupervisedProcess e2{"e2", "etcd", true, "", 0, 0, "/l/e2.log", {}};
+  e2.events.push_back({"exit",
+                       1'700'000'001'000,
+                       20,
+                       "exited with status 2",
+                       false,
+                       "",
+                       {"panic: runtime error: <nil> map"},
+                       "..."});
+  verify::CheckResult lr = verify::CheckLiveness({e1, e2});
+  ASSERT_FALSE(lr.passed);
+  RunResult r = Sample();
+  r.checks.push_back({"LIVENESS", false, lr.passed, lr.summary, lr.evidence});
+  std::string html = RenderHtml(r);
+  EXPECT_NE(html.find("LIVENESS: process exits"), std::string::npos);
+  EXPECT_NE(html.find("meant by fault process/kill (KILL)"), std::string::npos);
+  EXPECT_NE(html.find("nobody meant it"), std::string::npos);
+  EXPECT_NE(html.find("panic: runtime error: &lt;nil&gt; map"), std::string::npos);
+  // JSON keeps the evidence for scripts.
+  auto j = ToJson(r);
+  EXPECT_EQ(j["checks"].back()["evidence"]["unexpected_exits"][0]["member"], "e2");
+  // A run without exits gets no table.
+  EXPECT_EQ(RenderHtml(Sample()).find("process exits"), std::string::npos);
 }
 
 }  // namespace

@@ -446,6 +446,34 @@ TEST(NativeLoader, WorkloadTrafficKinds) {
   EXPECT_THAT(checks.errors[1].message, HasSubstr("pastReads or kubernetes"));
 }
 
+TEST(NativeLoader, LivenessSerializableReadsAndExpiringLeases) {
+  std::string text = With("    kind: kv\n",
+                          "    kind: kv\n    serializableReadPercent: 30\n"
+                          "    leases: {ttl: 5s, keys: 1, expire: true}\n");
+  const std::string checks = "checks: [health, hashkv, Key-Diff]";
+  text.replace(text.find(checks), checks.size(),
+               "checks: [health, liveness, serializable-reads, leases]");
+  auto r = LoadString(text, "exp.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  const auto& e = r.experiments[0];
+  EXPECT_DOUBLE_EQ(e.workload().serializable_read_percent(), 30);
+  EXPECT_TRUE(e.workload().leases().expire());
+  ASSERT_EQ(e.checks_size(), 4);
+  EXPECT_EQ(e.checks(1), v1::LIVENESS);
+  EXPECT_EQ(e.checks(2), v1::SERIALIZABLE_READS);
+  // serializable-reads with no serializable read to judge, and a share beyond 100, are refused.
+  auto none =
+      LoadString(With("checks: [health, hashkv, Key-Diff]", "checks: [health, serializable-reads]"),
+                 "exp.yaml");
+  ASSERT_EQ(none.errors.size(), 1u) << All(none);
+  EXPECT_EQ(none.errors[0].path, "spec.checks[1]");
+  EXPECT_THAT(none.errors[0].message, HasSubstr("serializableReadPercent"));
+  auto over = LoadString(With("    kind: kv\n", "    kind: kv\n    serializableReadPercent: 150\n"),
+                         "exp.yaml");
+  ASSERT_EQ(over.errors.size(), 1u) << All(over);
+  EXPECT_EQ(over.errors[0].path, "spec.workload.serializableReadPercent");
+}
+
 TEST(NativeLoader, WorkloadTrafficErrorsNameTheField) {
   const std::string bad = R"(    kind: kv
     watchers:

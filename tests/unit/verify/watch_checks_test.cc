@@ -459,6 +459,49 @@ TEST(Leases, NoKeyOutlivesItsRevocationNorVanishesWhileItLives) {
   }
 }
 
+// A lease left to expire (the `expire` traffic): granted with TTL 10 s at 0, no keep-alive, no
+// revocation; its key read at `read_s`. Two TTLs plus 5 s after the grant's answer (a new leader
+// restarts every TTL) the key must be gone.
+HistoryBuilder ExpiringLease(int64_t read_s, bool found) {
+  HistoryBuilder b;
+  AdminOp grant;
+  grant.kind = AdminOp::Kind::kLeaseGrant;
+  grant.lease = 9;
+  grant.ttl = 10;
+  grant.invoke_ns = 0;
+  grant.return_ns = 1'000'000;
+  b.history().admin.push_back(grant);
+  b.Put(0, "/p/e", "x", 2000, 3000, 2).lease = 9;
+  b.Get(0, "/p/e", read_s * 1'000'000, read_s * 1'000'000 + 1000,
+        found ? std::optional<std::string>("x") : std::nullopt, 2, 2)
+      .lease = 9;
+  return b;
+}
+
+TEST(Leases, NoKeyOutlivesItsTtlByMoreThanOneMoreTtlAndTheSlack) {
+  // Still there a little after its TTL (etcd's expiry is not exact, a leader change restarts it).
+  EXPECT_TRUE(CheckLeases(ExpiringLease(12, true).history()).passed);
+  EXPECT_TRUE(CheckLeases(ExpiringLease(24, true).history()).passed);
+  // Gone after its TTL: fine; gone before it: vanished.
+  EXPECT_TRUE(CheckLeases(ExpiringLease(11, false).history()).passed);
+  EXPECT_FALSE(CheckLeases(ExpiringLease(8, false).history()).passed);
+  // Still there 30 s after the grant (the leader's clock stepped back: etcd#12291).
+  CheckResult late = CheckLeases(ExpiringLease(30, true).history());
+  EXPECT_FALSE(late.passed);
+  EXPECT_THAT(late.summary, HasSubstr("key /p/e was still there (read op 1 at revision 2) 19999 ms "
+                                      "after its lease 9's 10 s TTL ran out"));
+  EXPECT_EQ(late.evidence["expired_late"], 1);
+  // A revocation sent before the read leaves it to the revocation rule.
+  HistoryBuilder revoked = ExpiringLease(30, false);
+  AdminOp rv;
+  rv.kind = AdminOp::Kind::kLeaseRevoke;
+  rv.lease = 9;
+  rv.invoke_ns = 20'000'000'000;
+  rv.return_ns = 20'001'000'000;
+  revoked.history().admin.push_back(rv);
+  EXPECT_TRUE(CheckLeases(revoked.history()).passed);
+}
+
 TEST(PastReads, AReadAtAPastRevisionSeesThatRevision) {
   auto with_read = [](bool found, const std::string& value, int64_t mod) {
     HistoryBuilder b = Base();
