@@ -18,6 +18,8 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
+#include <future>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -1352,9 +1354,20 @@ namespace {
 
 // A daemon that died (the agent was SIGKILLed) leaves its mount answering ENOTCONN. statfs is
 // never served from the kernel's caches, so it reaches the daemon if there is one.
+//
+// A daemon that is alive but stopped (SIGSTOP, a debugger) or stuck never answers, and statfs
+// would hang the sweep — and with it the agent's start — for as long: the call runs on its own
+// thread and a mount that has not answered within two seconds counts as alive (someone serves it;
+// it is not ours to unmount). The waiting thread is left behind until the daemon answers.
 bool Alive(const std::string& mount_point) {
-  struct statvfs sv;
-  return ::statvfs(mount_point.c_str(), &sv) == 0;
+  auto answer = std::make_shared<std::promise<bool>>();
+  std::future<bool> got = answer->get_future();
+  std::thread([answer, mount_point] {
+    struct statvfs sv;
+    answer->set_value(::statvfs(mount_point.c_str(), &sv) == 0);
+  }).detach();
+  if (got.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return true;
+  return got.get();
 }
 
 bool Under(const std::string& path, const std::string& prefix) {
