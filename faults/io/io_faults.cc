@@ -229,9 +229,18 @@ class IoFaultImpl : public Fault {
       // counts it).
       Counters c = Observe();
       if (std::string late = DescribeLatenessCounters(c); !late.empty()) what += "; " + late;
-      if (auto rt = c.find("release_realtime"); rt != c.end()) {
-        what += rt->second != 0 ? "; release thread real-time" : "; release thread NOT real-time";
+      std::string release;
+      {
+        std::lock_guard lock(mu_);
+        if (auto ov = Overlay(); ov && rule_id_ != 0) {
+          try {
+            release = ov->State().release_scheduling();
+          } catch (const FaultError&) {
+            // The overlay process is gone: nothing is being released.
+          }
+        }
       }
+      if (!release.empty()) what += "; release thread " + release;
     }
     return what;
   }

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "faults/core/registry.h"
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
     slow = overlay.Arm(s);
     // What `faultline status` would say: the family's capability probe and the live thread.
     faultline::faults::Registry registry;
-    io::OverlayManager manager;
+    // Only the family's probe is asked: the manager never starts an overlay process here.
+    io::OverlayManager manager(std::filesystem::temp_directory_path());
     io::RegisterIoFaults(registry, manager);
     const bool probe = registry.Find("io")->Probe().at("realtime_release").first;
     printf("ready realtime=%d probe=%d detail=%s\n", overlay.ReleaseScheduling().realtime ? 1 : 0,

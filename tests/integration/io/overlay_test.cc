@@ -354,7 +354,8 @@ TEST_F(OverlayTest, FuseWorkersRealtimeOnlyWhenAsked) {
 // the caller's time beyond the delay, and so are its percentiles (within the counters' 1/32
 // bucket resolution). Exposed through the fault family as `faultline status` shows it.
 TEST_F(OverlayTest, DelayAccuracyCountersAgreeWithTheCaller) {
-  OverlayManager manager;
+  auto owned = Manager();  // the overlay is served by its own process, as in the agent
+  OverlayManager& manager = *owned;
   Registry registry;
   RegisterIoFaults(registry, manager);
   auto ov = manager.Mount(dir_);
