@@ -1,5 +1,6 @@
 #include "faults/io/io_faults.h"
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -225,41 +226,47 @@ class IoFaultImpl : public Fault {
     what +=
         " on " + methods + " of " + f_.mount() + "/" + (f_.path().empty() ? "**" : f_.path()) + pct;
     if (f_.action() == IoFault::LATENCY) {
-      // The user asked for a delay; say how exactly it is being served (the overlay process
-      // counts it).
-      Counters c = Observe();
+      // The user asked for a delay; say how exactly it is being served: the overlay process
+      // counts it and names its release thread's scheduling, both in one reply.
+      const std::optional<v1::OverlayReply> state = RuleState();
+      Counters c = CountersFrom(state);
       if (std::string late = DescribeLatenessCounters(c); !late.empty()) what += "; " + late;
-      std::string release;
-      {
-        std::lock_guard lock(mu_);
-        if (auto ov = Overlay(); ov && rule_id_ != 0) {
-          try {
-            release = ov->State().release_scheduling();
-          } catch (const FaultError&) {
-            // The overlay process is gone: nothing is being released.
-          }
-        }
-      }
+      const std::string release = state ? state->release_scheduling() : "";
       if (!release.empty()) what += "; release thread " + release;
     }
     return what;
   }
 
-  Counters Observe() const override {
+  Counters Observe() const override { return CountersFrom(RuleState()); }
+
+ private:
+  // The overlay process's state, its rules cut to this fault's, while the rule is armed there;
+  // nullopt when it is not (never armed, the overlay gone or remounted, the process not
+  // answering).
+  std::optional<v1::OverlayReply> RuleState() const {
     std::lock_guard lock(mu_);
-    Counters c{{"matched", 0}, {"acted", 0}};
-    if (rule_id_ == 0) return c;
+    if (rule_id_ == 0) return std::nullopt;
     auto ov = Overlay();
-    if (!ov) return c;
+    if (!ov) return std::nullopt;
     v1::OverlayReply state;
     try {
       state = ov->State();
     } catch (const FaultError&) {
-      return c;
+      return std::nullopt;
     }
+    auto* rules = state.mutable_rules();
+    rules->erase(std::remove_if(rules->begin(), rules->end(),
+                                [&](const v1::OverlayRule& r) { return r.id() != rule_id_; }),
+                 rules->end());
+    return state;
+  }
+
+  Counters CountersFrom(const std::optional<v1::OverlayReply>& reply) const {
+    Counters c{{"matched", 0}, {"acted", 0}};
+    if (!reply) return c;
+    const v1::OverlayReply& state = *reply;
     int64_t effect = 0;
     for (const auto& r : state.rules()) {
-      if (r.id() != rule_id_) continue;
       c["matched"] = r.matched();
       c["acted"] = r.acted();
       effect = r.effect();
@@ -291,7 +298,6 @@ class IoFaultImpl : public Fault {
     return c;
   }
 
- private:
   // The overlay this fault's rule lives in, if it still serves (same instance).
   std::shared_ptr<OverlayClient> Overlay() const {
     auto ov = manager_.Find(f_.mount());
