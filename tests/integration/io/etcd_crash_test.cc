@@ -7,6 +7,7 @@
 #include "controller/verify/client.h"
 #include "controller/verify/history_checks.h"
 #include "controller/verify/workload.h"
+#include "etcd_fixture.h"
 #include "faults/io/overlay.h"
 #include "io_test_util.h"
 
@@ -15,47 +16,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class EtcdCrashTest : public ::testing::Test {
+class EtcdCrashTest : public EtcdOnOverlayFixture {
  protected:
-  void SetUp() override {
-    if (::access("/usr/bin/etcd", X_OK) != 0) GTEST_SKIP() << "etcd-server is not installed";
-    tmp_ = std::make_unique<io_test::TempDir>("etcdcrash");
-    data_ = tmp_->path() / "data";
-    std::filesystem::create_directory(data_);
-    std::filesystem::permissions(data_, std::filesystem::perms::owner_all);
-    log_ = (tmp_->path() / "etcd.log").string();
-    port_ = io_test::FreePort();
-    client_ = "http://127.0.0.1:" + std::to_string(port_);
-    peer_ = "http://127.0.0.1:" + std::to_string(io_test::FreePort());
-    overlay_ = std::make_unique<Overlay>(data_);
-  }
-  void TearDown() override {
-    etcd_.reset();
-    overlay_.reset();
-    tmp_.reset();
-  }
+  EtcdCrashTest() : EtcdOnOverlayFixture("etcdcrash") {}
 
-  void StartEtcd(bool wait_healthy = true) {
-    etcd_ = std::make_unique<io_test::Child>(
-        std::vector<std::string>{"/usr/bin/etcd", "--name", "m1", "--data-dir", data_.string(),
-                                 "--listen-client-urls", client_, "--advertise-client-urls",
-                                 client_, "--listen-peer-urls", peer_,
-                                 "--initial-advertise-peer-urls", peer_, "--initial-cluster",
-                                 "m1=" + peer_, "--initial-cluster-state", "new"},
-        log_);
-    if (!wait_healthy) return;
-    ASSERT_TRUE(io_test::WaitFor(
-        [&] { return Ctl("endpoint health").find("is healthy") != std::string::npos; }, 30s))
-        << Tail();
-  }
-  std::string Ctl(const std::string& args) {
-    return io_test::Run("ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=" + client_ +
-                        " --command-timeout=3s " + args + " 2>&1");
-  }
-  std::string Tail() {
-    std::string log = io_test::Slurp(log_);
-    return log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
-  }
   std::shared_ptr<Rule> Arm(RuleKind kind, const std::string& glob, MethodMask methods = 0) {
     RuleSpec s;
     s.kind = kind;
@@ -111,13 +75,6 @@ class EtcdCrashTest : public ::testing::Test {
     }
     return {verify::CheckLostWrites(h), verify::CheckLinearizable(h)};
   }
-
-  std::unique_ptr<io_test::TempDir> tmp_;
-  std::filesystem::path data_;
-  std::string log_, client_, peer_;
-  int port_ = 0;
-  std::unique_ptr<Overlay> overlay_;
-  std::unique_ptr<io_test::Child> etcd_;
 };
 
 // etcd fdatasyncs its WAL before it acknowledges: a power cut loses nothing acknowledged.

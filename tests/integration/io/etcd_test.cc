@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "etcd_fixture.h"
 #include "faults/io/overlay.h"
 #include "io_test_util.h"
 
@@ -11,41 +12,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class EtcdOnOverlayTest : public ::testing::Test {
+class EtcdOnOverlayTest : public EtcdOnOverlayFixture {
  protected:
-  void SetUp() override {
-    if (::access("/usr/bin/etcd", X_OK) != 0) GTEST_SKIP() << "etcd-server is not installed";
-    tmp_ = std::make_unique<io_test::TempDir>("etcd");
-    data_ = tmp_->path() / "data";
-    std::filesystem::create_directory(data_);
-    std::filesystem::permissions(data_, std::filesystem::perms::owner_all);
-    log_ = (tmp_->path() / "etcd.log").string();
-    client_ = "http://127.0.0.1:" + std::to_string(io_test::FreePort());
-    peer_ = "http://127.0.0.1:" + std::to_string(io_test::FreePort());
-    overlay_ = std::make_unique<Overlay>(data_);
-  }
-  void TearDown() override {
-    etcd_.reset();  // before the overlay: etcd holds files open under it
-    overlay_.reset();
-    tmp_.reset();
-  }
+  EtcdOnOverlayTest() : EtcdOnOverlayFixture("etcd") {}
 
-  void StartEtcd() {
-    etcd_ = std::make_unique<io_test::Child>(
-        std::vector<std::string>{"/usr/bin/etcd", "--name", "m1", "--data-dir", data_.string(),
-                                 "--listen-client-urls", client_, "--advertise-client-urls",
-                                 client_, "--listen-peer-urls", peer_,
-                                 "--initial-advertise-peer-urls", peer_, "--initial-cluster",
-                                 "m1=" + peer_, "--initial-cluster-state", "new"},
-        log_);
-    ASSERT_TRUE(io_test::WaitFor(
-        [&] { return Ctl("endpoint health").find("is healthy") != std::string::npos; }, 30s))
-        << io_test::Slurp(log_);
-  }
-  std::string Ctl(const std::string& args, const std::string& timeout = "3s") {
-    return io_test::Run("ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=" + client_ +
-                        " --command-timeout=" + timeout + " " + args + " 2>&1");
-  }
   // Sum and count of etcd_disk_wal_fsync_duration_seconds from etcd's /metrics.
   std::pair<double, double> WalFsyncMetric() {
     std::string text = io_test::Run("curl -s " + client_ + "/metrics");
@@ -65,12 +35,6 @@ class EtcdOnOverlayTest : public ::testing::Test {
     more(s);
     return overlay_->Arm(s);
   }
-
-  std::unique_ptr<io_test::TempDir> tmp_;
-  std::filesystem::path data_;
-  std::string log_, client_, peer_;
-  std::unique_ptr<Overlay> overlay_;
-  std::unique_ptr<io_test::Child> etcd_;
 };
 
 TEST_F(EtcdOnOverlayTest, StartsServesAndSurvivesRestart) {
