@@ -148,7 +148,10 @@ TEST_F(ManagerConcurrencyTest, SlowRestartHoldsBackNoOtherFaultRenewalOrRecover)
     r.set_experiment_id("exp");
     return r;
   }());
-  EXPECT_EQ(restart.wait_for(0s), std::future_status::ready);
+  // Recover is woken by the Inject thread's final notify, which comes just before Inject
+  // returns and releases the lock; the future becomes ready only after that return, a moment
+  // later. What shows the wait is that the recover's answer names the restart as completed.
+  EXPECT_EQ(restart.wait_for(2s), std::future_status::ready);
   v1::FaultStatus done = restart.get();
   auto restart_took = Clock::now() - restart_start;
   EXPECT_EQ(done.state(), v1::FaultStatus::COMPLETED);
