@@ -43,8 +43,11 @@ class Host {
   // Attaches to the overlay processes a previous agent left serving (before the journal is
   // replayed: its IO faults are reverted through them). Returns what it found.
   std::vector<std::string> AttachOverlays() { return overlays_.Attach(); }
-  // --recover-only: ends every overlay process of this agent (after the journal was replayed).
-  std::vector<std::string> EndOverlays() { return overlays_.UnmountAll(); }
+  // --recover-only, after the journal was replayed (so no rule of a fault is left armed): ends
+  // the overlay processes nothing uses; one under a live process (etcd kept running by
+  // KillMode=process) keeps serving, rule-free, for the next agent to attach to, because an
+  // unmount under it would fail its next disk op.
+  std::vector<std::string> EndOverlays() { return overlays_.UnmountIdle(); }
   // Starts host services (managed processes) after the journal was replayed.
   void Start();
   void Stop();

@@ -211,20 +211,28 @@ char State(pid_t pid) {
 
 }  // namespace
 
-std::vector<pid_t> KillUsers(const std::string& mount, pid_t trigger_pid) {
+std::vector<pid_t> MountUsers(const std::string& mount, const std::set<pid_t>& except) {
   pid_t self = ::getpid();
-  pid_t own_group = ::getpgrp();
-  std::set<pid_t> pids;
-  if (trigger_pid > 0 && trigger_pid != self) pids.insert(trigger_pid);
+  std::vector<pid_t> out;
   if (DIR* d = ::opendir("/proc")) {
     while (struct dirent* e = ::readdir(d)) {
       char* end = nullptr;
       long pid = strtol(e->d_name, &end, 10);
       if (end == e->d_name || *end != 0 || pid == self) continue;
-      if (UsesMount(e->d_name, mount)) pids.insert(static_cast<pid_t>(pid));
+      if (except.contains(static_cast<pid_t>(pid))) continue;
+      if (UsesMount(e->d_name, mount)) out.push_back(static_cast<pid_t>(pid));
     }
     ::closedir(d);
   }
+  return out;
+}
+
+std::vector<pid_t> KillUsers(const std::string& mount, pid_t trigger_pid) {
+  pid_t self = ::getpid();
+  pid_t own_group = ::getpgrp();
+  std::set<pid_t> pids;
+  if (trigger_pid > 0 && trigger_pid != self) pids.insert(trigger_pid);
+  for (pid_t pid : MountUsers(mount)) pids.insert(pid);
   std::vector<pid_t> out;
   std::set<pid_t> groups;
   for (pid_t pid : pids) {

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -99,6 +100,8 @@ class UnsyncedLog {
 // process. A group is killed whole (kill(-pgid)) unless it is this process's own group, where
 // only the process is. Returns the pids signalled.
 std::vector<pid_t> KillUsers(const std::string& mount, pid_t trigger_pid);
+// Every process but this one (and `except`) holding a file, its cwd or its root under `mount`.
+std::vector<pid_t> MountUsers(const std::string& mount, const std::set<pid_t>& except = {});
 // True while `pid` exists and is not a zombie.
 bool Running(pid_t pid);
 // Waits until none of `pids` runs any more (gone or a zombie); false after `timeout_ms`.

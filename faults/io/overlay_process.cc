@@ -18,6 +18,7 @@
 #include "faults/core/duration.h"
 #include "faults/core/errors.h"
 #include "faults/core/lateness.h"
+#include "faults/io/crash.h"
 #include "faults/io/io_faults.h"
 #include "faults/io/spec.h"
 
@@ -574,6 +575,33 @@ std::vector<std::string> OverlayManager::Mounts() const {
 }
 
 std::vector<std::string> OverlayManager::Sweep() const { return SweepStaleMounts(Mounts()); }
+
+std::vector<std::string> OverlayManager::UnmountIdle() {
+  std::map<std::string, std::shared_ptr<OverlayClient>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.swap(overlays_);
+  }
+  std::vector<std::string> did;
+  for (auto& [dir, ov] : all) {
+    // The overlay process holds the backing directory itself: it is not a user.
+    std::vector<pid_t> users = MountUsers(ov->dir(), {ov->pid()});
+    if (users.empty()) {
+      ov->Stop();
+      did.push_back("ended the overlay process (pid " + std::to_string(ov->pid()) +
+                    "), nothing used " + dir);
+      continue;
+    }
+    std::string pids;
+    for (pid_t p : users) pids += (pids.empty() ? "" : ", ") + std::to_string(p);
+    did.push_back("left the overlay process (pid " + std::to_string(ov->pid()) + ") serving " +
+                  dir + " with " + std::to_string(ov->State().rules_size()) +
+                  " rule(s): in use by pid " + pids + "; the next agent attaches to it");
+    std::lock_guard lock(mu_);
+    overlays_[dir] = ov;
+  }
+  return did;
+}
 
 std::vector<std::string> OverlayManager::UnmountAll() {
   std::map<std::string, std::shared_ptr<OverlayClient>> all;

@@ -95,6 +95,8 @@ class OverlayClient {
 //   Unmount(dir) ends the overlay process; false if this manager has no overlay there.
 //   Find(dir)    the overlay at dir or nullptr; IO faults arm their rules through it.
 //   UnmountAll() ends every overlay process this manager knows.
+//   UnmountIdle() ends those no process uses and says why it left the others (--recover-only:
+//                 unmounting under a live etcd would fail its next disk op with ENOTCONN).
 class OverlayManager {
  public:
   explicit OverlayManager(std::filesystem::path socket_dir,
@@ -108,6 +110,7 @@ class OverlayManager {
   // Sweeps faultline mounts this manager does not own (see SweepStaleMounts).
   std::vector<std::string> Sweep() const;
   std::vector<std::string> UnmountAll();
+  std::vector<std::string> UnmountIdle();
 
  private:
   static std::string Key(const std::filesystem::path& dir);

@@ -1,8 +1,11 @@
 // faultline-agent as a real process: faults measured from /proc, crashes by SIGKILL.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -149,6 +152,88 @@ TEST_F(AgentTest, RecoverOnlyEndsTheOverlayProcessACrashedAgentLeft) {
   std::string kept;
   std::ifstream(data / "written-after-the-crash") >> kept;
   EXPECT_EQ(kept, "kept");
+}
+
+// An overlay that a live process still uses (etcd, which KillMode=process keeps running across
+// an agent crash) is not unmounted by --recover-only: that would fail the process's next disk op
+// with ENOTCONN. The crashed agent's fault is reverted (the fsync it delayed by 300 ms is fast
+// again, timed from outside), the overlay keeps serving, and the next agent attaches to it.
+TEST_F(AgentTest, RecoverOnlyLeavesAnOverlayInUseServingWithoutItsRules) {
+  auto data = dir_.path() / "data";
+  std::filesystem::create_directories(data);
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  v1::OverlayResponse mounted;
+  {
+    grpc::ClientContext ctx;
+    v1::OverlayRequest req;
+    req.set_dir(data.string());
+    ASSERT_TRUE(stub->MountOverlay(&ctx, req, &mounted).ok());
+  }
+  ASSERT_EQ(mounted.overlays_size(), 1);
+  pid_t overlay_pid = mounted.overlays(0).pid();
+  // Whatever fails below, the overlay process (started for this test) ends and the mount goes.
+  struct EndOverlay {
+    pid_t pid;
+    std::string dir;
+    ~EndOverlay() {
+      if (StateOf(pid) != '?') ::kill(pid, SIGTERM);
+      WaitFor([&] { return StateOf(pid) == '?' || StateOf(pid) == 'Z'; }, 5s);
+      if (MountedAt(dir)) ::umount2(dir.c_str(), MNT_DETACH);
+    }
+  } end_overlay{overlay_pid, data.string()};
+  // The user: holds a file under the overlay open, as etcd holds its WAL.
+  { std::ofstream(data / "wal") << "x"; }
+  Subprocess user({"/bin/sh", "-c", "exec 3<" + (data / "wal").string() + "; exec sleep 120"});
+  ASSERT_TRUE(WaitFor([&] { return StateOf(user.pid()) == 'S'; }, 2s));
+  v1::InjectRequest req;
+  auto* io = req.mutable_spec()->mutable_io();
+  io->set_action(v1::IoFault::LATENCY);
+  io->set_mount(data.string());
+  io->set_path("wal");
+  io->add_methods("fsync");
+  faults::ToProto(300ms, io->mutable_delay());
+  faults::ToProto(10min, req.mutable_lease());
+  v1::InjectResponse resp;
+  ASSERT_TRUE(Inject(*stub, req, &resp).ok());
+  auto timed_fsync = [&] {
+    int fd = ::open((data / "wal").c_str(), O_WRONLY);
+    EXPECT_GE(fd, 0);
+    auto t0 = std::chrono::steady_clock::now();
+    ::fsync(fd);
+    auto took = std::chrono::steady_clock::now() - t0;
+    ::close(fd);
+    return took;
+  };
+  EXPECT_GE(timed_fsync(), 290ms) << "the fault is armed";
+
+  agent.Crash();
+  Subprocess recover({Binary("agent/faultline-agent"), "--state-dir",
+                      (dir_.path() / "state").string(), "--recover-only"});
+  int status = recover.Stop(0, 20s);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(MountedAt(data.string())) << "unmounted under a live user";
+  EXPECT_NE(StateOf(overlay_pid), '?');
+  EXPECT_LT(timed_fsync(), 150ms) << "the crashed agent's fault is still armed";
+  std::string read_back;
+  std::ifstream(data / "wal") >> read_back;
+  EXPECT_EQ(read_back, "x");
+
+  // The next agent attaches to it; once nothing uses it, --recover-only ends it.
+  agent.Restart();
+  EXPECT_NE(agent.log().find("attached to the overlay process (pid " + std::to_string(overlay_pid)),
+            std::string::npos)
+      << agent.log();
+  agent.Crash();
+  user.Stop(SIGKILL, 2s);
+  Subprocess again({Binary("agent/faultline-agent"), "--state-dir",
+                    (dir_.path() / "state").string(), "--recover-only"});
+  status = again.Stop(0, 20s);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_FALSE(MountedAt(data.string()));
+  EXPECT_TRUE(
+      WaitFor([&] { return StateOf(overlay_pid) == '?' || StateOf(overlay_pid) == 'Z'; }, 5s));
 }
 
 TEST_F(AgentTest, LapsedDurationResumesOnTime) {

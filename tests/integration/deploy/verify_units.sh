@@ -13,4 +13,10 @@ for unit in faultline-agent faultline-controller; do
 done
 systemd-analyze verify "$tmp"/*.service
 grep -q 'ExecStopPost=.*--recover-only' "$tmp/faultline-agent.service"
+# Release threads and FUSE workers need SCHED_FIFO: RestrictRealtime would refuse it to the agent
+# and every overlay process it starts.
+if grep -q '^RestrictRealtime=yes' "$tmp/faultline-agent.service"; then
+  echo "faultline-agent.service: RestrictRealtime=yes forbids the real-time release threads" >&2
+  exit 1
+fi
 echo "units verified"
