@@ -128,11 +128,20 @@ int CreateIfb(Rtnl& nl, const std::string& name) {
   if (err < 0 && err != -NLE_EXIST) Fail("create ifb " + name, err);
   const int index = nl.IfIndex(name);
   if (index == 0) throw FaultError("tc: ifb " + name + " vanished after creation");
-  Link up(rtnl_link_alloc());
-  rtnl_link_set_ifindex(up.p, index);
-  rtnl_link_set_flags(up.p, IFF_UP);
-  if (int e = rtnl_link_change(nl.sock(), up.p, up.p, 0); e < 0) Fail("set " + name + " up", e);
+  SetLinkUp(nl, index, true);
   return index;
+}
+
+void SetLinkUp(Rtnl& nl, int ifindex, bool up) {
+  Link l(rtnl_link_alloc());
+  rtnl_link_set_ifindex(l.p, ifindex);
+  if (up) {
+    rtnl_link_set_flags(l.p, IFF_UP);
+  } else {
+    rtnl_link_unset_flags(l.p, IFF_UP);
+  }
+  if (int e = rtnl_link_change(nl.sock(), l.p, l.p, 0); e < 0)
+    Fail(std::string("set link ") + std::to_string(ifindex) + (up ? " up" : " down"), e);
 }
 
 bool AddClsact(Rtnl& nl, int ifindex) {
