@@ -328,4 +328,23 @@ QdiscStats RootQdiscStats(Rtnl& nl, int ifindex) {
   return st;
 }
 
+std::vector<std::string> QdiscKinds(Rtnl& nl, int ifindex) {
+  nl_cache* cache = nullptr;
+  if (int err = rtnl_qdisc_alloc_cache(nl.sock(), &cache); err < 0) Fail("list qdiscs", err);
+  struct Arg {
+    int ifindex;
+    std::vector<std::string> kinds;
+  } arg{ifindex, {}};
+  nl_cache_foreach(
+      cache,
+      [](nl_object* o, void* p) {
+        auto* a = static_cast<Arg*>(p);
+        auto* tc = TC_CAST(o);
+        if (rtnl_tc_get_ifindex(tc) == a->ifindex) a->kinds.push_back(rtnl_tc_get_kind(tc));
+      },
+      &arg);
+  nl_cache_free(cache);
+  return arg.kinds;
+}
+
 }  // namespace faultline::faults::net

@@ -63,5 +63,7 @@ struct QdiscStats {
   int64_t packets = 0, drops = 0, backlog = 0;
 };
 QdiscStats RootQdiscStats(Rtnl& nl, int ifindex);
+// Kinds of every qdisc on `ifindex` ("tbf", "clsact", ...), for checks from outside a fault.
+std::vector<std::string> QdiscKinds(Rtnl& nl, int ifindex);
 
 }  // namespace faultline::faults::net
