@@ -7,14 +7,15 @@
 // the CPU the stress workers really got (from /proc, against the 100% asked).
 //
 //   delay_accuracy_bench [--dir /var/tmp/x] [--io-samples 300] [--net-samples 1000]
-//                        [--spin-us 0] [--probe-fifo] [--boost-stress] [--rt-workers]
+//                        [--spin-us 0] [--probe-fifo] [--boost-stress] [--workers MODE]
 //                        [--phases idle,stress]
 // --probe-fifo runs the probing threads (the fdatasync caller, the echo client; not the echo
 // server) at SCHED_FIFO too, which takes the caller's own wake-up out of the figure: what remains
 // is faultline's. Without it the caller is an ordinary task, like etcd.
 // --boost-stress gives the stress workers' autogroups nice -20 from outside, so that on a host
 // shared with other builds they really take 100% of every core (as asked), not a fair share.
-// --rt-workers mounts the overlay with Overlay::Options::realtime_workers.
+// --workers ordinary|while-delaying|realtime: Overlay::Options::workers (default while-delaying,
+// as the agent mounts it; `ordinary` measures the workers without real-time priority).
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -89,11 +90,11 @@ void Print(const Row& r, const std::string& phase) {
 }
 
 std::vector<Row> IoRows(const fs::path& dir, int samples, int64_t spin_ns, bool fifo,
-                        bool rt_workers) {
+                        io::Overlay::Options::Workers workers) {
   std::vector<Row> rows;
   io::Overlay::Options opt;
   opt.release_spin_ns = spin_ns;
-  opt.realtime_workers = rt_workers;
+  opt.workers = workers;
   io::Overlay overlay(dir, opt);
   MakeFifo(fifo);
   int fd = ::open((dir / "lat.dat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -217,7 +218,7 @@ int main(int argc, char** argv) {
   int64_t spin_ns = 0;
   bool fifo = false;
   bool boost = false;
-  bool rt_workers = false;
+  auto workers = io::Overlay::Options::Workers::kWhileDelaying;
   std::vector<std::string> phases = {"idle", "stress"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -231,8 +232,13 @@ int main(int argc, char** argv) {
       spin_ns = std::stoll(argv[++i]) * 1000;
     } else if (a == "--probe-fifo") {
       fifo = true;
-    } else if (a == "--rt-workers") {
-      rt_workers = true;
+    } else if (a == "--workers" && i + 1 < argc) {
+      auto w = io::ParseWorkers(argv[++i]);
+      if (!w) {
+        std::fprintf(stderr, "--workers: one of ordinary, while-delaying, realtime\n");
+        return 2;
+      }
+      workers = *w;
     } else if (a == "--boost-stress") {
       boost = true;
     } else if (a == "--phases" && i + 1 < argc) {
@@ -248,7 +254,7 @@ int main(int argc, char** argv) {
   const int cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("%d CPUs, spin %lld us, probes %s, FUSE workers %s, release threads: %s\n\n", cpus,
               static_cast<long long>(spin_ns / 1000), fifo ? "SCHED_FIFO 5" : "SCHED_OTHER",
-              rt_workers ? "SCHED_FIFO 5" : "SCHED_OTHER",
+              std::string(io::WorkersName(workers)).c_str(),
               faultline::sys::ProbeRealtime().detail.c_str());
   std::printf(
       "| delay | host | load avg (1/5/15 min) | samples | error p50 ms | error p99 ms | error max "
@@ -292,7 +298,7 @@ int main(int argc, char** argv) {
                  : "idle";
     Print(FloorRow(net_samples), host);
     fs::create_directories(dir / ("io-" + phase));
-    for (const auto& r : IoRows(dir / ("io-" + phase), io_samples, spin_ns, fifo, rt_workers))
+    for (const auto& r : IoRows(dir / ("io-" + phase), io_samples, spin_ns, fifo, workers))
       Print(r, host);
     Print(NetRow(net_samples, spin_ns, fifo), host);
     if (stressed) {

@@ -108,14 +108,29 @@ std::string FindTool(const std::string& given, const std::string& file, const st
     candidates.push_back("/usr/sbin/" + file);
     candidates.push_back("/usr/local/sbin/" + file);
   }
+  // A binary that is there but did not answer (killed at the deadline, or by a signal) is not
+  // "absent": on a host loaded enough to stall a --help for 30 s the lab would otherwise come up
+  // quietly without agents, and every later inject would fail far from the cause.
+  std::vector<std::string> unanswered;
   for (const auto& c : candidates) {
     if (::access(c.c_str(), X_OK) != 0) continue;
-    auto help = RunCommand({c, "--help"}, std::chrono::seconds(5));
+    auto help = RunCommand({c, "--help"}, std::chrono::seconds(30));
     if (help.out.find(needs) != std::string::npos) return fs::weakly_canonical(c).string();
+    if (help.exit_code < 0) {
+      unanswered.push_back(c);
+      continue;
+    }
     if (!given.empty()) {
       throw faults::ValidationError(
           {{option, c + " does not support " + needs + " (" + too_old + ")"}});
     }
+  }
+  if (!unanswered.empty()) {
+    throw faults::ValidationError(
+        {{option, unanswered.front() +
+                      " did not answer `--help` within 30 s (killed or stuck; is the host "
+                      "overloaded?); give a working one with " +
+                      option}});
   }
   if (!given.empty())
     throw faults::ValidationError({{option, given + " is not an executable file"}});

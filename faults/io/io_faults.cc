@@ -233,6 +233,9 @@ class IoFaultImpl : public Fault {
       if (std::string late = DescribeLatenessCounters(c); !late.empty()) what += "; " + late;
       const std::string release = state ? state->release_scheduling() : "";
       if (!release.empty()) what += "; release thread " + release;
+      if (state && !state->workers_scheduling().empty()) {
+        what += "; FUSE workers " + state->workers_scheduling();
+      }
     }
     return what;
   }
@@ -278,6 +281,7 @@ class IoFaultImpl : public Fault {
         late.max_ns = r.late_max_ns();
         Lateness::AddCounters(late, c);
         c["release_realtime"] = state.release_realtime() ? 1 : 0;
+        c["workers_realtime"] = state.workers_realtime() ? 1 : 0;
       }
     }
     c["overlay_crashes"] = state.crashes();

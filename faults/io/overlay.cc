@@ -42,6 +42,9 @@ namespace {
 constexpr double kCacheTimeout = 86400.0;
 
 constexpr uint64_t kDirectBit = uint64_t{1} << 32;
+// Real-time FUSE workers run below the release thread, which must always be able to preempt
+// them to send a reply on time.
+constexpr int kWorkerPriority = sys::kReleasePriority / 2;
 
 struct Inode {
   int fd = -1;  // O_PATH
@@ -137,6 +140,52 @@ struct Overlay::Impl {
   int64_t crashes = 0;
   std::string last_crash;
 
+  // FUSE workers (Options::workers). libfuse makes them itself and gives no hook, so they are
+  // found by their thread name, unique to this overlay (`worker_name`, inherited from the loop
+  // thread), and moved between policies as delaying rules come and go. They never exit while
+  // the session runs (idle workers are kept), so a listed tid stays theirs. A worker spawned
+  // while the set was being moved may carry the old policy: each worker also puts itself on the
+  // set's policy at its first request.
+  Overlay::Options::Workers worker_mode = Overlay::Options::Workers::kWhileDelaying;
+  std::string worker_name;
+  mutable std::mutex workers_mu;
+  bool workers_realtime = false;  // the policy the set is on (or was asked for, if refused)
+  std::string workers_error;      // why SCHED_FIFO was refused, when it was
+
+  void Enrol() {
+    thread_local const Impl* enrolled = nullptr;
+    if (enrolled == this) return;
+    enrolled = this;
+    std::lock_guard lock(workers_mu);
+    SetPolicy(static_cast<pid_t>(::gettid()), workers_realtime);
+  }
+  // Under workers_mu.
+  void SetPolicy(pid_t tid, bool realtime) {
+    sched_param p{};
+    p.sched_priority = realtime ? kWorkerPriority : 0;
+    if (::sched_setscheduler(tid, realtime ? SCHED_FIFO : SCHED_OTHER, &p) != 0 && realtime) {
+      workers_error = strerror(errno);
+    }
+  }
+  std::vector<pid_t> WorkerTids() const {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+      std::ifstream comm(e.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name == worker_name) out.push_back(static_cast<pid_t>(std::stoi(e.path().filename())));
+    }
+    return out;
+  }
+  void SetWorkersRealtime(bool realtime) {
+    std::lock_guard lock(workers_mu);
+    if (realtime == workers_realtime) return;
+    workers_realtime = realtime;
+    workers_error.clear();
+    for (pid_t tid : WorkerTids()) SetPolicy(tid, realtime);
+  }
+
   Inode* Get(fuse_ino_t ino) {
     return ino == FUSE_ROOT_ID ? &root : reinterpret_cast<Inode*>(static_cast<uintptr_t>(ino));
   }
@@ -158,6 +207,7 @@ struct Overlay::Impl {
   }
 
   Decision Check(Method m, Inode* in, const char* child = nullptr) {
+    Enrol();
     if (!armed.load(std::memory_order_relaxed)) return {};
     auto set = rules.load(std::memory_order_acquire);
     if ((set->methods & Bit(m)) == 0) return {};
@@ -327,10 +377,12 @@ struct Overlay::Impl {
   void Publish(std::vector<std::shared_ptr<Rule>> list) {
     auto set = std::make_shared<RuleSet>();
     bool track = false;
+    bool delaying = false;
     uint64_t limit = UINT64_MAX;
     for (auto& r : list) {
       set->methods |= r->spec().methods;
       auto kind = r->spec().kind;
+      if (kind == RuleKind::kLatency || r->spec().delay.count() > 0) delaying = true;
       if (kind == RuleKind::kLoseUnsynced || kind == RuleKind::kTornSequence) {
         track = true;
         limit = std::min(limit, r->spec().max_unsynced_bytes);
@@ -344,6 +396,7 @@ struct Overlay::Impl {
     armed.store(any, std::memory_order_release);
     tracking.store(track, std::memory_order_release);
     if (!track) unsynced.Clear();
+    if (worker_mode == Overlay::Options::Workers::kWhileDelaying) SetWorkersRealtime(delaying);
   }
 
   // Opens wait while a crash rolls files back, so a restarted process never reads the state
@@ -1179,6 +1232,10 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   Impl& s = *impl_;
   s.delays = std::make_unique<ReleaseQueue>(ReleaseQueue::Options{options.release_spin_ns});
   s.xattr = options.xattr;
+  s.worker_mode = options.workers;
+  // comm holds 15 characters: the common prefix and four of this mount's own.
+  s.worker_name = "fl-io-fuse-" + s.instance.substr(0, 4);
+  s.workers_realtime = options.workers == Options::Workers::kRealtime;
   std::error_code ec;
   s.dir = std::filesystem::canonical(dir, ec);
   if (ec) throw FaultError("overlay " + dir.string() + ": " + ec.message());
@@ -1229,10 +1286,10 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   fuse_loop_cfg_set_max_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
   // Keep idle workers instead of destroying and re-creating threads between bursts.
   fuse_loop_cfg_set_idle_threads(s.loop_cfg, static_cast<unsigned>(options.max_threads));
-  s.loop = std::thread([&s, rt = options.realtime_workers] {
-    // libfuse's workers inherit this thread's name and policy.
-    pthread_setname_np(pthread_self(), "fl-io-fuse");
-    if (rt) sys::MakeThreadRealtime(sys::kReleasePriority / 2, 0);
+  s.loop = std::thread([&s, rt = s.workers_realtime] {
+    // libfuse's workers inherit this thread's name and policy (and enrol at their first request).
+    pthread_setname_np(pthread_self(), s.worker_name.c_str());
+    if (rt) sys::MakeThreadRealtime(kWorkerPriority, 0);
     fuse_session_loop_mt(s.se, s.loop_cfg);
     std::lock_guard lock(s.loop_mu);
     s.loop_done = true;
@@ -1275,10 +1332,47 @@ Overlay::~Overlay() {
 
 const std::filesystem::path& Overlay::dir() const { return impl_->dir; }
 const std::string& Overlay::instance() const { return impl_->instance; }
+const std::string& Overlay::worker_thread_name() const { return impl_->worker_name; }
 const sys::ThreadScheduling& Overlay::ReleaseScheduling() const {
   return impl_->delays->scheduling();
 }
 const Lateness& Overlay::ReleaseLateness() const { return impl_->delays->lateness(); }
+
+sys::ThreadScheduling Overlay::WorkerScheduling() const {
+  const Impl& s = *impl_;
+  std::lock_guard lock(s.workers_mu);
+  sys::ThreadScheduling out;
+  out.realtime = s.workers_realtime && s.workers_error.empty();
+  out.policy = out.realtime ? SCHED_FIFO : SCHED_OTHER;
+  out.priority = out.realtime ? kWorkerPriority : 0;
+  out.detail = out.realtime ? "SCHED_FIFO " + std::to_string(kWorkerPriority) : "SCHED_OTHER";
+  if (s.workers_realtime && !s.workers_error.empty()) {
+    out.detail += " (SCHED_FIFO refused: " + s.workers_error + ")";
+  }
+  out.detail += " (" + std::string(WorkersName(s.worker_mode)) + ", " +
+                std::to_string(s.WorkerTids().size()) + " threads " + s.worker_name + ")";
+  return out;
+}
+
+std::string_view WorkersName(Overlay::Options::Workers w) {
+  switch (w) {
+    case Overlay::Options::Workers::kOrdinary:
+      return "ordinary";
+    case Overlay::Options::Workers::kWhileDelaying:
+      return "while-delaying";
+    case Overlay::Options::Workers::kRealtime:
+      return "realtime";
+  }
+  return "?";
+}
+
+std::optional<Overlay::Options::Workers> ParseWorkers(std::string_view name) {
+  for (auto w : {Overlay::Options::Workers::kOrdinary, Overlay::Options::Workers::kWhileDelaying,
+                 Overlay::Options::Workers::kRealtime}) {
+    if (WorkersName(w) == name) return w;
+  }
+  return std::nullopt;
+}
 
 std::shared_ptr<Rule> Overlay::Arm(RuleSpec spec) {
   std::shared_ptr<Rule> rule;

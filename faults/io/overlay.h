@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "faults/io/rules.h"
@@ -44,10 +45,16 @@ class Overlay {
     // The release thread of delayed replies wakes this long before a deadline and spins the
     // rest; 0 (default): the absolute timer alone. For measuring whether spinning pays.
     int64_t release_spin_ns = 0;
-    // FUSE workers at SCHED_FIFO 5 (below the release thread) where permitted. Off by default:
-    // it takes host load out of the time a request waits for a worker (measured in bench/delay),
-    // but runs every passthrough op of the target at real-time priority.
-    bool realtime_workers = false;
+    // How the FUSE workers are scheduled. A delayed request first waits for a worker to pick
+    // it up, so on a busy host an ordinary worker adds the host's scheduling latency to every
+    // injected delay (bench/delay: p99 +0.85 ms real-time vs tens of ms ordinary, under full
+    // CPU stress). Real-time workers (SCHED_FIFO, below the release thread) also run the
+    // target's passthrough ops at real-time priority, which is only worth it while a delay is
+    // being measured: kWhileDelaying (default) moves them to SCHED_FIFO while a rule that
+    // delays replies is armed and back when the last one goes; kRealtime: always; kOrdinary:
+    // never. Where SCHED_FIFO is refused the workers stay ordinary and WorkerScheduling says why.
+    enum class Workers { kOrdinary, kWhileDelaying, kRealtime };
+    Workers workers = Workers::kWhileDelaying;
   };
   explicit Overlay(const std::filesystem::path& dir);
   Overlay(const std::filesystem::path& dir, Options options);
@@ -58,6 +65,9 @@ class Overlay {
   const std::filesystem::path& dir() const;
   // Distinguishes this mount from a later one at the same directory (journal State()).
   const std::string& instance() const;
+  // The FUSE workers' thread name ("fl-io-fuse-" and four characters of this mount's own), as
+  // `ps -L` shows them.
+  const std::string& worker_thread_name() const;
 
   // Arms a rule at once, without remounting; returns it (its id names it for Disarm). Cached
   // pages and attributes of the files it matches are dropped so it takes effect immediately.
@@ -81,6 +91,8 @@ class Overlay {
   // How the thread that sends delayed replies is scheduled (SCHED_FIFO, or the fallback and
   // why), and how late it sent them across every rule. Each rule counts its own too.
   const sys::ThreadScheduling& ReleaseScheduling() const;
+  // How the FUSE workers are scheduled now (Options::workers), with the mode in `detail`.
+  sys::ThreadScheduling WorkerScheduling() const;
   const Lateness& ReleaseLateness() const;
 
   // Internals (the FUSE callbacks live in overlay.cc).
@@ -89,6 +101,10 @@ class Overlay {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// "ordinary", "while-delaying", "realtime" (the faultline-overlay --workers values) and back.
+std::string_view WorkersName(Overlay::Options::Workers w);
+std::optional<Overlay::Options::Workers> ParseWorkers(std::string_view name);
 
 // A faultline FUSE mount found in /proc/self/mountinfo.
 struct MountEntry {

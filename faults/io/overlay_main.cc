@@ -1,4 +1,5 @@
 // faultline-overlay --dir DIR --socket PATH [--ready-fd N] [--max-threads N] [--xattr]
+//                   [--workers ordinary|while-delaying|realtime]
 // Serves one faultline IO overlay over DIR in a process of its own, controlled by the agent over
 // the unix socket PATH (faults/io/overlay_process.h), so the overlay outlives its agent. Started
 // by the agent; runs until the agent asks it to stop, or SIGTERM/SIGINT.
@@ -23,6 +24,16 @@ int main(int argc, char** argv) {
       o.overlay.max_threads = std::atoi(argv[++i]);
     } else if (a == "--xattr") {
       o.overlay.xattr = true;
+    } else if (a == "--workers" && has_value) {
+      auto w = faultline::faults::io::ParseWorkers(argv[++i]);
+      if (!w) {
+        std::fprintf(stderr,
+                     "faultline-overlay: --workers: \"%s\" is not one of ordinary, "
+                     "while-delaying, realtime\n",
+                     argv[i]);
+        return 2;
+      }
+      o.overlay.workers = *w;
     } else {
       std::fprintf(stderr, "faultline-overlay: unknown argument \"%s\"\n", a.c_str());
       return 2;
@@ -31,7 +42,7 @@ int main(int argc, char** argv) {
   if (o.dir.empty() || o.socket.empty() || o.overlay.max_threads <= 0) {
     std::fprintf(stderr,
                  "usage: faultline-overlay --dir DIR --socket PATH [--ready-fd N] "
-                 "[--max-threads N] [--xattr]\n");
+                 "[--max-threads N] [--xattr] [--workers ordinary|while-delaying|realtime]\n");
     return 2;
   }
   return faultline::faults::io::ServeOverlay(o);

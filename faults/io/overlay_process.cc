@@ -192,6 +192,9 @@ class Server {
     const sys::ThreadScheduling& release = overlay_->ReleaseScheduling();
     out.set_release_realtime(release.realtime);
     out.set_release_scheduling(release.detail);
+    const sys::ThreadScheduling workers = overlay_->WorkerScheduling();
+    out.set_workers_realtime(workers.realtime);
+    out.set_workers_scheduling(workers.detail);
   }
 
   std::unique_ptr<Overlay> overlay_;
@@ -345,6 +348,8 @@ std::shared_ptr<OverlayClient> OverlayClient::Spawn(const fs::path& dir, const f
       "--socket", socket.string(), "--ready-fd",
       "3",        "--max-threads", std::to_string(options.max_threads)};
   if (options.xattr) argv.push_back("--xattr");
+  argv.push_back("--workers");
+  argv.emplace_back(WorkersName(options.workers));
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);

@@ -326,27 +326,51 @@ TEST_F(OverlayTest, ReleaseThreadIsRealtimeSeenFromProc) {
       << overlay_->ReleaseScheduling().detail;
 }
 
-// FUSE workers are ordinary tasks unless the overlay is mounted with realtime_workers; then
-// every worker (named after the loop thread they come from) is SCHED_FIFO below the release
-// thread.
-TEST_F(OverlayTest, FuseWorkersRealtimeOnlyWhenAsked) {
-  Mount();
-  Write("a", "x");  // at least one worker has served a request
-  auto workers = testing::ThreadsNamed(::getpid(), "fl-io-fuse");
-  ASSERT_FALSE(workers.empty());
-  for (const auto& w : workers) EXPECT_EQ(w.policy, SCHED_OTHER) << w.tid;
+// FUSE workers' policy as /proc shows it, per mode. A delayed request waits for a worker before
+// its delay starts, so in the default mode the workers are SCHED_FIFO (below the release thread)
+// exactly while a rule that delays replies is armed; `ordinary` never, `realtime` always.
+TEST_F(OverlayTest, FuseWorkersRealtimeWhileADelayRuleIsArmed) {
+  auto policies = [&] {
+    std::set<int> out;
+    for (const auto& w : testing::ThreadsNamed(::getpid(), overlay_->worker_thread_name())) {
+      out.insert(w.policy == SCHED_FIFO ? w.rt_priority : -1);
+    }
+    return out;
+  };
+  const std::set<int> ordinary = {-1}, realtime = {sys::kReleasePriority / 2};
+  Mount();          // default: while-delaying
+  Write("a", "x");  // the workers libfuse started have served
+  ASSERT_FALSE(policies().empty());
+  EXPECT_EQ(policies(), ordinary);
+  EXPECT_FALSE(overlay_->WorkerScheduling().realtime);
+  auto errno_rule = Arm(RuleKind::kErrno, "nothing-matches", Bit(Method::kRead));
+  EXPECT_EQ(policies(), ordinary) << "an errno rule delays nothing";
+  auto delay = [](RuleSpec& r) { r.delay = std::chrono::milliseconds(5); };
+  auto rule = Arm(RuleKind::kLatency, "nothing-matches", Bit(Method::kFsync), delay);
+  EXPECT_EQ(policies(), realtime);
+  EXPECT_TRUE(overlay_->WorkerScheduling().realtime) << overlay_->WorkerScheduling().detail;
+  // Workers that serve while it is armed are on it too.
+  for (int i = 0; i < 20; ++i) Write("b" + std::to_string(i), "y");
+  EXPECT_EQ(policies(), realtime);
+  ASSERT_TRUE(overlay_->Disarm(rule->id()));
+  EXPECT_EQ(policies(), ordinary);
+  EXPECT_NE(overlay_->WorkerScheduling().detail.find("while-delaying"), std::string::npos);
+  overlay_->Disarm(errno_rule->id());
+
   overlay_.reset();
   Overlay::Options o;
-  o.realtime_workers = true;
+  o.workers = Overlay::Options::Workers::kOrdinary;
   Mount(o);
-  Write("b", "y");
-  EXPECT_EQ(Read("b"), "y");
-  workers = testing::ThreadsNamed(::getpid(), "fl-io-fuse");
-  ASSERT_FALSE(workers.empty());
-  for (const auto& w : workers) {
-    EXPECT_EQ(w.policy, SCHED_FIFO) << w.tid;
-    EXPECT_EQ(w.rt_priority, sys::kReleasePriority / 2) << w.tid;
-  }
+  rule = Arm(RuleKind::kLatency, "nothing-matches", Bit(Method::kFsync), delay);
+  Write("c", "z");
+  EXPECT_EQ(policies(), ordinary);
+
+  overlay_.reset();
+  o.workers = Overlay::Options::Workers::kRealtime;
+  Mount(o);
+  Write("d", "w");
+  EXPECT_EQ(Read("d"), "w");
+  EXPECT_EQ(policies(), realtime);
 }
 
 // The fault's own accuracy counters against a caller timing its fdatasync: a reply cannot go
@@ -386,6 +410,8 @@ TEST_F(OverlayTest, DelayAccuracyCountersAgreeWithTheCaller) {
   auto c = fault->Observe();
   EXPECT_EQ(c["late_samples"], kOps);
   EXPECT_EQ(c["release_realtime"], 1);
+  // The overlay process put its FUSE workers on SCHED_FIFO while this latency rule is armed.
+  EXPECT_EQ(c["workers_realtime"], 1);
   const double p50 = excess[kOps / 2 - 1], p99 = excess[kOps - 1], max = excess.back();
   const double slack_ms = 0.05;
   EXPECT_LE(c["late_p50_us"] / 1000.0, p50 * 1.04 + slack_ms) << "caller p50 excess " << p50;
@@ -398,6 +424,7 @@ TEST_F(OverlayTest, DelayAccuracyCountersAgreeWithTheCaller) {
       p99, max, c["late_p50_us"] / 1000.0, c["late_p99_us"] / 1000.0, c["late_max_us"] / 1000.0);
   const std::string d = fault->Describe();
   EXPECT_NE(d.find(std::to_string(kOps) + " released, late p50 "), std::string::npos) << d;
+  EXPECT_NE(d.find("FUSE workers SCHED_FIFO 5 (while-delaying"), std::string::npos) << d;
   EXPECT_NE(d.find("release thread SCHED_FIFO 10"), std::string::npos) << d;
   EXPECT_EQ(DescribeLatenessCounters(c).rfind("delay accuracy: " + std::to_string(kOps), 0), 0u)
       << DescribeLatenessCounters(c);

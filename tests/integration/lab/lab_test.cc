@@ -799,6 +799,26 @@ TEST_F(LabTest, BadOptionsAreRefusedBeforeAnythingIsCreated) {
               std::string::npos);
   }
   EXPECT_FALSE(std::filesystem::exists(root_.path() / name_));
+  // An agent binary that is there but never answers its --help (here killed by a signal) is an
+  // error naming --agent, not a lab quietly started without agents.
+  testing::TempDir bin{"faultline-lab-bin"};
+  const auto dead = bin.path() / "faultline-agent";
+  {
+    std::ofstream f(dead);
+    f << "#!/bin/sh\nkill -KILL $$\n";
+  }
+  std::filesystem::permissions(dead, std::filesystem::perms::owner_all);
+  LabOptions d = Options(true);
+  d.agent = dead.string();
+  try {
+    Up(d);
+    FAIL() << "lab up with an agent that does not answer";
+  } catch (const faults::ValidationError& e) {
+    EXPECT_NE(std::string(e.what()).find("--agent: " + dead.string() + " did not answer"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_.path() / name_));
   auto r = Cli({"lab", "up", "--name", "bad name"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--name"), std::string::npos) << r.err;
