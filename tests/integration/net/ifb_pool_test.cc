@@ -2,9 +2,11 @@
 // creates: a pooled IFB is handed to the next fault with nothing of the previous one left (seen
 // from outside with `tc -s -j` run in the namespace), idle devices beyond the pool's size are
 // deleted, a live owner's devices survive a sweep and a crashed owner's do not, and a real
-// faultline-agent fills its pool at start, empties it at stop, and sweeps a SIGKILLed one's.
+// faultline-agent fills its pool at start, lends it to its faults, empties it at stop, and sweeps
+// a SIGKILLed one's.
 #include "faults/net/ifb_pool.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -311,6 +313,49 @@ TEST(IfbPoolAgent, FilledAtStartEmptiedAtStopSweptAfterACrash) {
   const std::string log((std::istreambuf_iterator<char>(in)), {});
   for (const auto& name : crashed)
     EXPECT_NE(log.find("deleted IFB " + name), std::string::npos) << log;
+
+  // The agent's tc-backend faults take their IFB from its pool and give it back clean.
+  auto stub = v1::Agent::NewStub(grpc::CreateChannel(
+      "unix://" + (dir.path() / "agent.sock").string(), grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 200ms);
+        v1::CapabilitiesResponse resp;
+        return stub->Capabilities(&ctx, {}, &resp).ok();
+      },
+      30s));
+  v1::InjectRequest req;
+  NetFault* nf = req.mutable_spec()->mutable_net();
+  nf->set_action(NetFault::BANDWIDTH);
+  nf->set_rate("1mbit");
+  nf->set_backend(NetFault::NETEM);
+  nf->set_device("lo");
+  nf->add_to("127.0.0.2/32");
+  v1::InjectResponse injected;
+  {
+    grpc::ClientContext ctx;
+    auto st = stub->Inject(&ctx, req, &injected);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  auto with_qdisc = [&] {
+    std::vector<std::string> out;
+    for (const auto& name : PoolLinks(nl))
+      if (!QdiscKinds(nl, nl.IfIndex(name)).empty()) out.push_back(name);
+    return out;
+  };
+  const auto busy = with_qdisc();
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(QdiscKinds(nl, nl.IfIndex(busy[0])), std::vector<std::string>{"tbf"});
+  {
+    grpc::ClientContext ctx;
+    v1::RecoverRequest rr;
+    rr.set_all(true);
+    v1::RecoverResponse resp;
+    ASSERT_TRUE(stub->Recover(&ctx, rr, &resp).ok());
+  }
+  EXPECT_TRUE(with_qdisc().empty());
+  EXPECT_EQ(owned_by(second->pid()), 3);  // kept, not deleted
   const int status = second->Stop(SIGTERM, 30s);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_TRUE(PoolLinks(nl).empty());
