@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     host.Start();
+    for (const auto& line : host.FillIfbPool()) Log(line);
 
     std::unique_ptr<metrics::MetricsServer> metrics;
     if (!metrics_listen.empty()) {

@@ -5,6 +5,7 @@
 #include "faults/core/duration.h"
 #include "faults/io/io_faults.h"
 #include "faults/net/addr.h"
+#include "faults/net/ifb_pool.h"
 #include "faults/net/net_faults.h"
 #include "faults/process/managed.h"
 #include "faults/process/process_faults.h"
@@ -28,6 +29,11 @@ void AddAgentOptions(CLI::App& app, AgentOptions& options) {
         auto d = faults::ParseDuration(v, &why);
         return !d ? why : d->count() <= 0 ? std::string("must be positive") : std::string();
       });
+  app.add_option("--ifb-pool", options.ifb_pool,
+                 "idle IFB devices kept ready for tc-backend network faults, reset and reused "
+                 "on revert instead of deleted (0: every fault creates and deletes its own)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
 }
 
 Host::Host(const AgentOptions& options, std::filesystem::path state_dir)
@@ -37,6 +43,8 @@ Host::Host(const AgentOptions& options, std::filesystem::path state_dir)
     managed_ =
         faults::process::ManagedSet::FromFile(options_.managed_config, state_dir_ / "managed");
   }
+  // Empty until FillIfbPool: a --recover-only agent never creates devices.
+  if (options_.ifb_pool > 0) ifb_pool_ = std::make_unique<faults::net::IfbPool>(options_.ifb_pool);
 }
 
 Host::~Host() = default;
@@ -73,7 +81,7 @@ void Host::RegisterFamilies(faults::Registry& registry,
     if (!cidr) throw std::invalid_argument("--controller " + c + ": " + why);
     net.exempt_cidrs.push_back(*cidr);
   }
-  faults::net::RegisterNetFaults(registry, net);
+  faults::net::RegisterNetFaults(registry, net, ifb_pool_.get());
 }
 
 std::vector<v1::Capability> Host::Capabilities(const faults::Registry& registry) const {
@@ -118,6 +126,15 @@ void Host::Start() {
 // Managed processes and their overlays outlive a crashed agent on purpose (etcd must not die
 // with its chaos agent, nor its IO); the next agent re-adopts them. A stopped agent ends its
 // overlays, and first the processes on them, which the next agent starts again.
+std::vector<std::string> Host::FillIfbPool() {
+  if (!ifb_pool_) return {};
+  try {
+    return ifb_pool_->Fill();
+  } catch (const std::exception& e) {
+    return {std::string(e.what()) + " (tc-backend faults will create IFBs as they need them)"};
+  }
+}
+
 void Host::Stop() {
   if (managed_) {
     for (const auto& name : managed_->Names()) {
@@ -126,6 +143,7 @@ void Host::Stop() {
     }
   }
   overlays_.UnmountAll();
+  if (ifb_pool_) ifb_pool_->Drain();
 }
 
 }  // namespace faultline::agent

@@ -13,6 +13,9 @@
 namespace faultline::faults::process {
 class ManagedSet;
 }
+namespace faultline::faults::net {
+class IfbPool;
+}
 
 namespace faultline::agent {
 
@@ -22,6 +25,8 @@ struct AgentOptions {
   std::vector<std::string> controller_addresses;
   uint16_t metrics_port = 0;  // set by main from --metrics-listen
   std::string time_max_offset = "24h";
+  // Idle IFB devices kept for tc-backend network faults (0: each fault makes and deletes its own).
+  int ifb_pool = 4;
 };
 void AddAgentOptions(CLI::App& app, AgentOptions& options);
 
@@ -50,6 +55,11 @@ class Host {
   std::vector<std::string> EndOverlays() { return overlays_.UnmountIdle(); }
   // Starts host services (managed processes) after the journal was replayed.
   void Start();
+  // Creates the idle IFBs of the network family's pool (after the journal was replayed and the
+  // sweep removed a crashed agent's). Returns what it did; a kernel without IFB is logged, not
+  // fatal.
+  std::vector<std::string> FillIfbPool();
+  // Ends managed processes on overlays, the overlays, and deletes the idle pooled IFBs.
   void Stop();
 
   faults::io::OverlayManager& overlays() { return overlays_; }
@@ -62,6 +72,9 @@ class Host {
   // Declared before managed_: managed processes may run on overlays, so overlays go last.
   faults::io::OverlayManager overlays_;
   std::unique_ptr<faults::process::ManagedSet> managed_;
+  // Lent to the net family at registration; outlives the registry and every fault (main
+  // declares the Host first).
+  std::unique_ptr<faults::net::IfbPool> ifb_pool_;
 };
 
 }  // namespace faultline::agent

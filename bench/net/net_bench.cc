@@ -1,12 +1,14 @@
 // Network fault benchmarks, every figure against a baseline taken in the same run, inside
 // private namespaces (net_lab.h):
-//  1. apply+revert of a full redirect tree (IFB + root qdisc + clsact + exemption and redirect
-//     u32 filters) through the fault factory over netlink, vs the same tree built by `ip`/`tc`
-//     commands, one process per command and with `tc -batch`. tbf stands in for netem when
+//  1. apply, revert and the pair of a full redirect tree (IFB + root qdisc + clsact + exemption
+//     and redirect u32 filters) through the fault factory over netlink, with the IFB from an
+//     IfbPool and with one created and deleted per fault, vs the same tree built by `ip`/`tc`
+//     commands, one process per command and with `tc -batch`, each both with a fresh IFB and
+//     with one kept and reset (what the pool does, in commands). tbf stands in for netem when
 //     the kernel has no sch_netem (the tree is otherwise identical).
 //  2. NFQUEUE backend: UDP packets/s through the queue at 0 and 10 ms hold vs no queue, and the
 //     error of the delay (echo RTT minus baseline minus configured) at p50 and p99.
-// Usage: net_bench [iterations]   (root)
+// Usage: net_bench [iterations [tree]]   (root; "tree": the first part only)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include <thread>
 
 #include "faults/core/duration.h"
+#include "faults/net/ifb_pool.h"
 #include "faults/net/net_faults.h"
 #include "faults/net/nfqueue.h"
 #include "faults/net/nft.h"
@@ -62,6 +65,35 @@ const char* kTcRevert[] = {
     "tc qdisc del dev va clsact",
     "ip link del flbbench",
 };
+// What the pool does, in commands, on an IFB kept from one fault to the next ("flbkept"):
+// apply without the `ip link add`, revert resets instead of deleting.
+const char* kTcKeptReset[] = {
+    "ip link set flbkept down",
+    "tc qdisc del dev flbkept root",
+};
+
+std::string Kept(std::string cmd) {
+  for (size_t at; (at = cmd.find("flbbench")) != std::string::npos;) cmd.replace(at, 8, "flbkept");
+  return cmd;
+}
+
+void WriteBatch(const char* path, const std::vector<std::string>& lines) {
+  std::ofstream b(path);
+  for (const auto& l : lines) b << l.substr(3) << "\n";  // "tc " off
+}
+
+// Apply, revert and their sum, one sample per iteration.
+struct Timing {
+  std::vector<double> apply, revert, pair;
+  void Add(Clock::time_point t0, Clock::time_point t1, Clock::time_point t2) {
+    apply.push_back(Ms(t1 - t0));
+    revert.push_back(Ms(t2 - t1));
+    pair.push_back(Ms(t2 - t0));
+  }
+  double A() const { return Percentile(apply, 0.5); }
+  double R() const { return Percentile(revert, 0.5); }
+  double P() const { return Percentile(pair, 0.5); }
+};
 
 void TreeBench(int iterations) {
   Lab lab;
@@ -70,8 +102,11 @@ void TreeBench(int iterations) {
   opts.exempt_ports = {kExemptPort};
   opts.capabilities = ProbeKernel();
   const bool netem = opts.capabilities->at("netem").first;
-  Registry reg;
-  RegisterNetFaults(reg, opts);
+  IfbPool pool(4);
+  pool.Fill();  // ahead, as the agent does at start
+  Registry plain, pooled;
+  RegisterNetFaults(plain, opts);
+  RegisterNetFaults(pooled, opts, &pool);
   faultline::v1::FaultSpec spec;
   NetFault* f = spec.mutable_net();
   f->set_backend(NetFault::NETEM);
@@ -87,56 +122,105 @@ void TreeBench(int iterations) {
     f->set_rate("1mbit");
   }
   FaultContext ctx;
-  std::vector<double> nl, cmds, batch, prep, apply, revert, cmd_apply;
-  for (int i = 0; i < iterations; ++i) {
+  const char* apply_batch = "/tmp/fl-net-bench-apply";
+  const char* revert_batch = "/tmp/fl-net-bench-revert";
+  const char* kept_apply_batch = "/tmp/fl-net-bench-kept-apply";
+  const char* kept_revert_batch = "/tmp/fl-net-bench-kept-revert";
+  {
+    std::vector<std::string> a(std::begin(kTcApply) + 2, std::end(kTcApply));
+    std::vector<std::string> r(std::begin(kTcRevert), std::begin(kTcRevert) + 3);
+    WriteBatch(apply_batch, a);
+    WriteBatch(revert_batch, r);
+    std::vector<std::string> ka, kr;
+    for (auto& l : a) ka.push_back(Kept(l));
+    for (auto& l : r) kr.push_back(l);
+    kr.push_back(kTcKeptReset[1]);
+    WriteBatch(kept_apply_batch, ka);
+    WriteBatch(kept_revert_batch, kr);
+  }
+  Sh("ip link add flbkept type ifb");
+  Timing ours_plain, ours_pooled, cmds, batch, kept_cmds, kept_batch;
+  auto run_ours = [&](Registry& reg, Timing& t) {
     auto t0 = Clock::now();
     auto fault = reg.Create(spec, ctx);
     fault->Prepare();
-    auto t1 = Clock::now();
     fault->Apply();
-    auto t2 = Clock::now();
+    auto t1 = Clock::now();
     fault->Revert();
-    nl.push_back(Ms(Clock::now() - t0));
-    prep.push_back(Ms(t1 - t0));
-    apply.push_back(Ms(t2 - t1));
-    revert.push_back(Ms(Clock::now() - t2));
+    t.Add(t0, t1, Clock::now());
+  };
+  auto sh_all = [](const std::vector<std::string>& cs) {
+    for (const auto& c : cs)
+      if (Sh(c) != 0) std::fprintf(stderr, "failed: %s\n", c.c_str());
+  };
+  for (int i = 0; i < iterations; ++i) {
+    // Interleaved, so every variant sees the same load on average.
+    run_ours(plain, ours_plain);
+    run_ours(pooled, ours_pooled);
+
+    auto t0 = Clock::now();
+    sh_all({std::begin(kTcApply), std::end(kTcApply)});
+    auto t1 = Clock::now();
+    sh_all({std::begin(kTcRevert), std::end(kTcRevert)});
+    cmds.Add(t0, t1, Clock::now());
 
     t0 = Clock::now();
-    for (const char* c : kTcApply)
-      if (Sh(c) != 0) std::fprintf(stderr, "failed: %s\n", c);
+    sh_all({kTcApply[0], kTcApply[1], std::string("tc -batch ") + apply_batch});
     t1 = Clock::now();
-    for (const char* c : kTcRevert) Sh(c);
-    cmds.push_back(Ms(Clock::now() - t0));
-    cmd_apply.push_back(Ms(t1 - t0));
+    sh_all({std::string("tc -batch ") + revert_batch, kTcRevert[3]});
+    batch.Add(t0, t1, Clock::now());
 
-    // tc -batch: one tc process for all tc lines, plus the two ip commands each way.
+    // The pool's equivalent in commands: the IFB exists already and is reset, not deleted.
+    std::vector<std::string> apply, revert;
+    for (size_t k = 1; k < std::size(kTcApply); ++k) apply.push_back(Kept(kTcApply[k]));
+    for (size_t k = 0; k < 3; ++k) revert.push_back(kTcRevert[k]);
+    for (const char* c : kTcKeptReset) revert.push_back(c);
     t0 = Clock::now();
-    Sh(kTcApply[0]);
-    Sh(kTcApply[1]);
-    {
-      std::ofstream b("/tmp/fl-net-bench-batch");
-      for (size_t k = 2; k < std::size(kTcApply); ++k) b << (kTcApply[k] + 3) << "\n";
-      for (size_t k = 0; k < 3; ++k) b << (kTcRevert[k] + 3) << "\n";
-    }
-    Sh("tc -batch /tmp/fl-net-bench-batch");
-    Sh(kTcRevert[3]);
-    batch.push_back(Ms(Clock::now() - t0));
+    sh_all(apply);
+    t1 = Clock::now();
+    sh_all(revert);
+    kept_cmds.Add(t0, t1, Clock::now());
+
+    t0 = Clock::now();
+    sh_all({Kept(kTcApply[1]), std::string("tc -batch ") + kept_apply_batch});
+    t1 = Clock::now();
+    sh_all({std::string("tc -batch ") + kept_revert_batch, kTcKeptReset[0]});
+    kept_batch.Add(t0, t1, Clock::now());
   }
-  unlink("/tmp/fl-net-bench-batch");
-  const double n = Percentile(nl, 0.5), c = Percentile(cmds, 0.5), b = Percentile(batch, 0.5);
-  std::printf("tree (%s root on IFB, 6 u32 filters, clsact), %d iterations, median ms:\n",
-              netem ? "netem" : "tbf", iterations);
+  Sh("ip link del flbkept");
+  for (const char* p : {apply_batch, revert_batch, kept_apply_batch, kept_revert_batch}) unlink(p);
+  double load[3] = {};
+  getloadavg(load, 3);
   std::printf(
-      "  netlink (factory Prepare+Apply+Revert) %8.3f ms  (prepare %.3f, apply %.3f, "
-      "revert %.3f)\n",
-      n, Percentile(prep, 0.5), Percentile(apply, 0.5), Percentile(revert, 0.5));
+      "tree (%s root on IFB, 6 u32 filters, clsact on va), %d iterations interleaved, "
+      "median ms, load average %.1f:\n",
+      netem ? "netem" : "tbf", iterations, load[0]);
+  std::printf("| | apply | revert | apply + revert |\n|---|---|---|---|\n");
+  auto row = [&](const char* name, const Timing& t) {
+    std::printf("| %s | %.3f | %.3f | %.3f |\n", name, t.A(), t.R(), t.P());
+  };
+  row("faultline, pooled IFB (netlink)", ours_pooled);
+  row("faultline, own IFB per fault (netlink)", ours_plain);
+  row("`ip`/`tc`, one process per command (10 + 4)", cmds);
+  row("`ip` + `tc -batch` (3 + 2 processes)", batch);
+  row("`ip`/`tc` on a kept IFB, one process per command (9 + 5)", kept_cmds);
+  row("`ip` + `tc -batch` on a kept IFB (2 + 2 processes)", kept_batch);
+  std::printf("\nhow many times faster faultline pooled is (baseline median / pooled median):\n");
+  std::printf("| baseline | apply | revert | apply + revert |\n|---|---|---|---|\n");
+  auto ratio = [&](const char* name, const Timing& t) {
+    std::printf("| %s | %.1fx | %.1fx | %.1fx |\n", name, t.A() / ours_pooled.A(),
+                t.R() / ours_pooled.R(), t.P() / ours_pooled.P());
+  };
+  ratio("faultline, own IFB per fault", ours_plain);
+  ratio("`ip`/`tc` per command", cmds);
+  ratio("`ip` + `tc -batch`", batch);
+  ratio("`ip`/`tc` per command, kept IFB", kept_cmds);
+  ratio("`ip` + `tc -batch`, kept IFB", kept_batch);
   std::printf(
-      "  ip/tc, one process per command         %8.3f ms  (netlink %.1fx faster; apply "
-      "alone %.3f ms vs %.3f ms: %.1fx)\n",
-      c, c / n, Percentile(cmd_apply, 0.5), Percentile(prep, 0.5) + Percentile(apply, 0.5),
-      Percentile(cmd_apply, 0.5) / (Percentile(prep, 0.5) + Percentile(apply, 0.5)));
-  std::printf("  ip + tc -batch                         %8.3f ms  (netlink %.1fx faster)\n", b,
-              b / n);
+      "\nfaultline without the pool vs `ip`/`tc` per command: %.1fx apply, %.1fx revert, "
+      "%.1fx pair; vs `tc -batch`: %.1fx pair\n",
+      cmds.A() / ours_plain.A(), cmds.R() / ours_plain.R(), cmds.P() / ours_plain.P(),
+      batch.P() / ours_plain.P());
 }
 
 // UDP flood a->b for `secs`; returns datagrams/s the sink in b received.
@@ -249,6 +333,7 @@ int main(int argc, char** argv) {
   }
   const int iterations = argc > 1 ? std::atoi(argv[1]) : 30;
   TreeBench(iterations);
+  if (argc > 2 && std::string(argv[2]) == "tree") return 0;
   QueueBench();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faults/core/duration.h"
+#include "faults/net/ifb_pool.h"
 #include "faults/net/nfqueue.h"
 #include "faults/net/nft.h"
 #include "faults/net/probe.h"
@@ -41,12 +42,17 @@ struct Hook {
 
 class NetFaultImpl : public Fault {
  public:
-  NetFaultImpl(v1::FaultSpec spec, NetSpec s, const NetOptions& opts, std::string id)
-      : spec_(std::move(spec)), s_(std::move(s)), opts_(opts), id_(std::move(id)) {}
+  NetFaultImpl(v1::FaultSpec spec, NetSpec s, const NetOptions& opts, std::string id, IfbPool* pool)
+      : spec_(std::move(spec)),
+        s_(std::move(s)),
+        opts_(opts),
+        id_(std::move(id)),
+        pool_(pool),
+        // A pooled IFB is named when Apply takes it from the pool.
+        ifb_(pool ? "" : kIfbPrefix + id_) {}
 
   std::string Kind() const override { return "net/" + ActionName(s_.action); }
   std::string table() const { return kNftPrefix + id_; }
-  std::string ifb() const { return kIfbPrefix + id_; }
 
   void Prepare() override {
     Rtnl nl;
@@ -84,6 +90,7 @@ class NetFaultImpl : public Fault {
 
   std::string State() const override {
     json j{{"id", id_}, {"backend", BackendName(s_.backend)}, {"prio", prio_}};
+    if (!ifb_.empty()) j["ifb"] = ifb_;
     json hooks = json::array();
     for (const Hook& h : hooks_) hooks.push_back({{"dev", h.dev}, {"clsact", h.clsact_created}});
     j["hooks"] = hooks;
@@ -155,7 +162,7 @@ class NetFaultImpl : public Fault {
       }
       d += "; release thread " + queue_->scheduling().detail;
     }
-    if (s_.backend == Backend::kNetem) d += " (" + ifb() + ")";
+    if (s_.backend == Backend::kNetem) d += " (" + (ifb_.empty() ? "pooled IFB" : ifb_) + ")";
     return d;
   }
 
@@ -170,7 +177,7 @@ class NetFaultImpl : public Fault {
     if (s_.backend == Backend::kNetem) {
       try {
         Rtnl nl;
-        if (int index = nl.IfIndex(ifb()); index > 0) {
+        if (int index = ifb_.empty() ? 0 : nl.IfIndex(ifb_); index > 0) {
           QdiscStats st = RootQdiscStats(nl, index);
           c["qdisc_packets"] = st.packets;
           c["qdisc_drops"] = st.drops;
@@ -198,6 +205,8 @@ class NetFaultImpl : public Fault {
 
   void RestoreState(const json& j) {
     prio_ = j.value("prio", 0);
+    // Journals written before the pool named the IFB after the fault id alone.
+    ifb_ = j.value("ifb", kIfbPrefix + id_);
     for (const auto& h : j.value("hooks", json::array()))
       hooks_.push_back({h.value("dev", ""), h.value("clsact", false)});
     applied_ = true;  // whatever the journal says may exist must be looked for on revert
@@ -248,12 +257,21 @@ class NetFaultImpl : public Fault {
 
   void ApplyTc() {
     Rtnl nl;
-    const int ifb_index = CreateIfb(nl, ifb());
+    int ifb_index = 0;
+    if (pool_) {
+      // Down and clean: the root qdisc goes on before the device comes up.
+      PooledIfb d = pool_->Acquire(nl);
+      ifb_ = d.name;
+      ifb_index = d.index;
+    } else {
+      ifb_index = CreateIfb(nl, ifb_);
+    }
     if (s_.action == NetFault::BANDWIDTH) {
       SetRootTbf(nl, ifb_index, s_);
     } else {
       SetRootNetem(nl, ifb_index, s_);
     }
+    if (pool_) SetLinkUp(nl, ifb_index, true);
     const auto exempt = BuildExemptFilters(opts_.exempt_ports, opts_.exempt_cidrs);
     for (Hook& h : hooks_) {
       const int index = nl.IfIndex(h.dev);
@@ -298,7 +316,11 @@ class NetFaultImpl : public Fault {
               FilterPrios(nl, index, true).empty())
             DeleteClsact(nl, index);
         }
-        nl.DeleteLink(ifb());
+        if (ifb_.empty()) return;  // pooled, and Apply never took one
+        // A pooled IFB is the pool's again once released (another fault may take it at once):
+        // this fault forgets its name first so no later revert touches it.
+        const std::string name = pool_ ? std::exchange(ifb_, "") : ifb_;
+        if (!(pool_ && pool_->Release(nl, name))) nl.DeleteLink(name);
       });
     }
     if (!errors.empty()) throw FaultError("revert " + Describe() + ": " + errors);
@@ -309,6 +331,8 @@ class NetFaultImpl : public Fault {
   NetSpec s_;
   NetOptions opts_;
   std::string id_;
+  IfbPool* pool_;  // null: each fault creates and deletes its own IFB
+  std::string ifb_;
   std::vector<Hook> hooks_;
   uint16_t prio_ = 0;
   mutable std::mutex mu_;
@@ -318,7 +342,7 @@ class NetFaultImpl : public Fault {
 
 class NetFaultFactory : public FaultFactory {
  public:
-  explicit NetFaultFactory(NetOptions opts) : opts_(std::move(opts)) {}
+  NetFaultFactory(NetOptions opts, IfbPool* pool) : opts_(std::move(opts)), pool_(pool) {}
 
   std::string_view Family() const override { return "net"; }
 
@@ -328,7 +352,7 @@ class NetFaultFactory : public FaultFactory {
 
   std::unique_ptr<Fault> Create(const v1::FaultSpec& spec, const FaultContext&) const override {
     NetSpec s = ResolveNet(spec.net(), opts_, Caps());
-    return std::make_unique<NetFaultImpl>(spec, std::move(s), opts_, NewId());
+    return std::make_unique<NetFaultImpl>(spec, std::move(s), opts_, NewId(), pool_);
   }
 
   std::unique_ptr<Fault> Restore(const v1::FaultSpec& spec, std::string_view state,
@@ -341,7 +365,8 @@ class NetFaultFactory : public FaultFactory {
     NetSpec s;
     s.action = spec.net().action();
     s.backend = ParseBackend(j.value("backend", ""));
-    auto f = std::make_unique<NetFaultImpl>(spec, std::move(s), opts_, j["id"].get<std::string>());
+    auto f = std::make_unique<NetFaultImpl>(spec, std::move(s), opts_, j["id"].get<std::string>(),
+                                            pool_);
     f->RestoreState(j);
     return f;
   }
@@ -376,6 +401,9 @@ class NetFaultFactory : public FaultFactory {
     }
     for (auto& [index, name] : links) {
       if (!name.starts_with(kIfbPrefix)) continue;
+      // A pool device of a live agent (this one's included) is that agent's to reset or delete;
+      // one whose agent died is a leftover like any other.
+      if (name.starts_with(kIfbPoolPrefix) && OwnerAlive(LinkAlias(nl, name))) continue;
       nl.DeleteLink(name);
       done.push_back("deleted IFB " + name);
     }
@@ -397,18 +425,19 @@ class NetFaultFactory : public FaultFactory {
   }
 
   NetOptions opts_;
+  IfbPool* pool_;
   mutable std::once_flag once_;
   mutable Capabilities caps_;
 };
 
 }  // namespace
 
-std::unique_ptr<FaultFactory> MakeNetFaultFactory(NetOptions options) {
-  return std::make_unique<NetFaultFactory>(std::move(options));
+std::unique_ptr<FaultFactory> MakeNetFaultFactory(NetOptions options, IfbPool* pool) {
+  return std::make_unique<NetFaultFactory>(std::move(options), pool);
 }
 
-void RegisterNetFaults(Registry& registry, NetOptions options) {
-  registry.Add(MakeNetFaultFactory(std::move(options)));
+void RegisterNetFaults(Registry& registry, NetOptions options, IfbPool* pool) {
+  registry.Add(MakeNetFaultFactory(std::move(options), pool));
 }
 
 }  // namespace faultline::faults::net

@@ -128,11 +128,20 @@ int CreateIfb(Rtnl& nl, const std::string& name) {
   if (err < 0 && err != -NLE_EXIST) Fail("create ifb " + name, err);
   const int index = nl.IfIndex(name);
   if (index == 0) throw FaultError("tc: ifb " + name + " vanished after creation");
-  Link up(rtnl_link_alloc());
-  rtnl_link_set_ifindex(up.p, index);
-  rtnl_link_set_flags(up.p, IFF_UP);
-  if (int e = rtnl_link_change(nl.sock(), up.p, up.p, 0); e < 0) Fail("set " + name + " up", e);
+  SetLinkUp(nl, index, true);
   return index;
+}
+
+void SetLinkUp(Rtnl& nl, int ifindex, bool up) {
+  Link l(rtnl_link_alloc());
+  rtnl_link_set_ifindex(l.p, ifindex);
+  if (up) {
+    rtnl_link_set_flags(l.p, IFF_UP);
+  } else {
+    rtnl_link_unset_flags(l.p, IFF_UP);
+  }
+  if (int e = rtnl_link_change(nl.sock(), l.p, l.p, 0); e < 0)
+    Fail(std::string("set link ") + std::to_string(ifindex) + (up ? " up" : " down"), e);
 }
 
 bool AddClsact(Rtnl& nl, int ifindex) {
@@ -317,6 +326,25 @@ QdiscStats RootQdiscStats(Rtnl& nl, int ifindex) {
   }
   nl_cache_free(cache);
   return st;
+}
+
+std::vector<std::string> QdiscKinds(Rtnl& nl, int ifindex) {
+  nl_cache* cache = nullptr;
+  if (int err = rtnl_qdisc_alloc_cache(nl.sock(), &cache); err < 0) Fail("list qdiscs", err);
+  struct Arg {
+    int ifindex;
+    std::vector<std::string> kinds;
+  } arg{ifindex, {}};
+  nl_cache_foreach(
+      cache,
+      [](nl_object* o, void* p) {
+        auto* a = static_cast<Arg*>(p);
+        auto* tc = TC_CAST(o);
+        if (rtnl_tc_get_ifindex(tc) == a->ifindex) a->kinds.push_back(rtnl_tc_get_kind(tc));
+      },
+      &arg);
+  nl_cache_free(cache);
+  return arg.kinds;
 }
 
 }  // namespace faultline::faults::net

@@ -9,7 +9,8 @@
 
 namespace faultline::faults::net {
 
-// IFB devices faultline owns are named kIfbPrefix + short id ("flb1a2b3c4d").
+// IFB devices faultline owns start with kIfbPrefix: "flb" + fault id ("flb1a2b3c4d") for one
+// made per fault, kIfbPoolPrefix + hex for an agent's pooled ones (ifb_pool.h).
 inline constexpr char kIfbPrefix[] = "flb";
 // Filter priorities faultline uses on clsact: each fault takes two consecutive ones (its
 // exemptions, then its redirects) from this range, so a sweep can find them.
@@ -38,6 +39,8 @@ using Rtnl = sys::Rtnl;
 
 // Creates IFB `name` (or reuses it) and brings it up. Returns its ifindex.
 int CreateIfb(Rtnl& nl, const std::string& name);
+// Brings link `ifindex` up or down.
+void SetLinkUp(Rtnl& nl, int ifindex, bool up);
 
 // Adds clsact to `ifindex`. Returns false if it was already there (someone else's to keep).
 bool AddClsact(Rtnl& nl, int ifindex);
@@ -60,5 +63,7 @@ struct QdiscStats {
   int64_t packets = 0, drops = 0, backlog = 0;
 };
 QdiscStats RootQdiscStats(Rtnl& nl, int ifindex);
+// Kinds of every qdisc on `ifindex` ("tbf", "clsact", ...), for checks from outside a fault.
+std::vector<std::string> QdiscKinds(Rtnl& nl, int ifindex);
 
 }  // namespace faultline::faults::net

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "faults/core/duration.h"
+#include "faults/net/ifb_pool.h"
 #include "faults/net/net_faults.h"
 #include "faults/net/nft.h"
 #include "faults/net/probe.h"
@@ -191,6 +192,52 @@ TEST_F(Guest, NfqueueDelayThroughNativeNftQueue) {
   std::printf("nfqueue delay 20ms: base p50 %.3f ms, p50 %.3f ms\n", base, p50);
   EXPECT_NEAR(p50 - base, 20.0, 5.0);
   EXPECT_GE(fault.Observe()["queued"], 100);
+}
+
+// A pooled IFB that held netem (with packets through it) carries the next fault's tbf and nothing
+// else: no netem, counters from zero, and no filters on the IFB itself.
+TEST_F(Guest, PooledIfbCarriesNothingOfItsPreviousFault) {
+  IfbPool pool(1);
+  pool.Fill();
+  Registry reg;
+  NetOptions opts;
+  opts.capabilities = caps_;
+  opts.exempt_ports = {kExemptPort};
+  RegisterNetFaults(reg, opts, &pool);
+  const std::string ifb = pool.Idle().at(0);
+  auto apply = [&](const NetFault& nf) {
+    v1::FaultSpec spec;
+    *spec.mutable_net() = nf;
+    auto f = reg.Create(spec, ctx_);
+    f->Prepare();
+    f->Apply();
+    return f;
+  };
+  Rtnl nl;
+  const int index = nl.IfIndex(ifb);
+  NetFault a = Netem(NetFault::DELAY);
+  ToProto(10ms, a.mutable_delay());
+  auto fa = apply(a);
+  EXPECT_EQ(QdiscKinds(nl, index), std::vector<std::string>{"netem"});
+  EchoesOf(50);  // what comes back under TCG does not matter: what went through does
+  const int64_t through_a = RootQdiscStats(nl, index).packets;
+  EXPECT_GT(through_a, 0);
+  fa->Revert();
+  EXPECT_TRUE(QdiscKinds(nl, index).empty());
+  NetFault b = Netem(NetFault::BANDWIDTH);
+  b.set_rate("10mbit");
+  auto fb = apply(b);
+  EXPECT_EQ(nl.IfIndex(ifb), index);  // the same device, reused
+  EXPECT_EQ(QdiscKinds(nl, index), std::vector<std::string>{"tbf"});
+  EXPECT_EQ(RootQdiscStats(nl, index).packets, 0);
+  EXPECT_EQ(fb->Observe()["qdisc_packets"], 0);
+  for (bool ingress : {false, true}) EXPECT_TRUE(FilterPrios(nl, index, ingress).empty());
+  EXPECT_EQ(EchoesOf(20), 20);
+  const int64_t seen = RootQdiscStats(nl, index).packets;
+  EXPECT_GE(seen, 20);
+  EXPECT_LT(seen, 20 + through_a);  // none of A's
+  fb->Revert();
+  EXPECT_EQ(pool.Idle(), std::vector<std::string>{ifb});
 }
 
 TEST_F(Guest, SweepAfterAbandonedFaults) {
