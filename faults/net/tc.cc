@@ -68,10 +68,6 @@ rtnl_qdisc* ClsactQdisc(int ifindex) {
   return q;
 }
 
-}  // namespace
-
-namespace {
-
 // Where u32 finds things in each family's header. IPv6 offsets assume no extension headers
 // (as IPv4 ports assume no options): such packets are not matched.
 struct Layout {
