@@ -378,12 +378,16 @@ TEST_F(NetIntegration, Ipv6PartitionLeavesIpv4AndExemptPortAlone) {
   EXPECT_FALSE(CanConnectTo(kAddrB, kTcpPort));
 }
 
-// The tc path: u32 filters keyed on IPv6 headers redirect into the IFB whose tbf limits them.
+// The tc path: u32 filters keyed on IPv6 headers (destination, source, next header, port)
+// redirect into the IFB whose tbf limits them. `from` lists both of a's addresses: dual-stack
+// lists pair by family, so the IPv6 filter takes a's IPv6 address.
 TEST_F(NetIntegration, Ipv6BandwidthByU32AndTbfOnIfb) {
   NetFault f;
   f.set_action(NetFault::BANDWIDTH);
   f.set_rate("1mbit");
   f.add_to(std::string(kAddrB6) + "/128");
+  f.add_from(kAddrA);
+  f.add_from("fd00:fa17:ffff::/64");
   f.set_protocol(NetFault::TCP);
   f.add_ports(std::to_string(kSinkPort));
   f.set_device("va");
