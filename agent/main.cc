@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
       if (faults::net::EndpointCidr(a.host_port)) {
         agent_options.controller_addresses.push_back(a.host_port);
       } else {
-        Log("--register " + c + ": not an IPv4 address, so network faults do not exempt it; " +
+        Log("--register " + c + ": not an IP address, so network faults do not exempt it; " +
             "add --controller IP");
       }
     }

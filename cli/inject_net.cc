@@ -22,9 +22,10 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::NetFault::Action action,
   auto f = std::make_shared<NetFlags>();
   bool partition = action == v1::NetFault::PARTITION;
   cmd->add_option(partition ? "--peer,--to" : "--to", f->to,
-                  "destination CIDR(s) of affected traffic, e.g. 10.1.0.2/32 (repeatable)")
+                  "destination CIDR(s) of affected traffic, IPv4 or IPv6, e.g. 10.1.0.2/32 or "
+                  "fd00:fa17::/64 (repeatable)")
       ->delimiter(',');
-  cmd->add_option("--from", f->from, "source CIDR(s)")->delimiter(',');
+  cmd->add_option("--from", f->from, "source CIDR(s), IPv4 or IPv6")->delimiter(',');
   cmd->add_option("--ports", f->ports, "ports or ranges (2379,2380 or 2000-2100), either end")
       ->delimiter(',');
   cmd->add_option("--protocol", f->protocol, "any, tcp, udp or icmp")->capture_default_str();

@@ -168,6 +168,8 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
   up->add_option("--controller-binary", up_opts->controller,
                  "faultline-controller binary (default: next to faultline, then /usr/sbin)");
   up->add_flag("--no-controller", up_opts->no_controller, "run the lab without a controller");
+  up->add_flag("--ipv6", up_opts->ipv6,
+               "etcd on IPv6: members on a private ULA /64 (fd00:fa17:...), URLs in brackets");
   up->add_flag("!--no-overlay", up_opts->overlay,
                "keep etcd's data dir off the FUSE overlay (no IO faults)");
   up->add_option("--intercept-syscalls", up_opts->intercept_syscalls,

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "experiments/internal.h"
+#include "faults/net/addr.h"
 
 namespace faultline::experiments::internal {
 
@@ -383,8 +384,11 @@ void Mapper::Net(v1::Step* step) {
         const std::string p = P("externalTargets[" + std::to_string(i) + "]");
         const std::string v = x[i].IsScalar() ? x[i].Scalar() : "";
         // The agent takes addresses; resolving names would make the fault depend on DNS.
-        if (v.empty() || v.find_first_not_of("0123456789./") != std::string::npos) {
-          r_.Error(x[i], p, "expected an IPv4 address or CIDR; host names are not supported");
+        std::string why;
+        if (!faults::net::ParseCidr(v, &why)) {
+          r_.Error(x[i], p,
+                   "expected an IPv4 or IPv6 address or CIDR; host names are not supported (" +
+                       why + ")");
           continue;
         }
         SetField(net, "to", x[i], x[i].Mark(), p, r_);

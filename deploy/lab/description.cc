@@ -59,6 +59,9 @@ std::string ToJson(const LabInfo& info) {
          {"subnet", info.subnet},
          {"bridge", info.bridge},
          {"bridge_address", info.bridge_address},
+         {"ipv6", info.ipv6},
+         {"subnet6", info.subnet6},
+         {"bridge_address6", info.bridge_address6},
          {"etcd", info.etcd},
          {"etcd_version", info.etcd_version},
          {"etcd_flags", info.etcd_flags},
@@ -90,6 +93,10 @@ LabInfo LabFromJson(std::string_view text) {
   info.subnet = Get<std::string>(j, "subnet", "");
   info.bridge = Get<std::string>(j, "bridge", "");
   info.bridge_address = Get<std::string>(j, "bridge_address", "");
+  // Labs described before IPv6 are IPv4 labs.
+  info.ipv6 = Get<bool>(j, "ipv6", "", false);
+  info.subnet6 = Get<std::string>(j, "subnet6", "", false);
+  info.bridge_address6 = Get<std::string>(j, "bridge_address6", "", false);
   info.etcd = Get<std::string>(j, "etcd", "");
   // Labs described before versions and flags were recorded have none of these.
   info.etcd_version = Get<std::string>(j, "etcd_version", "", false);

@@ -13,8 +13,8 @@ struct MemberInfo {
   std::string name;          // "e1"
   std::string netns;         // namespace name under /run/netns
   std::string veth;          // host end of the veth pair (the member's end is "eth0")
-  std::string address;       // "10.213.7.11"
-  std::string client_url;    // "http://10.213.7.11:2379"
+  std::string address;       // "10.213.7.11", or "fd00:fa17:213:7::11" in an IPv6 lab
+  std::string client_url;    // "http://10.213.7.11:2379" or "http://[fd00:fa17:213:7::11]:2379"
   std::string peer_url;      // "http://10.213.7.11:2380"
   std::string dir;           // member directory under the lab directory
   std::string data_dir;      // etcd --data-dir
@@ -50,8 +50,13 @@ struct LabInfo {
   std::string subnet;  // "10.213.7.0/24"
   std::string bridge;
   std::string bridge_address;  // the host's address on the lab bridge (.1)
-  std::string etcd;            // etcd binary
-  std::string etcd_version;    // what `etcd --version` said at `lab up` ("3.5.16")
+  // An IPv6 lab (--ipv6): etcd listens and peers on a ULA /64 only (members keep their IPv4
+  // address too, so dual-stack targets can be tried). Empty subnet6 otherwise.
+  bool ipv6 = false;
+  std::string subnet6;          // "fd00:fa17:213:7::/64"
+  std::string bridge_address6;  // "fd00:fa17:213:7::1"
+  std::string etcd;             // etcd binary
+  std::string etcd_version;     // what `etcd --version` said at `lab up` ("3.5.16")
   std::map<std::string, std::string> etcd_flags;  // extra flags given to every member
   std::vector<std::string> etcd_flags_dropped;    // asked for, but this etcd version lacks them
   std::string agent;  // faultline-agent binary; empty when etcd runs without agents

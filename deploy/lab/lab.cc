@@ -426,6 +426,11 @@ LabInfo Plan(const LabOptions& o, const fs::path& dir, const Prefix& subnet, con
   info.subnet = FormatPrefix(subnet);
   info.bridge = BridgeName(o.name);
   info.bridge_address = FormatIpv4(BridgeAddress(subnet));
+  if (o.ipv6) {
+    info.ipv6 = true;
+    info.subnet6 = sys::FormatIp(Ipv6LabNet(subnet)) + "/" + std::to_string(kLabIpv6PrefixLen);
+    info.bridge_address6 = sys::FormatIp(Ipv6BridgeAddress(subnet));
+  }
   info.etcd = b.etcd;
   info.etcd_version = b.etcd_version;
   info.etcd_flags = b.flags.given;
@@ -440,9 +445,12 @@ LabInfo Plan(const LabOptions& o, const fs::path& dir, const Prefix& subnet, con
     m.name = "e" + std::to_string(i);
     m.netns = NetnsName(o.name, i);
     m.veth = VethName(o.name, i);
-    m.address = FormatIpv4(MemberAddress(subnet, i));
-    m.client_url = "http://" + m.address + ":2379";
-    m.peer_url = "http://" + m.address + ":2380";
+    m.address =
+        o.ipv6 ? sys::FormatIp(Ipv6MemberAddress(subnet, i)) : FormatIpv4(MemberAddress(subnet, i));
+    // An IPv6 address in a URL goes in brackets (RFC 3986).
+    const std::string host = o.ipv6 ? "[" + m.address + "]" : m.address;
+    m.client_url = "http://" + host + ":2379";
+    m.peer_url = "http://" + host + ":2380";
     m.dir = (dir / m.name).string();
     m.data_dir = m.dir + "/etcd";
     if (!b.agent.empty()) m.agent_socket = m.dir + "/agent.sock";
@@ -467,13 +475,19 @@ std::string InitialCluster(const LabInfo& info) {
   return cluster;
 }
 
+// N of member "eN".
+int MemberIndex(const MemberInfo& m) { return std::stoi(m.name.substr(1)); }
+
 // Bridge, one namespace per member with a veth into the bridge, and the check that the host's
 // route to every member leaves through the bridge (nothing starts otherwise).
 void Wire(const LabOptions& o, const LabInfo& info, const Prefix& subnet, sys::Rtnl& host) {
   host.AddBridge(info.bridge);
   host.AddAddress(info.bridge, BridgeAddress(subnet), 24);
+  if (info.ipv6) host.AddAddress(info.bridge, Ipv6BridgeAddress(subnet), kLabIpv6PrefixLen);
   host.SetUp(info.bridge);
-  Say(o, "bridge " + info.bridge + " " + info.bridge_address + "/24");
+  Say(o,
+      "bridge " + info.bridge + " " + info.bridge_address + "/24" +
+          (info.ipv6 ? " " + info.bridge_address6 + "/" + std::to_string(kLabIpv6PrefixLen) : ""));
   for (const auto& m : info.members) {
     fs::create_directories(m.dir);
     sys::NetNs::Create(m.netns).Release();  // from now on `lab down` owns its removal
@@ -484,13 +498,16 @@ void Wire(const LabOptions& o, const LabInfo& info, const Prefix& subnet, sys::R
     host.SetUp(m.veth);
     sys::Rtnl inside(sys::NetNs::PathOf(m.netns));
     inside.SetUp("lo");
-    inside.AddAddress("eth0", *ParseIpv4(m.address), 24);
+    inside.AddAddress("eth0", MemberAddress(subnet, MemberIndex(m)), 24);
+    if (info.ipv6) {
+      inside.AddAddress("eth0", Ipv6MemberAddress(subnet, MemberIndex(m)), kLabIpv6PrefixLen);
+    }
     inside.SetUp("eth0");
     Say(o, m.name + ": netns " + m.netns + ", " + m.veth + " <-> eth0 " + m.address);
   }
   int br = host.IfIndex(info.bridge);
   for (const auto& m : info.members) {
-    int oif = sys::RouteOutputIfIndex(*ParseIpv4(m.address));
+    int oif = sys::RouteOutputIfIndex(*sys::ParseIp(m.address));
     if (oif != br) {
       char name[IF_NAMESIZE] = "?";
       if_indextoname(oif, name);

@@ -19,6 +19,9 @@
 // The controller is found by its --listen argument, which names the lab directory.
 // Addresses: a free /24 of 10.213-215.x.0 (see subnet.h); the bridge has .1, eN has .(10+N).
 // Members have no default route: their traffic cannot leave the bridge.
+// With --ipv6 the bridge and members also get a ULA /64 derived from the /24 (see subnet.h:
+// fd00:fa17:213:7::/64 for 10.213.7.0/24; bridge ::1, eN ::1N) and etcd uses only those
+// addresses: URLs are written with brackets, http://[fd00:fa17:213:7::11]:2379.
 
 #include <chrono>
 #include <filesystem>
@@ -56,6 +59,8 @@ struct LabOptions {
   // Syscalls of etcd routed through the agent's seccomp filter (syscall faults), e.g.
   // {"fdatasync", "fsync"}. Empty: none. With agents only.
   std::vector<std::string> intercept_syscalls;
+  // etcd on IPv6: members listen, advertise and peer on the lab's ULA /64 (see above).
+  bool ipv6 = false;
   std::filesystem::path root;  // empty: DefaultRoot()
   std::chrono::seconds timeout{60};
   // Called with one line per step ("e1: etcd pid 1234").

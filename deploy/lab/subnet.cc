@@ -1,5 +1,7 @@
 #include "deploy/lab/subnet.h"
 
+#include <string>
+
 #include "faults/core/rng.h"
 
 namespace faultline::lab {
@@ -23,6 +25,35 @@ std::optional<Prefix> ChooseLabSubnet(const std::vector<Prefix>& taken, std::str
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+// The bytes of `v` written in decimal, read back as a hex group (213 -> 0x0213).
+uint16_t DecimalAsHex(uint32_t v) {
+  return static_cast<uint16_t>(std::stoul(std::to_string(v), nullptr, 16));
+}
+
+sys::IpAddr WithLastGroup(const Prefix& subnet, uint16_t last) {
+  sys::IpAddr a;
+  a.v6 = true;
+  const uint16_t groups[] = {0xfd00, 0xfa17, DecimalAsHex((subnet.net >> 16) & 0xff),
+                             DecimalAsHex((subnet.net >> 8) & 0xff)};
+  for (int i = 0; i < 4; ++i) {
+    a.bytes[2 * i] = static_cast<uint8_t>(groups[i] >> 8);
+    a.bytes[2 * i + 1] = static_cast<uint8_t>(groups[i] & 0xff);
+  }
+  a.bytes[14] = static_cast<uint8_t>(last >> 8);
+  a.bytes[15] = static_cast<uint8_t>(last & 0xff);
+  return a;
+}
+
+}  // namespace
+
+sys::IpAddr Ipv6LabNet(const Prefix& subnet) { return WithLastGroup(subnet, 0); }
+sys::IpAddr Ipv6BridgeAddress(const Prefix& subnet) { return WithLastGroup(subnet, 1); }
+sys::IpAddr Ipv6MemberAddress(const Prefix& subnet, int member) {
+  return WithLastGroup(subnet, DecimalAsHex(static_cast<uint32_t>(10 + member)));
 }
 
 }  // namespace faultline::lab

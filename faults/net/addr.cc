@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -26,36 +27,80 @@ bool SplitNumber(std::string_view text, double* value, std::string* unit) {
 
 }  // namespace
 
-bool Cidr::Overlaps(const Cidr& o) const {
-  const int p = std::min(prefix, o.prefix);
-  const uint32_t m = p == 0 ? 0 : ~uint32_t{0} << (32 - p);
-  return (addr & m) == (o.addr & m);
+uint32_t Cidr::MaskWord(int i) const {
+  const int keep = std::clamp(prefix - 32 * i, 0, 32);
+  return keep == 0 ? 0 : ~uint32_t{0} << (32 - keep);
 }
 
-std::string Cidr::ToString() const { return FormatIpv4(addr) + "/" + std::to_string(prefix); }
+std::array<uint8_t, 16> Cidr::MaskBytes() const {
+  std::array<uint8_t, 16> m{};
+  m.fill(0xff);
+  sys::IpAddr all;
+  all.v6 = true;
+  all.bytes = m;
+  return sys::MaskIp(all, prefix).bytes;
+}
+
+bool Cidr::Contains(const sys::IpAddr& a) const {
+  return a.v6 == addr.v6 && sys::MaskIp(a, prefix) == addr;
+}
+
+bool Cidr::Overlaps(const Cidr& o) const {
+  if (v6() != o.v6()) return false;
+  const int p = std::min(prefix, o.prefix);
+  return sys::MaskIp(addr, p) == sys::MaskIp(o.addr, p);
+}
+
+std::string Cidr::ToString() const { return sys::FormatIp(addr) + "/" + std::to_string(prefix); }
+
+namespace {
+
+// "scheme://host:port/path" -> "host:port" (the authority), a CIDR's slash kept.
+std::string_view Authority(std::string_view endpoint) {
+  if (auto p = endpoint.find("://"); p != std::string_view::npos) {
+    endpoint.remove_prefix(p + 3);
+    if (auto slash = endpoint.find('/'); slash != std::string_view::npos)
+      endpoint = endpoint.substr(0, slash);
+  }
+  return endpoint;
+}
+
+// Splits an authority into host and port text ("" when there is no port). A bare IPv6 address
+// or CIDR (more than one colon, no brackets) has no port.
+void SplitHostPort(std::string_view a, std::string_view* host, std::string_view* port) {
+  *port = {};
+  if (a.starts_with('[')) {
+    auto close = a.find(']');
+    if (close == std::string_view::npos) {
+      *host = a;
+      return;
+    }
+    *host = a.substr(1, close - 1);
+    if (close + 1 < a.size() && a[close + 1] == ':') *port = a.substr(close + 2);
+  } else {
+    const auto colon = a.rfind(':');
+    if (colon == std::string_view::npos || a.find(':') != colon) {
+      *host = a;
+      return;
+    }
+    *host = a.substr(0, colon);
+    *port = a.substr(colon + 1);
+  }
+  // "10.0.0.1:2379/path" (no scheme): the path is not part of the port.
+  if (auto slash = port->find('/'); slash != std::string_view::npos) *port = port->substr(0, slash);
+}
+
+}  // namespace
 
 std::string EndpointHost(std::string_view endpoint) {
-  if (auto p = endpoint.find("://"); p != std::string_view::npos) endpoint.remove_prefix(p + 3);
-  if (auto slash = endpoint.find('/'); slash != std::string_view::npos) {
-    // "10.0.0.0/24" is a CIDR; "10.0.0.1:2379/path" a URL path.
-    std::string_view before = endpoint.substr(0, slash);
-    if (before.find(':') == std::string_view::npos) return std::string(endpoint);
-    endpoint = before;
-  }
-  if (auto colon = endpoint.rfind(':'); colon != std::string_view::npos) {
-    endpoint = endpoint.substr(0, colon);
-  }
-  return std::string(endpoint);
+  std::string_view host, port;
+  SplitHostPort(Authority(endpoint), &host, &port);
+  return std::string(host);
 }
 
 std::optional<uint16_t> EndpointPort(std::string_view endpoint) {
-  if (auto p = endpoint.find("://"); p != std::string_view::npos) endpoint.remove_prefix(p + 3);
-  if (auto slash = endpoint.find('/'); slash != std::string_view::npos) {
-    endpoint = endpoint.substr(0, slash);
-  }
-  auto colon = endpoint.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  std::string_view p = endpoint.substr(colon + 1);
+  std::string_view host, p;
+  SplitHostPort(Authority(endpoint), &host, &p);
   unsigned port = 0;
   auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
   if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port > 65535) {
@@ -65,36 +110,40 @@ std::optional<uint16_t> EndpointPort(std::string_view endpoint) {
 }
 
 std::optional<Cidr> EndpointCidr(std::string_view endpoint, std::string* why) {
-  std::string host = EndpointHost(endpoint);
-  return ParseCidr(host.find('/') == std::string::npos ? host + "/32" : host, why);
+  return ParseCidr(EndpointHost(endpoint), why);
 }
 
 std::optional<Cidr> ParseCidr(std::string_view text, std::string* why) {
   Cidr c;
   std::string_view addr = text;
-  if (text.find(':') != std::string_view::npos) {
-    Set(why, "IPv6 is not supported yet: \"" + std::string(text) + "\"");
-    return std::nullopt;
+  std::string_view len_text;
+  const bool has_len = text.find('/') != std::string_view::npos;
+  if (has_len) {
+    addr = text.substr(0, text.find('/'));
+    len_text = text.substr(text.find('/') + 1);
   }
-  if (auto slash = text.find('/'); slash != std::string_view::npos) {
-    addr = text.substr(0, slash);
-    std::string_view p = text.substr(slash + 1);
-    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), c.prefix);
-    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || c.prefix < 0 ||
-        c.prefix > 32) {
-      Set(why, "prefix length must be 0..32 in \"" + std::string(text) + "\"");
-      return std::nullopt;
-    }
-  }
-  auto a = ParseIpv4(addr);
+  if (addr.starts_with('[') && addr.ends_with(']') && addr.size() > 2)
+    addr = addr.substr(1, addr.size() - 2);
+  auto a = sys::ParseIp(addr);
   if (!a) {
-    Set(why, "not an IPv4 address or CIDR: \"" + std::string(text) + "\"");
+    Set(why, "not an IPv4 or IPv6 address or CIDR: \"" + std::string(text) + "\"");
     return std::nullopt;
   }
   c.addr = *a;
-  if ((c.addr & c.mask()) != c.addr) {
-    Set(why, "host bits set in \"" + std::string(text) + "\" (did you mean " +
-                 FormatIpv4(c.addr & c.mask()) + "/" + std::to_string(c.prefix) + "?)");
+  c.prefix = a->bits();
+  if (has_len) {
+    auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), c.prefix);
+    if (len_text.empty() || ec != std::errc() || end != len_text.data() + len_text.size() ||
+        c.prefix < 0 || c.prefix > a->bits()) {
+      Set(why, std::string("prefix length must be 0..") + std::to_string(a->bits()) +
+                   (a->v6 ? " for IPv6" : " for IPv4") + " in \"" + std::string(text) + "\"");
+      return std::nullopt;
+    }
+  }
+  const sys::IpAddr net = sys::MaskIp(c.addr, c.prefix);
+  if (net != c.addr) {
+    Set(why, "host bits set in \"" + std::string(text) + "\" (did you mean " + sys::FormatIp(net) +
+                 "/" + std::to_string(c.prefix) + "?)");
     return std::nullopt;
   }
   return c;

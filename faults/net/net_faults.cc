@@ -373,10 +373,12 @@ class NetFaultFactory : public FaultFactory {
 
   std::vector<std::string> Sweep(const FaultContext&) const override {
     std::vector<std::string> done;
-    for (const std::string& t : NftListTables()) {
-      if (!t.starts_with(kNftPrefix)) continue;
-      NftDeleteTable(t);
-      done.push_back("deleted nftables table ip " + t);
+    for (bool legacy_ip : {false, true}) {
+      for (const std::string& t : NftListTables(legacy_ip)) {
+        if (!t.starts_with(kNftPrefix)) continue;
+        NftDeleteTable(t, legacy_ip);
+        done.push_back(std::string("deleted nftables table ") + (legacy_ip ? "ip " : "inet ") + t);
+      }
     }
     Rtnl nl;
     const auto links = nl.Links();

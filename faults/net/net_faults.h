@@ -13,6 +13,12 @@
 //              to a user-space queue that holds them on a timer heap: delay, jitter, loss,
 //              reorder. Works without sch_netem.
 //  - nftables: the same table drops matching packets: partition, and uncorrelated loss.
+// IPv6: every backend takes IPv4 and IPv6 CIDRs, mixed in one list (each matches its family's
+// packets). nftables tables are in the inet family; u32 filters are added for ETH_P_ALL with a
+// key on the IP version (IPv6 addresses at offsets 8/24, next header at 6, ports at 40: packets
+// with extension headers are not matched by port, as IPv4 packets with options are not); the
+// NFQUEUE backend never reads packet bytes, so it is family-blind. The probe's "ipv6" says
+// whether this node can take IPv6 targets.
 // Randomness: NFQUEUE loss/jitter/reorder draw from the spec's seed (replayable); netem and
 // nftables `numgen random` use the kernel's generator and are not.
 // The exempt ports and addresses of NetOptions are refused as targets and always let through.

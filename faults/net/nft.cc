@@ -16,7 +16,10 @@
 #include <poll.h>
 #include <string.h>
 
+#include <array>
+#include <map>
 #include <memory>
+#include <optional>
 
 namespace faultline::faults::net {
 namespace {
@@ -24,6 +27,8 @@ namespace {
 // Chain priority: before the default filter tables (0) so exemptions and faults see packets
 // first, and a recognisable value in `nft list ruleset`.
 constexpr int kChainPriority = -7;
+// One inet table sees IPv4 and IPv6 packets; each address rule names its family (meta nfproto).
+constexpr uint32_t kFamily = NFPROTO_INET;
 
 struct MnlCloser {
   void operator()(mnl_socket* s) const { mnl_socket_close(s); }
@@ -41,7 +46,7 @@ MnlSocket OpenNetfilter() {
 class RuleBuilder {
  public:
   RuleBuilder(const std::string& table, const char* chain) : r_(nftnl_rule_alloc()) {
-    nftnl_rule_set_u32(r_, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+    nftnl_rule_set_u32(r_, NFTNL_RULE_FAMILY, kFamily);
     nftnl_rule_set_str(r_, NFTNL_RULE_TABLE, table.c_str());
     nftnl_rule_set_str(r_, NFTNL_RULE_CHAIN, chain);
   }
@@ -66,21 +71,32 @@ class RuleBuilder {
     name.copy(buf, IFNAMSIZ - 1);
     Cmp(NFT_CMP_EQ, buf, IFNAMSIZ);
   }
-  // Network header address (offset 12 = saddr, 16 = daddr) inside `c`.
-  void Addr(uint32_t offset, const Cidr& c) {
+  // The packet's IP family (an inet table sees both).
+  void Family(bool v6) {
+    auto* m = Expr("meta");
+    nftnl_expr_set_u32(m, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
+    nftnl_expr_set_u32(m, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    const uint8_t proto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+    Cmp(NFT_CMP_EQ, &proto, 1);
+  }
+  // Network header address inside `c`: the source (`source`) or destination address of the
+  // family's header. Needs a Family() check earlier in the rule.
+  void Addr(bool source, const Cidr& c) {
     if (c.prefix == 0) return;
-    Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 4);
-    if (c.prefix < 32) {
-      uint32_t mask = htonl(c.mask()), zero = 0;
+    const uint32_t len = static_cast<uint32_t>(c.addr.size());
+    const uint32_t offset = c.v6() ? (source ? 8 : 24) : (source ? 12 : 16);
+    Payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len);
+    if (c.prefix < c.addr.bits()) {
+      const auto mask = c.MaskBytes();
+      const std::array<uint8_t, 16> zero{};
       auto* b = Expr("bitwise");
       nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
       nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-      nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_LEN, 4);
-      nftnl_expr_set(b, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
-      nftnl_expr_set(b, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
+      nftnl_expr_set_u32(b, NFTNL_EXPR_BITWISE_LEN, len);
+      nftnl_expr_set(b, NFTNL_EXPR_BITWISE_MASK, mask.data(), len);
+      nftnl_expr_set(b, NFTNL_EXPR_BITWISE_XOR, zero.data(), len);
     }
-    uint32_t net = htonl(c.addr);
-    Cmp(NFT_CMP_EQ, &net, 4);
+    Cmp(NFT_CMP_EQ, c.addr.bytes.data(), len);
   }
   // Transport port (offset 0 = source, 2 = destination) within r. cmp compares bytes in
   // network order, which orders big-endian ports correctly.
@@ -172,32 +188,33 @@ class Batch {
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
 
-  void Table(uint16_t type, const std::string& name, uint16_t flags) {
+  void Table(uint16_t type, const std::string& name, uint16_t flags, uint32_t family = kFamily) {
     nftnl_table* t = nftnl_table_alloc();
-    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
+    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
     nftnl_table_set_str(t, NFTNL_TABLE_NAME, name.c_str());
-    auto* nlh = nftnl_table_nlmsg_build_hdr(Cur(), type, NFPROTO_IPV4, flags | NLM_F_ACK, seq_);
+    auto* nlh = nftnl_table_nlmsg_build_hdr(Cur(), static_cast<uint16_t>(type),
+                                            static_cast<uint16_t>(family), flags | NLM_F_ACK, seq_);
     nftnl_table_nlmsg_build_payload(nlh, t);
     nftnl_table_free(t);
     Record((type == NFT_MSG_DELTABLE ? "delete table " : "create table ") + name);
   }
   void Chain(const std::string& table, const char* name, uint32_t hook) {
     nftnl_chain* c = nftnl_chain_alloc();
-    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, kFamily);
     nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table.c_str());
     nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
     nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
     nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, kChainPriority);
     nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
     nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-    auto* nlh = nftnl_chain_nlmsg_build_hdr(Cur(), NFT_MSG_NEWCHAIN, NFPROTO_IPV4,
+    auto* nlh = nftnl_chain_nlmsg_build_hdr(Cur(), NFT_MSG_NEWCHAIN, kFamily,
                                             NLM_F_CREATE | NLM_F_ACK, seq_);
     nftnl_chain_nlmsg_build_payload(nlh, c);
     nftnl_chain_free(c);
     Record(std::string("create chain ") + name);
   }
   void Rule(RuleBuilder& r, const std::string& what) {
-    auto* nlh = nftnl_rule_nlmsg_build_hdr(Cur(), NFT_MSG_NEWRULE, NFPROTO_IPV4,
+    auto* nlh = nftnl_rule_nlmsg_build_hdr(Cur(), NFT_MSG_NEWRULE, kFamily,
                                            NLM_F_APPEND | NLM_F_CREATE | NLM_F_ACK, seq_);
     nftnl_rule_nlmsg_build_payload(nlh, r.get());
     Record("add rule " + what);
@@ -253,12 +270,11 @@ class Batch {
 // Adds the rules of one chain: exemptions first, then the fault's match.
 void AddChainRules(Batch& b, const std::string& table, const char* chain, bool egress,
                    const NftPlan& plan, bool xt_queue) {
-  // Offsets of the remote and local address in the IPv4 header for this direction.
-  const uint32_t remote = egress ? 16 : 12, local = egress ? 12 : 16;
   for (const Cidr& c : plan.exempt_cidrs) {
-    for (uint32_t off : {12u, 16u}) {
+    for (bool source : {true, false}) {
       RuleBuilder r(table, chain);
-      r.Addr(off, c);
+      r.Family(c.v6());
+      r.Addr(source, c);
       r.Verdict(NF_ACCEPT);
       b.Rule(r, "exempt " + c.ToString());
     }
@@ -274,45 +290,50 @@ void AddChainRules(Batch& b, const std::string& table, const char* chain, bool e
       }
     }
   }
-  // Cross product of the match lists; an empty list is one wildcard.
+  // Per family, the cross product of the match lists; an empty list is one wildcard.
   const Match& m = plan.match;
-  std::vector<std::optional<Cidr>> tos(m.to.begin(), m.to.end()),
-      froms(m.from.begin(), m.from.end());
-  if (tos.empty()) tos.push_back(std::nullopt);
-  if (froms.empty()) froms.push_back(std::nullopt);
-  std::vector<std::optional<uint8_t>> protos;
-  for (uint8_t p : m.l4protos()) protos.push_back(p);
-  if (protos.empty()) protos.push_back(std::nullopt);
-  // Each port range matches as source or as destination port.
-  std::vector<std::optional<std::pair<uint32_t, PortRange>>> ports;
-  for (PortRange p : m.ports) {
-    ports.push_back(std::pair{0u, p});
-    ports.push_back(std::pair{2u, p});
-  }
-  if (ports.empty()) ports.push_back(std::nullopt);
-  for (auto& to : tos)
-    for (auto& from : froms)
-      for (auto& proto : protos)
-        for (auto& port : ports) {
-          RuleBuilder r(table, chain);
-          if (!m.device.empty()) r.IfName(egress ? NFT_META_OIFNAME : NFT_META_IIFNAME, m.device);
-          if (proto) r.L4Proto(*proto);
-          if (to) r.Addr(remote, *to);
-          if (from) r.Addr(local, *from);
-          if (port) r.Port(port->first, port->second);
-          if (plan.verdict == NftPlan::Verdict::kDrop && plan.percent < 100)
-            r.Percent(plan.percent);
-          r.Counter();
-          if (plan.verdict == NftPlan::Verdict::kQueue) {
-            if (xt_queue)
-              r.XtQueue(plan.queue);
-            else
-              r.Queue(plan.queue);
-          } else {
-            r.Verdict(NF_DROP);
+  for (bool v6 : m.families()) {
+    std::vector<std::optional<Cidr>> tos, froms;
+    for (const Cidr& c : Match::OfFamily(m.to, v6)) tos.push_back(c);
+    for (const Cidr& c : Match::OfFamily(m.from, v6)) froms.push_back(c);
+    if (tos.empty()) tos.push_back(std::nullopt);
+    if (froms.empty()) froms.push_back(std::nullopt);
+    std::vector<std::optional<uint8_t>> protos;
+    for (uint8_t p : m.l4protos(v6)) protos.push_back(p);
+    if (protos.empty()) protos.push_back(std::nullopt);
+    // Each port range matches as source or as destination port.
+    std::vector<std::optional<std::pair<uint32_t, PortRange>>> ports;
+    for (PortRange p : m.ports) {
+      ports.push_back(std::pair{0u, p});
+      ports.push_back(std::pair{2u, p});
+    }
+    if (ports.empty()) ports.push_back(std::nullopt);
+    for (auto& to : tos)
+      for (auto& from : froms)
+        for (auto& proto : protos)
+          for (auto& port : ports) {
+            RuleBuilder r(table, chain);
+            r.Family(v6);
+            if (!m.device.empty()) r.IfName(egress ? NFT_META_OIFNAME : NFT_META_IIFNAME, m.device);
+            if (proto) r.L4Proto(*proto);
+            // The remote address is the destination going out, the source coming in.
+            if (to) r.Addr(/*source=*/!egress, *to);
+            if (from) r.Addr(/*source=*/egress, *from);
+            if (port) r.Port(port->first, port->second);
+            if (plan.verdict == NftPlan::Verdict::kDrop && plan.percent < 100)
+              r.Percent(plan.percent);
+            r.Counter();
+            if (plan.verdict == NftPlan::Verdict::kQueue) {
+              if (xt_queue)
+                r.XtQueue(plan.queue);
+              else
+                r.Queue(plan.queue);
+            } else {
+              r.Verdict(NF_DROP);
+            }
+            b.Rule(r, std::string("fault match (") + (v6 ? "IPv6" : "IPv4") + ")");
           }
-          b.Rule(r, "fault match");
-        }
+  }
 }
 
 }  // namespace
@@ -352,10 +373,10 @@ void NftCreateTable(const std::string& name, const NftPlan& plan) {
   }
 }
 
-void NftDeleteTable(const std::string& name) {
+void NftDeleteTable(const std::string& name, bool legacy_ip) {
   MnlSocket nl = OpenNetfilter();
   Batch b;
-  b.Table(NFT_MSG_DELTABLE, name, 0);
+  b.Table(NFT_MSG_DELTABLE, name, 0, legacy_ip ? uint32_t{NFPROTO_IPV4} : kFamily);
   try {
     b.Commit(nl.get());
   } catch (const FaultError& e) {
@@ -393,9 +414,10 @@ void Dump(nlmsghdr* req, Fn cb) {
 
 }  // namespace
 
-std::vector<std::string> NftListTables() {
+std::vector<std::string> NftListTables(bool legacy_ip) {
   char buf[MNL_SOCKET_BUFFER_SIZE];
-  auto* req = nftnl_table_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_IPV4, NLM_F_DUMP, 1);
+  auto* req = nftnl_table_nlmsg_build_hdr(
+      buf, NFT_MSG_GETTABLE, legacy_ip ? uint32_t{NFPROTO_IPV4} : kFamily, NLM_F_DUMP, 1);
   std::vector<std::string> out;
   Dump(req, [&](const nlmsghdr* h) {
     nftnl_table* t = nftnl_table_alloc();
@@ -409,7 +431,7 @@ int64_t NftMatchedPackets(const std::string& name) {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   nftnl_rule* filter = nftnl_rule_alloc();
   nftnl_rule_set_str(filter, NFTNL_RULE_TABLE, name.c_str());
-  auto* req = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, 1);
+  auto* req = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, kFamily, NLM_F_DUMP, 1);
   nftnl_rule_nlmsg_build_payload(req, filter);
   nftnl_rule_free(filter);
   int64_t total = 0;

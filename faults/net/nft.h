@@ -8,8 +8,9 @@
 
 namespace faultline::faults::net {
 
-// Every table faultline creates is named kNftPrefix + fault id, in family "ip", so a sweep can
-// find them after a crash.
+// Every table faultline creates is named kNftPrefix + fault id, in family "inet" (IPv4 and IPv6
+// alike), so a sweep can find them after a crash. Agents before IPv6 made them in family "ip":
+// the `legacy_ip` calls reach those.
 inline constexpr char kNftPrefix[] = "faultline_";
 
 // One nftables table: chains on the output (egress) and input (ingress) hooks that first
@@ -29,9 +30,9 @@ struct NftPlan {
 // with its rules exists afterwards or nothing changed. Throws FaultError with the kernel's reason.
 void NftCreateTable(const std::string& name, const NftPlan& plan);
 // Deletes table `name` (its chains and rules go with it, atomically). Absent is not an error.
-void NftDeleteTable(const std::string& name);
-// Names of the "ip" family tables that exist now.
-std::vector<std::string> NftListTables();
+void NftDeleteTable(const std::string& name, bool legacy_ip = false);
+// Names of the "inet" (or, `legacy_ip`, "ip") family tables that exist now.
+std::vector<std::string> NftListTables(bool legacy_ip = false);
 // Packets matched by the table's fault rules so far (sum of their counters); -1 if absent.
 int64_t NftMatchedPackets(const std::string& name);
 

@@ -2,12 +2,14 @@
 
 #include <sched.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <thread>
 
 #include "faults/net/nfqueue.h"
 #include "faults/net/nft.h"
 #include "faults/net/tc.h"
+#include "faults/sys/unique_fd.h"
 
 namespace faultline::faults::net {
 namespace {
@@ -63,12 +65,16 @@ void ProbeHere(Capabilities& caps) {
     clsact = true;
   });
   Match m;
-  m.to.push_back({0xC0000201, 32});  // 192.0.2.1, TEST-NET-1
+  // Documentation addresses of both families (TEST-NET-1, 2001:db8::/32), so every rule kind
+  // below is also tried with IPv6 keys.
+  m.to.push_back(*ParseCidr("192.0.2.1"));
+  m.to.push_back(*ParseCidr("2001:db8::/64"));
   m.protocol = v1::NetFault::TCP;
   m.ports.push_back({2380, 2380});
   Try(caps, "u32", "u32 filter on clsact egress", [&] {
     if (!clsact) throw FaultError("not tried: no clsact");
-    AddU32Filter(nl, ifb, false, kFirstPrio, BuildU32Filters(m, true)[0], 0);
+    for (const auto& keys : BuildU32Filters(m, true))
+      AddU32Filter(nl, ifb, false, kFirstPrio, keys, 0);
   });
   Try(caps, "mirred", "u32 + mirred redirect to IFB", [&] {
     if (!clsact || ifb2 == 0) throw FaultError("not tried: no clsact or second IFB");
@@ -90,6 +96,15 @@ void ProbeHere(Capabilities& caps) {
     NftCreateTable(table, plan);
     NftDeleteTable(table);
   });
+  // IPv6: the kernel has it (a socket opens) and took the IPv6 half of the u32 and nftables
+  // rules tried above.
+  Try(caps, "ipv6", "IPv6 sockets; IPv6 rules in nftables (inet) and u32", [&] {
+    sys::UniqueFd sock(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!sock) ThrowErrno("IPv6 socket");
+    for (const char* need : {"nftables", "u32"})
+      if (!caps[need].first)
+        throw FaultError(std::string("not tried: ") + need + " failed: " + caps[need].second);
+  });
   // The namespace dies with this thread; deleting first keeps the probe tidy if it does not.
   try {
     nl.DeleteLink(std::string(kIfbPrefix) + "probe0");
@@ -109,7 +124,7 @@ Capabilities ProbeKernel() {
       const std::string why =
           std::string("cannot create a scratch network namespace: ") + strerror(errno);
       for (const char* n :
-           {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue"})
+           {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue", "ipv6"})
         caps[n] = {false, why};
       return;
     }

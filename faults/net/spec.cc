@@ -101,7 +101,7 @@ const Capabilities& EveryFeature() {
   static const Capabilities all = [] {
     Capabilities c;
     for (const char* n :
-         {"netem", "tbf", "ifb", "clsact", "u32", "mirred", "nfqueue", "nftables"}) {
+         {"netem", "tbf", "ifb", "clsact", "u32", "mirred", "nfqueue", "nftables", "ipv6"}) {
       c[n] = {true, ""};
     }
     return c;
@@ -133,14 +133,31 @@ const char* BackendName(Backend b) {
 
 std::string ActionName(NetFault::Action a) { return NameOf(a); }
 
-std::vector<uint8_t> Match::l4protos() const {
+std::vector<Cidr> Match::OfFamily(const std::vector<Cidr>& cidrs, bool v6) {
+  std::vector<Cidr> out;
+  for (const Cidr& c : cidrs)
+    if (c.v6() == v6) out.push_back(c);
+  return out;
+}
+
+std::vector<bool> Match::families() const {
+  std::vector<bool> out;
+  for (bool v6 : {false, true}) {
+    if (!to.empty() && OfFamily(to, v6).empty()) continue;
+    if (!from.empty() && OfFamily(from, v6).empty()) continue;
+    out.push_back(v6);
+  }
+  return out;
+}
+
+std::vector<uint8_t> Match::l4protos(bool v6) const {
   switch (protocol) {
     case NetFault::TCP:
       return {IPPROTO_TCP};
     case NetFault::UDP:
       return {IPPROTO_UDP};
     case NetFault::ICMP:
-      return {IPPROTO_ICMP};
+      return {v6 ? uint8_t{IPPROTO_ICMPV6} : uint8_t{IPPROTO_ICMP}};
     default:
       return ports.empty() ? std::vector<uint8_t>{}
                            : std::vector<uint8_t>{IPPROTO_TCP, IPPROTO_UDP};
@@ -161,6 +178,17 @@ FieldErrors ValidateNetSpec(const NetFault& f) {
   for (int i = 0; i < f.from_size(); ++i) {
     std::string why;
     if (!ParseCidr(f.from(i), &why)) errs.push_back({"net.from[" + std::to_string(i) + "]", why});
+  }
+  if (errs.empty() && f.to_size() > 0 && f.from_size() > 0) {
+    // Dual-stack lists pair addresses family by family; with no family in common the fault
+    // would match nothing at all.
+    Match m;
+    for (const auto& t : f.to()) m.to.push_back(*ParseCidr(t));
+    for (const auto& t : f.from()) m.from.push_back(*ParseCidr(t));
+    if (m.families().empty())
+      errs.push_back({"net.from",
+                      "no address family in common with net.to (IPv4 and IPv6 addresses never "
+                      "match each other's packets)"});
   }
   if (!NetFault::Protocol_IsValid(f.protocol()))
     errs.push_back({"net.protocol", "must be " + Choices<NetFault::Protocol>()});
@@ -260,6 +288,19 @@ FieldErrors ValidateNet(const NetFault& f, const NetOptions& opts, const Capabil
         errs.push_back(
             {"net.to[" + std::to_string(i) + "]",
              "covers " + ex.ToString() + ", a controller address the agent must keep reaching"});
+  }
+  // IPv6 targets need a node whose kernel has IPv6 and takes IPv6 rules (the probe's "ipv6").
+  if (!Has(caps, "ipv6")) {
+    auto it = caps.find("ipv6");
+    const std::string why = it != caps.end() ? it->second.second : "not probed";
+    auto refuse_v6 = [&](const auto& list, const char* field) {
+      for (int i = 0; i < list.size(); ++i)
+        if (auto c = ParseCidr(list.Get(i)); c && c->v6())
+          errs.push_back({std::string(field) + "[" + std::to_string(i) + "]",
+                          "IPv6 is not available on this node: " + why});
+    };
+    refuse_v6(f.to(), "net.to");
+    refuse_v6(f.from(), "net.from");
   }
   for (int i = 0; i < f.ports_size(); ++i) {
     auto r = ParsePortRange(f.ports(i));

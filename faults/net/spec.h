@@ -41,8 +41,15 @@ struct Match {
   std::string device;            // "" = every device
   bool egress = true;
   bool ingress = false;
-  // Transport protocols (IPPROTO_*) that rules must be written for: empty = any protocol.
-  std::vector<uint8_t> l4protos() const;
+  // The IP families rules must be written for (false = IPv4, true = IPv6): those `to` and
+  // `from` both allow (a list with no address of a family excludes it; an empty list allows
+  // both). Validation refuses a spec for which this is empty.
+  std::vector<bool> families() const;
+  // The addresses of one family in `cidrs`.
+  static std::vector<Cidr> OfFamily(const std::vector<Cidr>& cidrs, bool v6);
+  // Transport protocols (IPPROTO_*) that rules of one family must be written for: empty = any
+  // protocol. ICMP is ICMPv6 on IPv6.
+  std::vector<uint8_t> l4protos(bool v6) const;
 };
 
 // A validated NetFault with units resolved.

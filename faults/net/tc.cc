@@ -68,55 +68,99 @@ rtnl_qdisc* ClsactQdisc(int ifindex) {
   return q;
 }
 
+// Where u32 finds things in each family's header. IPv6 offsets assume no extension headers
+// (as IPv4 ports assume no options): such packets are not matched.
+struct Layout {
+  U32Key version;  // the version nibble: filters share ETH_P_ALL, so this tells families apart
+  U32Key version_ports;  // the same, also requiring the header length ports are read at
+  int src, dst;          // address offsets
+  int words;             // 32-bit words per address
+  int proto_off, proto_shift;
+  int ports;  // transport ports' word (source << 16 | destination)
+};
+
+const Layout& LayoutOf(bool v6) {
+  static const Layout v4{
+      {0x40000000, 0xf0000000, 0}, {0x45000000, 0xff000000, 0}, 12, 16, 1, 8, 16, 20};
+  static const Layout v6l{
+      {0x60000000, 0xf0000000, 0}, {0x60000000, 0xf0000000, 0}, 8, 24, 4, 4, 8, 40};
+  return v6 ? v6l : v4;
+}
+
+// The keys that match `c` at the address starting at `off` (none for a /0).
+std::vector<U32Key> AddrKeys(const Cidr& c, int off) {
+  std::vector<U32Key> out;
+  for (int i = 0; i < LayoutOf(c.v6()).words; ++i)
+    if (c.MaskWord(i) != 0) out.push_back({c.Word(i) & c.MaskWord(i), c.MaskWord(i), off + 4 * i});
+  return out;
+}
+
+U32Key ProtoKey(const Layout& l, uint8_t proto) {
+  return {uint32_t{proto} << l.proto_shift, uint32_t{0xff} << l.proto_shift, l.proto_off};
+}
+
 }  // namespace
 
 std::vector<std::vector<U32Key>> BuildU32Filters(const Match& m, bool egress) {
-  const int remote = egress ? 16 : 12, local = egress ? 12 : 16;
-  std::vector<std::vector<U32Key>> base{{}};
-  auto cross = [&](const std::vector<U32Key>& alternatives) {
-    if (alternatives.empty()) return;
-    std::vector<std::vector<U32Key>> next;
-    for (auto& f : base)
-      for (const U32Key& k : alternatives) {
-        next.push_back(f);
-        next.back().push_back(k);
+  std::vector<std::vector<U32Key>> out;
+  for (bool v6 : m.families()) {
+    const Layout& l = LayoutOf(v6);
+    const int remote = egress ? l.dst : l.src, local = egress ? l.src : l.dst;
+    std::vector<std::vector<U32Key>> base{{m.ports.empty() ? l.version : l.version_ports}};
+    // Each alternative is a group of keys that must all match.
+    auto cross = [&](const std::vector<std::vector<U32Key>>& alternatives) {
+      if (alternatives.empty()) return;
+      std::vector<std::vector<U32Key>> next;
+      for (auto& f : base)
+        for (const auto& keys : alternatives) {
+          next.push_back(f);
+          next.back().insert(next.back().end(), keys.begin(), keys.end());
+        }
+      base = std::move(next);
+    };
+    auto addrs = [](const std::vector<Cidr>& cs, int off) {
+      std::vector<std::vector<U32Key>> alts;
+      for (const Cidr& c : cs) alts.push_back(AddrKeys(c, off));
+      return alts;
+    };
+    cross(addrs(Match::OfFamily(m.to, v6), remote));
+    cross(addrs(Match::OfFamily(m.from, v6), local));
+    std::vector<std::vector<U32Key>> protos;
+    for (uint8_t p : m.l4protos(v6)) protos.push_back({ProtoKey(l, p)});
+    cross(protos);
+    // Source and destination ports share one word.
+    std::vector<std::vector<U32Key>> ports;
+    for (PortRange r : m.ports)
+      for (MaskedPort mp : PortRangeToMasks(r)) {
+        ports.push_back({{uint32_t{mp.value} << 16, uint32_t{mp.mask} << 16, l.ports}});
+        ports.push_back({{mp.value, mp.mask, l.ports}});
       }
-    base = std::move(next);
-  };
-  auto addrs = [](const std::vector<Cidr>& cs, int off) {
-    std::vector<U32Key> out;
-    for (const Cidr& c : cs) out.push_back({c.addr, c.mask(), off});
-    return out;
-  };
-  cross(addrs(m.to, remote));
-  cross(addrs(m.from, local));
-  std::vector<U32Key> protos;
-  for (uint8_t p : m.l4protos()) protos.push_back({uint32_t{p} << 16, 0x00ff0000, 8});
-  cross(protos);
-  // Source and destination ports share the word at offset 20.
-  std::vector<U32Key> ports;
-  for (PortRange r : m.ports)
-    for (MaskedPort mp : PortRangeToMasks(r)) {
-      ports.push_back({uint32_t{mp.value} << 16, uint32_t{mp.mask} << 16, 20});
-      ports.push_back({mp.value, mp.mask, 20});
-    }
-  cross(ports);
-  // A filter with no keys must still match everything: u32 needs one key, 0/0 at offset 0.
-  for (auto& f : base)
-    if (f.empty()) f.push_back({0, 0, 0});
-  return base;
+    cross(ports);
+    out.insert(out.end(), base.begin(), base.end());
+  }
+  return out;
 }
 
 std::vector<std::vector<U32Key>> BuildExemptFilters(const std::vector<uint16_t>& ports,
                                                     const std::vector<Cidr>& cidrs) {
   std::vector<std::vector<U32Key>> out;
-  for (const Cidr& c : cidrs)
-    for (int off : {12, 16}) out.push_back({{c.addr, c.mask(), off}});
-  for (uint16_t p : ports)
-    for (uint8_t proto : {uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_UDP}}) {
-      out.push_back({{uint32_t{proto} << 16, 0x00ff0000, 8}, {uint32_t{p} << 16, 0xffff0000, 20}});
-      out.push_back({{uint32_t{proto} << 16, 0x00ff0000, 8}, {p, 0x0000ffff, 20}});
+  for (const Cidr& c : cidrs) {
+    const Layout& l = LayoutOf(c.v6());
+    for (int off : {l.src, l.dst}) {
+      std::vector<U32Key> f{l.version};
+      for (const U32Key& k : AddrKeys(c, off)) f.push_back(k);
+      out.push_back(std::move(f));
     }
+  }
+  for (bool v6 : {false, true}) {
+    const Layout& l = LayoutOf(v6);
+    for (uint16_t p : ports)
+      for (uint8_t proto : {uint8_t{IPPROTO_TCP}, uint8_t{IPPROTO_UDP}}) {
+        out.push_back(
+            {l.version_ports, ProtoKey(l, proto), {uint32_t{p} << 16, 0xffff0000, l.ports}});
+        out.push_back({l.version_ports, ProtoKey(l, proto), {p, 0x0000ffff, l.ports}});
+      }
+  }
   return out;
 }
 
@@ -182,7 +226,9 @@ void DeleteFilters(Rtnl& nl, int ifindex, bool ingress, uint16_t prio) {
   rtnl_tc_set_parent(TC_CAST(c.p), ClsactParent(ingress));
   rtnl_tc_set_kind(TC_CAST(c.p), "u32");
   rtnl_cls_set_prio(c.p, prio);
-  rtnl_cls_set_protocol(c.p, ETH_P_IP);
+  // 0: whatever protocol the filters at this priority carry (ETH_P_ALL now, ETH_P_IP from an
+  // agent before IPv6), so a journal or sweep of either removes them.
+  rtnl_cls_set_protocol(c.p, 0);
   int err = rtnl_cls_delete(nl.sock(), c.p, 0);
   if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV && err != -NLE_INVAL)
     Fail("delete filters prio " + std::to_string(prio), err);
@@ -195,7 +241,9 @@ void AddU32Filter(Rtnl& nl, int ifindex, bool ingress, uint16_t prio,
   rtnl_tc_set_parent(TC_CAST(c.p), ClsactParent(ingress));
   rtnl_tc_set_kind(TC_CAST(c.p), "u32");
   rtnl_cls_set_prio(c.p, prio);
-  rtnl_cls_set_protocol(c.p, ETH_P_IP);
+  // One priority holds filters of one protocol only; ETH_P_ALL lets IPv4 and IPv6 filters
+  // share it, each told apart by its version-nibble key.
+  rtnl_cls_set_protocol(c.p, ETH_P_ALL);
   for (const U32Key& k : keys)
     if (int err = rtnl_u32_add_key(c.p, htonl(k.value), htonl(k.mask), k.off, 0); err < 0)
       Fail("u32 key", err);

@@ -18,6 +18,8 @@ inline constexpr uint16_t kFirstPrio = 0xFA00;
 inline constexpr uint16_t kLastPrio = 0xFAFF;
 
 // One 32-bit u32 match key: (word at `off` in the IP header & mask) == value (host order).
+// Filters are added for every protocol (ETH_P_ALL) and start with a key on the IP version, so
+// IPv4 and IPv6 filters of one fault share its priorities.
 struct U32Key {
   uint32_t value;
   uint32_t mask;
@@ -26,8 +28,9 @@ struct U32Key {
 };
 
 // The filters (each a list of keys, all of which must match) that select the packets of `m`
-// in one direction. Ports use offsets 20/22, assuming a 20-byte IPv4 header as `tc ... match ip
-// dport` does; packets with IP options are not matched. Port ranges become mask blocks.
+// in one direction, for each family of m.families(). IPv4 ports are read at offset 20 and
+// require a 20-byte header (no options); IPv6 ports at offset 40, which assumes no extension
+// headers (such packets are not matched). Port ranges become mask blocks.
 std::vector<std::vector<U32Key>> BuildU32Filters(const Match& m, bool egress);
 // Filters selecting exempt traffic (either address or either port), which pass untouched.
 std::vector<std::vector<U32Key>> BuildExemptFilters(const std::vector<uint16_t>& ports,

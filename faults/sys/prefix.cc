@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace faultline::sys {
 
@@ -40,6 +41,54 @@ bool Overlaps(const Prefix& a, const Prefix& b) {
   int len = std::min(a.len, b.len);
   uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
   return (a.net & mask) == (b.net & mask);
+}
+
+}  // namespace faultline::sys
+
+namespace faultline::sys {
+
+int IpAddr::family() const { return v6 ? AF_INET6 : AF_INET; }
+
+IpAddr IpAddr::V4(uint32_t host_order) {
+  IpAddr a;
+  const uint32_t be = htonl(host_order);
+  memcpy(a.bytes.data(), &be, 4);
+  return a;
+}
+
+uint32_t IpAddr::v4() const { return v6 ? 0 : Word(0); }
+
+uint32_t IpAddr::Word(int i) const {
+  uint32_t be = 0;
+  memcpy(&be, bytes.data() + 4 * i, 4);
+  return ntohl(be);
+}
+
+std::optional<IpAddr> ParseIp(std::string_view text) {
+  IpAddr a;
+  std::string s(text);
+  if (s.find(':') != std::string::npos) {
+    a.v6 = true;
+    if (::inet_pton(AF_INET6, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
+    return a;
+  }
+  if (::inet_pton(AF_INET, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
+  return a;
+}
+
+std::string FormatIp(const IpAddr& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(a.family(), a.bytes.data(), buf, sizeof buf);
+  return buf;
+}
+
+IpAddr MaskIp(const IpAddr& a, int len) {
+  IpAddr out = a;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(len - 8 * i, 0, 8);
+    out.bytes[i] &= static_cast<uint8_t>(0xff00 >> keep);
+  }
+  return out;
 }
 
 }  // namespace faultline::sys

@@ -126,15 +126,20 @@ bool Rtnl::Carrier(const std::string& name) {
 }
 
 void Rtnl::AddAddress(const std::string& name, uint32_t address, int prefix_len) {
+  AddAddress(name, IpAddr::V4(address), prefix_len);
+}
+
+void Rtnl::AddAddress(const std::string& name, const IpAddr& address, int prefix_len) {
   int idx = IfIndex(name);
   if (idx == 0) throw Error("add address: no link " + name + where_);
   std::unique_ptr<rtnl_addr, AddrPut> addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), idx);
-  uint32_t be = htonl(address);
-  std::unique_ptr<nl_addr, NlAddrPut> local(nl_addr_build(AF_INET, &be, sizeof(be)));
+  std::unique_ptr<nl_addr, NlAddrPut> local(
+      nl_addr_build(address.family(), address.bytes.data(), address.size()));
   nl_addr_set_prefixlen(local.get(), prefix_len);
   Check(rtnl_addr_set_local(addr.get(), local.get()), "address");
-  std::string text = FormatIpv4(address) + "/" + std::to_string(prefix_len);
+  if (address.v6) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+  std::string text = FormatIp(address) + "/" + std::to_string(prefix_len);
   Check(rtnl_addr_add(sock_, addr.get(), 0), "add " + text + " to " + name + where_);
 }
 
@@ -179,7 +184,9 @@ std::vector<Prefix> Rtnl::UsedPrefixes() {
   return out;
 }
 
-int RouteOutputIfIndex(uint32_t dst) {
+int RouteOutputIfIndex(uint32_t dst) { return RouteOutputIfIndex(IpAddr::V4(dst)); }
+
+int RouteOutputIfIndex(const IpAddr& dst) {
   struct MnlClose {
     void operator()(mnl_socket* s) const { mnl_socket_close(s); }
   };
@@ -193,9 +200,9 @@ int RouteOutputIfIndex(uint32_t dst) {
   unsigned seq = static_cast<unsigned>(time(nullptr));
   nlh->nlmsg_seq = seq;
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
-  rtm->rtm_family = AF_INET;
-  rtm->rtm_dst_len = 32;
-  mnl_attr_put_u32(nlh, RTA_DST, htonl(dst));
+  rtm->rtm_family = static_cast<unsigned char>(dst.family());
+  rtm->rtm_dst_len = static_cast<unsigned char>(dst.bits());
+  mnl_attr_put(nlh, RTA_DST, dst.size(), dst.bytes.data());
   if (mnl_socket_sendto(nl.get(), nlh, nlh->nlmsg_len) < 0) ThrowErrno("route lookup: send");
   ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
   if (n < 0) ThrowErrno("route lookup: receive");
@@ -211,9 +218,9 @@ int RouteOutputIfIndex(uint32_t dst) {
     return MNL_CB_OK;
   };
   if (mnl_cb_run(buf.data(), n, seq, mnl_socket_get_portid(nl.get()), cb, &oif) < 0) {
-    ThrowErrno("route to " + FormatIpv4(dst));
+    ThrowErrno("route to " + FormatIp(dst));
   }
-  if (oif == 0) throw Error("route to " + FormatIpv4(dst) + ": no output interface");
+  if (oif == 0) throw Error("route to " + FormatIp(dst) + ": no output interface");
   return oif;
 }
 

@@ -36,6 +36,9 @@ class Rtnl {
   // True once `name` has carrier (a veth: both ends up); false if it has none or does not exist.
   bool Carrier(const std::string& name);
   void AddAddress(const std::string& name, uint32_t address, int prefix_len);
+  // Either family. An IPv6 address is added without duplicate address detection, so it can be
+  // bound at once (namespaced labs own their link; nothing else can hold the address).
+  void AddAddress(const std::string& name, const IpAddr& address, int prefix_len);
   // Deletes a link (a veth takes its peer with it); false if it did not exist.
   bool DeleteLink(const std::string& name);
   // IPv4 prefixes in use here: every route's destination and every address's subnet.
@@ -49,5 +52,6 @@ class Rtnl {
 // The interface index the kernel would send a packet to `dst` through (RTM_GETROUTE), in the
 // caller's namespace. Throws if there is no route.
 int RouteOutputIfIndex(uint32_t dst);
+int RouteOutputIfIndex(const IpAddr& dst);
 
 }  // namespace faultline::sys

@@ -81,6 +81,21 @@ bool OneLeaderEqualIndexes(const std::string& endpoints, size_t n, uint64_t* lea
   return self_leaders == 1 || n < 3;  // with the leader paused, it is not among the endpoints
 }
 
+// The member whose etcd says it is `leader_id`, the other members' client URLs and their
+// addresses (comma-separated).
+void SplitLeader(const LabInfo& info, uint64_t leader_id, const MemberInfo** leader,
+                 std::string* others, std::string* peers) {
+  for (const auto& m : info.members) {
+    auto one = EndpointStatus(m.client_url);
+    if (!one.empty() && one[0].id == leader_id) {
+      *leader = info.Member(m.name);
+    } else {
+      *others += (others->empty() ? "" : ",") + m.client_url;
+      *peers += (peers->empty() ? "" : ",") + m.address;
+    }
+  }
+}
+
 class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -357,15 +372,8 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   ASSERT_TRUE(testing::WaitFor(
       [&] { return OneLeaderEqualIndexes(info.Endpoints(), 3, &leader_id); }, 10s));
   const MemberInfo* leader = nullptr;
-  std::string others;
-  for (const auto& m : info.members) {
-    auto one = EndpointStatus(m.client_url);
-    if (!one.empty() && one[0].id == leader_id) {
-      leader = info.Member(m.name);
-    } else {
-      others += (others.empty() ? "" : ",") + m.client_url;
-    }
-  }
+  std::string others, peers;
+  SplitLeader(info, leader_id, &leader, &others, &peers);
   ASSERT_NE(leader, nullptr);
 
   // Pause the leader's etcd through its agent; the other two elect a new leader.
@@ -428,6 +436,68 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   EXPECT_NE(members[0]["agent"].get<std::string>().find("down"), std::string::npos) << after.out;
   EXPECT_TRUE(members[0]["reachable"].get<bool>()) << after.out;
   EXPECT_TRUE(faults::process::SameProcess(e1.etcd_pid, e1.etcd_start_time));
+
+  EXPECT_FALSE(Down(name_, root_.path()).empty());
+  ExpectNothingLeft(info);
+}
+
+// Issue 18: a lab on IPv6 (--ipv6). etcd listens and peers only on the lab's ULA /64, with
+// bracketed URLs; a partition of the leader from the other members' IPv6 addresses, injected
+// through its agent, makes the other two elect a new leader, as an independent etcdctl sees it
+// over IPv6; after recover all three agree again.
+TEST_F(LabTest, Ipv6LabPartitionOfTheLeaderElectsANewOne) {
+  LabOptions opts = Options(true);
+  opts.overlay = false;
+  opts.ipv6 = true;
+  LabInfo info = Up(opts);
+  ASSERT_TRUE(info.ipv6);
+  EXPECT_TRUE(info.subnet6.starts_with("fd00:fa17:")) << info.subnet6;
+  for (const auto& m : info.members) {
+    EXPECT_TRUE(m.address.starts_with("fd00:fa17:")) << m.address;
+    EXPECT_EQ(m.client_url, "http://[" + m.address + "]:2379");
+  }
+  // The description survives a reload (what `faultline lab ...` commands read).
+  EXPECT_EQ(LoadLab(name_, root_.path()), info);
+  // etcd itself advertises the IPv6 peer URLs: no IPv4 address is in its member list.
+  auto list = RunCommand({kEtcdctl, "--endpoints", info.Endpoints(), "member", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.find("10.21"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("http://[fd00:fa17:"), std::string::npos) << list.out;
+
+  uint64_t leader_id = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return OneLeaderEqualIndexes(info.Endpoints(), 3, &leader_id); }, 20s));
+  const MemberInfo* leader = nullptr;
+  std::string others, peers;
+  SplitLeader(info, leader_id, &leader, &others, &peers);
+  ASSERT_NE(leader, nullptr);
+
+  auto cut = Cli({"inject", "net", "partition", "--peer", peers, "--direction", "both",
+                  "--duration", "60s", "--lab", name_, "--target", leader->name});
+  ASSERT_EQ(cut.exit_code, 0) << cut.out << cut.err;
+  auto cut_at = Clock::now();
+  uint64_t new_leader = 0;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return OneLeaderEqualIndexes(others, 2, &new_leader) && new_leader != leader_id; },
+      30s))
+      << "no new leader among " << others;
+  std::cout << "IPv6 partition: new leader elected "
+            << std::chrono::duration<double>(Clock::now() - cut_at).count()
+            << " s after cutting the old one off\n";
+  // The majority serves writes over IPv6; the cut-off member cannot serve a linearizable read.
+  auto put = RunCommand({kEtcdctl, "--endpoints", others, "put", "v6-key", "during-partition"});
+  EXPECT_EQ(put.exit_code, 0) << put.err;
+  auto stale = RunCommand(
+      {kEtcdctl, "--endpoints", leader->client_url, "--command-timeout", "2s", "get", "v6-key"},
+      10s);
+  EXPECT_NE(stale.exit_code, 0) << stale.out;
+
+  auto recover = Cli({"recover", "--all", "--lab", name_, "--target", leader->name});
+  ASSERT_EQ(recover.exit_code, 0) << recover.out << recover.err;
+  EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 20s));
+  auto get = RunCommand(
+      {kEtcdctl, "--endpoints", leader->client_url, "get", "--print-value-only", "v6-key"});
+  EXPECT_EQ(get.out, "during-partition\n") << get.err;
 
   EXPECT_FALSE(Down(name_, root_.path()).empty());
   ExpectNothingLeft(info);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string_view>
 #include <thread>
 
 #include "faults/core/duration.h"
@@ -17,6 +18,7 @@
 #include "faults/net/nft.h"
 #include "faults/net/probe.h"
 #include "faults/net/tc.h"
+#include "faults/sys/command.h"
 #include "net_lab.h"
 #include "tests/support/thread_sched.h"
 
@@ -247,21 +249,30 @@ TEST_F(NetIntegration, OneWayPartitionIngressOnly) {
   EXPECT_TRUE(CanConnect(kTcpPort, 2500));  // TCP is not targeted
 }
 
-TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
-  NetFault f;
-  f.set_action(NetFault::BANDWIDTH);
-  f.set_rate("1mbit");
-  f.add_to(std::string(kAddrB) + "/32");
-  f.set_device("va");
-  Fault& fault = Inject(f);
-  EXPECT_NE(fault.Describe().find("netem"), std::string::npos) << fault.Describe();
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(kSinkPort);
-  inet_pton(AF_INET, kAddrB, &to.sin_addr);
-  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-  const int64_t before = servers_->sunk();
+// What a TCP stream to b's sink port at `ip` delivers in 2 s, in Mbit/s as b counted it.
+double SinkMbit(PeerServers& servers, const char* ip) {
+  const bool v6 = std::string_view(ip).find(':') != std::string_view::npos;
+  int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* to = reinterpret_cast<sockaddr_in6*>(&ss);
+    to->sin6_family = AF_INET6;
+    to->sin6_port = htons(kSinkPort);
+    inet_pton(AF_INET6, ip, &to->sin6_addr);
+    len = sizeof *to;
+  } else {
+    auto* to = reinterpret_cast<sockaddr_in*>(&ss);
+    to->sin_family = AF_INET;
+    to->sin_port = htons(kSinkPort);
+    inet_pton(AF_INET, ip, &to->sin_addr);
+    len = sizeof *to;
+  }
+  if (connect(s, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    close(s);
+    return -1;
+  }
+  const int64_t before = servers.sunk();
   std::vector<char> chunk(16384, 'x');
   auto t0 = Clock::now();
   int64_t sent = 0;
@@ -270,18 +281,123 @@ TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
     if (n > 0) sent += n;
     std::this_thread::sleep_for(1ms);
   }
-  // What reached b in 2 s, as b counted it.
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double mbit = (servers_->sunk() - before) * 8 / secs / 1e6;
+  const double mbit = (servers.sunk() - before) * 8 / secs / 1e6;
   close(s);
-  std::printf("tbf 1mbit: %.3f mbit/s received over %.2f s (offered %.1f mbit/s)\n", mbit, secs,
+  std::printf("to %s: %.3f mbit/s received over %.2f s (offered %.1f mbit/s)\n", ip, mbit, secs,
               sent * 8 / secs / 1e6);
-  EXPECT_NEAR(mbit, 1.0, 0.2);
+  return mbit;
+}
+
+TEST_F(NetIntegration, BandwidthOneMbitByTbfOnIfb) {
+  NetFault f;
+  f.set_action(NetFault::BANDWIDTH);
+  f.set_rate("1mbit");
+  f.add_to(std::string(kAddrB) + "/32");
+  f.set_device("va");
+  Fault& fault = Inject(f);
+  EXPECT_NE(fault.Describe().find("netem"), std::string::npos) << fault.Describe();
+  EXPECT_NEAR(SinkMbit(*servers_, kAddrB), 1.0, 0.2);
   auto c = fault.Observe();
   EXPECT_GT(c["qdisc_packets"], 100);  // the tbf on the IFB saw the transfer
   fault.Revert();
   Rtnl nl;
   EXPECT_EQ(nl.IfIndex("flb"), 0);
+}
+
+// ---- IPv6 (issue 18): the same faults on the dual-stack veth, measured from outside -------
+
+// `ping -6` from a (an independent observer: iputils, not faultline) to b: the average RTT in
+// ms, or -1 if no ping is installed or no reply came back.
+double Ping6AvgMs(int count) {
+  if (::access("/usr/bin/ping", X_OK) != 0) return -1;
+  // The child inherits this thread's network namespace (a).
+  auto r = sys::RunCommand({"/usr/bin/ping", "-6", "-n", "-q", "-c", std::to_string(count), "-i",
+                            "0.02", "-W", "1", kAddrB6},
+                           30s);
+  // "rtt min/avg/max/mdev = 0.041/0.052/0.090/0.011 ms"
+  auto eq = r.out.find("= ", r.out.find("rtt "));
+  if (r.out.find("rtt ") == std::string::npos || eq == std::string::npos) return -1;
+  auto slash = r.out.find('/', eq);
+  return std::stod(r.out.substr(slash + 1));
+}
+
+TEST_F(NetIntegration, Ipv6DelayByNfqueueMeasuredByPingAndEcho) {
+  const double base6 = Percentile(EchoRtts(100, 500, kAddrB6), 0.5);
+  ASSERT_GT(base6, 0) << "no IPv6 echo from b before any fault";
+  const double ping_base = Ping6AvgMs(20);
+  NetFault f;
+  f.set_action(NetFault::DELAY);
+  ToProto(20ms, f.mutable_delay());
+  f.add_to(std::string(kAddrB6) + "/128");
+  f.set_direction(NetFault::EGRESS);
+  Fault& fault = Inject(f);
+  EXPECT_NE(fault.Describe().find("to fd00:fa17:ffff::2/128"), std::string::npos)
+      << fault.Describe();
+  EXPECT_NE(fault.Describe().find("nfqueue"), std::string::npos) << fault.Describe();
+  auto rtts = EchoRtts(100, 500, kAddrB6);
+  ASSERT_GE(rtts.size(), 95u);
+  const double p50 = Percentile(rtts, 0.5);
+  // The IPv4 address of the same peer is not a target.
+  const double v4 = Percentile(EchoRtts(50), 0.5);
+  const double ping = Ping6AvgMs(20);
+  std::printf("IPv6 echo p50 %.3f -> %.3f ms; ping -6 avg %.3f -> %.3f ms; IPv4 echo %.3f ms\n",
+              base6, p50, ping_base, ping, v4);
+  EXPECT_NEAR(p50 - base6, 20.0, 3.0);
+  EXPECT_LT(v4, base6 + 3.0);
+  if (ping_base >= 0) {
+    EXPECT_NEAR(ping - ping_base, 20.0, 3.0);
+  } else {
+    std::printf("no /usr/bin/ping: the ping -6 check is skipped\n");
+  }
+  EXPECT_GE(fault.Observe()["queued"], 100);
+  fault.Revert();
+  EXPECT_LT(Percentile(EchoRtts(50, 500, kAddrB6), 0.5), base6 + 3.0);
+}
+
+TEST_F(NetIntegration, Ipv6PartitionLeavesIpv4AndExemptPortAlone) {
+  ASSERT_TRUE(CanConnectTo(kAddrB6, kTcpPort, 2500));
+  NetFault f;
+  f.set_action(NetFault::PARTITION);
+  f.add_to("fd00:fa17:ffff::/64");
+  f.set_direction(NetFault::BOTH);
+  Fault& fault = Inject(f);
+  EXPECT_FALSE(CanConnectTo(kAddrB6, kTcpPort));
+  EXPECT_TRUE(CanConnectTo(kAddrB6, kExemptPort, 2500));  // the agent's port, on IPv6 too
+  EXPECT_TRUE(CanConnectTo(kAddrB, kTcpPort, 2500));      // IPv4 is not a target
+  EXPECT_GT(fault.Observe()["matched_packets"], 0);
+  fault.Revert();
+  EXPECT_TRUE(CanConnectTo(kAddrB6, kTcpPort, 2500));
+  // Dual-stack targets: both addresses of b at once.
+  NetFault both = f;
+  both.clear_to();
+  both.add_to(kAddrB);
+  both.add_to(kAddrB6);
+  Inject(both);
+  EXPECT_FALSE(CanConnectTo(kAddrB6, kTcpPort));
+  EXPECT_FALSE(CanConnectTo(kAddrB, kTcpPort));
+}
+
+// The tc path: u32 filters keyed on IPv6 headers (destination, source, next header, port)
+// redirect into the IFB whose tbf limits them. `from` lists both of a's addresses: dual-stack
+// lists pair by family, so the IPv6 filter takes a's IPv6 address.
+TEST_F(NetIntegration, Ipv6BandwidthByU32AndTbfOnIfb) {
+  NetFault f;
+  f.set_action(NetFault::BANDWIDTH);
+  f.set_rate("1mbit");
+  f.add_to(std::string(kAddrB6) + "/128");
+  f.add_from(kAddrA);
+  f.add_from("fd00:fa17:ffff::/64");
+  f.set_protocol(NetFault::TCP);
+  f.add_ports(std::to_string(kSinkPort));
+  f.set_device("va");
+  Fault& fault = Inject(f);
+  EXPECT_NEAR(SinkMbit(*servers_, kAddrB6), 1.0, 0.2);
+  EXPECT_GT(fault.Observe()["qdisc_packets"], 100);
+  // The same peer over IPv4 is not shaped.
+  EXPECT_GT(SinkMbit(*servers_, kAddrB), 5.0);
+  fault.Revert();
+  EXPECT_GT(SinkMbit(*servers_, kAddrB6), 5.0);
 }
 
 TEST_F(NetIntegration, RestoreFromJournalStateReverts) {

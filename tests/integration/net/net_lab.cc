@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "faults/sys/prefix.h"
 #include "faults/sys/rtnl.h"
@@ -23,12 +24,30 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-sockaddr_in Addr(const char* ip, uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &sa.sin_addr);
-  return sa;
+// An IPv4 or IPv6 socket address, with its length.
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family() const { return ss.ss_family; }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&ss); }
+};
+
+SockAddr Addr(const char* ip, uint16_t port) {
+  SockAddr a;
+  if (std::string_view(ip).find(':') != std::string_view::npos) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    inet_pton(AF_INET6, ip, &s6->sin6_addr);
+    a.len = sizeof(sockaddr_in6);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &s4->sin_addr);
+    a.len = sizeof(sockaddr_in);
+  }
+  return a;
 }
 
 // A new network namespace, returned as an fd (made in a throwaway thread).
@@ -44,7 +63,7 @@ int NewNetns() {
 // `cidr` ("10.213.0.1/24") on `dev`.
 void AddAddr(sys::Rtnl& nl, const char* dev, const std::string& cidr) {
   const auto slash = cidr.find('/');
-  auto ip = sys::ParseIpv4(cidr.substr(0, slash));
+  auto ip = sys::ParseIp(cidr.substr(0, slash));
   if (!ip) throw std::runtime_error("bad address " + cidr);
   nl.AddAddress(dev, *ip, std::stoi(cidr.substr(slash + 1)));
 }
@@ -103,6 +122,12 @@ Lab::Lab() {
     WaitOperUp(nl, "vb");
   });
   InNs(a_, [](sys::Rtnl& nl) { WaitOperUp(nl, "va"); });
+  // IPv6 where the kernel has it (the kernel lane's may not): IPv6 tests then fail on their own.
+  try {
+    InNs(a_, [](sys::Rtnl& nl) { AddAddr(nl, "va", std::string(kAddrA6) + "/64"); });
+    InNs(b_, [](sys::Rtnl& nl) { AddAddr(nl, "vb", std::string(kAddrB6) + "/64"); });
+  } catch (const std::exception&) {
+  }
 }
 
 Lab::~Lab() {
@@ -144,9 +169,9 @@ Star::~Star() {
 }
 
 bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   auto to = Addr(ip.c_str(), port);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  int s = socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  connect(s, to.get(), to.len);
   pollfd p{s, POLLOUT, 0};
   bool ok = false;
   if (poll(&p, 1, timeout_ms) == 1) {
@@ -162,20 +187,24 @@ bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms) {
 PeerServers::PeerServers(int ns_fd) : ns_(ns_fd) {
   thread_ = std::thread([this] {
     InNetns in(ns_);
-    int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int rcv = 4 << 20;
-    setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
-    auto ua = Addr(kAddrB, kEchoPort);
-    bind(udp, reinterpret_cast<sockaddr*>(&ua), sizeof ua);
+    std::vector<int> udps;
     std::vector<int> listeners;
-    for (uint16_t port : {kTcpPort, kExemptPort, kSinkPort}) {
-      int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      int one = 1;
-      setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      auto la = Addr(kAddrB, port);
-      bind(l, reinterpret_cast<sockaddr*>(&la), sizeof la);
-      listen(l, 64);
-      listeners.push_back(l);
+    for (const char* ip : {kAddrB, kAddrB6}) {
+      auto ua = Addr(ip, kEchoPort);
+      int udp = socket(ua.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      int rcv = 4 << 20;
+      setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
+      bind(udp, ua.get(), ua.len);
+      udps.push_back(udp);
+      for (uint16_t port : {kTcpPort, kExemptPort, kSinkPort}) {
+        auto la = Addr(ip, port);
+        int l = socket(la.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        bind(l, la.get(), la.len);
+        listen(l, 64);
+        listeners.push_back(l);
+      }
     }
     ready_ = true;
     std::vector<int> conns;
@@ -199,32 +228,36 @@ PeerServers::PeerServers(int ns_fd) : ns_(ns_fd) {
         }
         want_csum_ = 0;
       }
-      std::vector<pollfd> p{{udp, POLLIN, 0}};
+      std::vector<pollfd> p;
+      for (int u : udps) p.push_back({u, POLLIN, 0});
       for (int l : listeners) p.push_back({l, POLLIN, 0});
       for (int c : conns) p.push_back({c, POLLIN, 0});
       poll(p.data(), p.size(), 10);
-      if (p[0].revents & POLLIN) {
+      for (size_t u = 0; u < udps.size(); ++u) {
+        if (!(p[u].revents & POLLIN)) continue;
         for (;;) {
-          sockaddr_in from{};
+          sockaddr_storage from{};
           socklen_t len = sizeof from;
-          ssize_t n = recvfrom(udp, buf.data(), buf.size(), MSG_DONTWAIT,
+          ssize_t n = recvfrom(udps[u], buf.data(), buf.size(), MSG_DONTWAIT,
                                reinterpret_cast<sockaddr*>(&from), &len);
           if (n <= 0) break;
-          sendto(udp, buf.data(), n, 0, reinterpret_cast<sockaddr*>(&from), len);
+          sendto(udps[u], buf.data(), n, 0, reinterpret_cast<sockaddr*>(&from), len);
         }
       }
+      const size_t first_listener = udps.size();
+      const size_t first_conn = first_listener + listeners.size();
       for (size_t i = 0; i < listeners.size(); ++i)
-        if (p[1 + i].revents & POLLIN)
+        if (p[first_listener + i].revents & POLLIN)
           conns.push_back(accept4(listeners[i], nullptr, nullptr, SOCK_CLOEXEC));
       for (size_t i = 0; i < conns.size(); ++i)
-        if (p[1 + listeners.size() + i].revents & (POLLIN | POLLHUP)) {
+        if (p[first_conn + i].revents & (POLLIN | POLLHUP)) {
           ssize_t n = read(conns[i], buf.data(), buf.size());
           if (n > 0) sunk_ += n;
         }
     }
     for (int c : conns) close(c);
     for (int l : listeners) close(l);
-    close(udp);
+    for (int u : udps) close(u);
   });
   while (!ready_) std::this_thread::sleep_for(1ms);
 }
@@ -246,10 +279,10 @@ double Percentile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
-std::vector<double> EchoRtts(int n, int timeout_ms) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  auto to = Addr(kAddrB, kEchoPort);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
+std::vector<double> EchoRtts(int n, int timeout_ms, const char* ip) {
+  auto to = Addr(ip, kEchoPort);
+  int s = socket(to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  connect(s, to.get(), to.len);
   std::vector<double> out;
   uint32_t buf[16] = {};
   for (int i = 0; i < n; ++i) {
@@ -271,11 +304,11 @@ std::vector<double> EchoRtts(int n, int timeout_ms) {
 }
 
 std::vector<uint32_t> EchoSequence(int n, int gap_us, int settle_ms) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto to = Addr(kAddrB, kEchoPort);
+  int s = socket(to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   int rcv = 4 << 20;
   setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
-  auto to = Addr(kAddrB, kEchoPort);
-  connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  connect(s, to.get(), to.len);
   std::vector<uint32_t> got;
   auto drain = [&](int timeout_ms) {
     pollfd p{s, POLLIN, 0};

@@ -15,6 +15,9 @@ namespace faultline::faults::net::testing {
 
 inline constexpr char kAddrA[] = "10.213.0.1";
 inline constexpr char kAddrB[] = "10.213.0.2";
+// The same link is dual stack: a and b also have these (a private ULA /64).
+inline constexpr char kAddrA6[] = "fd00:fa17:ffff::1";
+inline constexpr char kAddrB6[] = "fd00:fa17:ffff::2";
 inline constexpr uint16_t kEchoPort = 7100;
 inline constexpr uint16_t kTcpPort = 7101;
 inline constexpr uint16_t kExemptPort = 7102;
@@ -67,9 +70,11 @@ class Star {
 
 // True if a TCP connect to ip:port completes within the timeout (from the calling thread's
 // namespace).
+// (IPv4 or IPv6 `ip`.)
 bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms = 400);
 
-// Servers in namespace b: UDP echo, TCP listeners that accept and read, counting bytes.
+// Servers in namespace b, on kAddrB and kAddrB6: UDP echo, TCP listeners that accept and read,
+// counting bytes.
 class PeerServers {
  public:
   explicit PeerServers(int ns_fd);
@@ -88,8 +93,8 @@ class PeerServers {
 };
 
 double Percentile(std::vector<double> v, double q);
-// Sequential UDP echo round trips to b in ms (lost probes skipped).
-std::vector<double> EchoRtts(int n, int timeout_ms = 500);
+// Sequential UDP echo round trips to b (at `to`: kAddrB or kAddrB6) in ms (lost probes skipped).
+std::vector<double> EchoRtts(int n, int timeout_ms = 500, const char* to = kAddrB);
 // Sends n numbered datagrams `gap_us` apart and returns the echoes in arrival order.
 std::vector<uint32_t> EchoSequence(int n, int gap_us = 100, int settle_ms = 300);
 // Distinct echoes out of n.

@@ -79,7 +79,7 @@ class Guest : public ::testing::Test {
 
 TEST_F(Guest, ProbeFindsNetem) {
   for (const char* n :
-       {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue"})
+       {"netem", "tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue", "ipv6"})
     EXPECT_TRUE(caps_[n].first) << n << ": " << caps_[n].second;
 }
 
@@ -178,6 +178,29 @@ TEST_F(Guest, NetemReorder) {
   // Reordered, not lost: allow a few stragglers under TCG's coarse scheduling.
   EXPECT_GE(seq.size(), 190u);
   EXPECT_GT(inv, 20);
+}
+
+// Issue 18: netem on IPv6. The u32 filters key on the IPv6 header (version nibble, next header,
+// destination at 24..39, ports at 40) and redirect into the IFB whose netem delays them; the IPv4
+// address of the same peer is not delayed.
+TEST_F(Guest, NetemDelayOverIpv6) {
+  const double base6 = Percentile(EchoRtts(50, 500, kAddrB6), 0.5);
+  ASSERT_GT(base6, 0) << "no IPv6 echo from b before any fault";
+  NetFault f = Netem(NetFault::DELAY);
+  f.clear_to();
+  f.add_to(std::string(kAddrB6) + "/128");
+  f.add_ports(std::to_string(kEchoPort));
+  ToProto(20ms, f.mutable_delay());
+  Fault& fault = Inject(f);
+  const double p50 = Percentile(EchoRtts(100, 500, kAddrB6), 0.5);
+  const double v4 = Percentile(EchoRtts(50), 0.5);
+  std::printf("netem delay 20ms on IPv6: base p50 %.3f ms, p50 %.3f ms, IPv4 p50 %.3f ms\n", base6,
+              p50, v4);
+  EXPECT_NEAR(p50 - base6, 20.0, 5.0);
+  EXPECT_LT(v4, base6 + 5.0);
+  EXPECT_GT(fault.Observe()["qdisc_packets"], 50);
+  fault.Revert();
+  EXPECT_LT(Percentile(EchoRtts(50, 500, kAddrB6), 0.5), base6 + 5.0);
 }
 
 TEST_F(Guest, NfqueueDelayThroughNativeNftQueue) {

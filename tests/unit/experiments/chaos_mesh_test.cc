@@ -380,6 +380,23 @@ spec:
   ASSERT_TRUE(r.ok()) << All(r);
   EXPECT_EQ(r.experiments[0].steps(0).fault().net().action(), v1::NetFault::PARTITION);
   EXPECT_EQ(r.experiments[0].steps(0).peer().mode(), v1::TargetSelector::ALL);
+  // externalTargets of both families (issue 18): IPv6 addresses and CIDRs pass through.
+  r = LoadString(R"(apiVersion: chaos-mesh.org/v1alpha1
+kind: NetworkChaos
+metadata: {name: part6}
+spec:
+  action: partition
+  mode: one
+  selector: {labelSelectors: {app: etcd}}
+  externalTargets: ["fd00:fa17:213:7::12", "fd00:fa17::/48", 10.213.7.12]
+  duration: 1m
+)",
+                 "net.yaml");
+  ASSERT_TRUE(r.ok()) << All(r);
+  const auto& net = r.experiments[0].steps(0).fault().net();
+  ASSERT_EQ(net.to_size(), 3);
+  EXPECT_EQ(net.to(0), "fd00:fa17:213:7::12");
+  EXPECT_EQ(net.to(1), "fd00:fa17::/48");
 }
 
 TEST(ChaosMesh, StressChaosBothStressorsRunInParallel) {

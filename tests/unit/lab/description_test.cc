@@ -48,6 +48,21 @@ TEST(LabDescription, RoundTrips) {
   EXPECT_EQ(LabFromJson(ToJson(info)), info);
 }
 
+TEST(LabDescription, Ipv6LabRoundTripsAndOlderOnesAreIpv4) {
+  LabInfo info = Sample();
+  info.ipv6 = true;
+  info.subnet6 = "fd00:fa17:213:7::/64";
+  info.bridge_address6 = "fd00:fa17:213:7::1";
+  info.members[0].address = "fd00:fa17:213:7::11";
+  info.members[0].client_url = "http://[fd00:fa17:213:7::11]:2379";
+  EXPECT_EQ(LabFromJson(ToJson(info)), info);
+  EXPECT_TRUE(info.Endpoints().starts_with("http://[fd00:fa17:213:7::11]:2379,"));
+  LabInfo old = LabFromJson(R"({"name":"x","dir":"/d","state":"up","subnet":"s","bridge":"b",
+                                "bridge_address":"a","etcd":"/e","members":[]})");
+  EXPECT_FALSE(old.ipv6);
+  EXPECT_EQ(old.subnet6, "");
+}
+
 TEST(LabDescription, WithoutAControllerObjectTheLabHasNone) {
   // A description written before labs had a controller still loads.
   LabInfo info = LabFromJson(R"({"name":"x","dir":"/d","state":"up","subnet":"s","bridge":"b",

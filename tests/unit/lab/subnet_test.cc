@@ -56,6 +56,12 @@ TEST(Subnet, MemberAndBridgeAddresses) {
   EXPECT_EQ(FormatIpv4(BridgeAddress(s)), "10.213.7.1");
   EXPECT_EQ(FormatIpv4(MemberAddress(s, 1)), "10.213.7.11");
   EXPECT_EQ(FormatIpv4(MemberAddress(s, 5)), "10.213.7.15");
+  // The IPv6 lab's ULA /64 reads like its /24.
+  EXPECT_EQ(sys::FormatIp(Ipv6LabNet(s)), "fd00:fa17:213:7::");
+  EXPECT_EQ(sys::FormatIp(Ipv6BridgeAddress(s)), "fd00:fa17:213:7::1");
+  EXPECT_EQ(sys::FormatIp(Ipv6MemberAddress(s, 1)), "fd00:fa17:213:7::11");
+  EXPECT_EQ(sys::FormatIp(Ipv6MemberAddress(P("10.215.254.0/24"), 5)), "fd00:fa17:215:254::15");
+  EXPECT_NE(Ipv6LabNet(P("10.213.7.0/24")), Ipv6LabNet(P("10.214.7.0/24")));
 }
 
 TEST(LabNames, KernelNamesFitAndAreDistinct) {

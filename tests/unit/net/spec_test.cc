@@ -11,7 +11,8 @@ using namespace std::chrono_literals;
 
 Capabilities NoNetem() {
   Capabilities c;
-  for (const char* n : {"tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue"})
+  for (const char* n :
+       {"tbf", "htb", "clsact", "u32", "mirred", "ifb", "nftables", "nfqueue", "ipv6"})
     c[n] = {true, ""};
   c["netem"] = {false, "Unknown qdisc kind"};
   return c;
@@ -26,7 +27,7 @@ Capabilities Full() {
 NetOptions Opts(Capabilities caps) {
   NetOptions o;
   o.exempt_ports = {9090};
-  o.exempt_cidrs = {*ParseCidr("10.9.0.5")};
+  o.exempt_cidrs = {*ParseCidr("10.9.0.5"), *ParseCidr("fd00:9::5")};
   o.capabilities = std::move(caps);
   return o;
 }
@@ -146,6 +147,42 @@ TEST_F(NetValidation, BackendChoice) {
   Capabilities none;
   auto errs = Check(p, none);
   EXPECT_TRUE(HasField(errs, "net.action", "no backend")) << FormatFieldErrors(errs);
+}
+
+TEST_F(NetValidation, Ipv6TargetsAndDualStack) {
+  NetFault p;
+  p.set_action(NetFault::PARTITION);
+  p.add_to("fd00:fa17::11");
+  p.add_to("10.1.0.0/24");
+  p.add_to("fd00:fa17::/48");
+  EXPECT_TRUE(Check(p).empty()) << FormatFieldErrors(Check(p));
+  auto s = ResolveNet(p, Opts(NoNetem()), NoNetem());
+  EXPECT_EQ(s.match.families(), (std::vector<bool>{false, true}));
+  // Errors name the field and the family's rule.
+  NetFault bad;
+  bad.set_action(NetFault::PARTITION);
+  bad.add_to("fd00:fa17::11/64");
+  bad.add_to("fd00:9::/64");  // covers the exempt controller fd00:9::5
+  bad.add_from("fd00::1/200");
+  auto errs = Check(bad);
+  EXPECT_TRUE(HasField(errs, "net.to[0]", "did you mean fd00:fa17::/64"))
+      << FormatFieldErrors(errs);
+  EXPECT_TRUE(HasField(errs, "net.to[1]", "fd00:9::5/128, a controller address"));
+  EXPECT_TRUE(HasField(errs, "net.from[0]", "0..128 for IPv6"));
+  // Only IPv6 destinations and only IPv4 sources: nothing could ever match.
+  NetFault none;
+  none.set_action(NetFault::PARTITION);
+  none.add_to("fd00::1");
+  none.add_from("10.0.0.1");
+  EXPECT_TRUE(HasField(Check(none), "net.from", "no address family in common"));
+  // A node whose probe found no IPv6 refuses IPv6 targets with its reason, IPv4 ones still pass.
+  auto no6 = NoNetem();
+  no6["ipv6"] = {false, "IPv6 socket: Address family not supported by protocol"};
+  errs = Check(p, no6);
+  EXPECT_TRUE(HasField(errs, "net.to[0]", "IPv6 is not available on this node: IPv6 socket"))
+      << FormatFieldErrors(errs);
+  EXPECT_TRUE(HasField(errs, "net.to[2]", "IPv6 is not available"));
+  EXPECT_FALSE(HasField(errs, "net.to[1]"));
 }
 
 }  // namespace
