@@ -17,7 +17,7 @@ apt-get install -y -q --no-install-recommends \
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev libnetfilter-queue-dev \
   libseccomp-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  iproute2 nftables procps psmisc curl openssl \
+  iproute2 iputils-ping nftables procps psmisc curl openssl \
   etcd-server etcd-client
 # Other etcd versions for the bug track record (experiments/bugs): bookworm's 3.4, trixie's and
 # sid's 3.5, unpacked under /var/lib/faultline/etcd/VERSION, never over the system's etcd.
