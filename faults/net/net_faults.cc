@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "faults/core/duration.h"
 #include "faults/net/ifb_pool.h"
@@ -68,8 +69,10 @@ class NetFaultImpl : public Fault {
         throw FaultError("device " + s_.match.device + " does not exist");
       hooks_.push_back({s_.match.device});
     } else {
+      std::set<int> ifbs;
+      for (auto& [index, name] : nl.Links("ifb")) ifbs.insert(index);
       for (auto& [index, name] : nl.Links())
-        if (name != "lo" && !name.starts_with(kIfbPrefix)) hooks_.push_back({name});
+        if (name != "lo" && !ifbs.contains(index)) hooks_.push_back({name});
       if (hooks_.empty()) throw FaultError("no network device to act on");
     }
     // Two free consecutive priorities on every hooked device: exemptions, then redirects.
@@ -382,9 +385,14 @@ class NetFaultFactory : public FaultFactory {
     }
     Rtnl nl;
     const auto links = nl.Links();
+    // Only devices of kind ifb can be faultline's IFBs: a lab's bridge and veths are named
+    // "fl" + a hex tag, which starts "flb" for one lab name in sixteen.
+    const auto ifbs = nl.Links("ifb");
+    std::set<int> ifb_indexes;
+    for (auto& [index, name] : ifbs) ifb_indexes.insert(index);
     // Filters first: a redirect to a vanished IFB would drop the packets it matches.
     for (auto& [index, name] : links) {
-      if (name.starts_with(kIfbPrefix)) continue;
+      if (ifb_indexes.contains(index)) continue;
       bool ours = false;
       for (bool ingress : {false, true})
         for (uint16_t p : FilterPrios(nl, index, ingress))
@@ -401,7 +409,7 @@ class NetFaultFactory : public FaultFactory {
         done.push_back("deleted empty clsact on " + name);
       }
     }
-    for (auto& [index, name] : links) {
+    for (auto& [index, name] : ifbs) {
       if (!name.starts_with(kIfbPrefix)) continue;
       // A pool device of a live agent (this one's included) is that agent's to reset or delete;
       // one whose agent died is a leftover like any other.

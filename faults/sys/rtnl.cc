@@ -69,13 +69,17 @@ int Rtnl::IfIndex(const std::string& name) {
   return rtnl_link_get_ifindex(link.get());
 }
 
-std::vector<std::pair<int, std::string>> Rtnl::Links() {
+std::vector<std::pair<int, std::string>> Rtnl::Links(std::string_view kind) {
   nl_cache* raw = nullptr;
   Check(rtnl_link_alloc_cache(sock_, AF_UNSPEC, &raw), "list links" + where_);
   CachePtr cache(raw);
   std::vector<std::pair<int, std::string>> out;
   for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
     auto* l = reinterpret_cast<rtnl_link*>(o);
+    if (!kind.empty()) {
+      const char* type = rtnl_link_get_type(l);
+      if (type == nullptr || kind != type) continue;
+    }
     out.emplace_back(rtnl_link_get_ifindex(l), rtnl_link_get_name(l));
   }
   return out;

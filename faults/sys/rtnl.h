@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,8 +27,10 @@ class Rtnl {
 
   // 0 if there is no such link.
   int IfIndex(const std::string& name);
-  // Every link: (ifindex, name).
-  std::vector<std::pair<int, std::string>> Links();
+  // Every link, or every link of one kind ("ifb", "veth", "bridge"; a physical device has
+  // none): (ifindex, name). Names alone do not say what a device is: a lab's bridge may start
+  // with the same letters as faultline's IFBs.
+  std::vector<std::pair<int, std::string>> Links(std::string_view kind = {});
   void AddBridge(const std::string& name);
   // A veth pair whose `peer` end is created directly in the namespace open at `peer_netns_fd`.
   void AddVeth(const std::string& name, const std::string& peer, int peer_netns_fd);

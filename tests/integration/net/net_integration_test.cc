@@ -459,6 +459,23 @@ TEST_F(NetIntegration, SweepRemovesEverythingAfterCrash) {
   EXPECT_TRUE(CanConnect(kTcpPort, 2500));
 }
 
+// A lab names its bridge and veths "fl" + a hex tag, which starts "flb" like faultline's IFBs for
+// one lab name in sixteen: a sweep once deleted a running lab's bridge and veths. Only devices of
+// kind ifb are the family's.
+TEST_F(NetIntegration, SweepDeletesIfbsButNoOtherDeviceNamedLikeThem) {
+  Rtnl nl;
+  const std::string bridge = "flb0a1b2br", ifb = std::string(kIfbPrefix) + "0deadbe";
+  nl.AddBridge(bridge);
+  CreateIfb(nl, ifb);
+  ASSERT_GT(nl.IfIndex(bridge), 0);
+  ASSERT_GT(nl.IfIndex(ifb), 0);
+  auto done = factory().Sweep(ctx_);
+  for (auto& d : done) std::printf("sweep: %s\n", d.c_str());
+  EXPECT_GT(nl.IfIndex(bridge), 0) << "the sweep deleted a bridge that is not an IFB";
+  EXPECT_EQ(nl.IfIndex(ifb), 0) << "the sweep left faultline's IFB";
+  nl.DeleteLink(bridge);
+}
+
 TEST_F(NetIntegration, ControllerAddressRefused) {
   NetFault f;
   f.set_action(NetFault::PARTITION);
