@@ -40,6 +40,19 @@ const CheckResult& Find(const std::vector<CheckResult>& rs, const std::string& n
 // The #18089 recipe through the workload's own traffic: the compactor puts and deletes a key of
 // its own and compacts exactly at the delete's revision C; a watcher on every member opens at C.
 // A correct etcd delivers the DELETE at C first.
+// `o`'s traffic for `run_for`, compacting at the compactor's own deletes every `every`.
+History CompactingAtDeletes(WorkloadOptions o, std::chrono::milliseconds every,
+                            std::chrono::milliseconds after, std::chrono::milliseconds run_for) {
+  o.compaction.when.every = every;
+  o.compaction.when.after = after;
+  o.compaction.at = CompactionOptions::At::kDelete;
+  Workload w(o);
+  w.Start();
+  std::this_thread::sleep_for(run_for);
+  w.Stop();
+  return w.history();
+}
+
 History RunCompactAtDelete(const std::vector<std::string>& endpoints) {
   WorkloadOptions o;
   o.endpoints = endpoints;
@@ -47,14 +60,7 @@ History RunCompactAtDelete(const std::vector<std::string>& endpoints) {
   o.keys = 5;
   o.rate = 50;
   o.watchers = {{.start = WatcherOptions::Start::kCompacted}, {}};
-  o.compaction.when.every = 1s;
-  o.compaction.when.after = 500ms;
-  o.compaction.at = CompactionOptions::At::kDelete;
-  Workload w(o);
-  w.Start();
-  std::this_thread::sleep_for(4s);
-  w.Stop();
-  return w.history();
+  return CompactingAtDeletes(o, 1s, 500ms, 4s);
 }
 
 class LabTraffic : public faultline::testing::SharedLabTest {
@@ -116,14 +122,7 @@ TEST_F(LabTraffic, CompactedWatcherReopensAtTheSameCompactionRevision) {
   o.keys = 3;
   o.rate = 10;
   o.watchers = {{.start = WatcherOptions::Start::kCompacted, .reopen = 300ms}};
-  o.compaction.when.every = 60s;
-  o.compaction.when.after = 200ms;
-  o.compaction.at = CompactionOptions::At::kDelete;
-  Workload w(o);
-  w.Start();
-  std::this_thread::sleep_for(3s);
-  w.Stop();
-  const History& h = w.history();
+  const History h = CompactingAtDeletes(o, 60s, 200ms, 3s);
   std::set<int64_t> compacted;
   for (const AdminOp& a : h.admin) {
     if (a.kind == AdminOp::Kind::kCompact && a.outcome == Outcome::kOk)
