@@ -455,12 +455,17 @@ void Workload::RunWatchers(size_t m, size_t entry) {
       client_->endpoint(m) + "/" + ToString(w.start) + "[" + std::to_string(entry) + "]#";
   int gen = 0;
   int64_t used_compact = 0;
+  // The last watch from used_compact ran to its reopen deadline: open it again at the same
+  // revision. What a member serves from a compaction revision can change after the watch first
+  // opened (etcd#19179: a member restarted mid-compaction drops the DELETE there), so `reopen`
+  // must not wait for the next compaction.
+  bool reopen_same = false;
   while (!stop_watch_.load()) {
     int64_t start = 0, compact = -1;
     if (w.start == WatcherOptions::Start::kCompacted) {
-      // At each new compaction, a watch from exactly its revision.
+      // At each new compaction, a watch from exactly its revision (and again at each reopen).
       int64_t c = last_compact_.load();
-      if (c == 0 || c == used_compact) {
+      if (c == 0 || (c == used_compact && !reopen_same)) {
         SleepUntil(std::chrono::steady_clock::now() + std::chrono::milliseconds(20), stop_watch_);
         continue;
       }
@@ -481,6 +486,7 @@ void Workload::RunWatchers(size_t m, size_t entry) {
     WatchEnd end = RunWatch(m, base + std::to_string(gen++), ToString(w.start), start,
                             options_.prefix, w, deadline, compact);
     if (end == WatchEnd::kStopped) break;
+    reopen_same = end == WatchEnd::kDeadline;
     if (end == WatchEnd::kCompacted) {
       // Its start (or resume point) is gone: begin a new watcher a little later.
       SleepUntil(std::chrono::steady_clock::now() + std::chrono::milliseconds(500), stop_watch_);

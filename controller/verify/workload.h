@@ -24,7 +24,9 @@ struct WatcherOptions {
   bool prev_kv = false;
   bool progress_notify = false;
   std::chrono::milliseconds request_progress{0};  // 0: never
-  std::chrono::milliseconds reopen{0};            // 0: open once (compacted: at each compaction)
+  // 0: open once (compacted: once at each compaction). Else closed and opened again this often
+  // (compacted: at the newest compaction revision, the same one again if none is newer).
+  std::chrono::milliseconds reopen{0};
 };
 const char* ToString(WatcherOptions::Start s);
 
