@@ -20,6 +20,7 @@
 #include "controller/state/etcd_store.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "tests/integration/controller/cluster_fixture.h"
+#include "tests/support/certs.h"
 
 namespace faultline::testing {
 namespace {
@@ -45,6 +46,7 @@ class StateEtcd {
   }
   const std::string& prefix() const { return prefix_; }
   std::vector<std::string> endpoints() const { return etcd_.endpoints(); }
+  pid_t pid() const { return etcd_.etcd_pid(0); }
   std::string Ctl(std::vector<std::string> args) const {
     args.insert(args.begin(),
                 {"etcdctl", "--endpoints=" + etcd_.EndpointsCsv(), "--command-timeout=2s"});
@@ -96,16 +98,26 @@ class Ha : public ::testing::Test {
 
   // A controller replica on the shared state etcd: election lease 2 s (etcd's shortest), fault
   // lease 20 s so that what ends a fault early is a takeover's recovery, not the lease.
-  Replica StartReplica(const std::string& name) {
+  Replica StartReplica(const std::string& name, const std::string& election_ttl = "2s",
+                       bool static_agents = true, const std::string& heartbeat = "1s") {
     Replica r;
     r.name = name;
     r.socket = (cluster_->dir() / (name + ".sock")).string();
-    r.proc = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            Binary("controller/faultline-controller"), "--listen", "unix://" + r.socket, "--state",
-            state_->url(), "--election-ttl", "2s", "--etcd-endpoints", cluster_->EndpointsCsv(),
-            "--agents", cluster_->AgentsCsv(), "--lease", "20s", "--heartbeat-interval", "1s"},
-        (cluster_->dir() / (name + ".log")).string());
+    std::vector<std::string> argv = {Binary("controller/faultline-controller"),
+                                     "--listen",
+                                     "unix://" + r.socket,
+                                     "--state",
+                                     state_->url(),
+                                     "--election-ttl",
+                                     election_ttl,
+                                     "--etcd-endpoints",
+                                     cluster_->EndpointsCsv(),
+                                     "--lease",
+                                     "20s",
+                                     "--heartbeat-interval",
+                                     heartbeat};
+    if (static_agents) argv.insert(argv.end(), {"--agents", cluster_->AgentsCsv()});
+    r.proc = std::make_unique<Subprocess>(argv, (cluster_->dir() / (name + ".log")).string());
     r.id = Hostname() + "-" + std::to_string(r.proc->pid());
     // A fresh channel per probe: one that failed before the socket existed backs off for
     // seconds before it tries again.
@@ -133,7 +145,20 @@ class Ha : public ::testing::Test {
     return name + ".log:\n" +
            std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
-  std::string Logs() { return Log("a") + Log("b") + Log("a2"); }
+  std::string Logs() { return Log("a") + Log("b") + Log("c") + Log("a2"); }
+  int StoppedMembers() {
+    int n = 0;
+    for (int i = 0; i < cluster_->size(); ++i) n += cluster_->EtcdState(i) == 'T';
+    return n;
+  }
+  grpc::Status Submit(Replica& r, const std::string& yaml, bool run_now) {
+    v1::SubmitExperimentRequest req;
+    req.set_yaml(yaml);
+    req.set_run_now(run_now);
+    v1::SubmitExperimentResponse resp;
+    grpc::ClientContext ctx;
+    return r.stub->SubmitExperiment(&ctx, req, &resp);
+  }
   int StoppedMember() {
     for (int i = 0; i < cluster_->size(); ++i) {
       if (cluster_->EtcdState(i) == 'T') return i;
@@ -379,6 +404,100 @@ TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
   EXPECT_EQ(state.Leader(), "");
 }
 
+// TLS to the state etcd (issue 18): a TLS-only etcd that requires client certificates, on
+// loopback. With CA, certificate and key the controller is elected there (the election key read
+// with etcdctl over TLS); without its certificate it is refused and never becomes active.
+TEST(HaTls, ControllerKeepsItsStateInATlsOnlyEtcd) {
+  TempDir dir("faultline-ha-tls");
+  const auto d = dir.path();
+  MakeCa(d, "ca");
+  IssueServerCert(d, "server", "127.0.0.1", "ca");
+  IssueClientCert(d, "client", "faultline-controller", "ca");
+  const int port = FreePort(), peer = FreePort();
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+  const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+  auto f = [&](const std::string& name) { return (d / name).string(); };
+  Subprocess etcd({"etcd",
+                   "--name",
+                   "tls-state-" + std::to_string(getpid()),
+                   "--data-dir",
+                   f("etcd"),
+                   "--listen-client-urls",
+                   url,
+                   "--advertise-client-urls",
+                   url,
+                   "--listen-peer-urls",
+                   peer_url,
+                   "--initial-advertise-peer-urls",
+                   peer_url,
+                   "--initial-cluster",
+                   "tls-state-" + std::to_string(getpid()) + "=" + peer_url,
+                   "--cert-file",
+                   f("server.crt"),
+                   "--key-file",
+                   f("server.key"),
+                   "--trusted-ca-file",
+                   f("ca.crt"),
+                   "--client-cert-auth"},
+                  f("etcd.log"));
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {"etcdctl", "--endpoints=" + url, "--cacert=" + f("ca.crt"),
+                 "--cert=" + f("client.crt"), "--key=" + f("client.key"), "--command-timeout=2s"});
+    std::string out;
+    return RunCommand(args, &out) == 0 ? out : "";
+  };
+  ASSERT_TRUE(WaitFor([&] { return !ctl({"endpoint", "health"}).empty(); }, 20s));
+  // Plain HTTP to it is refused: the store can only be reached over TLS.
+  std::string plain;
+  EXPECT_NE(RunCommand({"etcdctl", "--endpoints=http://127.0.0.1:" + std::to_string(port),
+                        "--command-timeout=2s", "get", "x"},
+                       &plain),
+            0);
+
+  const std::string state = "etcd://127.0.0.1:" + std::to_string(port) + "/tls-test";
+  auto start = [&](const std::string& name, std::vector<std::string> tls) {
+    std::vector<std::string> argv = {Binary("controller/faultline-controller"),
+                                     "--listen",
+                                     "unix://" + f(name + ".sock"),
+                                     "--state",
+                                     state,
+                                     "--election-ttl",
+                                     "2s",
+                                     "--etcd-endpoints",
+                                     "127.0.0.1:1"};
+    argv.insert(argv.end(), tls.begin(), tls.end());
+    return std::make_unique<Subprocess>(argv, f(name + ".log"));
+  };
+  auto leader = [&] {
+    auto j = nlohmann::json::parse(ctl({"get", "/tls-test/leader", "--print-value-only"}), nullptr,
+                                   false);
+    return j.is_object() ? j.value("id", "") : "";
+  };
+  auto slurp = [&](const std::string& name) {
+    std::ifstream in(f(name));
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+
+  // No client certificate: etcd refuses the handshake; the replica never becomes active.
+  auto bare = start("bare", {"--state-cacert", f("ca.crt")});
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(leader(), "") << slurp("bare.log");
+  EXPECT_NE(slurp("bare.log").find("cannot renew the election lease"), std::string::npos)
+      << slurp("bare.log");
+  bare->Stop(SIGTERM, 10s);
+
+  auto good = start("good", {"--state-cacert", f("ca.crt"), "--state-cert", f("client.crt"),
+                             "--state-key", f("client.key")});
+  const std::string id = Hostname() + "-" + std::to_string(good->pid());
+  EXPECT_TRUE(WaitFor([&] { return leader() == id; }, 15s)) << slurp("good.log");
+  EXPECT_NE(slurp("good.log").find("(TLS)"), std::string::npos) << slurp("good.log");
+  int status = good->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << slurp("good.log");
+  EXPECT_EQ(leader(), "") << "a clean stop resigns";
+  etcd.Stop(SIGTERM);
+}
+
 TEST(HaFlags, StateFlagsAreCheckedUpFront) {
   auto run = [](std::vector<std::string> extra, std::string* out) {
     std::vector<std::string> argv = {Binary("controller/faultline-controller"), "--listen",
@@ -398,6 +517,12 @@ TEST(HaFlags, StateFlagsAreCheckedUpFront) {
   EXPECT_NE(out.find("endpoint \"b:99999\" is not HOST:PORT"), std::string::npos) << out;
   EXPECT_EQ(run({"--state", "etcd://a:1", "--election-ttl", "1s"}, &out), 2);
   EXPECT_NE(out.find("--election-ttl: must be at least 2s"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state-cacert", "/tmp/ca.crt"}, &out), 2);
+  EXPECT_NE(out.find("needs --state etcd://"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state", "etcd://a:1", "--state-cert", "/tmp/c.crt"}, &out), 2);
+  EXPECT_NE(out.find("--state-cert/--state-key"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state", "etcd://a:1", "--state-cacert", "/nonexistent/ca.crt"}, &out), 2);
+  EXPECT_NE(out.find("/nonexistent/ca.crt"), std::string::npos) << out;
 }
 
 }  // namespace
