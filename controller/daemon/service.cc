@@ -36,6 +36,14 @@ Seconds NowSeconds() { return std::chrono::floor<std::chrono::seconds>(system_cl
 
 void Log(const std::string& msg) { std::cerr << "faultline-controller: " << msg << std::endl; }
 
+v1::ControllerFence FenceOf(const LeadershipTerm& term, const ReplicaInfo& self) {
+  v1::ControllerFence f;
+  f.set_controller(term.controller);
+  f.set_epoch(term.epoch);
+  f.set_replica(self.id);
+  return f;
+}
+
 std::string ValidateCron(const std::string& expr) {
   std::string why;
   return CronSchedule::Parse(expr, &why) ? "" : why;
@@ -174,6 +182,8 @@ void ControllerService::StepDown(const std::string& why) {
 // used, then mark its runs interrupted. Every schedule record still active is finished as
 // failed: nothing runs in this process yet, so none of them has a run behind it.
 void ControllerService::RecoverInterrupted() {
+  // Recovering with this term's fence also tells each agent the predecessor's term is over.
+  const auto term = leadership_.Term();
   try {
     for (const auto& [id, lease] : store_.List("leases")) {
       for (const auto& addr : lease.value("agents", std::vector<std::string>{})) {
@@ -181,6 +191,7 @@ void ControllerService::RecoverInterrupted() {
           auto stub = opt_.connect(addr);
           v1::RecoverRequest req;
           req.set_experiment_id(id);
+          if (term) *req.mutable_fence() = FenceOf(*term, leadership_.self());
           v1::RecoverResponse resp;
           grpc::ClientContext ctx;
           ctx.set_deadline(system_clock::now() + std::chrono::seconds(5));
@@ -262,6 +273,8 @@ std::string ControllerService::StartRunLocked(const v1::Experiment& exp, const s
   *entry->run.mutable_started_at() = Ts(system_clock::now());
   entry->schedule_run_id = schedule_run_id;
   entry->started_by = leadership_.self().id;
+  // Taken before the fenced writes below: they succeed only if this term still holds then.
+  entry->term = leadership_.Term();
   auto agents = AgentAddresses();
   // Both written before any fault exists: after a crash the next controller knows where to
   // recover. A refused write (fenced, store down) starts nothing.
@@ -288,6 +301,9 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   ro.etcd_client = opt_.etcd_client;
   ro.lease = opt_.lease;
   ro.connect = opt_.connect;
+  // The term this run started in: if it ends while the run goes on (a stalled replica), agents
+  // refuse the run's injects and renewals, and its faults end by their lease.
+  if (entry->term) ro.fence = FenceOf(*entry->term, leadership_.self());
   ro.cancel = &entry->cancel;
   ro.on_event = [this, entry](const TimelineEvent& e) {
     std::lock_guard lock(mu_);

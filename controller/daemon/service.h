@@ -105,8 +105,9 @@ class ControllerService final : public v1::Controller::Service {
     nlohmann::json live_events = nlohmann::json::array();
     std::atomic<bool> cancel{false};
     std::thread thread;
-    std::string schedule_run_id;  // the scheduler's record id, when the schedule started it
-    std::string started_by;       // the replica that started it
+    std::string schedule_run_id;         // the scheduler's record id, when the schedule started it
+    std::string started_by;              // the replica that started it
+    std::optional<LeadershipTerm> term;  // the election term it runs in (none: no election)
   };
   // Experiments, schedules and runs: the active replica's working set, or what a standby reads
   // from the store to answer.

@@ -340,6 +340,92 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
   }
 }
 
+// Fenced agent calls (issue 18): a replica paused (SIGSTOP) past its election lease is deposed;
+// the standby takes over (its recovery of the paused replica's run tells every agent of that run
+// the new epoch) and injects. When the old replica resumes, its run goes on to its next step and
+// injects: every agent refuses it. The state etcd is paused for the first ~0.8 s after the
+// resume, so the old replica's election cannot notice its loss before its runner acts (the
+// window a stall opens in production, made wide enough to be hit every time). Measured from
+// outside: no member but the one the new active paused is ever stopped after the resume.
+const char* kFenceOld =
+    "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: fence-old\nspec:\n"
+    "  seed: 3\n  workload: {kind: none}\n  steps:\n"
+    "    - name: first\n      fault:\n        process:\n          action: pause\n"
+    "          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {role: followers, mode: one}\n      duration: 4s\n"
+    "    - name: second\n      fault:\n        process:\n          action: pause\n"
+    "          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {mode: all}\n      duration: 10s\n  checks: [health]\n";
+const char* kFenceNew =
+    "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: fence-new\nspec:\n"
+    "  seed: 4\n  workload: {kind: none}\n  steps:\n"
+    "    - name: hold\n      fault:\n        process:\n          action: pause\n"
+    "          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {role: followers, mode: one}\n      duration: 30s\n  checks: [health]\n";
+
+TEST_F(Ha, ResumedDeposedActiveCannotInject) {
+  Replica a = StartReplica("a", "3s");
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
+  Replica b = StartReplica("b", "3s");
+  ASSERT_EQ(Role(b), "standby");
+
+  auto st = Submit(a, kFenceOld, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
+  const auto first_applied = Clock::now();
+  ASSERT_EQ(::kill(a.proc->pid(), SIGSTOP), 0);
+
+  // The standby takes over, recovers the old run's pause, and injects its own.
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == b.id; }, 15s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return Role(b) == "active"; }, 10s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() == -1; }, 5s)) << "takeover recovery\n"
+                                                                  << Logs();
+  st = Submit(b, kFenceNew, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
+  const int held = StoppedMember();
+  // The old run's first step (4 s) is over: on resume its next step injects at once.
+  while (Clock::now() - first_applied < 5s) std::this_thread::sleep_for(100ms);
+
+  ASSERT_EQ(::kill(state_->pid(), SIGSTOP), 0);
+  ASSERT_EQ(::kill(a.proc->pid(), SIGCONT), 0);
+  const auto resumed = Clock::now();
+  bool state_resumed = false;
+  int most_stopped = 0;
+  while (Clock::now() - resumed < 4s) {
+    if (!state_resumed && Clock::now() - resumed >= 800ms) {
+      ::kill(state_->pid(), SIGCONT);
+      state_resumed = true;
+    }
+    most_stopped = std::max(most_stopped, StoppedMembers());
+    std::this_thread::sleep_for(20ms);
+  }
+  if (!state_resumed) ::kill(state_->pid(), SIGCONT);
+  EXPECT_EQ(most_stopped, 1) << "the deposed replica's pause of every member was applied\n"
+                             << Logs();
+  EXPECT_EQ(cluster_->EtcdState(held), 'T') << "the new active's fault must hold";
+  // Its run did try (the test would prove nothing otherwise), and was refused naming the epochs.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto log = Log("a");
+        return log.find("inject refused") != std::string::npos &&
+               log.find("lower than epoch") != std::string::npos;
+      },
+      15s))
+      << "the resumed replica sent no inject (or it was not refused)\n"
+      << Logs();
+  EXPECT_TRUE(WaitFor([&] { return Role(a) == "standby"; }, 10s)) << Logs();
+  EXPECT_EQ(state_->Leader(), b.id);
+  std::cout << "[ha] resumed deposed replica: its inject refused by the agents, at most "
+            << most_stopped << " member stopped (the new active's)" << std::endl;
+
+  // The new active ends its run cleanly; nothing is left paused.
+  int status = b.proc->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << Logs();
+  EXPECT_TRUE(WaitFor([&] { return StoppedMember() == -1; }, 10s)) << Logs();
+  a.proc->Stop(SIGTERM, 20s);
+}
+
 // A deposed replica that has not noticed yet (its renewal loop asleep) cannot write: the write
 // is refused by etcd's compare on the election key and ends its term at once.
 TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
