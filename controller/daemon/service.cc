@@ -254,7 +254,7 @@ void ControllerService::PersistSchedule(const std::string& name, const ScheduleS
 std::vector<std::string> ControllerService::AgentAddresses() {
   std::vector<std::string> out = opt_.static_agents;
   auto now = system_clock::now();
-  for (const auto& [addr, a] : agents_) {
+  for (const auto& [addr, a] : AgentsLocked()) {
     // Three missed heartbeats and the agent is not used for new runs.
     if (now - a.last_heartbeat > 3 * opt_.heartbeat_interval) continue;
     if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
@@ -454,21 +454,95 @@ grpc::Status ControllerService::Read(F&& answer) {
   return answer(v);
 }
 
+// An agent's address as a store id: '%', '/' and a leading '.' percent-encoded.
+std::string AgentStoreId(const std::string& address) {
+  std::string out;
+  for (size_t i = 0; i < address.size(); ++i) {
+    char c = address[i];
+    if (c == '%' || c == '/' || (i == 0 && c == '.')) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+int64_t UnixMs(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+system_clock::time_point FromUnixMs(int64_t ms) {
+  return system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+}  // namespace
+
+void ControllerService::SaveAgent(const AgentEntry& a) {
+  store_.PutUnfenced("agents", AgentStoreId(a.reg.address()),
+                     {{"agent", ToJsonString(a.reg)},
+                      {"registered_ms", UnixMs(a.registered)},
+                      {"heartbeat_ms", UnixMs(a.last_heartbeat)},
+                      {"via", leadership_.self().id}});
+}
+
+std::map<std::string, ControllerService::AgentEntry> ControllerService::AgentsLocked() const {
+  if (!store_.shared()) return agents_;
+  std::map<std::string, AgentEntry> out;
+  for (const auto& [id, doc] : store_.List("agents")) {
+    AgentEntry a;
+    if (!FromJsonString(doc.value("agent", ""), &a.reg) || a.reg.address().empty()) continue;
+    a.registered = FromUnixMs(doc.value("registered_ms", int64_t{0}));
+    a.last_heartbeat = FromUnixMs(doc.value("heartbeat_ms", int64_t{0}));
+    out[a.reg.address()] = std::move(a);
+  }
+  return out;
+}
+
 grpc::Status ControllerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
                                          v1::RegisterResponse* resp) {
   if (req->agent().address().empty()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "agent.address: required"};
   }
-  std::lock_guard lock(mu_);
-  auto& a = agents_[req->agent().address()];
+  AgentEntry a;
   a.reg = req->agent();
   a.registered = a.last_heartbeat = system_clock::now();
   faults::ToProto(opt_.heartbeat_interval, resp->mutable_heartbeat_interval());
+  if (store_.shared()) {
+    // Any replica, active or standby, records it where every replica reads it.
+    try {
+      SaveAgent(a);
+    } catch (const std::exception& e) {
+      return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+    }
+    return grpc::Status::OK;
+  }
+  std::lock_guard lock(mu_);
+  agents_[a.reg.address()] = std::move(a);
   return grpc::Status::OK;
 }
 
 grpc::Status ControllerService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
+  if (store_.shared()) {
+    try {
+      auto doc = store_.Get("agents", AgentStoreId(req->address()));
+      AgentEntry a;
+      if (!doc || !FromJsonString(doc->value("agent", ""), &a.reg)) {
+        resp->set_reregister(true);
+        return grpc::Status::OK;
+      }
+      a.registered = FromUnixMs(doc->value("registered_ms", int64_t{0}));
+      a.last_heartbeat = system_clock::now();
+      SaveAgent(a);
+    } catch (const std::exception& e) {
+      return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+    }
+    return grpc::Status::OK;
+  }
   std::lock_guard lock(mu_);
   auto it = agents_.find(req->address());
   if (it == agents_.end()) {
@@ -481,9 +555,15 @@ grpc::Status ControllerService::Heartbeat(grpc::ServerContext*, const v1::Heartb
 
 grpc::Status ControllerService::ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*,
                                            v1::ListAgentsResponse* resp) {
-  std::lock_guard lock(mu_);
+  std::map<std::string, AgentEntry> agents;
+  try {
+    std::lock_guard lock(mu_);
+    agents = AgentsLocked();
+  } catch (const std::exception& e) {
+    return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+  }
   auto now = system_clock::now();
-  for (const auto& [addr, a] : agents_) {
+  for (const auto& [addr, a] : agents) {
     auto* r = resp->add_agents();
     *r->mutable_agent() = a.reg;
     *r->mutable_registered_at() = Ts(a.registered);
@@ -686,8 +766,13 @@ ControllerMetrics ControllerService::Metrics() {
     m.schedules.push_back(s);
   }
   auto now = system_clock::now();
-  m.agents_registered = int64_t(agents_.size());
-  for (const auto& [addr, a] : agents_) {
+  std::map<std::string, AgentEntry> agents;
+  try {
+    agents = AgentsLocked();
+  } catch (const std::exception&) {  // the store is unreachable: no agents known right now
+  }
+  m.agents_registered = int64_t(agents.size());
+  for (const auto& [addr, a] : agents) {
     m.agents_alive += now - a.last_heartbeat <= 3 * opt_.heartbeat_interval;
   }
   m.agents_static = int64_t(opt_.static_agents.size());

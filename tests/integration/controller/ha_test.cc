@@ -426,6 +426,84 @@ TEST_F(Ha, ResumedDeposedActiveCannotInject) {
   a.proc->Stop(SIGTERM, 20s);
 }
 
+// Registrations live in the state store (issue 18): an agent that registered with a standby only
+// is known to the active at once and targeted by it with no reconnect; when the active dies, a
+// replica the agent never spoke to takes over with the fleet. The fault is measured from /proc
+// (a victim process on the registered agent's host is stopped).
+TEST_F(Ha, AgentRegisteredWithAStandbyIsTheFleetOfEveryReplica) {
+  Replica a = StartReplica("a", "2s", /*static_agents=*/false, "2s");
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
+  Replica b = StartReplica("b", "2s", false, "2s");
+  Replica c = StartReplica("c", "2s", false, "2s");
+  ASSERT_EQ(Role(b), "standby");
+  ASSERT_EQ(Role(c), "standby");
+
+  // The victim's cmdline carries the marker; the agent's (its label) must not, or the pause
+  // would match the agent too.
+  const std::string marker = "fleetvictim" + std::to_string(getpid());
+  const std::string label = "on" + std::to_string(getpid());
+  Subprocess victim({"bash", "-c", "exec -a " + marker + " sleep 600"});
+  auto victim_state = [&] {
+    std::ifstream in("/proc/" + std::to_string(victim.pid()) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+  };
+  auto dir = cluster_->dir() / "agent-fleet";
+  std::filesystem::create_directories(dir);
+  AgentProcess agent(dir, {"--register", "unix://" + b.socket, "--label", "fleet=" + label});
+  const std::string addr = "unix://" + agent.socket();
+  auto knows = [&](Replica& r, bool* alive = nullptr) {
+    grpc::ClientContext ctx;
+    v1::ListAgentsResponse resp;
+    if (!r.stub->ListAgents(&ctx, {}, &resp).ok()) return false;
+    for (const auto& x : resp.agents()) {
+      if (x.agent().address() != addr) continue;
+      if (alive) *alive = x.alive();
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor([&] { return knows(b); }, 10s)) << agent.log() << Logs();
+  // The moment the standby knows it, so does the active: the registration is in the store.
+  bool alive = false;
+  EXPECT_TRUE(knows(a, &alive)) << Logs();
+  EXPECT_TRUE(alive);
+  EXPECT_TRUE(knows(c));
+  EXPECT_NE(state_->Ctl({"get", "--prefix", state_->prefix() + "/agents/", "--keys-only"})
+                .find("agent-fleet"),
+            std::string::npos);
+
+  const std::string yaml =
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: fleet\nspec:\n"
+      "  seed: 5\n  workload: {kind: none}\n  steps:\n"
+      "    - name: hold\n      fault:\n        process:\n          action: pause\n"
+      "          target: {cmdline: \"" +
+      marker + "\"}\n      target: {mode: all, matchLabels: {fleet: " + label +
+      "}}\n      duration: 2s\n  checks: [health]\n";
+  // The active targets it without the agent ever having dialled it.
+  auto st = Submit(a, yaml, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() == 'T'; }, 15s)) << agent.log() << Logs();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() != 'T'; }, 15s)) << Logs();
+
+  // The active dies and the standby the agent registered with is paused through the election,
+  // so the replica that takes over is c, which never heard from the agent.
+  a.proc->Stop(SIGKILL);
+  ASSERT_EQ(::kill(b.proc->pid(), SIGSTOP), 0);
+  bool c_won = WaitFor([&] { return state_->Leader() == c.id; }, 15s);
+  ::kill(b.proc->pid(), SIGCONT);
+  ASSERT_TRUE(c_won) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return Role(c) == "active"; }, 10s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return knows(c, &alive) && alive; }, 10s)) << Logs();
+  st = Submit(c, yaml, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() == 'T'; }, 15s)) << agent.log() << Logs();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() != 'T'; }, 15s)) << Logs();
+  c.proc->Stop(SIGTERM, 20s);
+  b.proc->Stop(SIGTERM, 20s);
+}
+
 // A deposed replica that has not noticed yet (its renewal loop asleep) cannot write: the write
 // is refused by etcd's compare on the election key and ends its term at once.
 TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
