@@ -645,10 +645,13 @@ TEST(HaTls, ControllerKeepsItsStateInATlsOnlyEtcd) {
 
   // No client certificate: etcd refuses the handshake; the replica never becomes active.
   auto bare = start("bare", {"--state-cacert", f("ca.crt")});
-  std::this_thread::sleep_for(3s);
-  EXPECT_EQ(leader(), "") << slurp("bare.log");
-  EXPECT_NE(slurp("bare.log").find("cannot renew the election lease"), std::string::npos)
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return slurp("bare.log").find("cannot renew the election lease") != std::string::npos;
+      },
+      20s))
       << slurp("bare.log");
+  EXPECT_EQ(leader(), "") << slurp("bare.log");
   bare->Stop(SIGTERM, 10s);
 
   auto good = start("good", {"--state-cacert", f("ca.crt"), "--state-cert", f("client.crt"),
