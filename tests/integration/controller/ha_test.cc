@@ -343,7 +343,7 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
 // Fenced agent calls (issue 18): a replica paused (SIGSTOP) past its election lease is deposed;
 // the standby takes over (its recovery of the paused replica's run tells every agent of that run
 // the new epoch) and injects. When the old replica resumes, its run goes on to its next step and
-// injects: every agent refuses it. The state etcd is paused for the first ~0.8 s after the
+// injects: every agent refuses it. The state etcd is paused for the first ~1.5 s after the
 // resume, so the old replica's election cannot notice its loss before its runner acts (the
 // window a stall opens in production, made wide enough to be hit every time). Measured from
 // outside: no member but the one the new active paused is ever stopped after the resume.
@@ -364,15 +364,21 @@ const char* kFenceNew =
     "      target: {role: followers, mode: one}\n      duration: 30s\n  checks: [health]\n";
 
 TEST_F(Ha, ResumedDeposedActiveCannotInject) {
-  Replica a = StartReplica("a", "3s");
+  // Election ttl 4 s: the old replica's renewal then waits up to 1.33 s (ttl/3) on the paused
+  // state etcd, and the new active (renewing every 0.8 s, stepping down 0.8 s before its lease
+  // would lapse) rides out the 1.5 s pause.
+  Replica a = StartReplica("a", "4s");
   ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
-  Replica b = StartReplica("b", "3s");
+  Replica b = StartReplica("b", "4s");
   ASSERT_EQ(Role(b), "standby");
 
   auto st = Submit(a, kFenceOld, true);
   ASSERT_TRUE(st.ok()) << st.error_message();
   ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
   const auto first_applied = Clock::now();
+  // Let the inject's reply reach the runner first: stopped with the call in flight, the run would
+  // end on its deadline at the resume instead of going on to its next step.
+  std::this_thread::sleep_for(1s);
   ASSERT_EQ(::kill(a.proc->pid(), SIGSTOP), 0);
 
   // The standby takes over, recovers the old run's pause, and injects its own.
@@ -393,7 +399,7 @@ TEST_F(Ha, ResumedDeposedActiveCannotInject) {
   bool state_resumed = false;
   int most_stopped = 0;
   while (Clock::now() - resumed < 4s) {
-    if (!state_resumed && Clock::now() - resumed >= 800ms) {
+    if (!state_resumed && Clock::now() - resumed >= 1500ms) {
       ::kill(state_->pid(), SIGCONT);
       state_resumed = true;
     }
