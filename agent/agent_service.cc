@@ -27,13 +27,14 @@ AgentService::AgentService(FaultManager& manager, const faults::Registry& regist
                            std::map<std::string, std::string> labels,
                            std::vector<v1::Capability> capabilities,
                            faults::io::OverlayManager* overlays,
-                           const faults::process::ManagedSet* managed)
+                           const faults::process::ManagedSet* managed, ControllerFences* fences)
     : manager_(manager),
       registry_(registry),
       labels_(std::move(labels)),
       capabilities_(std::move(capabilities)),
       overlays_(overlays),
-      managed_(managed) {}
+      managed_(managed),
+      fences_(fences) {}
 
 grpc::Status AgentService::Capabilities(grpc::ServerContext*, const v1::CapabilitiesRequest*,
                                         v1::CapabilitiesResponse* out) {
@@ -49,12 +50,19 @@ grpc::Status AgentService::Capabilities(grpc::ServerContext*, const v1::Capabili
 
 grpc::Status AgentService::Inject(grpc::ServerContext*, const v1::InjectRequest* req,
                                   v1::InjectResponse* out) {
-  return Guard([&] { *out->mutable_fault() = manager_.Inject(*req); });
+  return Guard([&] {
+    std::shared_lock<std::shared_mutex> admitted;
+    if (fences_) admitted = fences_->Admit(req->fence(), "inject");
+    *out->mutable_fault() = manager_.Inject(*req);
+  });
 }
 
 grpc::Status AgentService::Renew(grpc::ServerContext*, const v1::RenewRequest* req,
                                  v1::RenewResponse* out) {
+  // A deposed replica may not keep its faults either: they end by their lease.
   return Guard([&] {
+    std::shared_lock<std::shared_mutex> admitted;
+    if (fences_) admitted = fences_->Admit(req->fence(), "renew");
     for (auto& s : manager_.Renew(*req)) *out->add_faults() = std::move(s);
   });
 }
@@ -62,6 +70,9 @@ grpc::Status AgentService::Renew(grpc::ServerContext*, const v1::RenewRequest* r
 grpc::Status AgentService::Recover(grpc::ServerContext*, const v1::RecoverRequest* req,
                                    v1::RecoverResponse* out) {
   return Guard([&] {
+    // Never refused, but a newer term it carries fences the older replicas off at once.
+    std::shared_lock<std::shared_mutex> admitted;
+    if (fences_) admitted = fences_->Admit(req->fence(), "recover", /*refuse_lower=*/false);
     for (auto& s : manager_.Recover(*req)) *out->add_faults() = std::move(s);
   });
 }

@@ -149,8 +149,9 @@ int main(int argc, char** argv) {
 
     // Probed once: families try kernel features for real (scratch devices, cgroups, seccomp).
     const std::vector<v1::Capability> capabilities = host.Capabilities(registry);
+    agent::ControllerFences fences(std::filesystem::path(state_dir) / "controller-epochs.json");
     agent::AgentService service(manager, registry, labels, capabilities, &host.overlays(),
-                                host.managed());
+                                host.managed(), &fences);
     grpc::ServerBuilder builder;
     listeners.AddTo(builder);
     builder.RegisterService(&service);

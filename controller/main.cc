@@ -53,6 +53,13 @@ int main(int argc, char** argv) {
                  "replicas that elect one active controller: etcd://HOST:PORT[,HOST:PORT...]"
                  "[/PREFIX] (default prefix /faultline/controller)")
       ->excludes(dir_opt);
+  verify::TlsOptions state_tls;
+  app.add_option(
+      "--state-cacert", state_tls.ca_file,
+      "HA: CA (PEM) verifying the state etcd (TLS to it when any --state-* file is set)");
+  app.add_option("--state-cert", state_tls.cert_file,
+                 "HA: client certificate (PEM) for the state etcd");
+  app.add_option("--state-key", state_tls.key_file, "HA: its key");
   app.add_option("--election-ttl", election_ttl,
                  "HA: lease of the active replica; a standby takes over this long after the "
                  "active one dies (at once when it stops cleanly)")
@@ -107,6 +114,7 @@ int main(int argc, char** argv) {
   controller::StateConfig sc;
   sc.url = state_url;
   sc.dir = state_dir;
+  sc.tls = state_tls;
   auto ttl = faults::ParseDuration(election_ttl, &why);
   if (!ttl || *ttl % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
     std::cerr << "faultline-controller: --election-ttl: " << (ttl ? "must be whole seconds" : why)

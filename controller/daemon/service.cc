@@ -36,6 +36,14 @@ Seconds NowSeconds() { return std::chrono::floor<std::chrono::seconds>(system_cl
 
 void Log(const std::string& msg) { std::cerr << "faultline-controller: " << msg << std::endl; }
 
+v1::ControllerFence FenceOf(const LeadershipTerm& term, const ReplicaInfo& self) {
+  v1::ControllerFence f;
+  f.set_controller(term.controller);
+  f.set_epoch(term.epoch);
+  f.set_replica(self.id);
+  return f;
+}
+
 std::string ValidateCron(const std::string& expr) {
   std::string why;
   return CronSchedule::Parse(expr, &why) ? "" : why;
@@ -174,6 +182,8 @@ void ControllerService::StepDown(const std::string& why) {
 // used, then mark its runs interrupted. Every schedule record still active is finished as
 // failed: nothing runs in this process yet, so none of them has a run behind it.
 void ControllerService::RecoverInterrupted() {
+  // Recovering with this term's fence also tells each agent the predecessor's term is over.
+  const auto term = leadership_.Term();
   try {
     for (const auto& [id, lease] : store_.List("leases")) {
       for (const auto& addr : lease.value("agents", std::vector<std::string>{})) {
@@ -181,6 +191,7 @@ void ControllerService::RecoverInterrupted() {
           auto stub = opt_.connect(addr);
           v1::RecoverRequest req;
           req.set_experiment_id(id);
+          if (term) *req.mutable_fence() = FenceOf(*term, leadership_.self());
           v1::RecoverResponse resp;
           grpc::ClientContext ctx;
           ctx.set_deadline(system_clock::now() + std::chrono::seconds(5));
@@ -243,7 +254,7 @@ void ControllerService::PersistSchedule(const std::string& name, const ScheduleS
 std::vector<std::string> ControllerService::AgentAddresses() {
   std::vector<std::string> out = opt_.static_agents;
   auto now = system_clock::now();
-  for (const auto& [addr, a] : agents_) {
+  for (const auto& [addr, a] : AgentsLocked()) {
     // Three missed heartbeats and the agent is not used for new runs.
     if (now - a.last_heartbeat > 3 * opt_.heartbeat_interval) continue;
     if (std::find(out.begin(), out.end(), addr) == out.end()) out.push_back(addr);
@@ -262,6 +273,8 @@ std::string ControllerService::StartRunLocked(const v1::Experiment& exp, const s
   *entry->run.mutable_started_at() = Ts(system_clock::now());
   entry->schedule_run_id = schedule_run_id;
   entry->started_by = leadership_.self().id;
+  // Taken before the fenced writes below: they succeed only if this term still holds then.
+  entry->term = leadership_.Term();
   auto agents = AgentAddresses();
   // Both written before any fault exists: after a crash the next controller knows where to
   // recover. A refused write (fenced, store down) starts nothing.
@@ -288,6 +301,9 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   ro.etcd_client = opt_.etcd_client;
   ro.lease = opt_.lease;
   ro.connect = opt_.connect;
+  // The term this run started in: if it ends while the run goes on (a stalled replica), agents
+  // refuse the run's injects and renewals, and its faults end by their lease.
+  if (entry->term) ro.fence = FenceOf(*entry->term, leadership_.self());
   ro.cancel = &entry->cancel;
   ro.on_event = [this, entry](const TimelineEvent& e) {
     std::lock_guard lock(mu_);
@@ -438,21 +454,95 @@ grpc::Status ControllerService::Read(F&& answer) {
   return answer(v);
 }
 
+// An agent's address as a store id: '%', '/' and a leading '.' percent-encoded.
+std::string AgentStoreId(const std::string& address) {
+  std::string out;
+  for (size_t i = 0; i < address.size(); ++i) {
+    char c = address[i];
+    if (c == '%' || c == '/' || (i == 0 && c == '.')) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+int64_t UnixMs(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+system_clock::time_point FromUnixMs(int64_t ms) {
+  return system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+}  // namespace
+
+void ControllerService::SaveAgent(const AgentEntry& a) {
+  store_.PutUnfenced("agents", AgentStoreId(a.reg.address()),
+                     {{"agent", ToJsonString(a.reg)},
+                      {"registered_ms", UnixMs(a.registered)},
+                      {"heartbeat_ms", UnixMs(a.last_heartbeat)},
+                      {"via", leadership_.self().id}});
+}
+
+std::map<std::string, ControllerService::AgentEntry> ControllerService::AgentsLocked() const {
+  if (!store_.shared()) return agents_;
+  std::map<std::string, AgentEntry> out;
+  for (const auto& [id, doc] : store_.List("agents")) {
+    AgentEntry a;
+    if (!FromJsonString(doc.value("agent", ""), &a.reg) || a.reg.address().empty()) continue;
+    a.registered = FromUnixMs(doc.value("registered_ms", int64_t{0}));
+    a.last_heartbeat = FromUnixMs(doc.value("heartbeat_ms", int64_t{0}));
+    out[a.reg.address()] = std::move(a);
+  }
+  return out;
+}
+
 grpc::Status ControllerService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
                                          v1::RegisterResponse* resp) {
   if (req->agent().address().empty()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "agent.address: required"};
   }
-  std::lock_guard lock(mu_);
-  auto& a = agents_[req->agent().address()];
+  AgentEntry a;
   a.reg = req->agent();
   a.registered = a.last_heartbeat = system_clock::now();
   faults::ToProto(opt_.heartbeat_interval, resp->mutable_heartbeat_interval());
+  if (store_.shared()) {
+    // Any replica, active or standby, records it where every replica reads it.
+    try {
+      SaveAgent(a);
+    } catch (const std::exception& e) {
+      return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+    }
+    return grpc::Status::OK;
+  }
+  std::lock_guard lock(mu_);
+  agents_[a.reg.address()] = std::move(a);
   return grpc::Status::OK;
 }
 
 grpc::Status ControllerService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
+  if (store_.shared()) {
+    try {
+      auto doc = store_.Get("agents", AgentStoreId(req->address()));
+      AgentEntry a;
+      if (!doc || !FromJsonString(doc->value("agent", ""), &a.reg)) {
+        resp->set_reregister(true);
+        return grpc::Status::OK;
+      }
+      a.registered = FromUnixMs(doc->value("registered_ms", int64_t{0}));
+      a.last_heartbeat = system_clock::now();
+      SaveAgent(a);
+    } catch (const std::exception& e) {
+      return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+    }
+    return grpc::Status::OK;
+  }
   std::lock_guard lock(mu_);
   auto it = agents_.find(req->address());
   if (it == agents_.end()) {
@@ -465,9 +555,15 @@ grpc::Status ControllerService::Heartbeat(grpc::ServerContext*, const v1::Heartb
 
 grpc::Status ControllerService::ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*,
                                            v1::ListAgentsResponse* resp) {
-  std::lock_guard lock(mu_);
+  std::map<std::string, AgentEntry> agents;
+  try {
+    std::lock_guard lock(mu_);
+    agents = AgentsLocked();
+  } catch (const std::exception& e) {
+    return {grpc::StatusCode::UNAVAILABLE, std::string("state store: ") + e.what()};
+  }
   auto now = system_clock::now();
-  for (const auto& [addr, a] : agents_) {
+  for (const auto& [addr, a] : agents) {
     auto* r = resp->add_agents();
     *r->mutable_agent() = a.reg;
     *r->mutable_registered_at() = Ts(a.registered);
@@ -670,8 +766,13 @@ ControllerMetrics ControllerService::Metrics() {
     m.schedules.push_back(s);
   }
   auto now = system_clock::now();
-  m.agents_registered = int64_t(agents_.size());
-  for (const auto& [addr, a] : agents_) {
+  std::map<std::string, AgentEntry> agents;
+  try {
+    agents = AgentsLocked();
+  } catch (const std::exception&) {  // the store is unreachable: no agents known right now
+  }
+  m.agents_registered = int64_t(agents.size());
+  for (const auto& [addr, a] : agents) {
     m.agents_alive += now - a.last_heartbeat <= 3 * opt_.heartbeat_interval;
   }
   m.agents_static = int64_t(opt_.static_agents.size());

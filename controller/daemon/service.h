@@ -48,6 +48,10 @@ struct ControllerMetrics {
   int64_t agents_registered = 0, agents_alive = 0, agents_static = 0;
 };
 
+// Store id of an agent registration ("agents/<id>"): its address, '%', '/' and a leading '.'
+// percent-encoded.
+std::string AgentStoreId(const std::string& address);
+
 // The controller: agent registry, experiments and their schedules, runs. State lives in a
 // StateStore so a restart, or another replica taking over, resumes schedules, marks interrupted
 // runs and recovers their faults. Only the active replica (Leadership) schedules and runs; a
@@ -105,8 +109,9 @@ class ControllerService final : public v1::Controller::Service {
     nlohmann::json live_events = nlohmann::json::array();
     std::atomic<bool> cancel{false};
     std::thread thread;
-    std::string schedule_run_id;  // the scheduler's record id, when the schedule started it
-    std::string started_by;       // the replica that started it
+    std::string schedule_run_id;         // the scheduler's record id, when the schedule started it
+    std::string started_by;              // the replica that started it
+    std::optional<LeadershipTerm> term;  // the election term it runs in (none: no election)
   };
   // Experiments, schedules and runs: the active replica's working set, or what a standby reads
   // from the store to answer.
@@ -140,7 +145,13 @@ class ControllerService final : public v1::Controller::Service {
   void PersistRun(const RunEntry& entry);
   void PersistSchedule(const std::string& name, const ScheduleState& state);
   static v1::ScheduleState ScheduleStateProto(const View& view, const std::string& name);
+  // Static agents and registered ones with a heartbeat in the last three intervals (mu_ held).
   std::vector<std::string> AgentAddresses();
+  // Registrations: the store's when replicas share it (an agent that registered with any replica
+  // is known to all at once, and a takeover keeps the fleet), this process's memory otherwise.
+  // mu_ held; throws std::runtime_error when the shared store cannot be read.
+  std::map<std::string, AgentEntry> AgentsLocked() const;
+  void SaveAgent(const AgentEntry& a);
 
   StateStore& store_;
   Leadership& leadership_;
@@ -150,8 +161,8 @@ class ControllerService final : public v1::Controller::Service {
   bool stopping_ = false;
   bool scheduling_ = false;
   Role role_ = Role::kStandby;
-  std::map<std::string, AgentEntry> agents_;
-  View view_;  // while active
+  std::map<std::string, AgentEntry> agents_;  // registrations when the store is not shared
+  View view_;                                 // while active
   std::thread role_thread_;
   std::thread scheduler_thread_;
 };

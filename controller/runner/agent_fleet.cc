@@ -79,13 +79,17 @@ v1::Agent::StubInterface& AgentFleet::Stub(const std::string& address) {
 
 grpc::Status AgentFleet::Inject(const std::string& address, const v1::InjectRequest& req,
                                 v1::InjectResponse* resp) {
-  return Stub(address).Inject(Ctx().get(), req, resp);
+  if (!fence_) return Stub(address).Inject(Ctx().get(), req, resp);
+  v1::InjectRequest fenced = req;
+  *fenced.mutable_fence() = *fence_;
+  return Stub(address).Inject(Ctx().get(), fenced, resp);
 }
 
 grpc::Status AgentFleet::RecoverFault(const std::string& address, const std::string& fault_id,
                                       v1::RecoverResponse* resp) {
   v1::RecoverRequest req;
   req.set_fault_id(fault_id);
+  if (fence_) *req.mutable_fence() = *fence_;
   return Stub(address).Recover(Ctx().get(), req, resp);
 }
 
@@ -94,6 +98,7 @@ grpc::Status AgentFleet::RecoverExperiment(const std::string& address,
                                            v1::RecoverResponse* resp) {
   v1::RecoverRequest req;
   req.set_experiment_id(experiment_id);
+  if (fence_) *req.mutable_fence() = *fence_;
   return Stub(address).Recover(Ctx().get(), req, resp);
 }
 
@@ -102,6 +107,7 @@ grpc::Status AgentFleet::Renew(const std::string& address, const std::string& ex
   v1::RenewRequest req;
   req.set_experiment_id(experiment_id);
   faults::ToProto(lease, req.mutable_lease());
+  if (fence_) *req.mutable_fence() = *fence_;
   return Stub(address).Renew(Ctx(milliseconds(2000)).get(), req, resp);
 }
 

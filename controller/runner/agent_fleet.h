@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,10 +42,13 @@ std::string RpcMessage(const grpc::Status& s);
 // moment instead of one agent after another. Returns when every call returned.
 void ParallelFor(size_t n, const std::function<void(size_t)>& fn);
 
-// The agents of one run, by address: a stub per agent, made on first use (thread-safe).
+// The agents of one run, by address: a stub per agent, made on first use (thread-safe). With a
+// fence (an HA controller's term), every Inject and Renew carries it.
 class AgentFleet {
  public:
-  explicit AgentFleet(AgentConnector connect) : connect_(std::move(connect)) {}
+  explicit AgentFleet(AgentConnector connect,
+                      std::optional<v1::ControllerFence> fence = std::nullopt)
+      : connect_(std::move(connect)), fence_(std::move(fence)) {}
 
   grpc::Status Inject(const std::string& address, const v1::InjectRequest& req,
                       v1::InjectResponse* resp);
@@ -66,6 +70,7 @@ class AgentFleet {
   v1::Agent::StubInterface& Stub(const std::string& address);
 
   AgentConnector connect_;
+  std::optional<v1::ControllerFence> fence_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<v1::Agent::StubInterface>> stubs_;
 };

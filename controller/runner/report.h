@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "controller/runner/run_result.h"
+#include "faults/sys/atomic_file.h"
 
 namespace faultline::controller {
 
@@ -21,8 +22,7 @@ std::string RenderHtml(const RunResult& r);
 // Writes report.json, junit.xml and report.html into `dir` (created), atomically per file.
 void WriteReports(const RunResult& r, const std::filesystem::path& dir);
 
-// Writes `content` to `path` via a temporary file, fsync and rename.
-void WriteFileAtomic(const std::filesystem::path& path, const std::string& content);
+using sys::WriteFileAtomic;
 
 std::string XmlEscape(const std::string& s);
 

@@ -40,7 +40,7 @@ struct Cancelled : std::runtime_error {
 class Run {
  public:
   Run(const v1::Experiment& exp, const RunOptions& opt)
-      : exp_(exp), opt_(opt), fleet_(opt.connect) {
+      : exp_(exp), opt_(opt), fleet_(opt.connect, opt.fence) {
     result_.run_id = opt.run_id.empty() ? NewRunId(exp.name()) : opt.run_id;
     result_.experiment = exp.name();
     result_.source = exp.source();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct RunOptions {
   // Post-run wait for the cluster to be healthy again before the checks give up.
   std::chrono::milliseconds healthy_timeout{30000};
   AgentConnector connect = ConnectInsecure;
+  // The HA controller's term: every Inject and Renew carries it, so agents refuse this run's
+  // calls once a later term began elsewhere. None: unfenced (one controller, the CLI).
+  std::optional<v1::ControllerFence> fence;
   // Live progress: called for every timeline event, from the runner's threads (serialised).
   std::function<void(const TimelineEvent&)> on_event;
   // Set to stop the run early; faults are recovered and the run is marked cancelled.

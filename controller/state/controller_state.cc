@@ -42,7 +42,14 @@ StateUrl ParseStateUrl(const std::string& url) {
 }
 
 ControllerState::ControllerState(const StateConfig& config) {
+  const bool tls =
+      !config.tls.ca_file.empty() || !config.tls.cert_file.empty() || !config.tls.key_file.empty();
   if (config.url.empty()) {
+    if (tls) {
+      throw std::invalid_argument(
+          "--state-cacert/--state-cert/--state-key: TLS to the state etcd needs --state "
+          "etcd://...");
+    }
     auto store = std::make_unique<FileStore>(config.dir);
     reports_dir_ = store->dir() / "reports";
     store_ = std::move(store);
@@ -50,6 +57,10 @@ ControllerState::ControllerState(const StateConfig& config) {
     return;
   }
   StateUrl url = ParseStateUrl(config.url);
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    throw std::invalid_argument(
+        "--state-cert/--state-key: a client certificate needs its key and the other way round");
+  }
   if (config.election_ttl.count() < 2) {
     throw std::invalid_argument("--election-ttl: must be at least 2s (etcd's shortest lease)");
   }
@@ -58,8 +69,14 @@ ControllerState::ControllerState(const StateConfig& config) {
   auto election_timeout =
       std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(config.election_ttl) / 3,
                  std::chrono::milliseconds(500), std::chrono::milliseconds(2000));
-  keyspace_ = std::make_unique<EtcdKeyspace>(url.endpoints, url.prefix, std::chrono::seconds(5),
-                                             election_timeout);
+  try {
+    keyspace_ = std::make_unique<EtcdKeyspace>(url.endpoints, url.prefix, std::chrono::seconds(5),
+                                               election_timeout, config.tls);
+  } catch (const std::invalid_argument& e) {
+    // The endpoints were checked above: what is left is a TLS file that cannot be read.
+    throw std::invalid_argument(std::string("--state-cacert/--state-cert/--state-key: ") +
+                                e.what());
+  }
   auto election = std::make_unique<EtcdElection>(
       *keyspace_, ElectionOptions{.self = config.self, .ttl = config.election_ttl});
   store_ = std::make_unique<EtcdStore>(*keyspace_, *election);

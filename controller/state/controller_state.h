@@ -8,6 +8,7 @@
 
 #include "controller/state/leadership.h"
 #include "controller/state/store.h"
+#include "controller/verify/client.h"
 
 namespace faultline::controller {
 
@@ -29,6 +30,8 @@ struct StateConfig {
   std::filesystem::path dir;  // --state-dir
   std::chrono::seconds election_ttl{5};
   ReplicaInfo self;
+  // TLS to the state etcd (--state-cacert/--state-cert/--state-key); only with `url`.
+  verify::TlsOptions tls;
 };
 
 // Where a controller keeps its state and who among the replicas is active: the embedded

@@ -1,6 +1,7 @@
 #include "controller/state/etcd_election.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -98,6 +99,14 @@ std::string EtcdElection::lost_reason() const {
 std::optional<int64_t> EtcdElection::Fence() const {
   std::lock_guard lock(mu_);
   return fence_;
+}
+
+std::optional<LeadershipTerm> EtcdElection::Term() const {
+  std::lock_guard lock(mu_);
+  if (!fence_) return std::nullopt;
+  char id[17];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(cluster_id_));
+  return LeadershipTerm{"etcd-" + std::string(id) + ks_.prefix(), *fence_};
 }
 
 void EtcdElection::Fenced(int64_t fence) {
@@ -223,6 +232,7 @@ void EtcdElection::Tick() {
     std::lock_guard lock(mu_);
     if (!fence_ && campaigning_ && held.kvs(0).lease() == lease_ && lease_ != 0) {
       fence_ = holder_rev;
+      cluster_id_ = held.header().cluster_id();
       active_ = holder;
       Log("active (election term " + std::to_string(holder_rev) + ")");
       cv_.notify_all();
@@ -262,6 +272,7 @@ void EtcdElection::Tick() {
     if (resp.succeeded()) {
       // The key did not exist, so its create revision is this transaction's revision.
       fence_ = resp.header().revision();
+      cluster_id_ = resp.header().cluster_id();
       active_ = opt_.self;
       lost_reason_.clear();
       Log("active (election term " + std::to_string(*fence_) + ", lease ttl " +

@@ -52,6 +52,8 @@ class EtcdElection final : public Leadership {
 
   // The current term (the election key's create revision) while active.
   std::optional<int64_t> Fence() const;
+  // The fence agents see: this controller as "etcd-<cluster id hex><prefix>" and the term.
+  std::optional<LeadershipTerm> Term() const override;
   // A write conditioned on `fence` was refused: if that is still this replica's term, it ended.
   void Fenced(int64_t fence);
   std::chrono::milliseconds poll() const { return opt_.poll; }
@@ -72,6 +74,7 @@ class EtcdElection final : public Leadership {
   bool released_ = false;  // Stop(): waiters return
   bool quit_ = false;      // the loop ends
   std::optional<int64_t> fence_;
+  uint64_t cluster_id_ = 0;  // the state etcd's, from the reply that made this replica active
   std::string lost_reason_;
   std::optional<ReplicaInfo> active_;
   std::vector<ReplicaInfo> replicas_;

@@ -17,8 +17,10 @@ namespace faultline::controller {
 class EtcdKeyspace {
  public:
   // Throws std::invalid_argument for a bad endpoint (see verify::EtcdClient).
+  // `tls`: TLS to the state etcd when any file is set (CA, client certificate and key).
   EtcdKeyspace(const std::vector<std::string>& endpoints, std::string prefix,
-               std::chrono::milliseconds store_timeout, std::chrono::milliseconds election_timeout);
+               std::chrono::milliseconds store_timeout, std::chrono::milliseconds election_timeout,
+               const verify::TlsOptions& tls = {});
 
   const std::string& prefix() const { return prefix_; }
   // <prefix>/<kind>/<id>; List ranges over <prefix>/<kind>/.
@@ -29,7 +31,7 @@ class EtcdKeyspace {
   std::string leader_key() const { return prefix_ + "/leader"; }
   // <prefix>/replicas/<id>, one per live replica, bound to its lease.
   std::string replicas_prefix() const { return prefix_ + "/replicas/"; }
-  std::string Describe() const;  // "etcd://a:2379,b:2379/faultline/controller"
+  std::string Describe() const;  // "etcd://a:2379,b:2379/faultline/controller" (+ " (TLS)")
   const verify::EtcdClient& client() const { return client_; }
   const verify::EtcdClient& election_client() const { return election_client_; }
 
@@ -58,6 +60,8 @@ class EtcdKeyspace {
   }
 
  private:
+  static verify::ClientOptions Options(std::chrono::milliseconds timeout,
+                                       const verify::TlsOptions& tls);
   verify::EtcdClient client_;
   verify::EtcdClient election_client_;
   std::string prefix_;

@@ -39,6 +39,15 @@ void EtcdStore::Put(const std::string& kind, const std::string& id, const nlohma
   FencedWrite(op, "store " + kind + "/" + id);
 }
 
+void EtcdStore::PutUnfenced(const std::string& kind, const std::string& id,
+                            const nlohmann::json& doc) {
+  ValidateStateId(id);
+  verify::pb::PutRequest put;
+  put.set_key(ks_.Key(kind, id));
+  put.set_value(doc.dump());
+  ks_.Call([&](size_t i) { return ks_.client().Put(i, put); });
+}
+
 void EtcdStore::Remove(const std::string& kind, const std::string& id) {
   ValidateStateId(id);
   verify::pb::RequestOp op;

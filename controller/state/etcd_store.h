@@ -21,6 +21,9 @@ class EtcdStore final : public StateStore {
   std::map<std::string, nlohmann::json> List(const std::string& kind,
                                              std::vector<std::string>* bad) const override;
   std::string Describe() const override { return ks_.Describe(); }
+  bool shared() const override { return true; }
+  void PutUnfenced(const std::string& kind, const std::string& id,
+                   const nlohmann::json& doc) override;
 
  private:
   void FencedWrite(const verify::pb::RequestOp& op, const std::string& what);

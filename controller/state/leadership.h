@@ -1,6 +1,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -12,6 +13,13 @@ namespace faultline::controller {
 struct ReplicaInfo {
   std::string id;       // unique per process ("<hostname>-<pid>")
   std::string address;  // where the CLI reaches it (--advertise)
+};
+
+// The fencing token of an active term, sent with every Inject and Renew so agents refuse a
+// deposed replica (agent/controller_fences.h).
+struct LeadershipTerm {
+  std::string controller;  // shared by every replica of this controller (its state store)
+  int64_t epoch = 0;       // higher for every later term
 };
 
 // Which replica is the active controller. Only the active one runs schedules and runs; the
@@ -39,6 +47,9 @@ class Leadership {
   virtual void Stop() = 0;
   // Gives the election up at once so a standby takes over without waiting for a lease to lapse.
   virtual void Resign() = 0;
+  // The current term while active and elected; none without an election (the sole replica),
+  // whose agent calls go unfenced.
+  virtual std::optional<LeadershipTerm> Term() const { return std::nullopt; }
 };
 
 // The embedded store's leadership: one controller, always active (the store's lock keeps a

@@ -35,6 +35,16 @@ class StateStore {
       const std::string& kind, std::vector<std::string>* bad = nullptr) const = 0;
   // Where the state lives, for logs ("/var/lib/...", "etcd://a:2379/faultline/controller").
   virtual std::string Describe() const = 0;
+  // Whether several replicas share this store: then documents any replica may write (agent
+  // registrations, which reach whichever replica an agent dials) live here, not in memory.
+  virtual bool shared() const { return false; }
+  // A write any replica may make, active or not (not fenced): only for documents that are not
+  // the active replica's decisions (agent registrations). Throws std::runtime_error when the
+  // store cannot be reached.
+  virtual void PutUnfenced(const std::string& kind, const std::string& id,
+                           const nlohmann::json& doc) {
+    Put(kind, id, doc);
+  }
 };
 
 // Ids become file names and key suffixes: throws std::invalid_argument for an empty id, one with

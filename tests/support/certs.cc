@@ -16,6 +16,18 @@ void OpenSsl(const std::vector<std::string>& args) {
   if (RunCommand(argv, &out) != 0) throw std::runtime_error("openssl " + args[0] + ": " + out);
 }
 
+// A certificate DIR/NAME.crt (+ .key) with common name `cn` and the extensions `ext` (openssl
+// extension-file lines), signed by DIR/ISSUER.
+void Issue(const std::filesystem::path& dir, const std::string& name, const std::string& cn,
+           const std::string& ext, const std::string& issuer) {
+  std::string base = (dir / name).string(), ca = (dir / issuer).string();
+  OpenSsl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", base + ".key",
+           "-out", base + ".csr"});
+  std::ofstream(base + ".ext") << ext;
+  OpenSsl({"x509", "-req", "-days", "1", "-in", base + ".csr", "-CA", ca + ".crt", "-CAkey",
+           ca + ".key", "-CAcreateserial", "-out", base + ".crt", "-extfile", base + ".ext"});
+}
+
 }  // namespace
 
 void MakeCa(const std::filesystem::path& dir, const std::string& name) {
@@ -26,12 +38,12 @@ void MakeCa(const std::filesystem::path& dir, const std::string& name) {
 
 void IssueClientCert(const std::filesystem::path& dir, const std::string& name,
                      const std::string& cn, const std::string& issuer) {
-  std::string base = (dir / name).string(), ca = (dir / issuer).string();
-  OpenSsl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn, "-keyout", base + ".key",
-           "-out", base + ".csr"});
-  std::ofstream(base + ".ext") << "extendedKeyUsage=clientAuth\n";
-  OpenSsl({"x509", "-req", "-days", "1", "-in", base + ".csr", "-CA", ca + ".crt", "-CAkey",
-           ca + ".key", "-CAcreateserial", "-out", base + ".crt", "-extfile", base + ".ext"});
+  Issue(dir, name, cn, "extendedKeyUsage=clientAuth\n", issuer);
+}
+
+void IssueServerCert(const std::filesystem::path& dir, const std::string& name,
+                     const std::string& ip, const std::string& issuer) {
+  Issue(dir, name, ip, "extendedKeyUsage=serverAuth\nsubjectAltName=IP:" + ip + "\n", issuer);
 }
 
 }  // namespace faultline::testing

@@ -17,4 +17,9 @@ void MakeCa(const std::filesystem::path& dir, const std::string& name);
 void IssueClientCert(const std::filesystem::path& dir, const std::string& name,
                      const std::string& cn, const std::string& issuer);
 
+// A serverAuth certificate DIR/NAME.crt (+ .key) for the IP address `ip` (CN and subjectAltName),
+// signed by the CA DIR/ISSUER.crt (+ .key) — e.g. for an etcd served over TLS on loopback.
+void IssueServerCert(const std::filesystem::path& dir, const std::string& name,
+                     const std::string& ip, const std::string& issuer);
+
 }  // namespace faultline::testing

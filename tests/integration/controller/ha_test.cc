@@ -20,6 +20,7 @@
 #include "controller/state/etcd_store.h"
 #include "faultline/v1/controller.grpc.pb.h"
 #include "tests/integration/controller/cluster_fixture.h"
+#include "tests/support/certs.h"
 
 namespace faultline::testing {
 namespace {
@@ -45,6 +46,7 @@ class StateEtcd {
   }
   const std::string& prefix() const { return prefix_; }
   std::vector<std::string> endpoints() const { return etcd_.endpoints(); }
+  pid_t pid() const { return etcd_.etcd_pid(0); }
   std::string Ctl(std::vector<std::string> args) const {
     args.insert(args.begin(),
                 {"etcdctl", "--endpoints=" + etcd_.EndpointsCsv(), "--command-timeout=2s"});
@@ -96,16 +98,26 @@ class Ha : public ::testing::Test {
 
   // A controller replica on the shared state etcd: election lease 2 s (etcd's shortest), fault
   // lease 20 s so that what ends a fault early is a takeover's recovery, not the lease.
-  Replica StartReplica(const std::string& name) {
+  Replica StartReplica(const std::string& name, const std::string& election_ttl = "2s",
+                       bool static_agents = true, const std::string& heartbeat = "1s") {
     Replica r;
     r.name = name;
     r.socket = (cluster_->dir() / (name + ".sock")).string();
-    r.proc = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            Binary("controller/faultline-controller"), "--listen", "unix://" + r.socket, "--state",
-            state_->url(), "--election-ttl", "2s", "--etcd-endpoints", cluster_->EndpointsCsv(),
-            "--agents", cluster_->AgentsCsv(), "--lease", "20s", "--heartbeat-interval", "1s"},
-        (cluster_->dir() / (name + ".log")).string());
+    std::vector<std::string> argv = {Binary("controller/faultline-controller"),
+                                     "--listen",
+                                     "unix://" + r.socket,
+                                     "--state",
+                                     state_->url(),
+                                     "--election-ttl",
+                                     election_ttl,
+                                     "--etcd-endpoints",
+                                     cluster_->EndpointsCsv(),
+                                     "--lease",
+                                     "20s",
+                                     "--heartbeat-interval",
+                                     heartbeat};
+    if (static_agents) argv.insert(argv.end(), {"--agents", cluster_->AgentsCsv()});
+    r.proc = std::make_unique<Subprocess>(argv, (cluster_->dir() / (name + ".log")).string());
     r.id = Hostname() + "-" + std::to_string(r.proc->pid());
     // A fresh channel per probe: one that failed before the socket existed backs off for
     // seconds before it tries again.
@@ -133,7 +145,20 @@ class Ha : public ::testing::Test {
     return name + ".log:\n" +
            std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
-  std::string Logs() { return Log("a") + Log("b") + Log("a2"); }
+  std::string Logs() { return Log("a") + Log("b") + Log("c") + Log("a2"); }
+  int StoppedMembers() {
+    int n = 0;
+    for (int i = 0; i < cluster_->size(); ++i) n += cluster_->EtcdState(i) == 'T';
+    return n;
+  }
+  grpc::Status Submit(Replica& r, const std::string& yaml, bool run_now) {
+    v1::SubmitExperimentRequest req;
+    req.set_yaml(yaml);
+    req.set_run_now(run_now);
+    v1::SubmitExperimentResponse resp;
+    grpc::ClientContext ctx;
+    return r.stub->SubmitExperiment(&ctx, req, &resp);
+  }
   int StoppedMember() {
     for (int i = 0; i < cluster_->size(); ++i) {
       if (cluster_->EtcdState(i) == 'T') return i;
@@ -315,6 +340,176 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
   }
 }
 
+// Fenced agent calls (issue 18): a replica paused (SIGSTOP) past its election lease is deposed;
+// the standby takes over (its recovery of the paused replica's run tells every agent of that run
+// the new epoch) and injects. When the old replica resumes, its run goes on to its next step and
+// injects: every agent refuses it. The state etcd is paused for the first ~1.5 s after the
+// resume, so the old replica's election cannot notice its loss before its runner acts (the
+// window a stall opens in production, made wide enough to be hit every time). Measured from
+// outside: no member but the one the new active paused is ever stopped after the resume.
+const char* kFenceOld =
+    "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: fence-old\nspec:\n"
+    "  seed: 3\n  workload: {kind: none}\n  steps:\n"
+    "    - name: first\n      fault:\n        process:\n          action: pause\n"
+    "          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {role: followers, mode: one}\n      duration: 4s\n"
+    "    - name: second\n      fault:\n        process:\n          action: pause\n"
+    "          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {mode: all}\n      duration: 10s\n  checks: [health]\n";
+const char* kFenceNew =
+    "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: fence-new\nspec:\n"
+    "  seed: 4\n  workload: {kind: none}\n  steps:\n"
+    "    - name: hold\n      fault:\n        process:\n          action: pause\n"
+    "          target: {cmdline: \"--name ${label:member} \"}\n"
+    "      target: {role: followers, mode: one}\n      duration: 30s\n  checks: [health]\n";
+
+TEST_F(Ha, ResumedDeposedActiveCannotInject) {
+  // Election ttl 4 s: the old replica's renewal then waits up to 1.33 s (ttl/3) on the paused
+  // state etcd, and the new active (renewing every 0.8 s, stepping down 0.8 s before its lease
+  // would lapse) rides out the 1.5 s pause.
+  Replica a = StartReplica("a", "4s");
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
+  Replica b = StartReplica("b", "4s");
+  ASSERT_EQ(Role(b), "standby");
+
+  auto st = Submit(a, kFenceOld, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
+  const auto first_applied = Clock::now();
+  // Let the inject's reply reach the runner first: stopped with the call in flight, the run would
+  // end on its deadline at the resume instead of going on to its next step.
+  std::this_thread::sleep_for(1s);
+  ASSERT_EQ(::kill(a.proc->pid(), SIGSTOP), 0);
+
+  // The standby takes over, recovers the old run's pause, and injects its own.
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == b.id; }, 15s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return Role(b) == "active"; }, 10s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() == -1; }, 5s)) << "takeover recovery\n"
+                                                                  << Logs();
+  st = Submit(b, kFenceNew, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
+  const int held = StoppedMember();
+  // The old run's first step (4 s) is over: on resume its next step injects at once.
+  while (Clock::now() - first_applied < 5s) std::this_thread::sleep_for(100ms);
+
+  ASSERT_EQ(::kill(state_->pid(), SIGSTOP), 0);
+  ASSERT_EQ(::kill(a.proc->pid(), SIGCONT), 0);
+  const auto resumed = Clock::now();
+  bool state_resumed = false;
+  int most_stopped = 0;
+  while (Clock::now() - resumed < 4s) {
+    if (!state_resumed && Clock::now() - resumed >= 1500ms) {
+      ::kill(state_->pid(), SIGCONT);
+      state_resumed = true;
+    }
+    most_stopped = std::max(most_stopped, StoppedMembers());
+    std::this_thread::sleep_for(20ms);
+  }
+  if (!state_resumed) ::kill(state_->pid(), SIGCONT);
+  EXPECT_EQ(most_stopped, 1) << "the deposed replica's pause of every member was applied\n"
+                             << Logs();
+  EXPECT_EQ(cluster_->EtcdState(held), 'T') << "the new active's fault must hold";
+  // Its run did try (the test would prove nothing otherwise), and was refused naming the epochs.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto log = Log("a");
+        return log.find("inject refused") != std::string::npos &&
+               log.find("lower than epoch") != std::string::npos;
+      },
+      15s))
+      << "the resumed replica sent no inject (or it was not refused)\n"
+      << Logs();
+  EXPECT_TRUE(WaitFor([&] { return Role(a) == "standby"; }, 10s)) << Logs();
+  EXPECT_EQ(state_->Leader(), b.id);
+  std::cout << "[ha] resumed deposed replica: its inject refused by the agents, at most "
+            << most_stopped << " member stopped (the new active's)" << std::endl;
+
+  // The new active ends its run cleanly; nothing is left paused.
+  int status = b.proc->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << Logs();
+  EXPECT_TRUE(WaitFor([&] { return StoppedMember() == -1; }, 10s)) << Logs();
+  a.proc->Stop(SIGTERM, 20s);
+}
+
+// Registrations live in the state store (issue 18): an agent that registered with a standby only
+// is known to the active at once and targeted by it with no reconnect; when the active dies, a
+// replica the agent never spoke to takes over with the fleet. The fault is measured from /proc
+// (a victim process on the registered agent's host is stopped).
+TEST_F(Ha, AgentRegisteredWithAStandbyIsTheFleetOfEveryReplica) {
+  Replica a = StartReplica("a", "2s", /*static_agents=*/false, "2s");
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
+  Replica b = StartReplica("b", "2s", false, "2s");
+  Replica c = StartReplica("c", "2s", false, "2s");
+  ASSERT_EQ(Role(b), "standby");
+  ASSERT_EQ(Role(c), "standby");
+
+  // The victim's cmdline carries the marker; the agent's (its label) must not, or the pause
+  // would match the agent too.
+  const std::string marker = "fleetvictim" + std::to_string(getpid());
+  const std::string label = "on" + std::to_string(getpid());
+  Subprocess victim({"bash", "-c", "exec -a " + marker + " sleep 600"});
+  auto victim_state = [&] {
+    std::ifstream in("/proc/" + std::to_string(victim.pid()) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+  };
+  auto dir = cluster_->dir() / "agent-fleet";
+  std::filesystem::create_directories(dir);
+  AgentProcess agent(dir, {"--register", "unix://" + b.socket, "--label", "fleet=" + label});
+  const std::string addr = "unix://" + agent.socket();
+  auto knows = [&](Replica& r, bool* alive = nullptr) {
+    grpc::ClientContext ctx;
+    v1::ListAgentsResponse resp;
+    if (!r.stub->ListAgents(&ctx, {}, &resp).ok()) return false;
+    for (const auto& x : resp.agents()) {
+      if (x.agent().address() != addr) continue;
+      if (alive) *alive = x.alive();
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor([&] { return knows(b); }, 10s)) << agent.log() << Logs();
+  // The moment the standby knows it, so does the active: the registration is in the store.
+  bool alive = false;
+  EXPECT_TRUE(knows(a, &alive)) << Logs();
+  EXPECT_TRUE(alive);
+  EXPECT_TRUE(knows(c));
+  EXPECT_NE(state_->Ctl({"get", "--prefix", state_->prefix() + "/agents/", "--keys-only"})
+                .find("agent-fleet"),
+            std::string::npos);
+
+  const std::string yaml =
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata:\n  name: fleet\nspec:\n"
+      "  seed: 5\n  workload: {kind: none}\n  steps:\n"
+      "    - name: hold\n      fault:\n        process:\n          action: pause\n"
+      "          target: {cmdline: \"" +
+      marker + "\"}\n      target: {mode: all, matchLabels: {fleet: " + label +
+      "}}\n      duration: 2s\n  checks: [health]\n";
+  // The active targets it without the agent ever having dialled it.
+  auto st = Submit(a, yaml, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() == 'T'; }, 15s)) << agent.log() << Logs();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() != 'T'; }, 15s)) << Logs();
+
+  // The active dies and the standby the agent registered with is paused through the election,
+  // so the replica that takes over is c, which never heard from the agent.
+  a.proc->Stop(SIGKILL);
+  ASSERT_EQ(::kill(b.proc->pid(), SIGSTOP), 0);
+  bool c_won = WaitFor([&] { return state_->Leader() == c.id; }, 15s);
+  ::kill(b.proc->pid(), SIGCONT);
+  ASSERT_TRUE(c_won) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return Role(c) == "active"; }, 10s)) << Logs();
+  ASSERT_TRUE(WaitFor([&] { return knows(c, &alive) && alive; }, 10s)) << Logs();
+  st = Submit(c, yaml, true);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() == 'T'; }, 15s)) << agent.log() << Logs();
+  EXPECT_TRUE(WaitFor([&] { return victim_state() != 'T'; }, 15s)) << Logs();
+  c.proc->Stop(SIGTERM, 20s);
+  b.proc->Stop(SIGTERM, 20s);
+}
+
 // A deposed replica that has not noticed yet (its renewal loop asleep) cannot write: the write
 // is refused by etcd's compare on the election key and ends its term at once.
 TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
@@ -379,6 +574,103 @@ TEST(HaStore, FencedWriteOfADeposedReplicaIsRefused) {
   EXPECT_EQ(state.Leader(), "");
 }
 
+// TLS to the state etcd (issue 18): a TLS-only etcd that requires client certificates, on
+// loopback. With CA, certificate and key the controller is elected there (the election key read
+// with etcdctl over TLS); without its certificate it is refused and never becomes active.
+TEST(HaTls, ControllerKeepsItsStateInATlsOnlyEtcd) {
+  TempDir dir("faultline-ha-tls");
+  const auto d = dir.path();
+  MakeCa(d, "ca");
+  IssueServerCert(d, "server", "127.0.0.1", "ca");
+  IssueClientCert(d, "client", "faultline-controller", "ca");
+  const int port = FreePort(), peer = FreePort();
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+  const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+  auto f = [&](const std::string& name) { return (d / name).string(); };
+  Subprocess etcd({"etcd",
+                   "--name",
+                   "tls-state-" + std::to_string(getpid()),
+                   "--data-dir",
+                   f("etcd"),
+                   "--listen-client-urls",
+                   url,
+                   "--advertise-client-urls",
+                   url,
+                   "--listen-peer-urls",
+                   peer_url,
+                   "--initial-advertise-peer-urls",
+                   peer_url,
+                   "--initial-cluster",
+                   "tls-state-" + std::to_string(getpid()) + "=" + peer_url,
+                   "--cert-file",
+                   f("server.crt"),
+                   "--key-file",
+                   f("server.key"),
+                   "--trusted-ca-file",
+                   f("ca.crt"),
+                   "--client-cert-auth"},
+                  f("etcd.log"));
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {"etcdctl", "--endpoints=" + url, "--cacert=" + f("ca.crt"),
+                 "--cert=" + f("client.crt"), "--key=" + f("client.key"), "--command-timeout=2s"});
+    std::string out;
+    return RunCommand(args, &out) == 0 ? out : "";
+  };
+  ASSERT_TRUE(WaitFor([&] { return !ctl({"endpoint", "health"}).empty(); }, 20s));
+  // Plain HTTP to it is refused: the store can only be reached over TLS.
+  std::string plain;
+  EXPECT_NE(RunCommand({"etcdctl", "--endpoints=http://127.0.0.1:" + std::to_string(port),
+                        "--command-timeout=2s", "get", "x"},
+                       &plain),
+            0);
+
+  const std::string state = "etcd://127.0.0.1:" + std::to_string(port) + "/tls-test";
+  auto start = [&](const std::string& name, std::vector<std::string> tls) {
+    std::vector<std::string> argv = {Binary("controller/faultline-controller"),
+                                     "--listen",
+                                     "unix://" + f(name + ".sock"),
+                                     "--state",
+                                     state,
+                                     "--election-ttl",
+                                     "2s",
+                                     "--etcd-endpoints",
+                                     "127.0.0.1:1"};
+    argv.insert(argv.end(), tls.begin(), tls.end());
+    return std::make_unique<Subprocess>(argv, f(name + ".log"));
+  };
+  auto leader = [&] {
+    auto j = nlohmann::json::parse(ctl({"get", "/tls-test/leader", "--print-value-only"}), nullptr,
+                                   false);
+    return j.is_object() ? j.value("id", "") : "";
+  };
+  auto slurp = [&](const std::string& name) {
+    std::ifstream in(f(name));
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+
+  // No client certificate: etcd refuses the handshake; the replica never becomes active.
+  auto bare = start("bare", {"--state-cacert", f("ca.crt")});
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return slurp("bare.log").find("cannot renew the election lease") != std::string::npos;
+      },
+      20s))
+      << slurp("bare.log");
+  EXPECT_EQ(leader(), "") << slurp("bare.log");
+  bare->Stop(SIGTERM, 10s);
+
+  auto good = start("good", {"--state-cacert", f("ca.crt"), "--state-cert", f("client.crt"),
+                             "--state-key", f("client.key")});
+  const std::string id = Hostname() + "-" + std::to_string(good->pid());
+  EXPECT_TRUE(WaitFor([&] { return leader() == id; }, 15s)) << slurp("good.log");
+  EXPECT_NE(slurp("good.log").find("(TLS)"), std::string::npos) << slurp("good.log");
+  int status = good->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << slurp("good.log");
+  EXPECT_EQ(leader(), "") << "a clean stop resigns";
+  etcd.Stop(SIGTERM);
+}
+
 TEST(HaFlags, StateFlagsAreCheckedUpFront) {
   auto run = [](std::vector<std::string> extra, std::string* out) {
     std::vector<std::string> argv = {Binary("controller/faultline-controller"), "--listen",
@@ -398,6 +690,12 @@ TEST(HaFlags, StateFlagsAreCheckedUpFront) {
   EXPECT_NE(out.find("endpoint \"b:99999\" is not HOST:PORT"), std::string::npos) << out;
   EXPECT_EQ(run({"--state", "etcd://a:1", "--election-ttl", "1s"}, &out), 2);
   EXPECT_NE(out.find("--election-ttl: must be at least 2s"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state-cacert", "/tmp/ca.crt"}, &out), 2);
+  EXPECT_NE(out.find("needs --state etcd://"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state", "etcd://a:1", "--state-cert", "/tmp/c.crt"}, &out), 2);
+  EXPECT_NE(out.find("--state-cert/--state-key"), std::string::npos) << out;
+  EXPECT_EQ(run({"--state", "etcd://a:1", "--state-cacert", "/nonexistent/ca.crt"}, &out), 2);
+  EXPECT_NE(out.find("/nonexistent/ca.crt"), std::string::npos) << out;
 }
 
 }  // namespace
