@@ -96,6 +96,18 @@ TEST_F(AgentTest, RecoverOnlyRevertsWhatACrashedAgentLeftAndExits) {
   EXPECT_TRUE(WaitFor([&] { return StateOf(victim.pid()) != 'T'; }, 1s));
 }
 
+// Asks the agent for an overlay over `dir`; the pid of the overlay process serving it (0 if the
+// agent did not mount exactly one).
+pid_t MountThroughAgent(v1::Agent::Stub& stub, const std::filesystem::path& dir) {
+  grpc::ClientContext ctx;
+  v1::OverlayRequest req;
+  req.set_dir(dir.string());
+  v1::OverlayResponse mounted;
+  grpc::Status status = stub.MountOverlay(&ctx, req, &mounted);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return status.ok() && mounted.overlays_size() == 1 ? mounted.overlays(0).pid() : 0;
+}
+
 bool MountedAt(const std::string& dir) {
   std::ifstream in("/proc/mounts");
   for (std::string line; std::getline(in, line);) {
@@ -112,15 +124,7 @@ TEST_F(AgentTest, RecoverOnlyEndsTheOverlayProcessACrashedAgentLeft) {
   std::filesystem::create_directories(data);
   AgentProcess agent(dir_.path());
   auto stub = agent.Stub();
-  v1::OverlayResponse mounted;
-  {
-    grpc::ClientContext ctx;
-    v1::OverlayRequest req;
-    req.set_dir(data.string());
-    ASSERT_TRUE(stub->MountOverlay(&ctx, req, &mounted).ok());
-  }
-  ASSERT_EQ(mounted.overlays_size(), 1);
-  pid_t overlay_pid = mounted.overlays(0).pid();
+  pid_t overlay_pid = MountThroughAgent(*stub, data);
   ASSERT_GT(overlay_pid, 0);
   v1::InjectRequest req;
   auto* io = req.mutable_spec()->mutable_io();
@@ -163,15 +167,8 @@ TEST_F(AgentTest, RecoverOnlyLeavesAnOverlayInUseServingWithoutItsRules) {
   std::filesystem::create_directories(data);
   AgentProcess agent(dir_.path());
   auto stub = agent.Stub();
-  v1::OverlayResponse mounted;
-  {
-    grpc::ClientContext ctx;
-    v1::OverlayRequest req;
-    req.set_dir(data.string());
-    ASSERT_TRUE(stub->MountOverlay(&ctx, req, &mounted).ok());
-  }
-  ASSERT_EQ(mounted.overlays_size(), 1);
-  pid_t overlay_pid = mounted.overlays(0).pid();
+  pid_t overlay_pid = MountThroughAgent(*stub, data);
+  ASSERT_GT(overlay_pid, 0);
   // Whatever fails below, the overlay process (started for this test) ends and the mount goes.
   struct EndOverlay {
     pid_t pid;
