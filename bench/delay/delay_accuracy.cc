@@ -9,7 +9,7 @@
 //   delay_accuracy_bench [--dir /var/tmp/x] [--io-samples 300] [--net-samples 1000]
 //                        [--spin-us 0] [--probe-fifo] [--boost-stress] [--workers MODE]
 //                        [--phases idle,stress]
-// --probe-fifo runs the probing threads (the fdatasync caller, the echo client; not the echo
+// --probe-fifo runs the probing threads (the fdatasync caller, the echo client and the echo
 // server) at SCHED_FIFO too, which takes the caller's own wake-up out of the figure: what remains
 // is faultline's. Without it the caller is an ordinary task, like etcd.
 // --boost-stress gives the stress workers' autogroups nice -20 from outside, so that on a host
@@ -66,10 +66,12 @@ std::string LoadAvg() {
   return a + " " + b + " " + c;
 }
 
+constexpr int kProbePriority = 5;  // below the release threads
+
 void MakeFifo(bool on) {
   if (!on) return;
   sched_param p{};
-  p.sched_priority = 5;  // below the release threads
+  p.sched_priority = kProbePriority;
   pthread_setschedparam(pthread_self(), SCHED_FIFO, &p);
 }
 
@@ -141,7 +143,7 @@ std::vector<Row> IoRows(const fs::path& dir, int samples, int64_t spin_ns, bool 
 
 Row NetRow(int samples, int64_t spin_ns, bool fifo) {
   Lab lab;
-  PeerServers servers(lab.b());
+  PeerServers servers(lab.b(), fifo ? kProbePriority : 0);
   InNetns in(lab.a());
   MakeFifo(fifo);
   const double base = Percentile(EchoRtts(300), 0.5);

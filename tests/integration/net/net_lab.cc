@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -184,9 +185,14 @@ bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms) {
   return ok;
 }
 
-PeerServers::PeerServers(int ns_fd) : ns_(ns_fd) {
-  thread_ = std::thread([this] {
+PeerServers::PeerServers(int ns_fd, int fifo_priority) : ns_(ns_fd) {
+  thread_ = std::thread([this, fifo_priority] {
     InNetns in(ns_);
+    if (fifo_priority > 0) {
+      sched_param sp{};
+      sp.sched_priority = fifo_priority;
+      pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    }
     std::vector<int> udps;
     std::vector<int> listeners;
     for (const char* ip : {kAddrB, kAddrB6}) {

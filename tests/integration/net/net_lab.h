@@ -74,10 +74,11 @@ class Star {
 bool CanConnectTo(const std::string& ip, uint16_t port, int timeout_ms = 400);
 
 // Servers in namespace b, on kAddrB and kAddrB6: UDP echo, TCP listeners that accept and read,
-// counting bytes.
+// counting bytes. `fifo_priority` > 0 serves at SCHED_FIFO: a bench that times round trips under
+// CPU stress measures the fault, not how long an ordinary echo server waits for a CPU.
 class PeerServers {
  public:
-  explicit PeerServers(int ns_fd);
+  explicit PeerServers(int ns_fd, int fifo_priority = 0);
   ~PeerServers();
   int64_t sunk() const { return sunk_; }
   // UDP datagrams with a bad checksum seen in b (/proc/net/snmp InCsumErrors).
