@@ -275,10 +275,10 @@ std::string ControllerService::StartRunLocked(const v1::Experiment& exp, const s
   entry->started_by = leadership_.self().id;
   // Taken before the fenced writes below: they succeed only if this term still holds then.
   entry->term = leadership_.Term();
-  auto agents = AgentAddresses();
+  entry->agents = AgentAddresses();
   // Both written before any fault exists: after a crash the next controller knows where to
   // recover. A refused write (fenced, store down) starts nothing.
-  store_.Put("leases", id, {{"agents", agents}, {"lease_ms", opt_.lease.count()}});
+  store_.Put("leases", id, {{"agents", entry->agents}, {"lease_ms", opt_.lease.count()}});
   try {
     PersistRun(*entry);
   } catch (...) {
@@ -317,12 +317,9 @@ void ControllerService::ExecuteRun(RunEntry* entry, v1::Experiment exp) {
   };
   RunResult result;
   try {
-    std::vector<std::string> agents;
-    {
-      std::lock_guard lock(mu_);
-      agents = AgentAddresses();
-    }
-    ro.agents = DescribeAgents(agents, opt_.connect);
+    // Not the fleet as it is now: an agent that registered since the lease record was written
+    // would be one the next active's recovery never tells of its term.
+    ro.agents = DescribeAgents(entry->agents, opt_.connect);
     result = RunExperiment(exp, ro);
   } catch (const std::exception& e) {
     result.run_id = entry->run.id();

@@ -112,6 +112,9 @@ class ControllerService final : public v1::Controller::Service {
     std::string schedule_run_id;         // the scheduler's record id, when the schedule started it
     std::string started_by;              // the replica that started it
     std::optional<LeadershipTerm> term;  // the election term it runs in (none: no election)
+    // The agents it may call, exactly those its lease record names: a takeover's recovery sends
+    // the new term to each of them, which is what fences this run if its replica is deposed.
+    std::vector<std::string> agents;
   };
   // Experiments, schedules and runs: the active replica's working set, or what a standby reads
   // from the store to answer.
