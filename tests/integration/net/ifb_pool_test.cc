@@ -23,6 +23,7 @@
 #include "faults/process/proc.h"
 #include "faults/sys/netns.h"
 #include "net_lab.h"
+#include "net_lab_fixture.h"
 #include "tests/support/subprocess.h"
 
 namespace faultline::faults::net {
@@ -62,23 +63,18 @@ std::string OwnAlias(pid_t pid) {
   return PoolOwnerAlias(pid, info ? info->start_time : 0);
 }
 
-class IfbPoolTest : public ::testing::Test {
+class IfbPoolTest : public NetLabTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    lab_ = std::make_unique<Lab>();
-    servers_ = std::make_unique<PeerServers>(lab_->b());
-    in_a_ = std::make_unique<InNetns>(lab_->a());
+    NetLabTest::SetUp();
+    if (IsSkipped()) return;
     opts_.exempt_ports = {kExemptPort};
-    if (!caps_) caps_ = ProbeKernel();
     opts_.capabilities = *caps_;
   }
   void TearDown() override {
     registry_.reset();
     pool_.reset();
-    in_a_.reset();
-    servers_.reset();
-    lab_.reset();
+    NetLabTest::TearDown();
   }
 
   void MakePool(int idle_max) {
@@ -114,10 +110,6 @@ class IfbPoolTest : public ::testing::Test {
                       .c_str());
   }
 
-  static inline std::optional<Capabilities> caps_;
-  std::unique_ptr<Lab> lab_;
-  std::unique_ptr<PeerServers> servers_;
-  std::unique_ptr<InNetns> in_a_;
   NetOptions opts_;
   std::unique_ptr<IfbPool> pool_;
   std::unique_ptr<Registry> registry_;

@@ -20,6 +20,7 @@
 #include "faults/net/tc.h"
 #include "faults/sys/command.h"
 #include "net_lab.h"
+#include "net_lab_fixture.h"
 #include "tests/support/thread_sched.h"
 
 namespace faultline::faults::net {
@@ -43,25 +44,20 @@ NetFault EchoDelay(std::chrono::nanoseconds delay) {
   return f;
 }
 
-class NetIntegration : public ::testing::Test {
+class NetIntegration : public NetLabTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root";
-    lab_ = std::make_unique<Lab>();
-    servers_ = std::make_unique<PeerServers>(lab_->b());
-    in_a_ = std::make_unique<InNetns>(lab_->a());
+    NetLabTest::SetUp();
+    if (IsSkipped()) return;
     NetOptions opts;
     opts.exempt_ports = {kExemptPort};
     opts.exempt_cidrs = {*ParseCidr("10.213.0.200")};  // a "controller" that must stay reachable
-    if (!caps_) caps_ = ProbeKernel();
     opts.capabilities = *caps_;
     RegisterNetFaults(registry_, opts);
   }
   void TearDown() override {
     faults_.clear();
-    in_a_.reset();
-    servers_.reset();
-    lab_.reset();
+    NetLabTest::TearDown();
   }
 
   Fault& Inject(const NetFault& nf, std::chrono::nanoseconds duration = 0s) {
@@ -77,10 +73,6 @@ class NetIntegration : public ::testing::Test {
   }
   const FaultFactory& factory() { return *registry_.Find("net"); }
 
-  static inline std::optional<Capabilities> caps_;
-  std::unique_ptr<Lab> lab_;
-  std::unique_ptr<PeerServers> servers_;
-  std::unique_ptr<InNetns> in_a_;
   Registry registry_;
   FaultContext ctx_;
   struct Reverter {

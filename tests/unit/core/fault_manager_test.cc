@@ -27,6 +27,10 @@ class Child {
   Child() {
     pid_ = fork();
     if (pid_ == 0) {
+      // Its own process group: paused, it must not make ours one "with stopped jobs", which the
+      // kernel hangs up (SIGHUP) when the group is orphaned by an exit — as it was when the
+      // shell that started a backgrounded ctest ended while this test held the pause.
+      setpgid(0, 0);
       execlp("sleep", "sleep", "60", nullptr);
       _exit(127);
     }
