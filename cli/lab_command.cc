@@ -142,11 +142,9 @@ std::string Hex(uint64_t v) {
 
 }  // namespace
 
-void AddLabCommand(CLI::App& app, GlobalOptions& g) {
-  auto* lab = app.add_subcommand("lab", "a local etcd cluster in network namespaces");
-  lab->require_subcommand(1);
+namespace {
 
-  // up
+void AddLabUp(CLI::App* lab, GlobalOptions& g) {
   auto up_opts = std::make_shared<lab::LabOptions>();
   auto up_root = std::make_shared<std::string>();
   auto timeout_s = std::make_shared<int>(60);
@@ -218,8 +216,9 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
                 << info.name << "; faultline schedule list --lab " << info.name << "\n";
     }
   });
+}
 
-  // down
+void AddLabDown(CLI::App* lab) {
   auto down_flags = std::make_shared<LabFlags>();
   auto* down = lab->add_subcommand("down", "remove everything a lab created (safe to repeat)");
   AddCommon(down, *down_flags);
@@ -241,8 +240,9 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
                                : "lab " + name + " is down")
               << "\n";
   });
+}
 
-  // endpoints
+void AddLabEndpoints(CLI::App* lab) {
   auto ep_flags = std::make_shared<LabFlags>();
   auto* endpoints = lab->add_subcommand("endpoints", "print the client URLs, comma separated");
   AddCommon(endpoints, *ep_flags);
@@ -250,8 +250,97 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
     auto info = lab::LoadLab(lab::ResolveLabName(ep_flags->name, ep_flags->root), ep_flags->root);
     std::cout << info.Endpoints() << "\n";
   });
+}
 
-  // status
+// What `lab status` prints: members (etcd's own status and each agent's health) and the
+// controller.
+struct LabStatusView {
+  const lab::LabInfo& info;
+  const std::vector<lab::EtcdStatus>& etcd;
+  const std::vector<std::string>& agents;
+  const std::string& leader_name;
+  const ControllerHealth& ctl;
+};
+
+void PrintLabStatusJson(const LabStatusView& v) {
+  const auto& [info, etcd, agents, leader_name, ctl] = v;
+  json members = json::array();
+  for (size_t i = 0; i < etcd.size(); ++i) {
+    const auto& s = etcd[i];
+    const auto& m = info.members[i];
+    members.push_back({{"name", m.name},
+                       {"endpoint", m.client_url},
+                       {"netns", m.netns},
+                       {"reachable", s.reachable},
+                       {"error", s.error},
+                       {"leader", s.is_leader()},
+                       {"member_id", Hex(s.member_id)},
+                       {"revision", s.revision},
+                       {"raft_index", s.raft_index},
+                       {"raft_applied_index", s.raft_applied_index},
+                       {"raft_term", s.raft_term},
+                       {"version", s.version},
+                       {"agent_socket", m.agent_socket},
+                       {"agent", agents[i]}});
+  }
+  json controller = nullptr;
+  if (!info.controller.binary.empty()) {
+    controller = {{"address", info.controller.Address()},
+                  {"pid", info.controller.pid},
+                  {"metrics", "http://" + info.controller.metrics_listen + "/metrics"},
+                  {"state", ctl.state},
+                  {"schedules", ctl.schedules},
+                  {"schedules_paused", ctl.paused},
+                  {"runs", ctl.runs},
+                  {"runs_active", ctl.runs_active}};
+  }
+  std::cout << json{{"name", info.name},
+                    {"state", info.state},
+                    {"etcd", info.etcd},
+                    {"etcd_version", info.etcd_version},
+                    {"etcd_flags", info.etcd_flags},
+                    {"etcd_flags_dropped", info.etcd_flags_dropped},
+                    {"leader", leader_name},
+                    {"members", members},
+                    {"controller", controller}}
+                   .dump(2)
+            << "\n";
+}
+
+void PrintLabStatusTable(const LabStatusView& v) {
+  const auto& [info, etcd, agents, leader_name, ctl] = v;
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < etcd.size(); ++i) {
+    const auto& s = etcd[i];
+    const auto& m = info.members[i];
+    if (!s.reachable) {
+      rows.push_back(
+          {m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-", agents[i]});
+      continue;
+    }
+    rows.push_back({m.name, m.client_url, "ok " + s.version, s.is_leader() ? "*" : "",
+                    std::to_string(s.revision), std::to_string(s.raft_index),
+                    std::to_string(s.raft_term), agents[i]});
+  }
+  std::cout << "lab " << info.name << " (" << info.state << "), leader " << leader_name << "\n"
+            << EtcdLine(info) << "\n"
+            << Table({"MEMBER", "ENDPOINT", "ETCD", "LEADER", "REVISION", "RAFT-INDEX", "RAFT-TERM",
+                      "AGENT"},
+                     rows);
+  if (info.controller.binary.empty()) {
+    std::cout << "controller: none (the lab was started without one)\n";
+  } else {
+    std::cout << "controller: " << ctl.state << ", " << info.controller.Address() << ", pid "
+              << info.controller.pid;
+    if (ctl.state == "ok") {
+      std::cout << ", " << ctl.schedules << " schedule(s) (" << ctl.paused << " paused), "
+                << ctl.runs_active << " of " << ctl.runs << " run(s) active";
+    }
+    std::cout << ", metrics http://" << info.controller.metrics_listen << "/metrics\n";
+  }
+}
+
+void AddLabStatus(CLI::App* lab, GlobalOptions& g) {
   auto st_flags = std::make_shared<LabFlags>();
   auto* status = lab->add_subcommand("status", "members, leader, revision, raft index, agents");
   AddCommon(status, *st_flags);
@@ -265,89 +354,19 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
       if (etcd[i].is_leader()) leader_name = etcd[i].member;
     }
     ControllerHealth ctl = LabControllerHealth(info.controller);
+    const LabStatusView view{info, etcd, agents, leader_name, ctl};
     if (g.format() == Format::kJson) {
-      json members = json::array();
-      for (size_t i = 0; i < etcd.size(); ++i) {
-        const auto& s = etcd[i];
-        const auto& m = info.members[i];
-        members.push_back({{"name", m.name},
-                           {"endpoint", m.client_url},
-                           {"netns", m.netns},
-                           {"reachable", s.reachable},
-                           {"error", s.error},
-                           {"leader", s.is_leader()},
-                           {"member_id", Hex(s.member_id)},
-                           {"revision", s.revision},
-                           {"raft_index", s.raft_index},
-                           {"raft_applied_index", s.raft_applied_index},
-                           {"raft_term", s.raft_term},
-                           {"version", s.version},
-                           {"agent_socket", m.agent_socket},
-                           {"agent", agents[i]}});
-      }
-      json controller = nullptr;
-      if (!info.controller.binary.empty()) {
-        controller = {{"address", info.controller.Address()},
-                      {"pid", info.controller.pid},
-                      {"metrics", "http://" + info.controller.metrics_listen + "/metrics"},
-                      {"state", ctl.state},
-                      {"schedules", ctl.schedules},
-                      {"schedules_paused", ctl.paused},
-                      {"runs", ctl.runs},
-                      {"runs_active", ctl.runs_active}};
-      }
-      std::cout << json{{"name", info.name},
-                        {"state", info.state},
-                        {"etcd", info.etcd},
-                        {"etcd_version", info.etcd_version},
-                        {"etcd_flags", info.etcd_flags},
-                        {"etcd_flags_dropped", info.etcd_flags_dropped},
-                        {"leader", leader_name},
-                        {"members", members},
-                        {"controller", controller}}
-                       .dump(2)
-                << "\n";
-      return;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (size_t i = 0; i < etcd.size(); ++i) {
-      const auto& s = etcd[i];
-      const auto& m = info.members[i];
-      if (!s.reachable) {
-        rows.push_back(
-            {m.name, m.client_url, "unreachable: " + s.error, "-", "-", "-", "-", agents[i]});
-        continue;
-      }
-      rows.push_back({m.name, m.client_url, "ok " + s.version, s.is_leader() ? "*" : "",
-                      std::to_string(s.revision), std::to_string(s.raft_index),
-                      std::to_string(s.raft_term), agents[i]});
-    }
-    std::cout << "lab " << info.name << " (" << info.state << "), leader " << leader_name << "\n"
-              << EtcdLine(info) << "\n"
-              << Table({"MEMBER", "ENDPOINT", "ETCD", "LEADER", "REVISION", "RAFT-INDEX",
-                        "RAFT-TERM", "AGENT"},
-                       rows);
-    if (info.controller.binary.empty()) {
-      std::cout << "controller: none (the lab was started without one)\n";
+      PrintLabStatusJson(view);
     } else {
-      std::cout << "controller: " << ctl.state << ", " << info.controller.Address() << ", pid "
-                << info.controller.pid;
-      if (ctl.state == "ok") {
-        std::cout << ", " << ctl.schedules << " schedule(s) (" << ctl.paused << " paused), "
-                  << ctl.runs_active << " of " << ctl.runs << " run(s) active";
-      }
-      std::cout << ", metrics http://" << info.controller.metrics_listen << "/metrics\n";
+      PrintLabStatusTable(view);
     }
   });
+}
 
-  // Global --lab/--target: address a lab member's agent from any agent command.
-  auto lab_name = std::make_shared<std::optional<std::string>>();
-  auto target = std::make_shared<std::optional<std::string>>();
-  app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
-  app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
-
-  // `faultline check liveness`: did etcd exit or restart by itself? Asks the agents that
-  // supervise it (--agents, or every member's agent of the lab).
+// `faultline check liveness`, when the check command exists: did etcd exit or restart by itself?
+void AddCheckLiveness(CLI::App& app, GlobalOptions& g,
+                      const std::shared_ptr<std::optional<std::string>>& lab_name) {
+  // Asks the agents that supervise it (--agents, or every member's agent of the lab).
   CLI::App* check = nullptr;
   try {
     check = app.get_subcommand("check");
@@ -406,6 +425,14 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
       if (!verify::AllPassed(rs)) std::exit(kExitFailed);
     });
   }
+}
+
+// Global --lab/--target: address a lab member's agent from any agent command.
+void AddLabTargeting(CLI::App& app, GlobalOptions& g,
+                     const std::shared_ptr<std::optional<std::string>>& lab_name) {
+  auto target = std::make_shared<std::optional<std::string>>();
+  app.add_option("--lab", *lab_name, "lab whose member agent to talk to (see --target)");
+  app.add_option("--target", *target, "lab member (e1, e2, ...) whose agent to talk to");
   // Agent commands are written `faultline inject ... --lab x --target e1`, and `-o json` is
   // natural at the end of any command: let options a subcommand does not know fall through
   // to the global ones.
@@ -437,6 +464,21 @@ void AddLabCommand(CLI::App& app, GlobalOptions& g) {
     }
     opts.agent.address = "unix://" + m->agent_socket;
   };
+}
+
+}  // namespace
+
+void AddLabCommand(CLI::App& app, GlobalOptions& g) {
+  auto* lab = app.add_subcommand("lab", "a local etcd cluster in network namespaces");
+  lab->require_subcommand(1);
+  AddLabUp(lab, g);
+  AddLabDown(lab);
+  AddLabEndpoints(lab);
+  AddLabStatus(lab, g);
+  auto lab_name = std::make_shared<std::optional<std::string>>();
+  AddCheckLiveness(app, g, lab_name);
+  // Last: it lets the options of every subcommand added so far fall through to the global ones.
+  AddLabTargeting(app, g, lab_name);
 }
 
 }  // namespace faultline::cli

@@ -81,6 +81,52 @@ void KeepEvidence(const controller::RunResult& r, const lab::LabInfo& info, cons
   }
 }
 
+// One run: a fresh lab, the experiment on it. The lab is left up for the caller to keep
+// evidence from and take down; `state` is the run's, or "error" (the lab or the runner threw)
+// or "cancelled".
+struct Attempt {
+  std::string state, why;
+  controller::RunResult result;
+  std::optional<lab::LabInfo> info;
+};
+
+Attempt RunInAFreshLab(const v1::Experiment& exp, const std::string& version,
+                       const std::string& lab_name, std::chrono::nanoseconds lease, bool verbose,
+                       std::ostream& out) {
+  Attempt a;
+  lab::LabOptions o = LabOptionsFor(exp, version, lab_name);
+  if (verbose) o.progress = [&](const std::string& s) { out << "  lab: " << s << "\n"; };
+  try {
+    a.info = lab::Up(o);
+    if (g_stop) {
+      a.state = "cancelled";
+      return a;
+    }
+    controller::RunOptions opt;
+    std::vector<std::string> agents;
+    for (const auto& m : a.info->members) {
+      agents.push_back("unix://" + m.agent_socket);
+      opt.etcd_endpoints.push_back(m.client_url);
+    }
+    opt.agents = controller::DescribeAgents(agents);
+    opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(lease);
+    opt.cancel = &g_stop;
+    if (verbose) {
+      opt.on_event = [&](const controller::TimelineEvent& e) {
+        out << "  [" << static_cast<int>(e.t) << "s] " << e.kind << " " << e.step << " "
+            << e.message << "\n";
+      };
+    }
+    a.result = controller::RunExperiment(exp, opt);
+    a.state = controller::StateName(a.result.state);
+    a.why = a.result.passed() ? "" : FailingChecks(a.result);
+  } catch (const std::exception& e) {
+    a.state = "error";
+    a.why = e.what();
+  }
+  return a;
+}
+
 int Reproduce(const ReproduceFlags& f, const GlobalOptions& g) {
   auto exps = experiments::LoadFileOrThrow(f.file);
   if (exps.size() != 1) {
@@ -167,38 +213,11 @@ int Reproduce(const ReproduceFlags& f, const GlobalOptions& g) {
     line.seed = base_seed + static_cast<uint64_t>(i);
     exp.set_seed(line.seed);
     const auto run_t0 = Clock::now();
-    lab::LabOptions o = LabOptionsFor(exp, version, lab_name);
-    if (flags.verbose) o.progress = [&](const std::string& s) { out << "  lab: " << s << "\n"; };
-    std::optional<lab::LabInfo> info;
-    controller::RunResult r;
-    try {
-      info = lab::Up(o);
-      if (!g_stop) {
-        controller::RunOptions opt;
-        std::vector<std::string> agents;
-        for (const auto& m : info->members) {
-          agents.push_back("unix://" + m.agent_socket);
-          opt.etcd_endpoints.push_back(m.client_url);
-        }
-        opt.agents = controller::DescribeAgents(agents);
-        opt.lease = std::chrono::duration_cast<std::chrono::milliseconds>(*lease);
-        opt.cancel = &g_stop;
-        if (flags.verbose) {
-          opt.on_event = [&](const controller::TimelineEvent& e) {
-            out << "  [" << static_cast<int>(e.t) << "s] " << e.kind << " " << e.step << " "
-                << e.message << "\n";
-          };
-        }
-        r = controller::RunExperiment(exp, opt);
-        line.state = controller::StateName(r.state);
-        line.why = r.passed() ? "" : FailingChecks(r);
-      } else {
-        line.state = "cancelled";
-      }
-    } catch (const std::exception& e) {
-      line.state = "error";
-      line.why = e.what();
-    }
+    Attempt a = RunInAFreshLab(exp, version, lab_name, *lease, flags.verbose, out);
+    line.state = a.state;
+    line.why = a.why;
+    controller::RunResult& r = a.result;
+    std::optional<lab::LabInfo>& info = a.info;
     if (line.state == "failed" && kept.empty()) {
       fs::path dir = report_dir / r.run_id;
       KeepEvidence(r, *info, dir);

@@ -252,6 +252,195 @@ void SaveJsonl(const History& h, std::ostream& out) {
   }
 }
 
+namespace {
+
+// One record of each kind, from its JSON line (`line` for the error messages).
+void CheckHeader(const json& j, size_t line) {
+  if (Field<std::string>(j, "format", line, true) != "faultline-history") {
+    throw std::runtime_error("line " + std::to_string(line) +
+                             ": field \"format\" must be \"faultline-history\"");
+  }
+  if (Field<int>(j, "version", line, true) != 1) {
+    throw std::runtime_error("line " + std::to_string(line) +
+                             ": field \"version\": only version 1 is understood");
+  }
+}
+
+Op OpFromJson(const json& j, size_t line) {
+  Op op;
+  op.id = Field<int64_t>(j, "id", line, true);
+  op.client = Field<int>(j, "client", line, true);
+  op.endpoint = Field<std::string>(j, "endpoint", line, false);
+  std::string type = Field<std::string>(j, "type", line, true);
+  auto t = ParseOpType(type);
+  if (!t) {
+    throw std::runtime_error("line " + std::to_string(line) + ": field \"type\": \"" + type +
+                             "\" is not one of put, get, cas, delete");
+  }
+  op.type = *t;
+  op.key = Field<std::string>(j, "key", line, true);
+  op.value =
+      Field<std::string>(j, "value", line, op.type == OpType::kPut || op.type == OpType::kCas);
+  op.invoke_ns = Field<int64_t>(j, "invoke_ns", line, true);
+  op.return_ns = Field<int64_t>(j, "return_ns", line, true);
+  op.outcome = ParseOutcomeField(j, line);
+  if (op.return_ns < op.invoke_ns) {
+    throw std::runtime_error("line " + std::to_string(line) +
+                             ": field \"return_ns\" is before \"invoke_ns\"");
+  }
+  op.serializable = Field<bool>(j, "serializable", line, false);
+  if (op.type == OpType::kCas) {
+    std::string on = Field<std::string>(j, "cas_on", line, false, "value");
+    if (on != "value" && on != "mod_revision") {
+      throw std::runtime_error("line " + std::to_string(line) +
+                               ": field \"cas_on\" must be value or mod_revision");
+    }
+    op.cas_on = on == "value" ? CasOn::kValue : CasOn::kModRevision;
+    op.expect_value = Field<std::string>(j, "expect_value", line, false);
+    op.expect_absent = Field<bool>(j, "expect_absent", line, false);
+    op.expect_mod_revision = Field<int64_t>(j, "expect_mod_revision", line, false);
+  }
+  bool ok = op.outcome == Outcome::kOk;
+  op.revision = Field<int64_t>(j, "revision", line, ok);
+  if (op.type == OpType::kGet) {
+    op.found = Field<bool>(j, "found", line, ok);
+    op.read_value = Field<std::string>(j, "read_value", line, false);
+    op.read_mod_revision = Field<int64_t>(j, "read_mod_revision", line, false);
+  }
+  if (op.type == OpType::kCas) op.succeeded = Field<bool>(j, "succeeded", line, ok);
+  if (op.type == OpType::kDelete) op.deleted = Field<int64_t>(j, "deleted", line, ok);
+  op.error = Field<std::string>(j, "error", line, false);
+  op.lease = Field<int64_t>(j, "lease", line, false);
+  op.conditional = Field<bool>(j, "conditional", line, false);
+  if (op.conditional) {
+    if (op.type != OpType::kDelete) {
+      throw std::runtime_error("line " + std::to_string(line) +
+                               ": field \"conditional\": only deletes are conditional");
+    }
+    op.expect_mod_revision = Field<int64_t>(j, "expect_mod_revision", line, true);
+    op.succeeded = Field<bool>(j, "succeeded", line, ok);
+    op.found = Field<bool>(j, "found", line, false);
+    op.read_value = Field<std::string>(j, "read_value", line, false);
+    op.read_mod_revision = Field<int64_t>(j, "read_mod_revision", line, false);
+  }
+  op.past_revision = Field<int64_t>(j, "past_revision", line, false);
+  if (op.past_revision > 0) {
+    op.past_found = Field<bool>(j, "past_found", line, ok);
+    op.past_value = Field<std::string>(j, "past_value", line, false);
+    op.past_mod_revision = Field<int64_t>(j, "past_mod_revision", line, false);
+  }
+  return op;
+}
+
+WatchEvent WatchEventFromJson(const json& j, size_t line) {
+  WatchEvent e;
+  e.watcher = Field<std::string>(j, "watcher", line, true);
+  e.revision = Field<int64_t>(j, "revision", line, true);
+  e.key = Field<std::string>(j, "key", line, true);
+  std::string type = Field<std::string>(j, "type", line, true);
+  if (type != "put" && type != "delete") {
+    throw std::runtime_error("line " + std::to_string(line) +
+                             ": field \"type\" must be put or delete");
+  }
+  e.is_delete = type == "delete";
+  e.value = Field<std::string>(j, "value", line, false);
+  e.recv_ns = Field<int64_t>(j, "recv_ns", line, false);
+  e.stream = Field<int>(j, "stream", line, false, -1);
+  e.response = Field<int64_t>(j, "response", line, false, -1);
+  e.create_revision = Field<int64_t>(j, "create_revision", line, false);
+  e.version = Field<int64_t>(j, "version", line, false);
+  e.has_prev = j.contains("prev_value");
+  e.prev_value = Field<std::string>(j, "prev_value", line, false);
+  e.prev_mod_revision = Field<int64_t>(j, "prev_mod_revision", line, false);
+  return e;
+}
+
+WatchOpen WatchOpenFromJson(const json& j, size_t line) {
+  WatchOpen w;
+  w.watcher = Field<std::string>(j, "watcher", line, true);
+  w.stream = Field<int>(j, "stream", line, true);
+  w.endpoint = Field<std::string>(j, "endpoint", line, false);
+  w.key = Field<std::string>(j, "key", line, true);
+  w.range_end = Field<std::string>(j, "range_end", line, false);
+  w.start_revision = Field<int64_t>(j, "start_revision", line, true);
+  w.start = Field<std::string>(j, "start", line, false);
+  w.prev_kv = Field<bool>(j, "prev_kv", line, false);
+  w.progress_notify = Field<bool>(j, "progress_notify", line, false);
+  w.invoke_ns = Field<int64_t>(j, "invoke_ns", line, false);
+  w.end = Field<std::string>(j, "end", line, false, "stopped");
+  w.compact_revision = Field<int64_t>(j, "compact_revision", line, false);
+  w.error = Field<std::string>(j, "error", line, false);
+  w.end_ns = Field<int64_t>(j, "end_ns", line, false);
+  return w;
+}
+
+WatchProgress WatchProgressFromJson(const json& j, size_t line) {
+  WatchProgress p;
+  p.watcher = Field<std::string>(j, "watcher", line, true);
+  p.stream = Field<int>(j, "stream", line, true);
+  p.response = Field<int64_t>(j, "response", line, true);
+  p.revision = Field<int64_t>(j, "revision", line, true);
+  p.recv_ns = Field<int64_t>(j, "recv_ns", line, false);
+  return p;
+}
+
+AdminOp AdminFromJson(AdminOp::Kind kind, const json& j, size_t line) {
+  AdminOp a;
+  a.kind = kind;
+  a.client = Field<int>(j, "client", line, false);
+  a.endpoint = Field<std::string>(j, "endpoint", line, false);
+  a.invoke_ns = Field<int64_t>(j, "invoke_ns", line, true);
+  a.return_ns = Field<int64_t>(j, "return_ns", line, true);
+  a.outcome = ParseOutcomeField(j, line);
+  a.error = Field<std::string>(j, "error", line, false);
+  a.revision = Field<int64_t>(j, "revision", line, false);
+  a.physical = Field<bool>(j, "physical", line, false);
+  a.lease = Field<int64_t>(j, "lease", line, false);
+  a.ttl = Field<int64_t>(j, "ttl", line, false);
+  return a;
+}
+
+ListOp ListFromJson(const json& j, size_t line) {
+  ListOp l;
+  l.id = Field<int64_t>(j, "id", line, false);
+  l.client = Field<int>(j, "client", line, false);
+  l.endpoint = Field<std::string>(j, "endpoint", line, false);
+  l.key = Field<std::string>(j, "key", line, true);
+  l.range_end = Field<std::string>(j, "range_end", line, false);
+  l.at_revision = Field<int64_t>(j, "at_revision", line, false);
+  l.invoke_ns = Field<int64_t>(j, "invoke_ns", line, true);
+  l.return_ns = Field<int64_t>(j, "return_ns", line, true);
+  l.outcome = ParseOutcomeField(j, line);
+  l.error = Field<std::string>(j, "error", line, false);
+  bool ok = l.outcome == Outcome::kOk;
+  l.revision = Field<int64_t>(j, "revision", line, ok);
+  json kvs = Field<json>(j, "kvs", line, ok, json::array());
+  if (!kvs.is_array()) {
+    throw std::runtime_error("line " + std::to_string(line) + ": field \"kvs\" must be a list");
+  }
+  for (const json& kv : kvs) {
+    if (!kv.is_object()) {
+      throw std::runtime_error("line " + std::to_string(line) +
+                               ": field \"kvs\": each entry must be an object");
+    }
+    l.kvs.push_back({Field<std::string>(kv, "key", line, true),
+                     Field<std::string>(kv, "value", line, false),
+                     Field<int64_t>(kv, "mod_revision", line, true)});
+  }
+  return l;
+}
+
+History::Final FinalFromJson(const json& j, size_t line) {
+  History::Final f;
+  f.key = Field<std::string>(j, "key", line, true);
+  f.present = Field<bool>(j, "present", line, true);
+  f.value = Field<std::string>(j, "value", line, false);
+  f.mod_revision = Field<int64_t>(j, "mod_revision", line, false);
+  return f;
+}
+
+}  // namespace
+
 History LoadJsonl(std::istream& in) {
   History h;
   std::string text;
@@ -270,174 +459,22 @@ History LoadJsonl(std::istream& in) {
     }
     std::string kind = Field<std::string>(j, "kind", line, true);
     if (kind == "header") {
-      if (Field<std::string>(j, "format", line, true) != "faultline-history") {
-        throw std::runtime_error("line " + std::to_string(line) +
-                                 ": field \"format\" must be \"faultline-history\"");
-      }
-      if (Field<int>(j, "version", line, true) != 1) {
-        throw std::runtime_error("line " + std::to_string(line) +
-                                 ": field \"version\": only version 1 is understood");
-      }
+      CheckHeader(j, line);
       h.has_header = true;
     } else if (kind == "op") {
-      Op op;
-      op.id = Field<int64_t>(j, "id", line, true);
-      op.client = Field<int>(j, "client", line, true);
-      op.endpoint = Field<std::string>(j, "endpoint", line, false);
-      std::string type = Field<std::string>(j, "type", line, true);
-      auto t = ParseOpType(type);
-      if (!t) {
-        throw std::runtime_error("line " + std::to_string(line) + ": field \"type\": \"" + type +
-                                 "\" is not one of put, get, cas, delete");
-      }
-      op.type = *t;
-      op.key = Field<std::string>(j, "key", line, true);
-      op.value =
-          Field<std::string>(j, "value", line, op.type == OpType::kPut || op.type == OpType::kCas);
-      op.invoke_ns = Field<int64_t>(j, "invoke_ns", line, true);
-      op.return_ns = Field<int64_t>(j, "return_ns", line, true);
-      op.outcome = ParseOutcomeField(j, line);
-      if (op.return_ns < op.invoke_ns) {
-        throw std::runtime_error("line " + std::to_string(line) +
-                                 ": field \"return_ns\" is before \"invoke_ns\"");
-      }
-      op.serializable = Field<bool>(j, "serializable", line, false);
-      if (op.type == OpType::kCas) {
-        std::string on = Field<std::string>(j, "cas_on", line, false, "value");
-        if (on != "value" && on != "mod_revision") {
-          throw std::runtime_error("line " + std::to_string(line) +
-                                   ": field \"cas_on\" must be value or mod_revision");
-        }
-        op.cas_on = on == "value" ? CasOn::kValue : CasOn::kModRevision;
-        op.expect_value = Field<std::string>(j, "expect_value", line, false);
-        op.expect_absent = Field<bool>(j, "expect_absent", line, false);
-        op.expect_mod_revision = Field<int64_t>(j, "expect_mod_revision", line, false);
-      }
-      bool ok = op.outcome == Outcome::kOk;
-      op.revision = Field<int64_t>(j, "revision", line, ok);
-      if (op.type == OpType::kGet) {
-        op.found = Field<bool>(j, "found", line, ok);
-        op.read_value = Field<std::string>(j, "read_value", line, false);
-        op.read_mod_revision = Field<int64_t>(j, "read_mod_revision", line, false);
-      }
-      if (op.type == OpType::kCas) op.succeeded = Field<bool>(j, "succeeded", line, ok);
-      if (op.type == OpType::kDelete) op.deleted = Field<int64_t>(j, "deleted", line, ok);
-      op.error = Field<std::string>(j, "error", line, false);
-      op.lease = Field<int64_t>(j, "lease", line, false);
-      op.conditional = Field<bool>(j, "conditional", line, false);
-      if (op.conditional) {
-        if (op.type != OpType::kDelete) {
-          throw std::runtime_error("line " + std::to_string(line) +
-                                   ": field \"conditional\": only deletes are conditional");
-        }
-        op.expect_mod_revision = Field<int64_t>(j, "expect_mod_revision", line, true);
-        op.succeeded = Field<bool>(j, "succeeded", line, ok);
-        op.found = Field<bool>(j, "found", line, false);
-        op.read_value = Field<std::string>(j, "read_value", line, false);
-        op.read_mod_revision = Field<int64_t>(j, "read_mod_revision", line, false);
-      }
-      op.past_revision = Field<int64_t>(j, "past_revision", line, false);
-      if (op.past_revision > 0) {
-        op.past_found = Field<bool>(j, "past_found", line, ok);
-        op.past_value = Field<std::string>(j, "past_value", line, false);
-        op.past_mod_revision = Field<int64_t>(j, "past_mod_revision", line, false);
-      }
-      h.ops.push_back(std::move(op));
+      h.ops.push_back(OpFromJson(j, line));
     } else if (kind == "watch") {
-      WatchEvent e;
-      e.watcher = Field<std::string>(j, "watcher", line, true);
-      e.revision = Field<int64_t>(j, "revision", line, true);
-      e.key = Field<std::string>(j, "key", line, true);
-      std::string type = Field<std::string>(j, "type", line, true);
-      if (type != "put" && type != "delete") {
-        throw std::runtime_error("line " + std::to_string(line) +
-                                 ": field \"type\" must be put or delete");
-      }
-      e.is_delete = type == "delete";
-      e.value = Field<std::string>(j, "value", line, false);
-      e.recv_ns = Field<int64_t>(j, "recv_ns", line, false);
-      e.stream = Field<int>(j, "stream", line, false, -1);
-      e.response = Field<int64_t>(j, "response", line, false, -1);
-      e.create_revision = Field<int64_t>(j, "create_revision", line, false);
-      e.version = Field<int64_t>(j, "version", line, false);
-      e.has_prev = j.contains("prev_value");
-      e.prev_value = Field<std::string>(j, "prev_value", line, false);
-      e.prev_mod_revision = Field<int64_t>(j, "prev_mod_revision", line, false);
-      h.watch_events.push_back(std::move(e));
+      h.watch_events.push_back(WatchEventFromJson(j, line));
     } else if (kind == "watch_open") {
-      WatchOpen w;
-      w.watcher = Field<std::string>(j, "watcher", line, true);
-      w.stream = Field<int>(j, "stream", line, true);
-      w.endpoint = Field<std::string>(j, "endpoint", line, false);
-      w.key = Field<std::string>(j, "key", line, true);
-      w.range_end = Field<std::string>(j, "range_end", line, false);
-      w.start_revision = Field<int64_t>(j, "start_revision", line, true);
-      w.start = Field<std::string>(j, "start", line, false);
-      w.prev_kv = Field<bool>(j, "prev_kv", line, false);
-      w.progress_notify = Field<bool>(j, "progress_notify", line, false);
-      w.invoke_ns = Field<int64_t>(j, "invoke_ns", line, false);
-      w.end = Field<std::string>(j, "end", line, false, "stopped");
-      w.compact_revision = Field<int64_t>(j, "compact_revision", line, false);
-      w.error = Field<std::string>(j, "error", line, false);
-      w.end_ns = Field<int64_t>(j, "end_ns", line, false);
-      h.watch_opens.push_back(std::move(w));
+      h.watch_opens.push_back(WatchOpenFromJson(j, line));
     } else if (kind == "watch_progress") {
-      WatchProgress p;
-      p.watcher = Field<std::string>(j, "watcher", line, true);
-      p.stream = Field<int>(j, "stream", line, true);
-      p.response = Field<int64_t>(j, "response", line, true);
-      p.revision = Field<int64_t>(j, "revision", line, true);
-      p.recv_ns = Field<int64_t>(j, "recv_ns", line, false);
-      h.watch_progress.push_back(std::move(p));
+      h.watch_progress.push_back(WatchProgressFromJson(j, line));
     } else if (auto admin = ParseAdminKind(kind)) {
-      AdminOp a;
-      a.kind = *admin;
-      a.client = Field<int>(j, "client", line, false);
-      a.endpoint = Field<std::string>(j, "endpoint", line, false);
-      a.invoke_ns = Field<int64_t>(j, "invoke_ns", line, true);
-      a.return_ns = Field<int64_t>(j, "return_ns", line, true);
-      a.outcome = ParseOutcomeField(j, line);
-      a.error = Field<std::string>(j, "error", line, false);
-      a.revision = Field<int64_t>(j, "revision", line, false);
-      a.physical = Field<bool>(j, "physical", line, false);
-      a.lease = Field<int64_t>(j, "lease", line, false);
-      a.ttl = Field<int64_t>(j, "ttl", line, false);
-      h.admin.push_back(std::move(a));
+      h.admin.push_back(AdminFromJson(*admin, j, line));
     } else if (kind == "list") {
-      ListOp l;
-      l.id = Field<int64_t>(j, "id", line, false);
-      l.client = Field<int>(j, "client", line, false);
-      l.endpoint = Field<std::string>(j, "endpoint", line, false);
-      l.key = Field<std::string>(j, "key", line, true);
-      l.range_end = Field<std::string>(j, "range_end", line, false);
-      l.at_revision = Field<int64_t>(j, "at_revision", line, false);
-      l.invoke_ns = Field<int64_t>(j, "invoke_ns", line, true);
-      l.return_ns = Field<int64_t>(j, "return_ns", line, true);
-      l.outcome = ParseOutcomeField(j, line);
-      l.error = Field<std::string>(j, "error", line, false);
-      bool ok = l.outcome == Outcome::kOk;
-      l.revision = Field<int64_t>(j, "revision", line, ok);
-      json kvs = Field<json>(j, "kvs", line, ok, json::array());
-      if (!kvs.is_array()) {
-        throw std::runtime_error("line " + std::to_string(line) + ": field \"kvs\" must be a list");
-      }
-      for (const json& kv : kvs) {
-        if (!kv.is_object()) {
-          throw std::runtime_error("line " + std::to_string(line) +
-                                   ": field \"kvs\": each entry must be an object");
-        }
-        l.kvs.push_back({Field<std::string>(kv, "key", line, true),
-                         Field<std::string>(kv, "value", line, false),
-                         Field<int64_t>(kv, "mod_revision", line, true)});
-      }
-      h.lists.push_back(std::move(l));
+      h.lists.push_back(ListFromJson(j, line));
     } else if (kind == "final") {
-      History::Final f;
-      f.key = Field<std::string>(j, "key", line, true);
-      f.present = Field<bool>(j, "present", line, true);
-      f.value = Field<std::string>(j, "value", line, false);
-      f.mod_revision = Field<int64_t>(j, "mod_revision", line, false);
-      h.final_reads.push_back(std::move(f));
+      h.final_reads.push_back(FinalFromJson(j, line));
     } else {
       throw std::runtime_error("line " + std::to_string(line) + ": field \"kind\": \"" + kind +
                                "\" is not one of header, op, watch, final, watch_open, "
