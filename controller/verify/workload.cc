@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 #include <optional>
 #include <stdexcept>
 
@@ -1060,8 +1061,24 @@ void Workload::Stop() {
       if (key.compare(0, p.size(), p) == 0) last_change[p] = std::max(last_change[p], rev);
     }
   };
+  // Only ops that changed the store: a failed compare or a delete of nothing answers with the
+  // store's revision, which another prefix's write may have made — a watcher of this prefix never
+  // gets an event there, would never count as caught up, and was never asked for progress.
+  auto changed = [](const Op& op) {
+    switch (op.type) {
+      case OpType::kPut:
+        return true;
+      case OpType::kCas:
+        return op.succeeded;
+      case OpType::kDelete:
+        return op.conditional ? op.succeeded : op.deleted > 0;
+      case OpType::kGet:
+        return false;
+    }
+    return false;
+  };
   for (const Op& op : history_.ops) {
-    if (op.outcome == Outcome::kOk && op.type != OpType::kGet) note(op.key, op.revision);
+    if (op.outcome == Outcome::kOk && changed(op)) note(op.key, op.revision);
   }
   {
     std::lock_guard<std::mutex> lock(log_.mu);
@@ -1087,14 +1104,24 @@ void Workload::Stop() {
   };
   wait_for(caught_up, std::chrono::seconds(5));
   const int64_t store_rev = std::max(max_rev, CurrentRevision(0));
+  std::set<const Stream*> asked;  // a reopened watcher may add a stream meanwhile
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
     for (auto& st : streams_) {
-      if (caught_up(*st)) st->RequestProgress();
+      if (caught_up(*st) && st->RequestProgress()) asked.insert(&*st);
     }
   }
   wait_for([&](const Stream& st) { return !caught_up(st) || st.reached.load() >= store_rev; },
            std::chrono::seconds(1));
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    for (const auto& st : streams_) {
+      auto it = last_change.find(st->prefix);
+      streams_at_end_.push_back({st->prefix, it == last_change.end() ? 0 : it->second,
+                                 st->event_reached.load(), st->reached.load(),
+                                 asked.count(&*st) > 0});
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
     {

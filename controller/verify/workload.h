@@ -122,6 +122,16 @@ class Workload {
   void Stop();
   // The recorded history (call after Stop).
   const History& history() const { return history_; }
+  // How each watch stream still open stood at the end of Stop: the last change under its prefix
+  // (what it owed), the highest event and the highest revision (event or progress) it got, and
+  // whether it was asked for progress (only one that had caught up is). For a test or a report
+  // that sees no progress notification and must say why.
+  struct StreamAtEnd {
+    std::string prefix;
+    int64_t owed = 0, event_reached = 0, reached = 0;
+    bool asked = false;
+  };
+  const std::vector<StreamAtEnd>& streams_at_end() const { return streams_at_end_; }
   const std::string& prefix() const { return options_.prefix; }
   int64_t ops_done() const { return ops_done_.load(); }
 
@@ -186,6 +196,7 @@ class Workload {
   std::vector<std::thread> threads_, watchers_;
   std::vector<std::vector<Op>> per_client_;
   Log log_;
+  std::vector<StreamAtEnd> streams_at_end_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   std::mutex streams_mu_;

@@ -254,7 +254,13 @@ TEST_F(LabTraffic, HealthyLabWithEveryTrafficKindPassesEveryCheck) {
   EXPECT_GE(past_reads, 100u);
   EXPECT_GE(conditional, 10u);
   EXPECT_GE(h.lists.size(), 4u);
-  EXPECT_GE(h.watch_progress.size(), 5u);
+  std::string streams;
+  for (const auto& st : w.streams_at_end()) {
+    streams += "\n  " + st.prefix + " owed " + std::to_string(st.owed) + ", events to " +
+               std::to_string(st.event_reached) + ", reached " + std::to_string(st.reached) +
+               (st.asked ? ", asked for progress" : ", not asked");
+  }
+  EXPECT_GE(h.watch_progress.size(), 5u) << "streams at the end:" << streams;
   for (const char* s : {"current", "past", "future", "list"}) EXPECT_TRUE(starts.count(s)) << s;
   std::vector<CheckResult> rs = CheckHistory(h);
   std::cerr << RenderTable(rs);
