@@ -26,8 +26,8 @@ struct LoadResult {
 };
 
 // Loads every document of a YAML stream: native `apiVersion: faultline/v1, kind: Experiment`
-// or the chaos-mesh.org/v1alpha1 kinds IOChaos, NetworkChaos, PodChaos, StressChaos, TimeChaos and Schedule
-// (and chaos-mesh 1.x's spellings of them, IoChaos and per-kind `scheduler`, with a note).
+// or the chaos-mesh.org/v1alpha1 kinds IOChaos, NetworkChaos, PodChaos, StressChaos, TimeChaos and
+// Schedule (and chaos-mesh 1.x's spellings of them, IoChaos and per-kind `scheduler`, with a note).
 // All errors are collected (file:line:column, field path, reason); experiments are returned
 // only when there is none, so nothing is half-loaded.
 LoadResult LoadString(std::string_view yaml, const std::string& file_name,

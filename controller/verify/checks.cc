@@ -86,7 +86,6 @@ void FailIfSilent(const std::vector<MemberStatus>& ms, CheckResult* r) {
   r->summary = "not answering: " + Join(silent) + "; " + r->summary;
 }
 
-
 }  // namespace
 
 std::vector<MemberStatus> CollectStatus(const EtcdClient& client) {

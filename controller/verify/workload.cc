@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "faults/core/rng.h"

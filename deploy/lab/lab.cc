@@ -738,9 +738,9 @@ std::vector<std::string> Down(const std::string& name, const fs::path& root_opt)
   // The etcds die with no grace as their agents are asked to stop: stopped politely all at once,
   // the leader can spend etcd's whole leadership-transfer timeout (~7 s) on peers that are
   // stopping too, holding its agent past the 5 s below (measured: 7.1 s when the followers went
-  // first) — and a lab has no use for a clean etcd shutdown, its data goes next. The agents still revert their faults (a
-  // target that died meanwhile is part of the fault contract); an etcd one of them restarts in
-  // between is killed with everything else in the lab's namespaces.
+  // first) — and a lab has no use for a clean etcd shutdown, its data goes next. The agents still
+  // revert their faults (a target that died meanwhile is part of the fault contract); an etcd one
+  // of them restarts in between is killed with everything else in the lab's namespaces.
   AskToStop(agents);
   for (const auto& [pid, start] : others) {
     if (faults::process::SameProcess(pid, start)) ::kill(pid, SIGKILL);

@@ -93,7 +93,8 @@ int InstallNotifyFilter(const std::vector<std::string>& syscalls, bool* wait_kil
   }
   // libseccomp 2.5 cannot ask for WAIT_KILLABLE_RECV, so the program is exported and loaded
   // with seccomp(2) directly.
-  sys::UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "faultline-notify-bpf", MFD_CLOEXEC)));
+  sys::UniqueFd mem(
+      static_cast<int>(::syscall(SYS_memfd_create, "faultline-notify-bpf", MFD_CLOEXEC)));
   if (!mem) ThrowErrno("memfd_create");
   int rc = seccomp_export_bpf(ctx, mem.get());
   if (rc != 0) ThrowErrno("seccomp_export_bpf", -rc);

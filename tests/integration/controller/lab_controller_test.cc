@@ -20,8 +20,8 @@
 
 #include "faultline/v1/agent.grpc.pb.h"
 #include "faultline/v1/controller.grpc.pb.h"
-#include "faults/sys/unique_fd.h"
 #include "faults/process/proc.h"
+#include "faults/sys/unique_fd.h"
 #include "tests/support/shared_lab_test.h"
 #include "tests/support/test_lab.h"
 
