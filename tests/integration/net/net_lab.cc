@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -252,14 +253,26 @@ PeerServers::PeerServers(int ns_fd, int fifo_priority) : ns_(ns_fd) {
       }
       const size_t first_listener = udps.size();
       const size_t first_conn = first_listener + listeners.size();
+      // Only the connections that were polled (the ones accepted below were not: reading their
+      // poll entries ran past the array, ASan's heap-buffer-overflow); a closed one is dropped,
+      // or its EOF would wake every poll at once.
+      std::vector<int> open_conns;
+      for (size_t i = 0; i < conns.size(); ++i) {
+        if (p[first_conn + i].revents & (POLLIN | POLLHUP | POLLERR)) {
+          ssize_t n = read(conns[i], buf.data(), buf.size());
+          if (n > 0) {
+            sunk_ += n;
+          } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            close(conns[i]);
+            continue;
+          }
+        }
+        open_conns.push_back(conns[i]);
+      }
+      conns = std::move(open_conns);
       for (size_t i = 0; i < listeners.size(); ++i)
         if (p[first_listener + i].revents & POLLIN)
           conns.push_back(accept4(listeners[i], nullptr, nullptr, SOCK_CLOEXEC));
-      for (size_t i = 0; i < conns.size(); ++i)
-        if (p[first_conn + i].revents & (POLLIN | POLLHUP)) {
-          ssize_t n = read(conns[i], buf.data(), buf.size());
-          if (n > 0) sunk_ += n;
-        }
     }
     for (int c : conns) close(c);
     for (int l : listeners) close(l);
