@@ -351,9 +351,12 @@ TEST_F(LabTest, AgentsSuperviseEtcdAndPausingTheLeaderElectsANewOne) {
   }
   auto st = Cli({"lab", "status", "-o", "json"});
   ASSERT_EQ(st.exit_code, 0) << st.err;
-  for (const auto& m : json::parse(st.out)["members"]) EXPECT_EQ(m["agent"], "ok") << m.dump();
+  // Parsed once and kept: a range-for over json::parse(...)["members"] iterates a temporary that
+  // is already gone (ASan: heap-use-after-free).
+  const json lab_status = json::parse(st.out);
+  for (const auto& m : lab_status["members"]) EXPECT_EQ(m["agent"], "ok") << m.dump();
   // The lab's controller runs in the host namespace and answers on its socket.
-  json ctl = json::parse(st.out)["controller"];
+  json ctl = lab_status["controller"];
   EXPECT_EQ(ctl.value("state", ""), "ok") << st.out;
   EXPECT_EQ(ctl.value("address", ""), "unix://" + info.dir + "/controller.sock") << st.out;
   ASSERT_GT(info.controller.pid, 0);
@@ -703,7 +706,7 @@ TEST_F(LabTest, OverlayKilledWithItsAgentAndTheNextAgentBringsTheMemberBack) {
   EXPECT_EQ(mounted(), 1) << "one live overlay, the dead one swept";
   EXPECT_TRUE(testing::WaitFor([&] { return OneLeaderEqualIndexes(info.Endpoints(), 3); }, 20s));
   auto put = RunCommand({kEtcdctl, "--endpoints", e1.client_url, "put", "k", "after-agent-crash"});
-  EXPECT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_EQ(put.exit_code, 0) << put.err << Slurp(e1.dir + "/agent.restarted.log");
   EXPECT_FALSE(Down(name_, root_.path()).empty());
   ExpectNothingLeft(info);
 }
