@@ -29,6 +29,14 @@
 namespace faultline::faults::stress {
 namespace {
 
+// A worker's RSS against the size asked. Built with ASan the worker (a fork of this process)
+// also carries the sanitizer's shadow and redzones of what it touched: about +20%.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kRssSlack = 0.25;
+#else
+constexpr double kRssSlack = 0.05;
+#endif
+
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
@@ -195,8 +203,8 @@ TEST_F(StressTest, MemoryHeldAsWorkerRss) {
   std::this_thread::sleep_for(200ms);
   double rss = static_cast<double>(RssBytes(pids[0]));
   std::printf("256MiB memory stress: worker RSS %.1f MiB\n", rss / (1 << 20));
-  EXPECT_NEAR(rss, want, 0.05 * want);
-  EXPECT_NEAR(static_cast<double>(fault->Observe()["rss_bytes"]), want, 0.05 * want);
+  EXPECT_NEAR(rss, want, kRssSlack * want);
+  EXPECT_NEAR(static_cast<double>(fault->Observe()["rss_bytes"]), want, kRssSlack * want);
   EXPECT_THAT(fault->Describe(), HasSubstr("256MiB held by 1 worker"));
   fault->Revert();
   EXPECT_FALSE(Alive(pids[0]));
@@ -222,7 +230,7 @@ TEST_F(StressTest, MemoryGrowsAtTheGivenRateSplitOverWorkers) {
   auto locked = [&](int pid) { return StatusField(pid, "VmLck") == "65536 kB"; };
   ASSERT_TRUE(WaitFor([&] { return locked(pids[0]) && locked(pids[1]); }, 5s))
       << StatusField(pids[0], "VmLck") << " / " << StatusField(pids[1], "VmLck");
-  EXPECT_NEAR(static_cast<double>(total()), want, 0.05 * want);
+  EXPECT_NEAR(static_cast<double>(total()), want, kRssSlack * want);
   fault->Revert();
 }
 
