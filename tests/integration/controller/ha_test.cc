@@ -343,7 +343,7 @@ TEST_F(Ha, StandbyTakesOverTheScheduleWithoutDoubleRunsOrOrphanedFaults) {
 // Fenced agent calls (issue 18): a replica paused (SIGSTOP) past its election lease is deposed;
 // the standby takes over (its recovery of the paused replica's run tells every agent of that run
 // the new epoch) and injects. When the old replica resumes, its run goes on to its next step and
-// injects: every agent refuses it. The state etcd is paused for the first ~1.5 s after the
+// injects: every agent refuses it. The state etcd is paused for the first 3 s after the
 // resume, so the old replica's election cannot notice its loss before its runner acts (the
 // window a stall opens in production, made wide enough to be hit every time). Measured from
 // outside: no member but the one the new active paused is ever stopped after the resume.
@@ -364,12 +364,15 @@ const char* kFenceNew =
     "      target: {role: followers, mode: one}\n      duration: 30s\n  checks: [health]\n";
 
 TEST_F(Ha, ResumedDeposedActiveCannotInject) {
-  // Election ttl 4 s: the old replica's renewal then waits up to 1.33 s (ttl/3) on the paused
-  // state etcd, and the new active (renewing every 0.8 s, stepping down 0.8 s before its lease
-  // would lapse) rides out the 1.5 s pause.
-  Replica a = StartReplica("a", "4s");
+  // Election ttl 6 s: the new active (renewing every 0.8 s, stepping down 0.8 s before its lease
+  // would lapse) rides out a 3 s pause of the state etcd with 1.4 s to spare, while the resumed
+  // replica's first renewal hangs on it. The old run's next step needs ~1 s before it injects:
+  // its cluster view waits 800 ms for the member the new active paused. At ttl 4 s with a 1.5 s
+  // pause that race was lost once in a full suite run (the old replica saw its lease expired and
+  // cancelled the run before it sent anything, so the test proved nothing and failed).
+  Replica a = StartReplica("a", "6s");
   ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
-  Replica b = StartReplica("b", "4s");
+  Replica b = StartReplica("b", "6s");
   ASSERT_EQ(Role(b), "standby");
 
   auto st = Submit(a, kFenceOld, true);
@@ -398,8 +401,8 @@ TEST_F(Ha, ResumedDeposedActiveCannotInject) {
   const auto resumed = Clock::now();
   bool state_resumed = false;
   int most_stopped = 0;
-  while (Clock::now() - resumed < 4s) {
-    if (!state_resumed && Clock::now() - resumed >= 1500ms) {
+  while (Clock::now() - resumed < 5s) {
+    if (!state_resumed && Clock::now() - resumed >= 3000ms) {
       ::kill(state_->pid(), SIGCONT);
       state_resumed = true;
     }
