@@ -216,11 +216,9 @@ int Reproduce(const ReproduceFlags& f, const GlobalOptions& g) {
     Attempt a = RunInAFreshLab(exp, version, lab_name, *lease, flags.verbose, out);
     line.state = a.state;
     line.why = a.why;
-    controller::RunResult& r = a.result;
-    std::optional<lab::LabInfo>& info = a.info;
     if (line.state == "failed" && kept.empty()) {
-      fs::path dir = report_dir / r.run_id;
-      KeepEvidence(r, *info, dir);
+      fs::path dir = report_dir / a.result.run_id;
+      KeepEvidence(a.result, *a.info, dir);
       kept = dir.string();
       first_failure_s = std::chrono::duration<double>(Clock::now() - t0).count();
     }

@@ -54,6 +54,13 @@ struct Op {
   bool past_found = false;
   std::string past_value;
   int64_t past_mod_revision = 0;
+
+  // An ok op that made a revision of its key: a put, a cas that succeeded, a delete (conditional
+  // or not) that deleted it. Any other answers with the store's revision, whichever key made it.
+  bool ChangedTheStore() const {
+    return type == OpType::kPut || (type == OpType::kCas && succeeded) ||
+           (type == OpType::kDelete && deleted > 0);
+  }
 };
 
 // One event a watcher saw.

@@ -37,15 +37,12 @@ int64_t ProvenChanges::Add(const Change& c) {
 ProvenChanges::ProvenChanges(const History& h) {
   std::unordered_map<int64_t, std::vector<const Op*>> lease_puts;
   for (const Op& op : h.ops) {
-    if (op.outcome != Outcome::kOk) continue;
-    const bool writes = op.type == OpType::kPut || (op.type == OpType::kCas && op.succeeded);
-    const bool deletes = op.type == OpType::kDelete && op.deleted > 0;
-    if (!writes && !deletes) continue;
+    if (op.outcome != Outcome::kOk || !op.ChangedTheStore()) continue;
     Change c;
     c.rev = op.revision;
     c.key = Id(op.key);
-    c.del = deletes;
-    if (writes) c.value = op.value;
+    c.del = op.type == OpType::kDelete;
+    if (!c.del) c.value = op.value;
     c.op = &op;
     Add(c);
     if (op.type == OpType::kPut && op.lease != 0) lease_puts[op.lease].push_back(&op);

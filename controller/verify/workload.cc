@@ -1064,21 +1064,8 @@ void Workload::Stop() {
   // Only ops that changed the store: a failed compare or a delete of nothing answers with the
   // store's revision, which another prefix's write may have made — a watcher of this prefix never
   // gets an event there, would never count as caught up, and was never asked for progress.
-  auto changed = [](const Op& op) {
-    switch (op.type) {
-      case OpType::kPut:
-        return true;
-      case OpType::kCas:
-        return op.succeeded;
-      case OpType::kDelete:
-        return op.conditional ? op.succeeded : op.deleted > 0;
-      case OpType::kGet:
-        return false;
-    }
-    return false;
-  };
   for (const Op& op : history_.ops) {
-    if (op.outcome == Outcome::kOk && changed(op)) note(op.key, op.revision);
+    if (op.outcome == Outcome::kOk && op.ChangedTheStore()) note(op.key, op.revision);
   }
   {
     std::lock_guard<std::mutex> lock(log_.mu);
@@ -1086,10 +1073,11 @@ void Workload::Stop() {
       if (a.kind == AdminOp::Kind::kLeaseRevoke) note(options_.prefix, a.revision);
     }
   }
-  auto caught_up = [&](const Stream& st) {
+  auto owed = [&](const Stream& st) {
     auto it = last_change.find(st.prefix);
-    return it == last_change.end() || st.event_reached.load() >= it->second;
+    return it == last_change.end() ? int64_t{0} : it->second;
   };
+  auto caught_up = [&](const Stream& st) { return st.event_reached.load() >= owed(st); };
   auto wait_for = [&](auto done, std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -1116,14 +1104,9 @@ void Workload::Stop() {
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
     for (const auto& st : streams_) {
-      auto it = last_change.find(st->prefix);
-      streams_at_end_.push_back({st->prefix, it == last_change.end() ? 0 : it->second,
-                                 st->event_reached.load(), st->reached.load(),
-                                 asked.count(&*st) > 0});
+      streams_at_end_.push_back({st->prefix, owed(*st), st->event_reached.load(),
+                                 st->reached.load(), asked.count(&*st) > 0});
     }
-  }
-  {
-    std::lock_guard<std::mutex> lock(streams_mu_);
     {
       std::lock_guard<std::mutex> stop_lock(stop_mu_);
       stop_watch_.store(true);
