@@ -81,4 +81,18 @@ bool SameProcess(pid_t pid, uint64_t start_time) {
   return info && info->start_time == start_time;
 }
 
+bool EveryThreadStopped(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator tasks("/proc/" + std::to_string(pid) + "/task", ec);
+  if (ec) return true;  // gone
+  for (const auto& task : tasks) {
+    std::string stat = Slurp((task.path() / "stat").string());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) continue;  // exited meanwhile
+    char state = stat[close + 2];
+    if (state != 'T' && state != 't' && state != 'Z' && state != 'X') return false;
+  }
+  return true;
+}
+
 }  // namespace faultline::faults::process

@@ -25,5 +25,8 @@ std::vector<pid_t> ListPids();
 std::vector<pid_t> CgroupPids(const std::string& cgroup);
 // True if `pid` still names the process that had `start_time`.
 bool SameProcess(pid_t pid, uint64_t start_time);
+// True when no thread of `pid` can run: each is stopped (T, or t when traced), a zombie, or gone.
+// kill(SIGSTOP) returns before a busy multi-threaded process has stopped; this says it has.
+bool EveryThreadStopped(pid_t pid);
 
 }  // namespace faultline::faults::process

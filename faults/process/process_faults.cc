@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "faults/core/duration.h"
 #include "faults/process/proc.h"
@@ -99,6 +101,7 @@ class ProcessFaultImpl : public Fault {
         if (signalled_ == 0 && !targets_.empty()) {
           throw FaultError("every target exited before it could be signalled");
         }
+        if (f_.action() == ProcessFault::PAUSE) AwaitStopped();
         break;
     }
     applied_ = true;
@@ -150,11 +153,32 @@ class ProcessFaultImpl : public Fault {
     Counters c{{"targets", static_cast<int64_t>(targets_.size())},
                {"signalled", signalled_.load()},
                {"resumed", resumed_.load()}};
+    if (f_.action() == ProcessFault::PAUSE) c["stopped"] = stopped_.load();
     if (time_to_ready_ms_ >= 0) c["time_to_ready_ms"] = time_to_ready_ms_;
     return c;
   }
 
  private:
+  // A pause is applied when its targets no longer run, not when SIGSTOP was sent: a busy Go
+  // process (etcd) goes on for milliseconds after kill() returns, long enough to answer a client
+  // the experiment believes it cut off. A thread in uninterruptible IO stops only when that IO
+  // ends, so the wait is bounded; `stopped` counts the targets seen fully stopped in time.
+  void AwaitStopped() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    std::vector<const Target*> pending;
+    for (const auto& t : targets_) pending.push_back(&t);
+    while (true) {
+      std::erase_if(pending, [&](const Target* t) {
+        if (!SameProcess(t->pid, t->start_time)) return true;  // exited: nothing runs
+        if (!EveryThreadStopped(t->pid)) return false;
+        ++stopped_;
+        return true;
+      });
+      if (pending.empty() || std::chrono::steady_clock::now() >= deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
   v1::FaultSpec spec_;
   const ProcessFault& f_;
   const FaultContext& ctx_;
@@ -164,6 +188,7 @@ class ProcessFaultImpl : public Fault {
   std::atomic<int64_t> signalled_{0};
   std::atomic<int64_t> resumed_{0};
   int64_t time_to_ready_ms_ = -1;
+  std::atomic<int64_t> stopped_{0};
 };
 
 class ProcessFactory : public FaultFactory {

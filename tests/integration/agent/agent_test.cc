@@ -78,6 +78,38 @@ TEST_F(AgentTest, PauseSurvivesAgentSigkillAndNextStartResumesWithinOneSecond) {
   EXPECT_EQ(ActiveFaults(*stub), 0u);
 }
 
+// kill(SIGSTOP) returns before a busy multi-threaded process has stopped (a loaded host, a Go
+// runtime's threads): the pause counts as applied only once /proc shows every thread stopped.
+// Two more spinning threads than cores keep the victim's threads waiting for a CPU.
+TEST_F(AgentTest, PauseReturnsOnlyOnceEveryThreadOfABusyProcessHasStopped) {
+  const int threads = 2 * static_cast<int>(std::thread::hardware_concurrency()) + 2;
+  Subprocess victim(
+      {Binary("tests/integration/agent/agent_busy_threads"), std::to_string(threads)});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::error_code ec;
+        auto it = std::filesystem::directory_iterator(
+            "/proc/" + std::to_string(victim.pid()) + "/task", ec);
+        return !ec && std::distance(it, {}) == threads + 1;
+      },
+      2s));
+  AgentProcess agent(dir_.path());
+  auto stub = agent.Stub();
+  for (int round = 0; round < 5; ++round) {
+    v1::InjectResponse resp;
+    ASSERT_TRUE(Inject(*stub, PauseReq(victim.pid(), 10min), &resp).ok());
+    // No wait: the reply itself must mean the process no longer runs.
+    EXPECT_TRUE(faults::process::EveryThreadStopped(victim.pid())) << "round " << round;
+    EXPECT_EQ(resp.fault().counters().at("stopped"), 1);
+    grpc::ClientContext ctx;
+    v1::RecoverRequest rec;
+    rec.set_fault_id(resp.fault().id());
+    v1::RecoverResponse rec_resp;
+    ASSERT_TRUE(stub->Recover(&ctx, rec, &rec_resp).ok());
+    ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'R'; }, 1s));
+  }
+}
+
 TEST_F(AgentTest, RecoverOnlyRevertsWhatACrashedAgentLeftAndExits) {
   // What systemd's ExecStopPost runs after the agent died.
   Subprocess victim({"sleep", "120"});

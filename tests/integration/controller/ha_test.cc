@@ -19,6 +19,7 @@
 #include "controller/state/etcd_election.h"
 #include "controller/state/etcd_store.h"
 #include "faultline/v1/controller.grpc.pb.h"
+#include "faults/process/proc.h"
 #include "tests/integration/controller/cluster_fixture.h"
 #include "tests/support/certs.h"
 
@@ -151,13 +152,25 @@ class Ha : public ::testing::Test {
     for (int i = 0; i < cluster_->size(); ++i) n += cluster_->EtcdState(i) == 'T';
     return n;
   }
-  grpc::Status Submit(Replica& r, const std::string& yaml, bool run_now) {
+  grpc::Status Submit(Replica& r, const std::string& yaml, bool run_now,
+                      std::string* run_id = nullptr) {
     v1::SubmitExperimentRequest req;
     req.set_yaml(yaml);
     req.set_run_now(run_now);
     v1::SubmitExperimentResponse resp;
     grpc::ClientContext ctx;
-    return r.stub->SubmitExperiment(&ctx, req, &resp);
+    auto st = r.stub->SubmitExperiment(&ctx, req, &resp);
+    if (run_id && resp.run_ids_size() > 0) *run_id = resp.run_ids(0);
+    return st;
+  }
+  // The runner's own timeline of a running run, as GetRun shows it live ("" if unreachable).
+  std::string LiveEvents(Replica& r, const std::string& run_id) {
+    v1::GetRunRequest req;
+    req.set_id(run_id);
+    v1::Run run;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    return r.stub->GetRun(&ctx, req, &run).ok() ? run.report_json() : "";
   }
   int StoppedMember() {
     for (int i = 0; i < cluster_->size(); ++i) {
@@ -375,13 +388,22 @@ TEST_F(Ha, ResumedDeposedActiveCannotInject) {
   Replica b = StartReplica("b", "6s");
   ASSERT_EQ(Role(b), "standby");
 
-  auto st = Submit(a, kFenceOld, true);
+  std::string old_run;
+  auto st = Submit(a, kFenceOld, true, &old_run);
   ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_FALSE(old_run.empty());
   ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
+  // Stop the replica only once its runner has the inject's reply and sleeps out the step: stopped
+  // with the reply unread, it would start the step's 4 s at the resume and still be sleeping when
+  // its election notices the lost term, and cancel without sending anything.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto events = LiveEvents(a, old_run);
+        return events.find("\"fault.applied\"") != std::string::npos;
+      },
+      10s))
+      << LiveEvents(a, old_run) << Logs();
   const auto first_applied = Clock::now();
-  // Let the inject's reply reach the runner first: stopped with the call in flight, the run would
-  // end on its deadline at the resume instead of going on to its next step.
-  std::this_thread::sleep_for(1s);
   ASSERT_EQ(::kill(a.proc->pid(), SIGSTOP), 0);
 
   // The standby takes over, recovers the old run's pause, and injects its own.
@@ -397,6 +419,10 @@ TEST_F(Ha, ResumedDeposedActiveCannotInject) {
   while (Clock::now() - first_applied < 5s) std::this_thread::sleep_for(100ms);
 
   ASSERT_EQ(::kill(state_->pid(), SIGSTOP), 0);
+  // kill() returns before a busy etcd has stopped: resumed at once, the old replica's first
+  // renewal reached the still-running store, learned its lease had expired and cancelled its run
+  // before it sent anything (2 of 4 runs with the CPUs busy, and a CI run).
+  ASSERT_TRUE(WaitFor([&] { return faults::process::EveryThreadStopped(state_->pid()); }, 2s));
   ASSERT_EQ(::kill(a.proc->pid(), SIGCONT), 0);
   const auto resumed = Clock::now();
   bool state_resumed = false;
