@@ -254,8 +254,6 @@ int main(int argc, char** argv) {
       only_etcd = true;
     else if (a == "--xattr")
       options.xattr = true;
-    else if (a == "--spin-us" && i + 1 < argc)
-      options.poll_spin_ns = std::stoll(argv[++i]) * 1000;
   }
   fs::path native = base / "native", over = base / "overlay";
   fs::create_directories(native);

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
@@ -12,7 +11,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -120,9 +118,6 @@ struct Overlay::Impl {
 
   std::mutex table_mu;
   std::unordered_map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>, KeyHash> inodes;
-
-  int64_t poll_spin_ns = 0;
-  std::atomic<int> spinners{0};
 
   // Rules: writers (Arm/Disarm) serialise on rules_mu and publish a new immutable set;
   // FUSE workers only load the pointer. `armed` lets the idle path skip even that.
@@ -510,42 +505,6 @@ using Impl = Overlay::Impl;
 Impl* Self(fuse_req_t req) { return static_cast<Impl*>(fuse_req_userdata(req)); }
 int Fd(fuse_file_info* fi) { return static_cast<int>(fi->fh & 0xffffffffu); }
 bool Direct(fuse_file_info* fi) { return (fi->fh & kDirectBit) != 0; }
-
-// Options::poll_spin_ns: libfuse's custom IO, on the same /dev/fuse fds (the mount's and each
-// worker's clone). The first read of an fd makes it non-blocking; an empty queue then answers
-// EAGAIN, polled until the spin ends, after which poll() sleeps until a request (or the end of
-// the connection: POLLERR, and the next read says ENODEV as libfuse expects).
-ssize_t SpinIoRead(int fd, void* buf, size_t len, void* userdata) {
-  auto* s = static_cast<Impl*>(userdata);
-  thread_local int nonblocking_fd = -1;
-  if (nonblocking_fd != fd) {
-    int flags = ::fcntl(fd, F_GETFL);
-    if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    nonblocking_fd = fd;
-  }
-  // One spinner at a time: a second one would only take a CPU from the filesystem's user.
-  bool spin = s->spinners.fetch_add(1, std::memory_order_acq_rel) == 0;
-  if (!spin) s->spinners.fetch_sub(1, std::memory_order_acq_rel);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(s->poll_spin_ns);
-  for (;;) {
-    ssize_t n = ::read(fd, buf, len);
-    if (n >= 0 || errno != EAGAIN) {
-      int err = errno;
-      if (spin) s->spinners.fetch_sub(1, std::memory_order_acq_rel);
-      errno = err;
-      return n;
-    }
-    if (spin && std::chrono::steady_clock::now() < until) continue;
-    if (spin) {
-      s->spinners.fetch_sub(1, std::memory_order_acq_rel);
-      spin = false;
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, -1) < 0 && errno != EINTR) return -1;
-  }
-}
-
-ssize_t SpinIoWritev(int fd, iovec* iov, int count, void*) { return ::writev(fd, iov, count); }
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
   (void)userdata;
@@ -1321,21 +1280,6 @@ Overlay::Overlay(const std::filesystem::path& dir, Options options)
   s.root.fd = root.release();
   s.proc_self_fd = proc_self.release();
   if (auto m = FindMount(s.dir.string())) s.mount_entry = *m;
-  if (options.poll_spin_ns > 0) {
-    s.poll_spin_ns = options.poll_spin_ns;
-    static const fuse_custom_io kSpinIo = {.writev = SpinIoWritev,
-                                           .read = SpinIoRead,
-                                           .splice_receive = nullptr,
-                                           .splice_send = nullptr};
-    // Same fd as the mount's; only how libfuse reads it changes.
-    if (fuse_session_custom_io(s.se, &kSpinIo, fuse_session_fd(s.se)) != 0) {
-      fuse_session_unmount(s.se);
-      fuse_session_destroy(s.se);
-      ::close(s.root.fd);
-      ::close(s.proc_self_fd);
-      throw FaultError("overlay " + s.dir.string() + ": cannot install the polling reader");
-    }
-  }
   s.loop_cfg = fuse_loop_cfg_create();
   // One /dev/fuse fd per worker: requests do not contend on a single queue read.
   fuse_loop_cfg_set_clone_fd(s.loop_cfg, 1);

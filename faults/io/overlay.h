@@ -55,10 +55,6 @@ class Overlay {
     // never. Where SCHED_FIFO is refused the workers stay ordinary and WorkerScheduling says why.
     enum class Workers { kOrdinary, kWhileDelaying, kRealtime };
     Workers workers = Workers::kWhileDelaying;
-    // After a request, one worker at a time polls /dev/fuse (non-blocking reads) this long
-    // before it sleeps, so the next request of a burst (etcd's fdatasync after its write) needs
-    // no wake-up. 0: workers sleep in read() at once.
-    int64_t poll_spin_ns = 0;
   };
   explicit Overlay(const std::filesystem::path& dir);
   Overlay(const std::filesystem::path& dir, Options options);
