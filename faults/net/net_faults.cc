@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "faults/core/duration.h"
@@ -170,6 +171,23 @@ class NetFaultImpl : public Fault {
   }
 
   Counters Observe() const override {
+    std::lock_guard lock(mu_);
+    // After the revert the table, IFB and queue are gone: what they counted last stays.
+    if (!applied_ && final_counters_) return *final_counters_;
+    return ObserveLocked();
+  }
+
+  void RestoreState(const json& j) {
+    prio_ = j.value("prio", 0);
+    // Journals written before the pool named the IFB after the fault id alone.
+    ifb_ = j.value("ifb", kIfbPrefix + id_);
+    for (const auto& h : j.value("hooks", json::array()))
+      hooks_.push_back({h.value("dev", ""), h.value("clsact", false)});
+    applied_ = true;  // whatever the journal says may exist must be looked for on revert
+  }
+
+ private:
+  Counters ObserveLocked() const {
     Counters c;
     if (s_.backend != Backend::kNetem) {
       try {
@@ -189,33 +207,23 @@ class NetFaultImpl : public Fault {
       } catch (const std::exception&) {
       }
     }
-    std::lock_guard lock(mu_);
-    if (queue_) {
-      auto st = queue_->stats();
-      c["queued"] = st.received;
-      c["released"] = st.accepted;
-      c["dropped"] = st.dropped;
-      c["held"] = st.held_now;
-      c["held_max"] = st.held_max;
-      c["verdict_messages"] = st.verdict_msgs;
-      c["batch_verdicts"] = st.batch_verdicts;
-      c["overruns"] = st.overruns;
-      queue_->lateness().AddCounters(c);
-      c["release_realtime"] = queue_->scheduling().realtime ? 1 : 0;
-    }
+    if (queue_) QueueCounters(c);
     return c;
   }
-
-  void RestoreState(const json& j) {
-    prio_ = j.value("prio", 0);
-    // Journals written before the pool named the IFB after the fault id alone.
-    ifb_ = j.value("ifb", kIfbPrefix + id_);
-    for (const auto& h : j.value("hooks", json::array()))
-      hooks_.push_back({h.value("dev", ""), h.value("clsact", false)});
-    applied_ = true;  // whatever the journal says may exist must be looked for on revert
+  void QueueCounters(Counters& c) const {
+    auto st = queue_->stats();
+    c["queued"] = st.received;
+    c["released"] = st.accepted;
+    c["dropped"] = st.dropped;
+    c["held"] = st.held_now;
+    c["held_max"] = st.held_max;
+    c["verdict_messages"] = st.verdict_msgs;
+    c["batch_verdicts"] = st.batch_verdicts;
+    c["overruns"] = st.overruns;
+    queue_->lateness().AddCounters(c);
+    c["release_realtime"] = queue_->scheduling().realtime ? 1 : 0;
   }
 
- private:
   static std::string Pct(double p) {
     char buf[32];
     snprintf(buf, sizeof buf, "%g%%", p);
@@ -299,10 +307,12 @@ class NetFaultImpl : public Fault {
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
       }
     };
+    final_counters_ = ObserveLocked();
     // Steering goes first so no packet is sent to a queue or IFB that is about to vanish.
     if (s_.backend != Backend::kNetem) attempt([&] { NftDeleteTable(table()); });
     if (queue_) {
       queue_->Stop();
+      QueueCounters(*final_counters_);  // with the packets the stop released
       queue_.reset();
     }
     if (s_.backend == Backend::kNetem) {
@@ -341,6 +351,7 @@ class NetFaultImpl : public Fault {
   mutable std::mutex mu_;
   bool applied_ = false;
   std::unique_ptr<PacketQueue> queue_;
+  std::optional<Counters> final_counters_;
 };
 
 class NetFaultFactory : public FaultFactory {

@@ -116,6 +116,10 @@ TEST_F(NetIntegration, NfqueueDelayMeasuredFromOutside) {
   EXPECT_GE(c["matched_packets"], 200);
   fault.Revert();
   EXPECT_LT(Percentile(EchoRtts(100), 0.5), base + 2.0);
+  // The table and the queue are gone; the run's final report still gets what they counted.
+  auto after = fault.Observe();
+  EXPECT_GE(after["matched_packets"], c["matched_packets"]);
+  EXPECT_GE(after["released"], c["released"]);
 }
 
 // The NFQUEUE release thread runs SCHED_FIFO (seen from /proc), and the fault's accuracy
@@ -206,10 +210,12 @@ TEST_F(NetIntegration, PartitionBlocksTcpAndHealRestores) {
   EXPECT_FALSE(CanConnect(kTcpPort));
   // The agent's own port is exempt and keeps working through the partition.
   EXPECT_TRUE(CanConnect(kExemptPort, 2500));
-  EXPECT_GT(fault.Observe()["matched_packets"], 0);
+  const int64_t matched = fault.Observe()["matched_packets"];
+  EXPECT_GT(matched, 0);
   fault.Revert();
   EXPECT_TRUE(CanConnect(kTcpPort, 2500));
   fault.Revert();  // idempotent
+  EXPECT_GE(fault.Observe()["matched_packets"], matched) << "the count died with the table";
 }
 
 TEST_F(NetIntegration, PartitionOnNamedDevice) {
