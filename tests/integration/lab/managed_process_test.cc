@@ -372,9 +372,17 @@ TEST(ManagedProcess, RecordsExitsWithTheirCauseAndWhoMeantThem) {
   p.NoteSignal(first, SIGKILL, "fault process/kill");
   ASSERT_EQ(::kill(first, SIGKILL), 0);
   ASSERT_TRUE(WaitFor([&] { return p.Pid() != 0 && p.Pid() != first; }, 5000ms));
+  const pid_t second = p.Pid();
+  // Past its check for crash-now (exec'd into sleep): created earlier, the file made this one
+  // crash instead of the next (once in a full suite run while a build ran).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto info = ReadProc(second);
+        return info && info->comm == "sleep";
+      },
+      5000ms));
   // 2. A crash of its own (the restart policy starts it again, which then crashes again).
   { std::ofstream(dir.path() / "crash-now") << "1"; }
-  const pid_t second = p.Pid();
   ASSERT_EQ(::kill(second, SIGTERM), 0);  // by hand, no fault: not meant either
   ASSERT_TRUE(WaitFor(
       [&] {
