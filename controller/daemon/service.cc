@@ -143,12 +143,15 @@ bool ControllerService::BecomeActive() {
     role_ = Role::kStarting;
     view_ = std::move(v);
   }
-  RecoverInterrupted();
+  auto unfenced = RecoverInterrupted();
   std::lock_guard lock(mu_);
   if (stopping_ || !leadership_.active()) return false;
   role_ = Role::kActive;
   scheduling_ = true;
   scheduler_thread_ = std::thread([this] { SchedulerLoop(); });
+  if (!unfenced.empty()) {
+    refence_thread_ = std::thread([this, u = std::move(unfenced)] { RefenceLoop(u); });
+  }
   return true;
 }
 
@@ -163,6 +166,7 @@ void ControllerService::StepDown(const std::string& why) {
   }
   wake_.notify_all();
   if (scheduler_thread_.joinable()) scheduler_thread_.join();
+  if (refence_thread_.joinable()) refence_thread_.join();
   std::vector<std::thread*> threads;
   {
     std::lock_guard lock(mu_);
@@ -181,29 +185,30 @@ void ControllerService::StepDown(const std::string& why) {
 // lease has not lapsed if the takeover was quick), so recover them by run id on every agent it
 // used, then mark its runs interrupted. Every schedule record still active is finished as
 // failed: nothing runs in this process yet, so none of them has a run behind it.
-void ControllerService::RecoverInterrupted() {
+std::vector<ControllerService::Unfenced> ControllerService::RecoverInterrupted() {
   // Recovering with this term's fence also tells each agent the predecessor's term is over.
   const auto term = leadership_.Term();
+  std::vector<Unfenced> unfenced;
   try {
     for (const auto& [id, lease] : store_.List("leases")) {
+      Unfenced u{id, {}, {}};
       for (const auto& addr : lease.value("agents", std::vector<std::string>{})) {
-        try {
-          auto stub = opt_.connect(addr);
-          v1::RecoverRequest req;
-          req.set_experiment_id(id);
-          if (term) *req.mutable_fence() = FenceOf(*term, leadership_.self());
-          v1::RecoverResponse resp;
-          grpc::ClientContext ctx;
-          ctx.set_deadline(system_clock::now() + std::chrono::seconds(5));
-          auto st = stub->Recover(&ctx, req, &resp);
-          Log("recovered run " + id + " on " + addr + ": " +
-              (st.ok() ? std::to_string(resp.faults_size()) + " fault(s)"
-                       : "unreachable (its lease ends the faults): " + st.error_message()));
-        } catch (const std::exception& e) {
-          Log("recover " + id + " on " + addr + ": " + e.what());
+        std::string failed = RecoverOn(addr, id, term, std::chrono::seconds(5));
+        if (!failed.empty()) {
+          Log("recover " + id + " on " + addr + ": unreachable (its lease ends the faults; " +
+              "called again until it answers): " + failed);
+          u.agents.push_back(addr);
         }
       }
-      store_.Remove("leases", id);
+      if (u.agents.empty()) {
+        store_.Remove("leases", id);
+      } else {
+        // Until an unreached agent hears this term it would still take the deposed replica's
+        // injects. Past twice the run's lease its faults are long gone: stop calling then.
+        const int64_t lease_ms = lease.value("lease_ms", int64_t{60000});
+        u.give_up = std::chrono::steady_clock::now() + 2 * std::chrono::milliseconds(lease_ms);
+        unfenced.push_back(std::move(u));
+      }
     }
     std::lock_guard lock(mu_);
     for (auto& [id, entry] : view_.runs) {
@@ -225,6 +230,59 @@ void ControllerService::RecoverInterrupted() {
     // Fenced (another replica took over meanwhile) or the store is gone: whoever is active next
     // does this again.
     Log("recovering interrupted runs: " + std::string(e.what()));
+  }
+  return unfenced;
+}
+
+std::string ControllerService::RecoverOn(const std::string& addr, const std::string& id,
+                                         const std::optional<LeadershipTerm>& term,
+                                         std::chrono::seconds deadline) {
+  try {
+    auto stub = opt_.connect(addr);
+    v1::RecoverRequest req;
+    req.set_experiment_id(id);
+    if (term) *req.mutable_fence() = FenceOf(*term, leadership_.self());
+    v1::RecoverResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(system_clock::now() + deadline);
+    auto st = stub->Recover(&ctx, req, &resp);
+    if (!st.ok()) return st.error_message();
+    Log("recovered run " + id + " on " + addr + ": " + std::to_string(resp.faults_size()) +
+        " fault(s)");
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+void ControllerService::RefenceLoop(std::vector<Unfenced> pending) {
+  const auto term = leadership_.Term();
+  std::unique_lock lock(mu_);
+  while (scheduling_ && !pending.empty()) {
+    wake_.wait_for(lock, std::chrono::seconds(1), [&] { return !scheduling_; });
+    if (!scheduling_) break;
+    lock.unlock();
+    for (auto& u : pending) {
+      std::erase_if(u.agents, [&](const std::string& addr) {
+        return RecoverOn(addr, u.run_id, term, std::chrono::seconds(2)).empty();
+      });
+      const bool gave_up = !u.agents.empty() && std::chrono::steady_clock::now() >= u.give_up;
+      if (!u.agents.empty() && !gave_up) continue;
+      if (gave_up) {
+        std::string who;
+        for (const auto& a : u.agents) who += (who.empty() ? "" : ", ") + a;
+        Log("run " + u.run_id + ": gave up recovering it on " + who +
+            " (unreachable for twice its lease; its faults ended by lease there)");
+        u.agents.clear();
+      }
+      try {
+        store_.Remove("leases", u.run_id);
+      } catch (const std::exception& e) {
+        Log("run " + u.run_id + ": lease record kept: " + e.what());
+      }
+    }
+    std::erase_if(pending, [](const Unfenced& u) { return u.agents.empty(); });
+    lock.lock();
   }
 }
 

@@ -129,7 +129,21 @@ class ControllerService final : public v1::Controller::Service {
   void RoleLoop(bool active);
   bool BecomeActive();
   void StepDown(const std::string& why);
-  void RecoverInterrupted();
+  // Returns the runs whose lease record names an agent that could not be reached: their records
+  // stay in the store, and RefenceLoop goes on calling those agents.
+  struct Unfenced {
+    std::string run_id;
+    std::vector<std::string> agents;  // not reached yet
+    std::chrono::steady_clock::time_point give_up;
+  };
+  std::vector<Unfenced> RecoverInterrupted();
+  // Recovers run `id` on one agent with this term's fence ("" on success, else why not).
+  std::string RecoverOn(const std::string& addr, const std::string& id,
+                        const std::optional<LeadershipTerm>& term, std::chrono::seconds deadline);
+  // While active: calls each unreached agent again until it answers (which fences the deposed
+  // replica off it and ends the run's faults there) or the run's lease is long over; then the
+  // run's lease record goes.
+  void RefenceLoop(std::vector<Unfenced> pending);
   // Answers a read from the active replica's memory, or from the store on a standby.
   template <typename F>
   grpc::Status Read(F&& answer);
@@ -168,6 +182,7 @@ class ControllerService final : public v1::Controller::Service {
   View view_;                                 // while active
   std::thread role_thread_;
   std::thread scheduler_thread_;
+  std::thread refence_thread_;
 };
 
 }  // namespace faultline::controller

@@ -23,6 +23,11 @@ class EtcdCluster {
   std::string AgentsCsv() const;
   std::vector<std::string> agent_addresses() const;
   pid_t etcd_pid(int i) const { return etcd_[size_t(i)]->pid(); }
+  pid_t agent_pid(int i) const { return agents_[size_t(i)]->process().pid(); }
+  // Member i's agent's state dir (its journal, controller-epochs.json).
+  std::filesystem::path agent_state_dir(int i) const {
+    return dir() / ("agent-" + name(i)) / "state";
+  }
   const std::filesystem::path& dir() const { return dir_.path(); }
   int size() const { return int(endpoints_.size()); }
   // "c<N>-<port base>": unique on the host, so a pause by cmdline ("--name c1-20150 ") never hits

@@ -461,6 +461,52 @@ TEST_F(Ha, ResumedDeposedActiveCannotInject) {
   a.proc->Stop(SIGTERM, 20s);
 }
 
+// An agent the takeover's recovery cannot reach (stopped here; a partition in production) has not
+// heard the new term, so it would still take a stalled deposed replica's injects. The new active
+// keeps the run's lease record and calls that agent again until it answers. Measured from outside:
+// the agent's own controller-epochs.json, before and after it comes back.
+TEST_F(Ha, AgentUnreachableAtTakeoverIsFencedWhenItAnswers) {
+  Replica a = StartReplica("a", "2s");
+  ASSERT_TRUE(WaitFor([&] { return state_->Leader() == a.id; }, 10s)) << Logs();
+  Replica b = StartReplica("b", "2s");
+  ASSERT_EQ(Role(b), "standby");
+  ASSERT_TRUE(Submit(a, kFenceNew, true).ok());
+  ASSERT_TRUE(WaitFor([&] { return StoppedMember() >= 0; }, 15s)) << Logs();
+  const int held = StoppedMember();
+  const int other = (held + 1) % cluster_->size();
+  auto epochs = [&](int i) {
+    std::ifstream in(cluster_->agent_state_dir(i) / "controller-epochs.json");
+    return nlohmann::json::parse(in, nullptr, false);
+  };
+  const pid_t agent = cluster_->agent_pid(held);
+  struct Continue {
+    pid_t pid;
+    ~Continue() { ::kill(pid, SIGCONT); }
+  } continue_agent{agent}, continue_a{a.proc->pid()};
+  ASSERT_EQ(::kill(agent, SIGSTOP), 0);
+  ASSERT_EQ(::kill(a.proc->pid(), SIGSTOP), 0);
+
+  ASSERT_TRUE(WaitFor(
+      [&] { return Log("b").find("called again until it answers") != std::string::npos; }, 20s))
+      << Logs();
+  EXPECT_FALSE(state_->Docs("leases").empty()) << "the run's lease record must stay";
+  EXPECT_NE(epochs(held), epochs(other)) << "the stopped agent cannot have heard the new term";
+
+  ASSERT_EQ(::kill(agent, SIGCONT), 0);
+  EXPECT_TRUE(WaitFor([&] { return epochs(held) == epochs(other); }, 10s))
+      << "the agent answered but was not told the new term: " << epochs(held).dump() << " vs "
+      << epochs(other).dump() << "\n"
+      << Logs();
+  EXPECT_TRUE(WaitFor([&] { return state_->Docs("leases").empty(); }, 10s))
+      << "the lease record outlived the last recovery\n"
+      << Logs();
+  EXPECT_TRUE(WaitFor([&] { return StoppedMember() == -1; }, 10s)) << Logs();
+  int status = b.proc->Stop(SIGTERM, 20s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << Logs();
+  ::kill(a.proc->pid(), SIGCONT);
+  a.proc->Stop(SIGTERM, 20s);
+}
+
 // Registrations live in the state store (issue 18): an agent that registered with a standby only
 // is known to the active at once and targeted by it with no reconnect; when the active dies, a
 // replica the agent never spoke to takes over with the fleet. The fault is measured from /proc
