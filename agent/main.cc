@@ -18,6 +18,7 @@
 #include "agent/registry_setup.h"
 #include "faults/core/duration.h"
 #include "faults/core/host.h"
+#include "faults/core/log_line.h"
 #include "faults/metrics/http_server.h"
 #include "faults/net/addr.h"
 #include "proto/transport/server.h"
@@ -26,7 +27,7 @@ namespace {
 
 using namespace faultline;
 
-void Log(const std::string& msg) { std::cerr << "faultline-agent: " << msg << std::endl; }
+void Log(const std::string& msg) { faults::LogLine("faultline-agent", msg); }
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "faults/core/duration.h"
+#include "faults/core/log_line.h"
 
 namespace faultline::agent {
 
@@ -42,8 +43,8 @@ bool Registrar::Register() {
   std::lock_guard lock(mu_);
   if (!st.ok()) {
     if (registered_ || registrations_ == 0) {
-      std::cerr << "faultline-agent: cannot register with controller " << opt_.controller << ": "
-                << st.error_message() << " (retrying)" << std::endl;
+      faults::LogLine("faultline-agent", "cannot register with controller " + opt_.controller +
+                                             ": " + st.error_message() + " (retrying)");
     }
     registered_ = false;
     return false;

@@ -11,6 +11,7 @@
 #include "controller/daemon/service.h"
 #include "controller/state/controller_state.h"
 #include "faults/core/duration.h"
+#include "faults/core/log_line.h"
 #include "faults/metrics/http_server.h"
 #include "proto/transport/server.h"
 
@@ -154,22 +155,22 @@ int main(int argc, char** argv) {
     auto server = builder.BuildAndStart();
     if (!server) throw std::runtime_error("cannot listen on the --listen addresses");
     for (const auto& line : listeners.Started()) {
-      std::cerr << "faultline-controller: listening on " << line << std::endl;
+      faults::LogLine("faultline-controller", "listening on " + line);
     }
     std::unique_ptr<metrics::MetricsServer> metrics_server;
     if (!metrics_listen.empty()) {
       metrics_server = std::make_unique<metrics::MetricsServer>(
           metrics_listen, [&] { return controller::RenderMetrics(service.Metrics()); });
-      std::cerr << "faultline-controller: metrics on http://"
-                << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
-                << metrics_server->port() << "/metrics" << std::endl;
+      faults::LogLine("faultline-controller",
+                      "metrics on http://" + metrics_listen.substr(0, metrics_listen.rfind(':')) +
+                          ":" + std::to_string(metrics_server->port()) + "/metrics");
     }
-    std::cerr << "faultline-controller: state in " << state.store().Describe() << ", replica "
-              << sc.self.id << std::endl;
+    faults::LogLine("faultline-controller",
+                    "state in " + state.store().Describe() + ", replica " + sc.self.id);
     int sig = 0;
     sigwait(&set, &sig);
-    std::cerr << "faultline-controller: signal " << sig
-              << ": stopping runs and recovering their faults" << std::endl;
+    faults::LogLine("faultline-controller", "signal " + std::to_string(sig) +
+                                                ": stopping runs and recovering their faults");
     service.Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   } catch (const std::invalid_argument& e) {

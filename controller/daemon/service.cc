@@ -8,6 +8,7 @@
 #include "controller/runner/report.h"
 #include "experiments/loader.h"
 #include "faults/core/duration.h"
+#include "faults/core/log_line.h"
 
 namespace faultline::controller {
 
@@ -34,7 +35,7 @@ google::protobuf::Timestamp Ts(system_clock::time_point t) {
 
 Seconds NowSeconds() { return std::chrono::floor<std::chrono::seconds>(system_clock::now()); }
 
-void Log(const std::string& msg) { std::cerr << "faultline-controller: " << msg << std::endl; }
+void Log(const std::string& msg) { faults::LogLine("faultline-controller", msg); }
 
 v1::ControllerFence FenceOf(const LeadershipTerm& term, const ReplicaInfo& self) {
   v1::ControllerFence f;

@@ -5,6 +5,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "faults/core/log_line.h"
+
 namespace faultline::controller {
 
 namespace {
@@ -48,7 +50,7 @@ void EtcdElection::Log(const std::string& msg) const {
   if (opt_.log) {
     opt_.log(msg);
   } else {
-    std::cerr << "faultline-controller: " << msg << std::endl;
+    faults::LogLine("faultline-controller", msg);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "faults/core/duration.h"
 #include "faults/core/errors.h"
 #include "faults/core/lateness.h"
+#include "faults/core/log_line.h"
 #include "faults/io/crash.h"
 #include "faults/io/io_faults.h"
 #include "faults/io/spec.h"
@@ -144,8 +145,8 @@ class Server {
     for (uint64_t id : lapsed) {
       Disarm(id);
       ++lapsed_;
-      std::fprintf(stderr, "faultline-overlay %s: rule %lu ended: its lease lapsed\n",
-                   overlay_->dir().c_str(), static_cast<unsigned long>(id));
+      LogLine("faultline-overlay", overlay_->dir().string() + ": rule " + std::to_string(id) +
+                                       " ended: its lease lapsed");
     }
     if (next == Clock::time_point::max()) return -1;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
@@ -270,8 +271,8 @@ int ServeOverlay(const ServeOptions& o) {
     return 1;
   }
   Say(o.ready_fd, "ok");
-  std::fprintf(stderr, "faultline-overlay: serving %s on %s (pid %d)\n", o.dir.c_str(),
-               o.socket.c_str(), ::getpid());
+  LogLine("faultline-overlay", "serving " + std::string(o.dir.c_str()) + " on " +
+                                   o.socket.string() + " (pid " + std::to_string(::getpid()) + ")");
 
   std::vector<sys::UniqueFd> conns;
   bool stop = false;
@@ -285,7 +286,7 @@ int ServeOverlay(const ServeOptions& o) {
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo si;
       (void)!::read(sigfd.get(), &si, sizeof si);
-      std::fprintf(stderr, "faultline-overlay: signal %u: unmounting\n", si.ssi_signo);
+      LogLine("faultline-overlay", "signal " + std::to_string(si.ssi_signo) + ": unmounting");
       break;
     }
     std::vector<size_t> closed;
@@ -313,7 +314,7 @@ int ServeOverlay(const ServeOptions& o) {
   }
   server->DisarmAll();
   server.reset();  // unmounts
-  std::fprintf(stderr, "faultline-overlay: unmounted %s\n", o.dir.c_str());
+  LogLine("faultline-overlay", "unmounted " + std::string(o.dir.c_str()));
   // Closed only now: a client waiting for the end sees its connection close after the unmount.
   conns.clear();
   return 0;
