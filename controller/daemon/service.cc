@@ -196,8 +196,10 @@ std::vector<ControllerService::Unfenced> ControllerService::RecoverInterrupted()
       for (const auto& addr : lease.value("agents", std::vector<std::string>{})) {
         std::string failed = RecoverOn(addr, id, term, std::chrono::seconds(5));
         if (!failed.empty()) {
-          Log("recover " + id + " on " + addr + ": unreachable (its lease ends the faults; " +
-              "called again until it answers): " + failed);
+          std::string why = "recover " + id;
+          why += " on " + addr;
+          why += ": unreachable (its lease ends the faults; called again until it answers): ";
+          Log(why + failed);
           u.agents.push_back(addr);
         }
       }
