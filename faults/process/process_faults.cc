@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -146,6 +147,17 @@ class ProcessFaultImpl : public Fault {
       who += (who.empty() ? "" : ", ") + std::to_string(t.pid) + " (" + t.comm + ")";
     }
     if (who.empty()) who = SelectorText(f_.target());
+    std::string late;
+    {
+      std::lock_guard lock(not_stopped_mu_);
+      for (const auto& t : not_stopped_) {
+        late += (late.empty() ? "" : ", ") + std::to_string(t.pid) + " (" + t.comm + ")";
+      }
+    }
+    if (!late.empty()) {
+      who += "; still running 1 s after SIGSTOP: " + late +
+             " (a thread in uninterruptible sleep stops only when it wakes)";
+    }
     return what + " -> " + who;
   }
 
@@ -174,7 +186,12 @@ class ProcessFaultImpl : public Fault {
         ++stopped_;
         return true;
       });
-      if (pending.empty() || std::chrono::steady_clock::now() >= deadline) return;
+      if (pending.empty()) return;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::lock_guard lock(not_stopped_mu_);
+        for (const Target* t : pending) not_stopped_.push_back(*t);
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
@@ -189,6 +206,8 @@ class ProcessFaultImpl : public Fault {
   std::atomic<int64_t> resumed_{0};
   int64_t time_to_ready_ms_ = -1;
   std::atomic<int64_t> stopped_{0};
+  mutable std::mutex not_stopped_mu_;
+  std::vector<Target> not_stopped_;  // targets a pause had not stopped by its deadline
 };
 
 class ProcessFactory : public FaultFactory {

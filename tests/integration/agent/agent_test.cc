@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "faults/core/duration.h"
+#include "faults/io/overlay.h"
 #include "faults/process/proc.h"
 #include "tests/support/subprocess.h"
 
@@ -108,6 +109,45 @@ TEST_F(AgentTest, PauseReturnsOnlyOnceEveryThreadOfABusyProcessHasStopped) {
     ASSERT_TRUE(stub->Recover(&ctx, rec, &rec_resp).ok());
     ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'R'; }, 1s));
   }
+}
+
+// A thread in uninterruptible sleep stops only when it wakes: here a reader whose FUSE read the
+// overlay delays by 3 s. The pause must say it did not take effect in time rather than report it
+// applied as configured.
+TEST_F(AgentTest, PauseSaysWhichTargetStillRunsWhenItCannotStopInTime) {
+  const auto dir = dir_.path() / "slow";
+  std::filesystem::create_directories(dir);
+  faults::io::Overlay overlay(dir);
+  { std::ofstream(dir / "f") << "contents"; }
+  faults::io::RuleSpec spec;
+  spec.kind = faults::io::RuleKind::kLatency;
+  spec.path_glob = "f";
+  spec.methods = faults::io::Bit(faults::io::Method::kRead);
+  spec.delay = 3s;
+  overlay.Arm(spec);
+  Subprocess reader({"cat", (dir / "f").string()}, (dir_.path() / "cat.out").string());
+  // Waiting for the delayed page: the read waits on the page lock, killably (D).
+  ASSERT_TRUE(WaitFor([&] { return StateOf(reader.pid()) == 'D'; }, 2s));
+
+  AgentProcess agent(dir_.path() / "agent");
+  auto stub = agent.Stub();
+  v1::InjectResponse resp;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Inject(*stub, PauseReq(reader.pid(), 10min), &resp).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 900ms) << "the pause gives up after 1 s";
+  EXPECT_EQ(resp.fault().counters().at("stopped"), 0);
+  EXPECT_NE(resp.fault().description().find(
+                "still running 1 s after SIGSTOP: " + std::to_string(reader.pid()) + " (cat)"),
+            std::string::npos)
+      << resp.fault().description();
+  // Once the read returns it does stop: the signal was sent.
+  EXPECT_TRUE(WaitFor([&] { return StateOf(reader.pid()) == 'T'; }, 5s));
+  grpc::ClientContext ctx;
+  v1::RecoverRequest rec;
+  rec.set_fault_id(resp.fault().id());
+  v1::RecoverResponse rec_resp;
+  ASSERT_TRUE(stub->Recover(&ctx, rec, &rec_resp).ok());
+  EXPECT_EQ(reader.Stop(0, 5s), 0);
 }
 
 TEST_F(AgentTest, RecoverOnlyRevertsWhatACrashedAgentLeftAndExits) {
