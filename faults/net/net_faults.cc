@@ -189,26 +189,35 @@ class NetFaultImpl : public Fault {
  private:
   Counters ObserveLocked() const {
     Counters c;
-    if (s_.backend != Backend::kNetem) {
-      try {
-        c["matched_packets"] = NftMatchedPackets(table());
-      } catch (const std::exception&) {
-      }
-    }
+    if (s_.backend != Backend::kNetem) NftCounters(c);
     if (s_.backend == Backend::kNetem) {
       try {
         Rtnl nl;
-        if (int index = ifb_.empty() ? 0 : nl.IfIndex(ifb_); index > 0) {
-          QdiscStats st = RootQdiscStats(nl, index);
-          c["qdisc_packets"] = st.packets;
-          c["qdisc_drops"] = st.drops;
-          c["qdisc_backlog"] = st.backlog;
-        }
+        QdiscCounters(nl, c);
       } catch (const std::exception&) {
       }
     }
     if (queue_) QueueCounters(c);
     return c;
+  }
+  // Each reads what one kernel object counted; the revert calls them just before that object
+  // goes. A failed read leaves its counters out.
+  void NftCounters(Counters& c) const {
+    try {
+      c["matched_packets"] = NftMatchedPackets(table());
+    } catch (const std::exception&) {
+    }
+  }
+  void QdiscCounters(Rtnl& nl, Counters& c) const {
+    try {
+      if (int index = ifb_.empty() ? 0 : nl.IfIndex(ifb_); index > 0) {
+        QdiscStats st = RootQdiscStats(nl, index);
+        c["qdisc_packets"] = st.packets;
+        c["qdisc_drops"] = st.drops;
+        c["qdisc_backlog"] = st.backlog;
+      }
+    } catch (const std::exception&) {
+    }
   }
   void QueueCounters(Counters& c) const {
     auto st = queue_->stats();
@@ -307,17 +316,21 @@ class NetFaultImpl : public Fault {
         errors += std::string(errors.empty() ? "" : "; ") + e.what();
       }
     };
-    final_counters_ = ObserveLocked();
+    Counters& last = final_counters_.emplace();
     // Steering goes first so no packet is sent to a queue or IFB that is about to vanish.
-    if (s_.backend != Backend::kNetem) attempt([&] { NftDeleteTable(table()); });
+    if (s_.backend != Backend::kNetem) {
+      NftCounters(last);
+      attempt([&] { NftDeleteTable(table()); });
+    }
     if (queue_) {
       queue_->Stop();
-      QueueCounters(*final_counters_);  // with the packets the stop released
+      QueueCounters(last);  // with the packets the stop released
       queue_.reset();
     }
     if (s_.backend == Backend::kNetem) {
       attempt([&] {
         Rtnl nl;
+        QdiscCounters(nl, last);
         for (const Hook& h : hooks_) {
           const int index = nl.IfIndex(h.dev);
           if (index == 0) continue;
