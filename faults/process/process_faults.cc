@@ -142,17 +142,19 @@ class ProcessFaultImpl : public Fault {
         what = SignalName(EffectiveSignal(f_));
         break;
     }
-    std::string who;
-    for (const auto& t : targets_) {
-      who += (who.empty() ? "" : ", ") + std::to_string(t.pid) + " (" + t.comm + ")";
-    }
+    auto list = [](const std::vector<Target>& targets) {
+      std::string out;
+      for (const auto& t : targets) {
+        out += (out.empty() ? "" : ", ") + std::to_string(t.pid) + " (" + t.comm + ")";
+      }
+      return out;
+    };
+    std::string who = list(targets_);
     if (who.empty()) who = SelectorText(f_.target());
     std::string late;
     {
       std::lock_guard lock(not_stopped_mu_);
-      for (const auto& t : not_stopped_) {
-        late += (late.empty() ? "" : ", ") + std::to_string(t.pid) + " (" + t.comm + ")";
-      }
+      late = list(not_stopped_);
     }
     if (!late.empty()) {
       who += "; still running 1 s after SIGSTOP: " + late +
