@@ -269,9 +269,8 @@ void ControllerService::RefenceLoop(std::vector<Unfenced> pending) {
       std::erase_if(u.agents, [&](const std::string& addr) {
         return RecoverOn(addr, u.run_id, term, std::chrono::seconds(2)).empty();
       });
-      const bool gave_up = !u.agents.empty() && std::chrono::steady_clock::now() >= u.give_up;
-      if (!u.agents.empty() && !gave_up) continue;
-      if (gave_up) {
+      if (!u.agents.empty()) {
+        if (std::chrono::steady_clock::now() < u.give_up) continue;
         std::string who;
         for (const auto& a : u.agents) who += (who.empty() ? "" : ", ") + a;
         Log("run " + u.run_id + ": gave up recovering it on " + who +
