@@ -322,38 +322,35 @@ int main(int argc, char** argv) {
           nlat.size(), 1e3 * static_cast<double>(nlat.size()) / nsum, Pct(nlat, 50),
           1e3 * static_cast<double>(olat.size()) / osum, Pct(olat, 50), nsum / osum);
       fflush(stdout);
+      // One op alternating native / overlay, n each, as a p50/p99 row in microseconds.
+      auto alternating_us = [&](const char* what, int n, auto op) {
+        std::vector<double> lat[2];
+        for (int i = 0; i < n; ++i) {
+          for (int v = 0; v < 2; ++v) {
+            auto t0 = Clock::now();
+            op(v == 0 ? nfd : ofd);
+            lat[v].push_back(Secs(Clock::now() - t0) * 1e6);
+          }
+        }
+        const auto& [nl, ol] = lat;
+        printf(
+            "| %s, alternating (%zu ops each) | p50 %.1f us, p99 %.1f us | p50 %.1f us, p99 %.1f "
+            "us | %.3f (p50) |\n",
+            what, nl.size(), Pct(nl, 50), Pct(nl, 99), Pct(ol, 50), Pct(ol, 99),
+            Pct(nl, 50) / Pct(ol, 50));
+        fflush(stdout);
+      };
       // The round trip alone: the same 4 KiB overwritten in the page cache, no sync, so the disk
       // (whose speed drifts) is out of the measure and what is left is one FUSE WRITE.
-      std::vector<double> nw, ow;
-      for (int i = 0; i < 5000 * rounds; ++i) {
-        for (int v = 0; v < 2; ++v) {
-          int fd = v == 0 ? nfd : ofd;
-          auto t0 = Clock::now();
-          if (::pwrite(fd, buf, sizeof(buf), 0) != 4096) Die("pwrite");
-          (v == 0 ? nw : ow).push_back(Secs(Clock::now() - t0) * 1e6);
-        }
-      }
-      printf(
-          "| 4 KiB overwrite, no sync, alternating (%zu ops each) | p50 %.1f us, p99 %.1f us | "
-          "p50 %.1f us, p99 %.1f us | %.3f (p50) |\n",
-          nw.size(), Pct(nw, 50), Pct(nw, 99), Pct(ow, 50), Pct(ow, 99), Pct(nw, 50) / Pct(ow, 50));
-      fflush(stdout);
+      alternating_us("4 KiB overwrite, no sync", 5000 * rounds, [&](int fd) {
+        if (::pwrite(fd, buf, sizeof(buf), 0) != 4096) Die("pwrite");
+      });
       // And one FSYNC round trip: fdatasync of a file with nothing left to write (after one
       // sync of the overwrites above), so neither side waits for the disk.
       if (::fdatasync(nfd) != 0 || ::fdatasync(ofd) != 0) Die("fdatasync");
-      std::vector<double> ns, os;
-      for (int i = 0; i < 5000 * rounds; ++i) {
-        for (int v = 0; v < 2; ++v) {
-          auto t0 = Clock::now();
-          if (::fdatasync(v == 0 ? nfd : ofd) != 0) Die("fdatasync");
-          (v == 0 ? ns : os).push_back(Secs(Clock::now() - t0) * 1e6);
-        }
-      }
-      printf(
-          "| fdatasync with nothing to write, alternating (%zu ops each) | p50 %.1f us, p99 %.1f "
-          "us | p50 %.1f us, p99 %.1f us | %.3f (p50) |\n",
-          ns.size(), Pct(ns, 50), Pct(ns, 99), Pct(os, 50), Pct(os, 99), Pct(ns, 50) / Pct(os, 50));
-      fflush(stdout);
+      alternating_us("fdatasync with nothing to write", 5000 * rounds, [&](int fd) {
+        if (::fdatasync(fd) != 0) Die("fdatasync");
+      });
       // What handing the sync to another thread costs with no FUSE at all: the native
       // write+fdatasync against the same with the fdatasync done by a helper thread that the
       // caller wakes through a pipe and waits for on another (the hops an overlay's FSYNC adds).
