@@ -40,6 +40,15 @@ grpc::Status Inject(v1::Agent::Stub& stub, const v1::InjectRequest& req, v1::Inj
   return stub.Inject(&ctx, req, resp);
 }
 
+grpc::Status RecoverFault(v1::Agent::Stub& stub, const std::string& fault_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::RecoverRequest req;
+  req.set_fault_id(fault_id);
+  v1::RecoverResponse resp;
+  return stub.Recover(&ctx, req, &resp);
+}
+
 size_t ActiveFaults(v1::Agent::Stub& stub) {
   grpc::ClientContext ctx;
   v1::ListResponse resp;
@@ -102,11 +111,7 @@ TEST_F(AgentTest, PauseReturnsOnlyOnceEveryThreadOfABusyProcessHasStopped) {
     // No wait: the reply itself must mean the process no longer runs.
     EXPECT_TRUE(faults::process::EveryThreadStopped(victim.pid())) << "round " << round;
     EXPECT_EQ(resp.fault().counters().at("stopped"), 1);
-    grpc::ClientContext ctx;
-    v1::RecoverRequest rec;
-    rec.set_fault_id(resp.fault().id());
-    v1::RecoverResponse rec_resp;
-    ASSERT_TRUE(stub->Recover(&ctx, rec, &rec_resp).ok());
+    ASSERT_TRUE(RecoverFault(*stub, resp.fault().id()).ok());
     ASSERT_TRUE(WaitFor([&] { return StateOf(victim.pid()) == 'R'; }, 1s));
   }
 }
@@ -142,11 +147,7 @@ TEST_F(AgentTest, PauseSaysWhichTargetStillRunsWhenItCannotStopInTime) {
       << resp.fault().description();
   // Once the read returns it does stop: the signal was sent.
   EXPECT_TRUE(WaitFor([&] { return StateOf(reader.pid()) == 'T'; }, 5s));
-  grpc::ClientContext ctx;
-  v1::RecoverRequest rec;
-  rec.set_fault_id(resp.fault().id());
-  v1::RecoverResponse rec_resp;
-  ASSERT_TRUE(stub->Recover(&ctx, rec, &rec_resp).ok());
+  ASSERT_TRUE(RecoverFault(*stub, resp.fault().id()).ok());
   EXPECT_EQ(reader.Stop(0, 5s), 0);
 }
 
