@@ -181,6 +181,17 @@ pb::AlarmResponse EtcdClient::Alarms(size_t i) const {
 pb::MemberListResponse EtcdClient::MemberList(size_t i) const {
   FAULTLINE_ETCD_CALL(cluster, MemberList, pb::MemberListRequest(), pb::MemberListResponse);
 }
+pb::MemberRemoveResponse EtcdClient::MemberRemove(size_t i, uint64_t id) const {
+  pb::MemberRemoveRequest req;
+  req.set_id(id);
+  FAULTLINE_ETCD_CALL(cluster, MemberRemove, req, pb::MemberRemoveResponse);
+}
+pb::MemberAddResponse EtcdClient::MemberAdd(size_t i,
+                                            const std::vector<std::string>& peer_urls) const {
+  pb::MemberAddRequest req;
+  for (const auto& u : peer_urls) req.add_peerurls(u);
+  FAULTLINE_ETCD_CALL(cluster, MemberAdd, req, pb::MemberAddResponse);
+}
 pb::LeaseGrantResponse EtcdClient::LeaseGrant(size_t i, int64_t ttl_seconds) const {
   pb::LeaseGrantRequest req;
   req.set_ttl(ttl_seconds);

@@ -62,6 +62,8 @@ class EtcdClient {
   pb::DefragmentResponse Defragment(size_t i) const;
   pb::AlarmResponse Alarms(size_t i) const;
   pb::MemberListResponse MemberList(size_t i) const;
+  pb::MemberRemoveResponse MemberRemove(size_t i, uint64_t id) const;
+  pb::MemberAddResponse MemberAdd(size_t i, const std::vector<std::string>& peer_urls) const;
   pb::LeaseGrantResponse LeaseGrant(size_t i, int64_t ttl_seconds) const;
   pb::LeaseRevokeResponse LeaseRevoke(size_t i, int64_t id) const;
   // One keepalive round trip on a short-lived LeaseKeepAlive stream; returns the lease's new TTL
