@@ -156,14 +156,16 @@ class IoFaultImpl : public Fault {
     if (f_.action() == IoFault::CRASH) {
       if (!ov->Crash())
         throw FaultError("io crash: " + f_.mount() + ": a crash is already under way");
-      crash_ = ov->State().last_crash();
+      auto st = ov->State();
+      crash_ = st.last_crash();
       crashed_ = true;
+      NoteKilled(st);
       RestartAfterCrash(supervisor_, f_.crash().restart());
       return;
     }
     crashes_seen_ = ov->State().crashes();
     rule_id_ = ov->Arm(spec_, Left());
-    if (!f_.crash().restart().empty() && supervisor_ != nullptr && CanCrash(f_.action())) {
+    if (supervisor_ != nullptr && CanCrash(f_.action())) {
       watch_ = std::thread([this, ov] { Watch(ov); });
     }
   }
@@ -314,8 +316,17 @@ class IoFaultImpl : public Fault {
     return std::max(std::chrono::nanoseconds(1), *until_ - std::chrono::steady_clock::now());
   }
 
-  // Restarts the managed process after each crash the overlay process ran while the rule was
-  // armed (the overlay process cannot: the supervisor is the agent's).
+  // The managed processes a crash killed died of this fault, not of themselves: the liveness
+  // check must not count them as etcd's own exits.
+  void NoteKilled(const v1::OverlayReply& st) {
+    if (supervisor_ == nullptr) return;
+    for (int pid : st.last_crash_killed())
+      supervisor_->NoteKilled(pid, "fault " + Kind() + " crash");
+  }
+
+  // After each crash the overlay process ran while the rule was armed: notes whom it killed and
+  // restarts the managed process if asked (the overlay process cannot: the supervisor is the
+  // agent's).
   void Watch(std::shared_ptr<OverlayClient> ov) {
     int64_t seen = crashes_seen_;
     std::unique_lock lock(watch_mu_);
@@ -326,6 +337,7 @@ class IoFaultImpl : public Fault {
         auto st = ov->State();
         if (st.crashing() || st.crashes() <= seen) continue;
         seen = st.crashes();
+        NoteKilled(st);
       } catch (const FaultError&) {
         return;
       }

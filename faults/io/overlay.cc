@@ -139,6 +139,7 @@ struct Overlay::Impl {
   std::vector<std::thread> crash_threads;
   int64_t crashes = 0;
   std::string last_crash;
+  std::vector<int> last_killed;
 
   // FUSE workers (Options::workers). libfuse makes them itself and gives no hook, so they are
   // found by their thread name, unique to this overlay (`worker_name`, inherited from the loop
@@ -446,6 +447,7 @@ struct Overlay::Impl {
         std::lock_guard done(crash_mu);
         ++crashes;
         last_crash = what;
+        last_killed.assign(pids.begin(), pids.end());
         crashing.store(false, std::memory_order_release);
         crash_claimed.store(false, std::memory_order_release);
       }
@@ -1405,7 +1407,8 @@ bool Overlay::Crash(std::chrono::milliseconds wait) {
 
 Overlay::CrashStats Overlay::Crashes() const {
   std::lock_guard lock(impl_->crash_mu);
-  return {impl_->crashes, impl_->last_crash, impl_->unsynced.held(), impl_->crashing.load()};
+  return {impl_->crashes, impl_->last_crash, impl_->last_killed, impl_->unsynced.held(),
+          impl_->crashing.load()};
 }
 
 bool Overlay::Disarm(uint64_t rule_id) {

@@ -82,8 +82,9 @@ class Overlay {
   bool Crash(std::chrono::milliseconds wait = std::chrono::seconds(15));
   struct CrashStats {
     int64_t crashes = 0;
-    std::string last;             // what the last crash did, in words
-    uint64_t unsynced_bytes = 0;  // pre-images and recorded writes held now
+    std::string last;              // what the last crash did, in words
+    std::vector<int> last_killed;  // the pids the last crash SIGKILLed
+    uint64_t unsynced_bytes = 0;   // pre-images and recorded writes held now
     bool crashing = false;
   };
   CrashStats Crashes() const;

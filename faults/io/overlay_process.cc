@@ -188,6 +188,7 @@ class Server {
     auto c = overlay_->Crashes();
     out.set_crashes(c.crashes);
     out.set_last_crash(c.last);
+    for (int pid : c.last_killed) out.add_last_crash_killed(pid);
     out.set_unsynced_bytes(c.unsynced_bytes);
     out.set_crashing(c.crashing);
     out.set_leases_lapsed(lapsed_);

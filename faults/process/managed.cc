@@ -111,11 +111,38 @@ void ManagedProcess::NoteSignal(pid_t pid, int signal, const std::string& by) {
   noted_by_ = by + " (" + (abbrev ? abbrev : std::to_string(signal)) + ")";
 }
 
+void ManagedProcess::NoteKilled(pid_t pid, const std::string& by) {
+  std::lock_guard lk(mu_);
+  if (pid <= 0) return;
+  if (pid == pid_) {
+    noted_signal_ = SIGKILL;
+    noted_by_ = by + " (KILL)";
+    return;
+  }
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    if (it->kind != ProcessEvent::Kind::kExit || it->pid != pid) continue;
+    // Only the exit the kill caused: one that ended otherwise was not this fault's doing.
+    if (!it->expected && (it->cause.starts_with("killed by signal 9 ") ||
+                          it->cause.starts_with("exited (status unknown"))) {
+      it->expected = true;
+      it->expected_by = by + " (KILL)";
+    }
+    return;
+  }
+}
+
 ManagedProcess::ManagedProcess(ManagedSpec spec, std::filesystem::path state_dir)
     : spec_(std::move(spec)), state_dir_(std::move(state_dir)) {
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd_) ThrowErrno("managed " + spec_.name + ": eventfd");
   next_backoff_ = spec_.backoff;
+  std::ifstream in(start_args_file());
+  json j = in ? json::parse(in, nullptr, false) : json();
+  if (j.is_array()) {
+    for (const auto& a : j) {
+      if (a.is_string()) start_args_.push_back(a.get<std::string>());
+    }
+  }
   monitor_ = std::thread([this] { Monitor(); });
 }
 
@@ -130,6 +157,32 @@ ManagedProcess::~ManagedProcess() {
 
 std::filesystem::path ManagedProcess::state_file() const {
   return state_dir_ / (spec_.name + ".json");
+}
+
+std::filesystem::path ManagedProcess::start_args_file() const {
+  return state_dir_ / (spec_.name + ".start-args.json");
+}
+
+void ManagedProcess::SetStartArgs(std::vector<std::string> args) {
+  std::lock_guard lk(mu_);
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir_, ec);
+  auto tmp = start_args_file();
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json(args).dump() << "\n";
+    if (!out) throw FaultError("managed " + spec_.name + ": cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, start_args_file());
+  start_args_ = std::move(args);
+}
+
+std::vector<std::string> ManagedProcess::Argv() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> argv = spec_.argv;
+  argv.insert(argv.end(), start_args_.begin(), start_args_.end());
+  return argv;
 }
 
 void ManagedProcess::Wake() {
@@ -237,10 +290,12 @@ void ManagedProcess::SpawnLocked() {
     keeper_ = state_dir_ / (stem + nonce + ".sock");
   }
   // Under a seccomp filter the loader execs the real argv; its keeper serves the filter to us.
-  std::vector<std::string> argv = spec_.syscalls.empty()
-                                      ? spec_.argv
-                                      : syscalls::NotifyChannel::WrapArgvWithKeeper(
-                                            spec_.argv, spec_.syscalls, keeper_.string());
+  std::vector<std::string> own = spec_.argv;
+  own.insert(own.end(), start_args_.begin(), start_args_.end());
+  std::vector<std::string> argv =
+      spec_.syscalls.empty()
+          ? own
+          : syscalls::NotifyChannel::WrapArgvWithKeeper(own, spec_.syscalls, keeper_.string());
   ExecPlan plan = MakePlan(argv, spec_.env, spec_.cwd, spec_.netns, spec_.log, who);
   const off_t log_offset = LogSizeLocked();
   pid_t pid = Spawn(plan, who);
@@ -504,8 +559,24 @@ nanoseconds ManagedSet::Start(std::string_view name) {
   return Clock::now() - t0;
 }
 
+void ManagedSet::Stop(std::string_view name, int signal, nanoseconds grace) {
+  Get(name).Stop(signal, grace);
+}
+
+std::vector<std::string> ManagedSet::Argv(std::string_view name) const { return Get(name).Argv(); }
+
+void ManagedSet::StartWith(std::string_view name, std::vector<std::string> extra_args) {
+  auto& p = Get(name);
+  p.SetStartArgs(std::move(extra_args));
+  p.Start();
+}
+
 void ManagedSet::NoteSignal(int pid, int signal, const std::string& by) {
   for (auto& p : procs_) p->NoteSignal(pid, signal, by);
+}
+
+void ManagedSet::NoteKilled(int pid, const std::string& by) {
+  for (auto& p : procs_) p->NoteKilled(pid, by);
 }
 
 std::shared_ptr<syscalls::SyscallInterceptor> ManagedSet::Interceptor(std::string_view name) {

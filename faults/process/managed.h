@@ -90,11 +90,19 @@ class ManagedProcess {
   // A fault is about to send `signal` to `pid`: if that is this process and it ends after it,
   // its exit is the fault's doing (`by` says which), not a crash.
   void NoteSignal(pid_t pid, int signal, const std::string& by);
+  // `pid` was SIGKILLed by a fault elsewhere: its exit, recorded or still to come, is meant.
+  void NoteKilled(pid_t pid, const std::string& by);
   // The syscall interceptor of the current process (spec.syscalls), or nullptr. Replaced when
   // the process is started again.
   std::shared_ptr<syscalls::SyscallInterceptor> interceptor() const;
   const ManagedSpec& spec() const { return spec_; }
   std::filesystem::path state_file() const;
+  // Arguments added after spec().argv from the next start on (process/rejoin: an etcd that
+  // comes back as a new member needs --initial-cluster-state existing). Kept in the state dir,
+  // so an agent restarted later starts the process the same way.
+  void SetStartArgs(std::vector<std::string> args);
+  // What the process is started with: spec().argv and the start args.
+  std::vector<std::string> Argv() const;
 
  private:
   void SpawnLocked();
@@ -102,6 +110,7 @@ class ManagedProcess {
   // Connects to the keeper of the current process's seccomp filter (spec.syscalls).
   void AttachInterceptorLocked();
   void WriteStateLocked();
+  std::filesystem::path start_args_file() const;
   void Monitor();
   void Wake();
   void RecordLocked(ProcessEvent e);
@@ -132,6 +141,7 @@ class ManagedProcess {
   std::string noted_by_;
   std::string stop_reason_;  // set while the agent itself stops the process
   std::vector<ProcessEvent> events_;
+  std::vector<std::string> start_args_;
 
   std::shared_ptr<syscalls::SyscallInterceptor> interceptor_;
   // The socket of the current process's filter keeper. A fresh name for every start: the
@@ -159,8 +169,12 @@ class ManagedSet : public Supervisor {
   std::chrono::nanoseconds Restart(std::string_view name, int signal,
                                    std::chrono::nanoseconds grace) override;
   std::chrono::nanoseconds Start(std::string_view name) override;
+  void Stop(std::string_view name, int signal, std::chrono::nanoseconds grace) override;
+  std::vector<std::string> Argv(std::string_view name) const override;
+  void StartWith(std::string_view name, std::vector<std::string> extra_args) override;
   std::shared_ptr<syscalls::SyscallInterceptor> Interceptor(std::string_view name) override;
   void NoteSignal(int pid, int signal, const std::string& by) override;
+  void NoteKilled(int pid, const std::string& by) override;
 
  private:
   std::vector<std::unique_ptr<ManagedProcess>> procs_;

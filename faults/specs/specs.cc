@@ -34,6 +34,8 @@ FieldErrors ValidateSpec(const v1::FaultSpec& spec) {
 }
 
 bool OneShot(const v1::FaultSpec& spec) {
+  // The io family's crash command is over once the crash is (its agent-side fault says so too).
+  if (spec.has_io()) return spec.io().action() == v1::IoFault::CRASH;
   return spec.has_process() && process::OneShot(spec.process());
 }
 

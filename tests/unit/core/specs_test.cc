@@ -77,7 +77,7 @@ v1::FaultSpec Process(v1::ProcessFault::Action a, int restart_after_s = 0) {
   return s;
 }
 
-TEST(OneShotRule, OwnedByTheProcessFamily) {
+TEST(OneShotRule, ProcessActionsAndTheIoCrashCommand) {
   EXPECT_TRUE(OneShot(Process(v1::ProcessFault::SIGNAL)));
   EXPECT_TRUE(OneShot(Process(v1::ProcessFault::KILL)));
   EXPECT_TRUE(OneShot(Process(v1::ProcessFault::RESTART)));
@@ -89,6 +89,10 @@ TEST(OneShotRule, OwnedByTheProcessFamily) {
   v1::FaultSpec io;
   io.mutable_io()->set_action(v1::IoFault::LATENCY);
   EXPECT_FALSE(OneShot(io));
+  // The crash command is over once the crash is: an experiment step needs no duration for it.
+  io.mutable_io()->set_action(v1::IoFault::CRASH);
+  EXPECT_TRUE(OneShot(io));
+  EXPECT_FALSE(OneShot(Process(v1::ProcessFault::REJOIN)));
 }
 
 TEST(SubmitTimeValidation, NeedsNoHostAndNamesTheField) {
