@@ -8,6 +8,7 @@ namespace {
 struct ProcessFlags {
   ProcessTargetFlags target;
   std::string signal, grace, restart_after;
+  std::vector<std::string> start_args;
 };
 
 void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind,
@@ -19,13 +20,19 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind
   if (kind != v1::ProcessFault::PAUSE) {
     cmd->add_option("--signal", flags_ptr->signal, "signal name or number (TERM, SIGKILL, 9)");
   }
-  if (kind == v1::ProcessFault::RESTART) {
+  if (kind == v1::ProcessFault::RESTART || kind == v1::ProcessFault::REJOIN) {
     cmd->add_option("--grace", flags_ptr->grace,
                     "wait this long for exit before SIGKILL (default 10s)");
   }
   if (kind == v1::ProcessFault::KILL) {
     cmd->add_option("--restart-after", flags_ptr->restart_after,
                     "managed processes: start again after this long");
+  }
+  if (kind == v1::ProcessFault::REJOIN) {
+    cmd->add_option("--start-arg", flags_ptr->start_args,
+                    "added to etcd's argv when it starts again, e.g. "
+                    "--start-arg=--initial-cluster-state=existing (repeat for more)")
+        ->allow_extra_args(false);
   }
   common_ptr->AddFlags(cmd);
   cmd->callback([&g, common_ptr, flags_ptr, kind, cmd] {
@@ -40,6 +47,7 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::ProcessFault::Action kind
       // Unknown names go through as an out-of-range number so the agent names the field.
       p->set_signal(sig == 0 && f.signal != "0" ? -1 : sig);
     }
+    for (const auto& a : f.start_args) p->add_start_args(a);
     if (!f.grace.empty()) faults::ToProto(DurationFlag("--grace", f.grace), p->mutable_grace());
     if (!f.restart_after.empty()) {
       auto d = DurationFlag("--restart-after", f.restart_after);
@@ -81,6 +89,9 @@ void AddInjectProcess(CLI::App* inject, GlobalOptions& g) {
   AddAction(family, g, v1::ProcessFault::PAUSE, "SIGSTOP now, SIGCONT when the fault ends");
   AddAction(family, g, v1::ProcessFault::RESTART,
             "restart a managed process and report its time to ready");
+  AddAction(family, g, v1::ProcessFault::REJOIN,
+            "managed etcd: stop it, empty its data dir, start it with --start-arg when the fault "
+            "ends (remove and add the member meanwhile; experiment steps do both for you)");
 }
 
 }  // namespace faultline::cli

@@ -166,7 +166,9 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
         CheckTarget(s.peer(), path + ".peer", true, done, r);
       }
     }
-    if (faults::FromProto(s.duration()).count() <= 0 && !faults::OneShot(f) &&
+    // A rejoin ends when its member is back in the cluster; a duration only keeps it down longer.
+    const bool rejoin = f.has_process() && f.process().action() == v1::ProcessFault::REJOIN;
+    if (faults::FromProto(s.duration()).count() <= 0 && !faults::OneShot(f) && !rejoin &&
         faults::ImpliedDuration(f).count() <= 0) {
       r.ErrorAt(path + ".duration", "required: how long the fault lasts (e.g. 30s)");
     }

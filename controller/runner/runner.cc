@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -92,6 +93,24 @@ class Run {
   std::vector<size_t> Targets(const v1::TargetSelector& sel, const ClusterView& view,
                               faults::Rng& rng);
   void RunFaultStep(const v1::Step& step, const std::string& path);
+  // process/rejoin: the member as the cluster knows it now, and the start arguments of the
+  // empty member that will take its place (--initial-cluster, state existing).
+  struct Rejoin {
+    std::string member;
+    uint64_t old_id = 0;
+    std::vector<std::string> peer_urls;
+  };
+  Rejoin PrepareRejoin(const std::string& step, const std::vector<size_t>& targets,
+                       v1::ProcessFault* f);
+  // While the agent holds the member down, emptied: remove it from the cluster and add it back
+  // under a new id, asked of the other members.
+  void ReplaceMember(const std::string& step, const Rejoin& r);
+  // Calls `call` on each member other than `member` in turn until one answers.
+  // `refused` (optional) gets the refusals before the answer, e.g. "etcdserver: unhealthy
+  // cluster" while the cluster still counts the stopped member as connected.
+  template <typename Call>
+  auto AskOthers(const std::string& member, Call call, std::vector<std::string>* refused = nullptr)
+      -> decltype(call(size_t{0}));
   void RecoverAll(const std::string& why);
   // The experiment's checks (HEALTH first), then its SLOs.
   void RunChecks(HistoryLoad* history);
@@ -115,7 +134,9 @@ class Run {
   std::set<std::string> injected_agents_;  // agents holding (or having held) faults of the run
   // The agents each named fault step hit, for later steps' `sameAs`.
   std::map<std::string, std::vector<size_t>> step_targets_;
-  std::map<uint64_t, std::string> member_names_;        // etcd member id -> name
+  // etcd member id -> name; a rejoin step changes a member's id while the leader watch reads.
+  mutable std::mutex names_mu_;
+  std::map<uint64_t, std::string> member_names_;
   std::map<std::string, std::string> member_endpoint_;  // member name -> client endpoint
   // One channel per member, in member_endpoint_'s order: checks use etcd_; the leader view
   // uses status_ with a short deadline, so a paused member costs a sample little time.
@@ -176,6 +197,7 @@ ClusterView Run::View(LeaderSample* sample) {
   for (const auto& [name, ep] : member_endpoint_) {
     v.members.push_back(name);
     const verify::MemberStatus& st = statuses[i++];
+    std::lock_guard names(names_mu_);
     own.leader_by_member[name] = !st.answered                     ? "?"
                                  : st.leader == 0                 ? ""
                                  : member_names_.count(st.leader) ? member_names_.at(st.leader)
@@ -277,6 +299,119 @@ std::vector<size_t> Run::Targets(const v1::TargetSelector& sel, const ClusterVie
   return it->second;
 }
 
+template <typename Call>
+auto Run::AskOthers(const std::string& member, Call call, std::vector<std::string>* refused)
+    -> decltype(call(size_t{0})) {
+  if (!etcd_) throw std::runtime_error("no etcd endpoints: the run cannot change membership");
+  std::string errors;
+  // Membership changes are refused while a leader is being elected or a member is still
+  // joining; they settle within seconds.
+  const auto deadline = steady_clock::now() + std::chrono::seconds(15);
+  while (true) {
+    size_t i = 0;
+    for (const auto& [name, ep] : member_endpoint_) {
+      if (name != member) {
+        try {
+          return call(i);
+        } catch (const verify::EtcdError& e) {
+          errors = e.what();
+          if (refused) refused->push_back(errors);
+        }
+      }
+      ++i;
+    }
+    if (steady_clock::now() >= deadline) throw std::runtime_error(errors);
+    Sleep(milliseconds(500));
+  }
+}
+
+Run::Rejoin Run::PrepareRejoin(const std::string& step, const std::vector<size_t>& targets,
+                               v1::ProcessFault* f) {
+  if (targets.size() != 1) {
+    throw std::runtime_error("step " + step + ": rejoin replaces one member at a time; the " +
+                             "target selects " + std::to_string(targets.size()) + " agents");
+  }
+  Rejoin r;
+  r.member = MemberOf(opt_.agents[targets[0]]);
+  if (r.member.empty() || !member_endpoint_.count(r.member)) {
+    throw std::runtime_error("step " + step + ": rejoin needs the target's etcd member; agent " +
+                             opt_.agents[targets[0]].address + " names none the cluster lists");
+  }
+  auto list = AskOthers(r.member, [&](size_t i) { return etcd_->MemberList(i); });
+  std::string cluster;
+  for (const auto& m : list.members()) {
+    if (m.name() == r.member) {
+      r.old_id = m.id();
+      r.peer_urls.assign(m.peerurls().begin(), m.peerurls().end());
+    }
+    // A member added but not started yet has no name; it cannot be in --initial-cluster.
+    if (m.name().empty()) continue;
+    for (const auto& u : m.peerurls()) cluster += (cluster.empty() ? "" : ",") + m.name() + "=" + u;
+  }
+  if (r.old_id == 0 || r.peer_urls.empty()) {
+    throw std::runtime_error("step " + step + ": member " + r.member +
+                             " is not in the cluster's member list");
+  }
+  std::vector<std::string> user(f->start_args().begin(), f->start_args().end());
+  f->clear_start_args();
+  f->add_start_args("--initial-cluster=" + cluster);
+  f->add_start_args("--initial-cluster-state=existing");
+  for (const auto& a : user) f->add_start_args(a);
+  return r;
+}
+
+void Run::ReplaceMember(const std::string& step, const Rejoin& r) {
+  const auto t0 = steady_clock::now();
+  std::vector<std::string> refused;
+  std::string urls;
+  for (const auto& u : r.peer_urls) urls += (urls.empty() ? "" : ",") + u;
+  try {
+    AskOthers(
+        r.member, [&](size_t i) { return etcd_->MemberRemove(i, r.old_id); }, &refused);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("step " + step + ": member remove " + r.member + ": " + e.what());
+  }
+  uint64_t new_id = 0;
+  try {
+    new_id = AskOthers(
+        r.member,
+        [&](size_t i) {
+          try {
+            return etcd_->MemberAdd(i, r.peer_urls).member().id();
+          } catch (const verify::EtcdError&) {
+            // An add that timed out may still have been applied: then the URLs are taken, by it.
+            auto list = etcd_->MemberList(i);
+            for (const auto& m : list.members()) {
+              for (const auto& u : m.peerurls()) {
+                if (u == r.peer_urls[0] && m.id() != r.old_id) return m.id();
+              }
+            }
+            throw;
+          }
+        },
+        &refused);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("step " + step + ": member add " + urls + " (" + r.member +
+                             ", removed): " + e.what());
+  }
+  {
+    std::lock_guard lock(names_mu_);
+    member_names_.erase(r.old_id);
+    member_names_[new_id] = r.member;
+  }
+  char ids[64];
+  snprintf(ids, sizeof ids, "%016llx -> %016llx", static_cast<unsigned long long>(r.old_id),
+           static_cast<unsigned long long>(new_id));
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
+  Event({0, "member.replaced", step, "", r.member, "",
+         "removed and added again while down and empty: id " + std::string(ids) + ", peer " + urls +
+             " (" + std::to_string(took.count()) + " ms" +
+             (refused.empty() ? std::string()
+                              : ", " + std::to_string(refused.size()) +
+                                    " refusal(s) before, the last: " + refused.back()) +
+             ")"});
+}
+
 void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
   LeaderSample s;
   ClusterView view = View(nullptr);
@@ -292,6 +427,11 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
     step_targets_[step.name()] = targets;
   }
   auto duration = faults::FromProto(step.duration());
+  v1::FaultSpec fault = step.fault();
+  std::optional<Rejoin> rejoin;
+  if (fault.has_process() && fault.process().action() == v1::ProcessFault::REJOIN) {
+    rejoin = PrepareRejoin(name, targets, fault.mutable_process());
+  }
   std::string who;
   for (size_t i : targets) {
     who += (who.empty() ? "" : ", ") +
@@ -359,7 +499,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
       const auto& info = opt_.agents[targets[k]];
       try {
         v1::InjectRequest req;
-        *req.mutable_spec() = step.fault();
+        *req.mutable_spec() = fault;
         if (step.has_peer() && req.spec().has_net()) {
           for (const auto& [m, host] : peers) {
             if (m != MemberOf(info)) req.mutable_spec()->mutable_net()->add_to(host);
@@ -371,7 +511,9 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
         SubstituteLabels(req.mutable_spec(), info.labels);
         std::string mapped;
         if (req.spec().has_io()) mapped = MapVolume(info, req.mutable_spec()->mutable_io());
-        faults::ToProto(duration, req.mutable_spec()->mutable_duration());
+        // A rejoin holds its member down until the membership change is done, however long
+        // that takes: the run ends it (or its lease does), never its own clock.
+        if (!rejoin) faults::ToProto(duration, req.mutable_spec()->mutable_duration());
         // The same experiment seed gives every (step, agent) its own reproducible stream.
         req.mutable_spec()->set_seed(
             faults::Rng(exp_.seed()).Fork("fault." + name + "." + info.address).Next());
@@ -406,6 +548,7 @@ void Run::RunFaultStep(const v1::Step& step, const std::string& name) {
     for (const auto& e : errors) {
       if (!e.empty()) throw std::runtime_error(e);
     }
+    if (rejoin) ReplaceMember(name, *rejoin);
     Sleep(duration);
   } catch (...) {
     revert_applied("step aborted");

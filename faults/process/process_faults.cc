@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "faults/core/duration.h"
+#include "faults/process/member_dirs.h"
 #include "faults/process/proc.h"
 #include "faults/process/spec.h"
 #include "faults/process/target.h"
@@ -32,6 +33,7 @@ int EffectiveSignal(const ProcessFault& f) {
     case ProcessFault::KILL:
       return SIGKILL;
     case ProcessFault::RESTART:
+    case ProcessFault::REJOIN:
       return SIGTERM;
     case ProcessFault::PAUSE:
       return SIGSTOP;
@@ -52,8 +54,9 @@ class ProcessFaultImpl : public Fault {
   void Prepare() override {
     if (!targets_.empty()) return;
     // Restart of a stopped managed process is still meaningful: it starts it.
-    targets_ = ResolveTargets(f_.target(), spec_.seed(), ctx_, "process.target",
-                              f_.action() == ProcessFault::RESTART);
+    targets_ =
+        ResolveTargets(f_.target(), spec_.seed(), ctx_, "process.target",
+                       f_.action() == ProcessFault::RESTART || f_.action() == ProcessFault::REJOIN);
   }
 
   std::string State() const override {
@@ -83,6 +86,22 @@ class ProcessFaultImpl : public Fault {
         if (grace.count() == 0) grace = std::chrono::seconds(10);
         auto took = ctx_.supervisor->Restart(f_.target().managed(), EffectiveSignal(f_), grace);
         time_to_ready_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+        break;
+      }
+      case ProcessFault::REJOIN: {
+        if (ctx_.supervisor == nullptr) throw FaultError("rejoin needs a managed process");
+        const std::string& name = f_.target().managed();
+        // Read before anything stops: a member whose state dirs cannot be named stays up.
+        auto dirs = EtcdStateDirs(ctx_.supervisor->Argv(name));
+        auto grace = FromProto(f_.grace());
+        if (grace.count() == 0) grace = std::chrono::seconds(10);
+        if (ctx_.supervisor->Pid(name) != 0) ++signalled_;
+        ctx_.supervisor->Stop(name, EffectiveSignal(f_), grace);
+        for (const auto& d : dirs) wiped_ += EmptyDirectory(d);
+        {
+          std::lock_guard lock(dirs_mu_);
+          wiped_dirs_ = dirs;
+        }
         break;
       }
       default:
@@ -125,6 +144,10 @@ class ProcessFaultImpl : public Fault {
       // A kill with automatic restart: the restart is the revert, due after restart_after.
       ctx_.supervisor->Start(f_.target().managed());
       ++resumed_;
+    } else if (f_.action() == ProcessFault::REJOIN && ctx_.supervisor != nullptr && applied_) {
+      ctx_.supervisor->StartWith(f_.target().managed(),
+                                 {f_.start_args().begin(), f_.start_args().end()});
+      ++resumed_;
     }
     reverted_ = true;
   }
@@ -138,6 +161,18 @@ class ProcessFaultImpl : public Fault {
       case ProcessFault::RESTART:
         what = "restart with " + SignalName(EffectiveSignal(f_));
         break;
+      case ProcessFault::REJOIN: {
+        what = "stop with " + SignalName(EffectiveSignal(f_)) + ", empty";
+        std::lock_guard lock(dirs_mu_);
+        for (const auto& d : wiped_dirs_) what += " " + d.string();
+        if (wiped_dirs_.empty()) what += " its --data-dir";
+        what += ", start at end";
+        if (f_.start_args_size() > 0) {
+          what += " with";
+          for (const auto& a : f_.start_args()) what += " " + a;
+        }
+        break;
+      }
       default:
         what = SignalName(EffectiveSignal(f_));
         break;
@@ -168,6 +203,7 @@ class ProcessFaultImpl : public Fault {
                {"signalled", signalled_.load()},
                {"resumed", resumed_.load()}};
     if (f_.action() == ProcessFault::PAUSE) c["stopped"] = stopped_.load();
+    if (f_.action() == ProcessFault::REJOIN) c["wiped_entries"] = wiped_.load();
     if (time_to_ready_ms_ >= 0) c["time_to_ready_ms"] = time_to_ready_ms_;
     return c;
   }
@@ -208,6 +244,9 @@ class ProcessFaultImpl : public Fault {
   std::atomic<int64_t> resumed_{0};
   int64_t time_to_ready_ms_ = -1;
   std::atomic<int64_t> stopped_{0};
+  std::atomic<int64_t> wiped_{0};  // rejoin: top-level entries removed from the state dirs
+  mutable std::mutex dirs_mu_;
+  std::vector<std::filesystem::path> wiped_dirs_;
   mutable std::mutex not_stopped_mu_;
   std::vector<Target> not_stopped_;  // targets a pause had not stopped by its deadline
 };

@@ -52,6 +52,22 @@ FieldErrors ValidateSpec(const v1::FaultSpec& spec) {
   if (f.action() == ProcessFault::RESTART && !t.has_managed()) {
     e.push_back({"process.target", "restart needs a managed process (target.managed)"});
   }
+  if (f.action() == ProcessFault::REJOIN) {
+    if (!t.has_managed()) {
+      e.push_back({"process.target", "rejoin needs a managed etcd (target.managed)"});
+    }
+    if (FromProto(f.restart_after()).count() > 0) {
+      e.push_back({"process.restart_after",
+                   "rejoin starts the member when the fault ends; leave restart_after unset"});
+    }
+  } else if (f.start_args_size() > 0) {
+    e.push_back({"process.start_args", "only rejoin starts a process with added arguments"});
+  }
+  for (int i = 0; i < f.start_args_size(); ++i) {
+    if (f.start_args(i).empty()) {
+      e.push_back({"process.start_args[" + std::to_string(i) + "]", "must not be empty"});
+    }
+  }
   return e;
 }
 

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "faults/core/duration.h"
 #include "faults/core/registry.h"
 #include "faults/process/process_faults.h"
 
@@ -70,6 +73,32 @@ TEST_F(ProcessValidationTest, RestartNeedsAManagedTarget) {
               p->mutable_target()->set_pid(10);
             })),
             std::vector<std::string>{"process.target"});
+}
+
+TEST_F(ProcessValidationTest, RejoinNeedsAManagedTargetAndNoRestartAfter) {
+  auto fields = Fields(Check([](auto* p) {
+    p->set_action(v1::ProcessFault::REJOIN);
+    p->mutable_target()->set_name("etcd");
+    faults::ToProto(std::chrono::seconds(1), p->mutable_restart_after());
+    p->add_start_args("");
+  }));
+  std::sort(fields.begin(), fields.end());
+  EXPECT_EQ(fields, (std::vector<std::string>{"process.restart_after", "process.restart_after",
+                                              "process.start_args[0]", "process.target"}));
+  EXPECT_TRUE(Fields(Check([](auto* p) {
+                p->set_action(v1::ProcessFault::REJOIN);
+                p->mutable_target()->set_managed("etcd");
+                p->add_start_args("--initial-cluster-state=existing");
+              })).empty());
+}
+
+TEST_F(ProcessValidationTest, OnlyRejoinTakesStartArgs) {
+  EXPECT_EQ(Fields(Check([](auto* p) {
+              p->set_action(v1::ProcessFault::RESTART);
+              p->mutable_target()->set_managed("etcd");
+              p->add_start_args("--x");
+            })),
+            std::vector<std::string>{"process.start_args"});
 }
 
 }  // namespace

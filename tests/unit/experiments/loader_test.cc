@@ -358,6 +358,23 @@ TEST(NativeLoader, OneShotRuleIsTheProcessFamilys) {
   EXPECT_EQ(r.errors[0].path, "spec.steps[0].duration");
 }
 
+// A rejoin ends when its member is back in the cluster; a duration only keeps it down longer.
+TEST(NativeLoader, RejoinNeedsNoDurationButOnlyAManagedEtcd) {
+  auto load = [](const std::string& fault) {
+    return LoadString(
+        "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: k}\nspec:\n"
+        "  steps:\n    - fault: {process: " +
+            fault + "}\n      target: {members: [e2]}\n",
+        "k.yaml");
+  };
+  auto r = load("{action: rejoin, target: {managed: etcd}}");
+  ASSERT_TRUE(r.ok()) << All(r);
+  EXPECT_EQ(r.experiments[0].steps(0).fault().process().action(), v1::ProcessFault::REJOIN);
+  r = load("{action: rejoin, target: {name: etcd}}");
+  ASSERT_EQ(r.errors.size(), 1u) << All(r);
+  EXPECT_EQ(r.errors[0].path, "spec.steps[0].fault.process.target");
+}
+
 TEST(NativeLoader, CronIsCheckedByTheCallersParser) {
   LoadOptions o;
   o.validate_cron = [](const std::string& c) {
