@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -914,6 +915,133 @@ spec:
   EXPECT_EQ(il["evidence"]["unexpected_exits"][0]["member"], "e3");
   // The planned run's exits came before this run: not judged again.
   EXPECT_EQ(il["evidence"]["meant_exits"].size(), 0u) << il.dump(2);
+}
+
+// Member replacement (process/rejoin) and IO crashes in experiment runs, one lab for both.
+class LabMembership : public faultline::testing::SharedLabTest {
+ protected:
+  static void SetUpTestSuite() { StartLab(NoController()); }
+  // `run --report-dir` into a fresh directory; the run's report.json, or null.
+  json Run(const std::string& name, const std::string& yaml, lab::CommandResult* out) {
+    const auto file = dir_.path() / (name + ".yaml");
+    std::ofstream(file) << yaml;
+    const auto reports = dir_.path() / name;
+    *out = Cli(
+        {"run", file.string(), "--lab", lab_->name(), "--quiet", "--report-dir", reports.string()},
+        180s);
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(reports, ec)) {
+      std::ifstream in(e.path() / "report.json");
+      if (in) return json::parse(in, nullptr, false);
+    }
+    return json();
+  }
+  // Member name -> id, as an independent etcdctl lists them.
+  std::map<std::string, uint64_t> MemberIds() {
+    auto r = lab::RunCommand({kEtcdctl, "--endpoints", lab_->info().members[0].client_url, "member",
+                              "list", "-w", "json"},
+                             10s);
+    std::map<std::string, uint64_t> out;
+    json j = json::parse(r.out, nullptr, false);
+    if (!j.is_object()) return out;
+    for (const auto& m : j.value("members", json::array())) {
+      out[m.value("name", std::string())] = m.value("ID", uint64_t{0});
+    }
+    return out;
+  }
+  static std::string Cmdline(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(s.begin(), s.end(), '\0', ' ');
+    return s;
+  }
+  faultline::testing::TempDir dir_{"faultline-membership"};
+};
+
+// A follower replaced the way an SRE replaces a failed member: afterwards the cluster lists it
+// under a new id (etcdctl), its data dir lost what was there before, it serves the data written
+// before the replacement from its own store (a serializable read through it alone), its etcd
+// runs as a member of an existing cluster, and every check of the run passes, liveness with the
+// stop listed as meant.
+TEST_F(LabMembership, ReplacedMemberComesBackEmptyUnderANewIdAndServesTheData) {
+  const lab::MemberInfo& e2 = lab_->info().members[1];
+  auto before = MemberIds();
+  ASSERT_EQ(before.size(), 3u);
+  EtcdClient client(lab_->endpoints());
+  Put(client, "/rejoin/before", "kept");
+  const std::string marker = e2.data_dir + "/faultline-rejoin-marker";
+  std::ofstream(marker) << "here before";
+  ASSERT_TRUE(std::filesystem::exists(marker));
+
+  lab::CommandResult cli;
+  json report = Run("rejoin", R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: rejoin-e2}
+spec:
+  seed: 5
+  workload: {kind: kv, clients: 4, rate: 200, keys: 50, warmup: 2s, cooldown: 3s}
+  steps:
+    - name: replace-e2
+      target: {members: [e2], matchLabels: {app: etcd}}
+      duration: 1s
+      fault: {process: {action: rejoin, target: {managed: etcd}, grace: 5s}}
+    - wait: 3s
+  checks: [health, convergence, hashkv, revisions, lost-writes, linearizability]
+)",
+                    &cli);
+  ASSERT_TRUE(report.is_object()) << cli.out << cli.err;
+  EXPECT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  for (const auto& c : report["checks"]) {
+    EXPECT_TRUE(c["passed"].get<bool>()) << c.dump(2);
+  }
+  EXPECT_NE(FindJson(report, "LIVENESS")["evidence"]["meant_exits"].dump().find("agent stop"),
+            std::string::npos);
+  std::string replaced;
+  for (const auto& e : report["events"]) {
+    if (e["kind"] == "member.replaced") replaced = e["message"].get<std::string>();
+  }
+  EXPECT_NE(replaced.find(e2.peer_url), std::string::npos) << report["events"].dump(2);
+
+  auto after = MemberIds();
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_NE(after["e2"], before["e2"]);
+  EXPECT_NE(after["e2"], 0u);
+  EXPECT_EQ(after["e1"], before["e1"]);
+  EXPECT_EQ(after["e3"], before["e3"]);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "the data dir was not emptied";
+  auto got = EtcdctlGet(e2.client_url, "/rejoin/before", false);
+  EXPECT_NE(got.out.find("kept"), std::string::npos) << got.out << got.err;
+  std::ifstream state(e2.dir + "/agent/managed/etcd.json");
+  json st = json::parse(state, nullptr, false);
+  ASSERT_TRUE(st.is_object());
+  EXPECT_NE(Cmdline(st.value("pid", 0)).find("--initial-cluster-state=existing"),
+            std::string::npos);
+}
+
+// A crash an IO rule runs SIGKILLs etcd from the overlay process; that exit is the fault's, so
+// liveness lists it as meant and passes, with the member restarted by the crash.
+TEST_F(LabMembership, AnIoCrashIsAMeantExitNotEtcdsOwn) {
+  lab::CommandResult cli;
+  json report = Run("crash", R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: crash-e3}
+spec:
+  seed: 5
+  workload: {kind: kv, clients: 4, rate: 200, keys: 50, warmup: 2s, cooldown: 2s}
+  steps:
+    - fault: {io: {action: crash, mount: "${label:data-dir}", crash: {restart: etcd}}}
+      target: {members: [e3], matchLabels: {app: etcd}}
+    - wait: 3s
+  checks: [health, convergence, lost-writes]
+)",
+                    &cli);
+  ASSERT_TRUE(report.is_object()) << cli.out << cli.err;
+  EXPECT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  const json& live = FindJson(report, "LIVENESS");
+  EXPECT_TRUE(live["passed"].get<bool>()) << live.dump(2);
+  EXPECT_NE(live["evidence"]["meant_exits"].dump().find("fault io/crash crash (KILL)"),
+            std::string::npos)
+      << live.dump(2);
 }
 
 }  // namespace
