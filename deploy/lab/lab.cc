@@ -379,6 +379,14 @@ Binaries ResolveBinaries(const LabOptions& o) {
       [&](const std::string& n, const std::string& v) { return EtcdAcceptsFlag(b.etcd, n, v); },
       b.etcd_version);
   b.agent = o.no_agents ? "" : FindAgent(o);
+  // A lab asked for agents that comes up without them fails later and far from the cause (a
+  // reproduce run said only "agent unix:// does not answer" while the agent was being relinked).
+  if (!o.no_agents && b.agent.empty()) {
+    throw faults::ValidationError(
+        {{"--agent", "no faultline-agent next to this binary (" + SelfDir() +
+                         ", ../agent) or in /usr/sbin or /usr/local/sbin; give one with --agent, "
+                         "or run etcd alone with --no-agents"}});
+  }
   // A controller drives agents; without them there is nothing for it to do.
   b.controller = b.agent.empty() || o.no_controller ? "" : FindController(o);
   for (const auto& d : b.flags.dropped) {

@@ -46,8 +46,8 @@ struct LabOptions {
   // flag this etcd lacks is left out (LabInfo::etcd_flags_dropped); any other flag it refuses is an
   // error (ChooseEtcdFlags).
   std::map<std::string, std::string> etcd_flags;
-  // faultline-agent binary. Empty: look next to the running binary, then /usr/sbin. If none is
-  // found (or `no_agents`), etcd runs as a plain child without agents.
+  // faultline-agent binary. Empty: look next to the running binary, then /usr/sbin; none found
+  // is an error. With `no_agents`, etcd runs as a plain child without agents.
   std::string agent;
   bool no_agents = false;
   // faultline-controller binary. Empty: look next to the running binary, then /usr/sbin; if none

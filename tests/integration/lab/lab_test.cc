@@ -900,5 +900,23 @@ TEST_F(LabTest, BadOptionsAreRefusedBeforeAnythingIsCreated) {
   EXPECT_NE(r.err.find("--name"), std::string::npos) << r.err;
 }
 
+// A lab asked for agents that cannot find one refuses before it creates anything, naming where it
+// looked and the way out; before, it came up without agents and the first run against it failed
+// with "agent unix:// does not answer" (seen while the agent binary was being relinked).
+TEST(LabUpWithoutAgent, RefusesUnlessToldNoAgents) {
+  if (::geteuid() != 0) GTEST_SKIP() << "lab up needs root";
+  faultline::testing::TempDir dir("faultline-lone-cli");
+  const auto lone = dir.path() / "faultline";
+  std::filesystem::copy_file(faultline::testing::Binary("cli/faultline"), lone);
+  std::filesystem::permissions(lone, std::filesystem::perms::owner_all);
+  const std::string name = "noag" + std::to_string(::getpid() % 100000);
+  auto r = RunCommand({lone.string(), "lab", "up", "--name", name}, 60s);
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("no faultline-agent next to this binary"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--no-agents"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists("/var/lib/faultline/lab/" + name));
+  RunCommand({lone.string(), "lab", "down", "--name", name}, 60s);
+}
+
 }  // namespace
 }  // namespace faultline::lab
