@@ -139,13 +139,13 @@ std::string FindTool(const std::string& given, const std::string& file, const st
 
 // The agent binary to use, or "" if none that can supervise etcd (--managed-config) is found.
 std::string FindAgent(const LabOptions& o) {
-  return FindTool(o.agent, "faultline-agent", "agent", "--managed-config", "--agent",
+  return FindTool(o.agent, "faultline-agent", "agent", "--managed-config", "--agent-binary",
                   "too old to supervise etcd");
 }
 
 std::string FindController(const LabOptions& o) {
   return FindTool(o.controller, "faultline-controller", "controller", "--metrics-listen",
-                  "--controller", "too old for the lab");
+                  "--controller-binary", "too old for the lab");
 }
 
 ManagedSpec EtcdSpec(const LabInfo& info, const MemberInfo& m, const std::string& cluster) {
@@ -383,9 +383,10 @@ Binaries ResolveBinaries(const LabOptions& o) {
   // reproduce run said only "agent unix:// does not answer" while the agent was being relinked).
   if (!o.no_agents && b.agent.empty()) {
     throw faults::ValidationError(
-        {{"--agent", "no faultline-agent next to this binary (" + SelfDir() +
-                         ", ../agent) or in /usr/sbin or /usr/local/sbin; give one with --agent, "
-                         "or run etcd alone with --no-agents"}});
+        {{"--agent-binary",
+          "no faultline-agent next to this binary (" + SelfDir() +
+              ", ../agent) or in /usr/sbin or /usr/local/sbin; give one with --agent-binary, "
+              "or run etcd alone with --no-agents"}});
   }
   // A controller drives agents; without them there is nothing for it to do.
   b.controller = b.agent.empty() || o.no_controller ? "" : FindController(o);

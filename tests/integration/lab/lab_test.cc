@@ -876,7 +876,7 @@ TEST_F(LabTest, BadOptionsAreRefusedBeforeAnythingIsCreated) {
   }
   EXPECT_FALSE(std::filesystem::exists(root_.path() / name_));
   // An agent binary that is there but never answers its --help (here killed by a signal) is an
-  // error naming --agent, not a lab quietly started without agents.
+  // error naming --agent-binary, not a lab quietly started without agents.
   testing::TempDir bin{"faultline-lab-bin"};
   const auto dead = bin.path() / "faultline-agent";
   {
@@ -890,7 +890,7 @@ TEST_F(LabTest, BadOptionsAreRefusedBeforeAnythingIsCreated) {
     Up(d);
     FAIL() << "lab up with an agent that does not answer";
   } catch (const faults::ValidationError& e) {
-    EXPECT_NE(std::string(e.what()).find("--agent: " + dead.string() + " did not answer"),
+    EXPECT_NE(std::string(e.what()).find("--agent-binary: " + dead.string() + " did not answer"),
               std::string::npos)
         << e.what();
   }
