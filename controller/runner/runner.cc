@@ -399,13 +399,11 @@ void Run::ReplaceMember(const std::string& step, const Rejoin& r) {
     member_names_.erase(r.old_id);
     member_names_[new_id] = r.member;
   }
-  char ids[64];
-  snprintf(ids, sizeof ids, "%016llx -> %016llx", static_cast<unsigned long long>(r.old_id),
-           static_cast<unsigned long long>(new_id));
   const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
   Event({0, "member.replaced", step, "", r.member, "",
-         "removed and added again while down and empty: id " + std::string(ids) + ", peer " + urls +
-             " (" + std::to_string(took.count()) + " ms" +
+         "removed and added again while down and empty: id " + verify::HexId(r.old_id) + " -> " +
+             verify::HexId(new_id) + ", peer " + urls + " (" + std::to_string(took.count()) +
+             " ms" +
              (refused.empty() ? std::string()
                               : ", " + std::to_string(refused.size()) +
                                     " refusal(s) before, the last: " + refused.back()) +

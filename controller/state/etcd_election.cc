@@ -1,10 +1,10 @@
 #include "controller/state/etcd_election.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "controller/verify/client.h"
 #include "faults/core/log_line.h"
 
 namespace faultline::controller {
@@ -106,9 +106,7 @@ std::optional<int64_t> EtcdElection::Fence() const {
 std::optional<LeadershipTerm> EtcdElection::Term() const {
   std::lock_guard lock(mu_);
   if (!fence_) return std::nullopt;
-  char id[17];
-  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(cluster_id_));
-  return LeadershipTerm{"etcd-" + std::string(id) + ks_.prefix(), *fence_};
+  return LeadershipTerm{"etcd-" + verify::HexId(cluster_id_) + ks_.prefix(), *fence_};
 }
 
 void EtcdElection::Fenced(int64_t fence) {

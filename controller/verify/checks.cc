@@ -11,12 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string Hex(uint64_t v) {
-  char buf[20];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 std::string Label(const MemberStatus& m) {
   return m.name.empty() ? m.endpoint : m.name + " (" + m.endpoint + ")";
 }
@@ -135,8 +129,8 @@ json ToJson(const MemberStatus& m) {
   if (!m.answered) return {{"answered", false}, {"error", m.error}};
   return {{"answered", true},
           {"name", m.name},
-          {"member_id", Hex(m.member_id)},
-          {"leader", Hex(m.leader)},
+          {"member_id", HexId(m.member_id)},
+          {"leader", HexId(m.leader)},
           {"raft_term", m.raft_term},
           {"raft_index", m.raft_index},
           {"applied_index", m.applied_index},
@@ -171,11 +165,11 @@ CheckResult CheckHealth(const EtcdClient& client) {
     problems.push_back(std::to_string(self_leaders) + " members claim to be leader");
   }
   r.evidence["leaders_reported"] = json::array();
-  for (uint64_t l : leaders) r.evidence["leaders_reported"].push_back(Hex(l));
+  for (uint64_t l : leaders) r.evidence["leaders_reported"].push_back(HexId(l));
   r.evidence["terms_reported"] = terms;
   r.passed = problems.empty();
   if (r.passed) {
-    r.summary = std::to_string(ms.size()) + " members answer, leader " + Hex(*leaders.begin()) +
+    r.summary = std::to_string(ms.size()) + " members answer, leader " + HexId(*leaders.begin()) +
                 " at term " + std::to_string(*terms.begin());
   } else {
     std::string s;
@@ -542,7 +536,7 @@ CheckResult CheckAlarms(const EtcdClient& client) {
   r.evidence["alarms"] = json::array();
   for (const auto& [member, alarm] : alarms) {
     r.evidence["alarms"].push_back(
-        {{"member_id", Hex(member)},
+        {{"member_id", HexId(member)},
          {"alarm", pb::AlarmType_Name(static_cast<pb::AlarmType>(alarm))}});
   }
   if (!errors.empty()) r.evidence["errors"] = errors;

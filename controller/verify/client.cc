@@ -1,5 +1,7 @@
 #include "controller/verify/client.h"
 
+#include <cstdio>
+
 #include "proto/transport/tls.h"
 
 namespace faultline::verify {
@@ -66,6 +68,12 @@ std::string PrefixEnd(const std::string& prefix) {
     end.pop_back();
   }
   return std::string(1, '\0');  // every key
+}
+
+std::string HexId(uint64_t id) {
+  char buf[20];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
 }
 
 std::vector<std::string> SplitEndpoints(const std::string& csv) {

@@ -101,6 +101,9 @@ class EtcdClient {
 // The key just after every key with this prefix (etcd's range_end for a prefix); "\0" for "".
 std::string PrefixEnd(const std::string& prefix);
 
+// An etcd id (member, cluster) the way etcdctl prints it: 16 lowercase hex digits.
+std::string HexId(uint64_t id);
+
 // "host:port" list from "a,b,c" (spaces ignored).
 std::vector<std::string> SplitEndpoints(const std::string& csv);
 
