@@ -166,10 +166,7 @@ void CheckStep(const Step& s, const std::string& path, std::set<std::string>& do
         CheckTarget(s.peer(), path + ".peer", true, done, r);
       }
     }
-    // A rejoin ends when its member is back in the cluster; a duration only keeps it down longer.
-    const bool rejoin = f.has_process() && f.process().action() == v1::ProcessFault::REJOIN;
-    if (faults::FromProto(s.duration()).count() <= 0 && !faults::OneShot(f) && !rejoin &&
-        faults::ImpliedDuration(f).count() <= 0) {
+    if (faults::FromProto(s.duration()).count() <= 0 && faults::NeedsDuration(f)) {
       r.ErrorAt(path + ".duration", "required: how long the fault lasts (e.g. 30s)");
     }
     if (!s.name().empty()) done.insert(s.name());

@@ -46,6 +46,11 @@ std::chrono::nanoseconds ImpliedDuration(const v1::FaultSpec& spec) {
   return std::chrono::nanoseconds(0);
 }
 
+bool NeedsDuration(const v1::FaultSpec& spec) {
+  if (OneShot(spec) || ImpliedDuration(spec).count() > 0) return false;
+  return !(spec.has_process() && spec.process().action() == v1::ProcessFault::REJOIN);
+}
+
 std::string KindOf(const v1::FaultSpec& spec) {
   const std::string family = FamilyOf(spec);
   if (family.empty()) return "unknown";

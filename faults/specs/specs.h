@@ -24,6 +24,11 @@ bool OneShot(const v1::FaultSpec& spec);
 // restart. Zero when the family implies no length.
 std::chrono::nanoseconds ImpliedDuration(const v1::FaultSpec& spec);
 
+// Whether a step with this fault must say how long it lasts: not when it is one-shot, not when
+// its family implies a length, and not for a rejoin, which ends when the run has its member back
+// in the cluster (a duration only keeps it down longer).
+bool NeedsDuration(const v1::FaultSpec& spec);
+
 // "family/action" as the agent reports a fault's kind ("io/latency", "process/kill"); the family
 // alone when it has no action field; "unknown" when no family is set.
 std::string KindOf(const v1::FaultSpec& spec);

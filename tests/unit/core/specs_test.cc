@@ -95,6 +95,19 @@ TEST(OneShotRule, ProcessActionsAndTheIoCrashCommand) {
   EXPECT_FALSE(OneShot(Process(v1::ProcessFault::REJOIN)));
 }
 
+TEST(OneShotRule, WhatNeedsADuration) {
+  EXPECT_TRUE(NeedsDuration(Process(v1::ProcessFault::PAUSE)));
+  EXPECT_FALSE(NeedsDuration(Process(v1::ProcessFault::KILL)));
+  EXPECT_FALSE(NeedsDuration(Process(v1::ProcessFault::KILL, 5)));
+  // Not one-shot (it holds its member down), yet the run ends it once the member is back.
+  EXPECT_FALSE(NeedsDuration(Process(v1::ProcessFault::REJOIN)));
+  v1::FaultSpec io;
+  io.mutable_io()->set_action(v1::IoFault::LATENCY);
+  EXPECT_TRUE(NeedsDuration(io));
+  io.mutable_io()->set_action(v1::IoFault::CRASH);
+  EXPECT_FALSE(NeedsDuration(io));
+}
+
 TEST(SubmitTimeValidation, NeedsNoHostAndNamesTheField) {
   v1::FaultSpec io;
   io.mutable_io()->set_action(v1::IoFault::LATENCY);
