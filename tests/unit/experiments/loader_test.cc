@@ -338,14 +338,17 @@ spec:
   EXPECT_TRUE(r.ok()) << All(r);
 }
 
+// An experiment of one step: a process fault `fault` (flow YAML) on `target`.
+LoadResult LoadProcessStep(const std::string& fault, const std::string& target) {
+  return LoadString(
+      "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: k}\nspec:\n"
+      "  steps:\n    - fault: {process: " +
+          fault + "}\n      target: " + target + "\n",
+      "k.yaml");
+}
+
 TEST(NativeLoader, OneShotRuleIsTheProcessFamilys) {
-  auto load = [](const std::string& fault) {
-    return LoadString(
-        "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: k}\nspec:\n"
-        "  steps:\n    - fault: {process: " +
-            fault + "}\n      target: {role: leader}\n",
-        "k.yaml");
-  };
+  auto load = [](const std::string& fault) { return LoadProcessStep(fault, "{role: leader}"); };
   // A kill is over at once: no duration needed.
   EXPECT_TRUE(load("{action: kill, target: {managed: etcd}}").ok());
   // A kill that restarts later lasts until the restart: that is its duration.
@@ -360,13 +363,7 @@ TEST(NativeLoader, OneShotRuleIsTheProcessFamilys) {
 
 // A rejoin ends when its member is back in the cluster; a duration only keeps it down longer.
 TEST(NativeLoader, RejoinNeedsNoDurationButOnlyAManagedEtcd) {
-  auto load = [](const std::string& fault) {
-    return LoadString(
-        "apiVersion: faultline/v1\nkind: Experiment\nmetadata: {name: k}\nspec:\n"
-        "  steps:\n    - fault: {process: " +
-            fault + "}\n      target: {members: [e2]}\n",
-        "k.yaml");
-  };
+  auto load = [](const std::string& fault) { return LoadProcessStep(fault, "{members: [e2]}"); };
   auto r = load("{action: rejoin, target: {managed: etcd}}");
   ASSERT_TRUE(r.ok()) << All(r);
   EXPECT_EQ(r.experiments[0].steps(0).fault().process().action(), v1::ProcessFault::REJOIN);
