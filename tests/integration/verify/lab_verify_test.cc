@@ -702,6 +702,12 @@ TEST(LabVerify18667, CompactedReadInATxnDivergesMembersAndHashKVShowsIt) {
 
   CheckResult rev = CheckRevisions(client);
   EXPECT_FALSE(rev.passed) << rev.summary;
+  // Every member's revision is named, not only the odd one out (which need not be the wrong one).
+  for (const lab::MemberInfo& m : lab.info().members) {
+    const std::string named =
+        m.name + " (" + HostPort(m) + ") " + std::to_string(by[m.name].revision);
+    EXPECT_NE(rev.summary.find(named), std::string::npos) << named << " in " << rev.summary;
+  }
   CheckResult hash = CheckHashKV(client, 2s);
   std::cerr << "hashkv: " << hash.summary << "\n";
   EXPECT_FALSE(hash.passed) << hash.summary;
