@@ -25,6 +25,7 @@ struct IoFlags {
   bool after_op = false;
   std::string crash_after, restart;
   uint64_t max_unsynced = 0;
+  bool names = false;
   std::vector<uint64_t> tear_at;
   uint32_t parts = 0;
   std::vector<uint32_t> keep;
@@ -97,6 +98,9 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::IoFault::Action action,
     cmd->add_option("--max-unsynced", f->max_unsynced,
                     "bytes of unsynced data held at most; past it the overlay crashes early "
                     "(default 64 MiB)");
+    cmd->add_flag("--names", f->names,
+                  "directory changes count too: the crash undoes creates, renames and unlinks "
+                  "whose directory was not fsynced since (POSIX's rule)");
   }
   if (action == v1::IoFault::TORN_WRITE) {
     cmd->add_option("--tear-at", f->tear_at, "offsets inside the write where it splits")
@@ -165,6 +169,7 @@ void AddAction(CLI::App* family, GlobalOptions& g, v1::IoFault::Action action,
     }
     c->set_restart(f->restart);
     c->set_max_unsynced_bytes(f->max_unsynced);
+    c->set_names(f->names);
     for (auto t : f->tear_at) c->add_tear_at(t);
     c->set_parts(f->parts);
     for (auto k : f->keep) c->add_keep(k);

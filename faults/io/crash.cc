@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -261,6 +262,179 @@ bool WaitGone(const std::vector<pid_t>& pids, int timeout_ms) {
     if (std::chrono::steady_clock::now() > end) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+}  // namespace faultline::faults::io
+
+namespace faultline::faults::io {
+
+NamespaceLog::~NamespaceLog() { Clear(); }
+
+std::shared_ptr<NamespaceLog::OwnDir> NamespaceLog::DirLocked(const Dir& d) {
+  auto key = std::make_pair(d.dev, d.ino);
+  if (auto it = dirs_.find(key); it != dirs_.end()) {
+    if (auto own = it->second.lock()) return own;
+  }
+  int fd = ::fcntl(d.path_fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return nullptr;
+  // The custom deleter closes the dup once the last entry that needs the directory is gone.
+  std::shared_ptr<OwnDir> own(new OwnDir{fd, d.dev, d.ino, d.fuse_ino}, [](OwnDir* o) {
+    ::close(o->fd);
+    delete o;
+  });
+  dirs_[key] = own;
+  return own;
+}
+
+std::string NamespaceLog::Keep(const Dir& dir, const std::string& name) {
+  struct stat st;
+  if (::fstatat(dir.path_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode)) {
+    return "";
+  }
+  std::string kept;
+  {
+    std::lock_guard lock(mu_);
+    kept = hidden_prefix_ + std::to_string(next_++);
+  }
+  if (::linkat(dir.path_fd, name.c_str(), dir.path_fd, kept.c_str(), 0) < 0) return "";
+  return kept;
+}
+
+void NamespaceLog::Drop(const Dir& dir, const std::string& kept) {
+  if (!kept.empty()) ::unlinkat(dir.path_fd, kept.c_str(), 0);
+}
+
+void NamespaceLog::Created(const Dir& dir, const std::string& name, bool is_dir, mode_t mode) {
+  std::lock_guard lock(mu_);
+  auto d = DirLocked(dir);
+  if (!d) return;
+  entries_.push_back({.kind = Kind::kCreate,
+                      .dir = d,
+                      .name = name,
+                      .is_dir = is_dir,
+                      .mode = mode,
+                      .unsynced = {{dir.dev, dir.ino}}});
+}
+
+void NamespaceLog::Removed(const Dir& dir, const std::string& name, const std::string& kept,
+                           bool was_dir, mode_t mode) {
+  std::lock_guard lock(mu_);
+  auto d = DirLocked(dir);
+  if (!d) {
+    if (!kept.empty()) ::unlinkat(dir.path_fd, kept.c_str(), 0);
+    return;
+  }
+  entries_.push_back({.kind = Kind::kRemove,
+                      .dir = d,
+                      .name = name,
+                      .kept = kept,
+                      .is_dir = was_dir,
+                      .mode = mode,
+                      .unsynced = {{dir.dev, dir.ino}}});
+}
+
+void NamespaceLog::Renamed(const Dir& from, const std::string& from_name, const Dir& to,
+                           const std::string& to_name, const std::string& kept, bool replaced_dir,
+                           mode_t replaced_mode) {
+  std::lock_guard lock(mu_);
+  auto f = DirLocked(from);
+  auto t = DirLocked(to);
+  if (!f || !t) {
+    if (!kept.empty()) ::unlinkat(to.path_fd, kept.c_str(), 0);
+    return;
+  }
+  entries_.push_back({.kind = Kind::kRename,
+                      .dir = f,
+                      .to = t,
+                      .name = from_name,
+                      .to_name = to_name,
+                      .kept = kept,
+                      .is_dir = replaced_dir,
+                      .mode = replaced_mode,
+                      .unsynced = {{from.dev, from.ino}, {to.dev, to.ino}}});
+}
+
+void NamespaceLog::UnlinkKeptLocked(const Entry& e) {
+  if (e.kept.empty()) return;
+  const auto& where = e.kind == Kind::kRename ? e.to : e.dir;
+  ::unlinkat(where->fd, e.kept.c_str(), 0);
+}
+
+void NamespaceLog::Synced(dev_t dev, ino_t ino) {
+  std::lock_guard lock(mu_);
+  auto key = std::make_pair(dev, ino);
+  std::vector<Entry> left;
+  for (auto& e : entries_) {
+    e.unsynced.erase(key);
+    if (e.unsynced.empty()) {
+      UnlinkKeptLocked(e);  // the removal is durable: nothing will bring the inode back
+    } else {
+      left.push_back(std::move(e));
+    }
+  }
+  entries_ = std::move(left);
+}
+
+NamespaceLog::UndoResult NamespaceLog::Undo() {
+  std::lock_guard lock(mu_);
+  UndoResult r;
+  auto fail = [&](const std::string& what) { r.errors.push_back(what + ": " + strerror(errno)); };
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+    Entry& e = *it;
+    ++r.entries;
+    int dfd = e.dir->fd;
+    switch (e.kind) {
+      case Kind::kCreate:
+        if (::unlinkat(dfd, e.name.c_str(), e.is_dir ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT) {
+          fail("undo create of " + e.name);
+        }
+        r.names.emplace_back(e.dir->fuse_ino, e.name);
+        break;
+      case Kind::kRemove:
+        if (!e.kept.empty()) {
+          if (::renameat2(dfd, e.kept.c_str(), dfd, e.name.c_str(), RENAME_NOREPLACE) < 0) {
+            fail("undo removal of " + e.name);
+            ::unlinkat(dfd, e.kept.c_str(), 0);
+          }
+        } else if (e.is_dir && ::mkdirat(dfd, e.name.c_str(), e.mode & 07777) < 0 &&
+                   errno != EEXIST) {
+          fail("undo rmdir of " + e.name);
+        }
+        r.names.emplace_back(e.dir->fuse_ino, e.name);
+        break;
+      case Kind::kRename: {
+        int tfd = e.to->fd;
+        if (::renameat2(tfd, e.to_name.c_str(), dfd, e.name.c_str(), RENAME_NOREPLACE) < 0) {
+          fail("undo rename of " + e.name + " to " + e.to_name);
+        }
+        if (!e.kept.empty()) {
+          if (::renameat2(tfd, e.kept.c_str(), tfd, e.to_name.c_str(), RENAME_NOREPLACE) < 0) {
+            fail("put back " + e.to_name);
+            ::unlinkat(tfd, e.kept.c_str(), 0);
+          }
+        } else if (e.is_dir && ::mkdirat(tfd, e.to_name.c_str(), e.mode & 07777) < 0 &&
+                   errno != EEXIST) {
+          fail("put back directory " + e.to_name);
+        }
+        r.names.emplace_back(e.dir->fuse_ino, e.name);
+        r.names.emplace_back(e.to->fuse_ino, e.to_name);
+        break;
+      }
+    }
+  }
+  entries_.clear();
+  return r;
+}
+
+void NamespaceLog::Clear() {
+  std::lock_guard lock(mu_);
+  for (const auto& e : entries_) UnlinkKeptLocked(e);
+  entries_.clear();
+}
+
+size_t NamespaceLog::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
 }
 
 }  // namespace faultline::faults::io

@@ -9,9 +9,15 @@
 // first (so nothing reads in between), then puts every tracked file back to its content and
 // size at its last sync, then re-applies what the tear chose to persist.
 //
-// Not modelled: directory entries (a file created since the last fsync of its directory keeps
-// existing, at its synced size: 0 if it was never synced), syncfs and sync_file_range (the FUSE
-// protocol does not carry them), and the kernel page cache of processes outside the overlay.
+// With a rule's `names`, directory entries follow POSIX, not one filesystem's habits: a create,
+// rename, unlink, mkdir or rmdir under a tracked path is durable once every directory it changed
+// has been fsynced (fsync of the file itself does not make its name durable); a crash undoes the
+// rest, newest first (NamespaceLog). ext4 usually commits such changes with the next journal
+// commit, other filesystems do not; a program that needs its names durable syncs the directory.
+// Without it a file created since keeps existing, at its synced size (0 if never synced).
+//
+// Not modelled: syncfs and sync_file_range (the FUSE protocol does not carry them), hard links
+// made while armed (kept), and the kernel page cache of processes outside the overlay.
 
 #include <sys/types.h>
 
@@ -93,6 +99,83 @@ class UnsyncedLog {
   uint64_t limit_;
   uint64_t held_ = 0;
   std::unordered_map<std::pair<dev_t, ino_t>, File, KeyHash> files_;
+};
+
+// Directory changes under tracked paths since their directories' last fsync. Before an entry is
+// replaced or removed, its inode is kept under a hidden name in the same directory (a hard link:
+// same filesystem, no copy), so the undo can put it back. Thread-safe.
+class NamespaceLog {
+ public:
+  // `instance` makes the hidden names of this overlay unique (several may share a directory).
+  explicit NamespaceLog(std::string instance) : hidden_prefix_(HiddenPrefix() + instance + "-") {}
+  NamespaceLog(const NamespaceLog&) = delete;
+  NamespaceLog& operator=(const NamespaceLog&) = delete;
+  ~NamespaceLog();
+
+  // A directory as the log holds it: an fd of its own (the overlay's may be closed on forget),
+  // its identity, and the kernel's inode number for it (to drop cached names after an undo).
+  struct Dir {
+    int path_fd = -1;  // borrowed for the call; the log dups it
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t fuse_ino = 0;
+  };
+
+  // Before `name` in `dir` goes away (unlink, rename over it): keeps its inode under a hidden
+  // name and returns that name, "" when there is nothing to keep (no such entry, or an empty
+  // directory, which the undo makes again). Call Removed/Renamed after the op, or Drop if it
+  // failed.
+  std::string Keep(const Dir& dir, const std::string& name);
+  void Drop(const Dir& dir, const std::string& kept);
+
+  void Created(const Dir& dir, const std::string& name, bool is_dir, mode_t mode);
+  void Removed(const Dir& dir, const std::string& name, const std::string& kept, bool was_dir,
+               mode_t mode);
+  void Renamed(const Dir& from, const std::string& from_name, const Dir& to,
+               const std::string& to_name, const std::string& kept, bool replaced_dir,
+               mode_t replaced_mode);
+  // fsync of a directory: what changed in it is durable.
+  void Synced(dev_t dev, ino_t ino);
+
+  struct UndoResult {
+    int entries = 0;
+    std::vector<std::pair<uint64_t, std::string>> names;  // (parent fuse ino, name) changed
+    std::vector<std::string> errors;
+  };
+  // Undoes every change not yet durable, newest first. The log is empty afterwards.
+  UndoResult Undo();
+  // Forgets everything (the last tracking rule was disarmed): the changes stay, the kept
+  // inodes are unlinked.
+  void Clear();
+  size_t size() const;
+
+  // Names of kept inodes start with this; the overlay hides them from lookups and listings.
+  static std::string HiddenPrefix() { return ".faultline-undo-"; }
+
+ private:
+  struct OwnDir {
+    int fd = -1;  // O_PATH dup, closed when no entry uses it
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint64_t fuse_ino = 0;
+  };
+  enum class Kind { kCreate, kRemove, kRename };
+  struct Entry {
+    Kind kind;
+    std::shared_ptr<OwnDir> dir, to;  // to: kRename's target directory
+    std::string name, to_name, kept;  // kept: hidden name in `dir` (kRemove) or `to` (kRename)
+    bool is_dir = false;              // kCreate: made a directory; kRemove/kRename: removed one
+    mode_t mode = 0;
+    std::set<std::pair<dev_t, ino_t>> unsynced;  // directories still to be synced
+  };
+  std::shared_ptr<OwnDir> DirLocked(const Dir& d);
+  void UnlinkKeptLocked(const Entry& e);
+
+  std::string hidden_prefix_;
+  mutable std::mutex mu_;
+  uint64_t next_ = 0;
+  std::vector<Entry> entries_;
+  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<OwnDir>> dirs_;
 };
 
 // The processes a crash ends: the process group of `trigger_pid` (the caller of the op that

@@ -56,6 +56,7 @@ RuleSpec RuleFromSpec(const v1::FaultSpec& spec) {
   r.tear_at.assign(c.tear_at().begin(), c.tear_at().end());
   r.tear_parts = c.parts() == 0 ? 2 : c.parts();
   r.keep.assign(c.keep().begin(), c.keep().end());
+  r.names = c.names();
   return r;
 }
 

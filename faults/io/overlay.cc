@@ -130,6 +130,7 @@ struct Overlay::Impl {
   // log still holds something; `crashing`: between the kill of the users and the end of the
   // rollback, when data ops fail with EIO and opens wait.
   UnsyncedLog unsynced{64ull << 20};
+  NamespaceLog names{instance};
   std::atomic<bool> tracking{false};
   std::atomic<bool> crashing{false};
   std::atomic<bool> crash_claimed{false};  // one crash at a time (the same power cut)
@@ -396,7 +397,10 @@ struct Overlay::Impl {
     rules.store(std::move(set), std::memory_order_release);
     armed.store(any, std::memory_order_release);
     tracking.store(track, std::memory_order_release);
-    if (!track) unsynced.Clear();
+    if (!track) {
+      unsynced.Clear();
+      names.Clear();
+    }
     if (worker_mode == Overlay::Options::Workers::kWhileDelaying) SetWorkersRealtime(delaying);
   }
 
@@ -430,6 +434,12 @@ struct Overlay::Impl {
       bool gone = WaitGone(pids, 10000);
       auto r = unsynced.Rollback(persist);
       for (uint64_t ino : r.fuse_inos) fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+      // Names after data: the rollback writes through fds, whatever the files are called.
+      auto u = names.Undo();
+      for (const auto& [parent, name] : u.names) {
+        fuse_lowlevel_notify_inval_entry(se, parent, name.c_str(), name.size());
+      }
+      r.errors.insert(r.errors.end(), u.errors.begin(), u.errors.end());
       std::vector<std::shared_ptr<Rule>> involved;
       if (cause) involved.push_back(cause);
       for (auto& rule : rules.load()->rules) {
@@ -441,7 +451,8 @@ struct Overlay::Impl {
       std::string what = why + ": killed " + std::to_string(pids.size()) + " process(es)" +
                          (gone ? "" : " (some still running after 10s)") + ", rolled back " +
                          std::to_string(r.files) + " file(s), " + std::to_string(r.bytes_restored) +
-                         " bytes restored, " + std::to_string(r.bytes_truncated) + " bytes cut";
+                         " bytes restored, " + std::to_string(r.bytes_truncated) + " bytes cut, " +
+                         std::to_string(u.entries) + " directory change(s) undone";
       for (auto& e : r.errors) what += "; " + e;
       {
         std::lock_guard done(crash_mu);
@@ -474,6 +485,30 @@ struct Overlay::Impl {
   }
 
   bool Tracks(const Decision& d) { return d.track && tracking.load(std::memory_order_acquire); }
+
+  // Whether a tracking rule with `names` watches `name` in `parent` (a directory change there).
+  bool TracksName(Inode* parent, const char* name) {
+    if (!tracking.load(std::memory_order_acquire)) return false;
+    auto set = rules.load(std::memory_order_acquire);
+    std::string path = PathOf(parent, name);
+    for (auto& r : set->rules) {
+      auto kind = r->spec().kind;
+      if ((kind == RuleKind::kLoseUnsynced || kind == RuleKind::kTornSequence) && r->spec().names &&
+          r->Matches(Method::kWrite, path)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  NamespaceLog::Dir DirOf(Inode* in) {
+    return {in->fd, in->dev, in->ino, in == &root ? FUSE_ROOT_ID : reinterpret_cast<uintptr_t>(in)};
+  }
+
+  static bool Hidden(const char* name) {
+    static const std::string prefix = NamespaceLog::HiddenPrefix();
+    return strncmp(name, prefix.data(), prefix.size()) == 0;
+  }
 
   // Before a tracked change of [off, off+len) in `in`: false if the log is full, after which
   // the overlay crashes at once (the memory bound is reached: said in the crash's reason).
@@ -534,6 +569,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Inode* p = s->Get(parent);
   Decision d = s->Check(Method::kLookup, p, name);
   if (d.err) return s->ReplyErr(req, d, d.err);
+  if (Impl::Hidden(name)) return s->ReplyErr(req, d, ENOENT);  // the crash model's kept inodes
   fuse_entry_param e;
   int err = s->DoLookup(p, name, &e);
   if (err) return s->ReplyErr(req, d, err);
@@ -644,6 +680,7 @@ void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
   else
     res = ::mknodat(p->fd, name, mode, rdev);
   if (res < 0) return s->ReplyErr(req, d, errno);
+  if (s->TracksName(p, name)) s->names.Created(s->DirOf(p), name, S_ISDIR(mode), mode);
   s->FixOwnership(req, p->fd, name, mode, link != nullptr);
   fuse_entry_param e;
   int err = s->DoLookup(p, name, &e);
@@ -681,8 +718,20 @@ void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
   Inode* p = s->Get(parent);
   Decision d = s->Check(dir ? Method::kRmdir : Method::kUnlink, p, name);
   if (d.err) return s->ReplyErr(req, d, d.err);
+  const bool track = s->TracksName(p, name);
+  std::string kept;
+  struct stat old {};
+  if (track) {
+    ::fstatat(p->fd, name, &old, AT_SYMLINK_NOFOLLOW);
+    kept = s->names.Keep(s->DirOf(p), name);
+  }
   int res = ::unlinkat(p->fd, name, dir ? AT_REMOVEDIR : 0);
-  s->ReplyErr(req, d, res < 0 ? errno : 0);
+  int err = res < 0 ? errno : 0;
+  if (track && err)
+    s->names.Drop(s->DirOf(p), kept);
+  else if (track)
+    s->names.Removed(s->DirOf(p), name, kept, dir, old.st_mode);
+  s->ReplyErr(req, d, err);
 }
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Remove(req, parent, name, false);
@@ -698,7 +747,26 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   Inode* np = s->Get(newparent);
   Decision d = s->Check(Method::kRename, p, name);
   if (d.err) return s->ReplyErr(req, d, d.err);
-  if (::renameat2(p->fd, name, np->fd, newname, flags) < 0) return s->ReplyErr(req, d, errno);
+  // An exchange is not modelled: both names exist before and after.
+  const bool track =
+      !(flags & RENAME_EXCHANGE) && (s->TracksName(p, name) || s->TracksName(np, newname));
+  std::string kept;
+  struct stat replaced {};
+  bool replaced_dir = false;
+  if (track) {
+    replaced_dir = ::fstatat(np->fd, newname, &replaced, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   S_ISDIR(replaced.st_mode);
+    kept = s->names.Keep(s->DirOf(np), newname);
+  }
+  if (::renameat2(p->fd, name, np->fd, newname, flags) < 0) {
+    int err = errno;
+    if (track) s->names.Drop(s->DirOf(np), kept);
+    return s->ReplyErr(req, d, err);
+  }
+  if (track) {
+    s->names.Renamed(s->DirOf(p), name, s->DirOf(np), newname, kept, replaced_dir,
+                     replaced.st_mode);
+  }
   // Keep the moved inode's path current for rule globs (the kernel will not look it up again).
   struct stat st;
   if (::fstatat(np->fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -740,8 +808,12 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Decision d = s->Check(Method::kCreate, p, name);
   if (d.err) return s->ReplyErr(req, d, d.err);
   s->WaitCrash();
+  // Whether the name is new, for the crash model (an O_CREAT open of an existing file makes none).
+  const bool track =
+      s->TracksName(p, name) && ::faccessat(p->fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
   int fd = ::openat(p->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
   if (fd < 0) return s->ReplyErr(req, d, errno);
+  if (track) s->names.Created(s->DirOf(p), name, false, mode);
   s->FixOwnership(req, p->fd, name, mode, false);
   fuse_entry_param e;
   int err = s->DoLookup(p, name, &e);
@@ -996,6 +1068,11 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     off_t next = dh->entry->d_off;
     size_t used;
     bool dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+    if (Impl::Hidden(name)) {  // the crash model's kept inodes are not the program's
+      dh->entry = nullptr;
+      dh->offset = next;
+      continue;
+    }
     if (plus && !dot) {
       fuse_entry_param e;
       if (int lerr = s->DoLookup(in, name, &e); lerr != 0) {
@@ -1056,6 +1133,10 @@ void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi
   auto* dh = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
   int fd = ::dirfd(dh->dp);
   int res = datasync ? ::fdatasync(fd) : ::fsync(fd);
+  if (res == 0 && s->tracking.load(std::memory_order_acquire)) {
+    Inode* in = s->Get(ino);
+    s->names.Synced(in->dev, in->ino);
+  }
   s->ReplyErr(req, d, res < 0 ? errno : 0);
 }
 

@@ -114,10 +114,11 @@ struct RuleSpec {
   bool crash_after_op = false;                // crash-at: the op happens, then the crash
   std::chrono::nanoseconds crash_after{0};    // lose-unsynced: crash this long after arming
   uint64_t max_unsynced_bytes = 64ull << 20;  // lose-unsynced/torn-sequence memory bound
-  std::vector<uint64_t> tear_at;              // torn-write: split offsets inside the write
-  uint32_t tear_parts = 2;                    // torn-write: equal parts when tear_at is empty
-  std::vector<uint32_t> keep;                 // parts (torn-write) or writes (torn-sequence)
-                                              // that persist; empty: a seeded choice
+  bool names = false;  // lose-unsynced/torn-sequence: directory changes are lost unless synced
+  std::vector<uint64_t> tear_at;  // torn-write: split offsets inside the write
+  uint32_t tear_parts = 2;        // torn-write: equal parts when tear_at is empty
+  std::vector<uint32_t> keep;     // parts (torn-write) or writes (torn-sequence)
+                                  // that persist; empty: a seeded choice
   // Called (on the overlay's crash thread) once a crash this rule caused or took part in is
   // complete: files rolled back, victims gone. The agent restarts the managed process here.
   std::function<void()> after_crash;

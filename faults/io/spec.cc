@@ -60,6 +60,9 @@ void ValidateCrash(const IoFault& f, FieldErrors& e) {
   if (c.max_unsynced_bytes() != 0 && a != IoFault::LOSE_UNSYNCED && a != IoFault::TORN_SEQUENCE) {
     e.push_back({"io.crash.max_unsynced_bytes", "only lose-unsynced and torn-sequence take it"});
   }
+  if (c.names() && a != IoFault::LOSE_UNSYNCED && a != IoFault::TORN_SEQUENCE) {
+    e.push_back({"io.crash.names", "only lose-unsynced and torn-sequence take it"});
+  }
   if ((c.tear_at_size() > 0 || c.parts() != 0) && a != IoFault::TORN_WRITE) {
     e.push_back(
         {c.parts() != 0 ? "io.crash.parts" : "io.crash.tear_at", "only torn-write takes it"});

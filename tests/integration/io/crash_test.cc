@@ -144,6 +144,77 @@ TEST_F(CrashTest, LoseUnsyncedDropsWhatWasNeverSyncedAndKeepsWhatWas) {
   EXPECT_EQ(ReadUnder("nosync"), "old-nosync");
 }
 
+// What a program that saves a file "atomically" without syncing the directory (write a temp
+// file, fsync it, rename it over the old one) gets after a power cut: the old name and content.
+// Only a directory fsync makes names durable. Done by this process through the mount, with every
+// fd closed before the crash, so the crash kills nobody.
+TEST_F(CrashTest, NamesChangedSinceTheirDirectorysLastFsyncAreUndone) {
+  Seed("db", "OLD-DB");
+  Seed("victim", "VICTIM");
+  std::filesystem::create_directory(dir_ / "sub");
+  Mount();
+  Arm(RuleKind::kLoseUnsynced, "**", [](RuleSpec& s) { s.names = true; });
+  auto write_synced = [&](const std::string& rel, const std::string& data) {
+    int fd = ::open((dir_ / rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0) << rel;
+    ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(::fsync(fd), 0);
+    ::close(fd);
+  };
+  auto sync_dir = [&](const std::string& rel) {
+    int fd = ::open((dir_ / rel).c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(fd, 0) << rel;
+    ASSERT_EQ(::fsync(fd), 0);
+    ::close(fd);
+  };
+  auto rename = [&](const std::string& from, const std::string& to) {
+    ASSERT_EQ(::rename((dir_ / from).c_str(), (dir_ / to).c_str()), 0) << from << " -> " << to;
+  };
+  write_synced("tmp1", "NEW-DB");
+  rename("tmp1", "1.snap.db");
+  rename("1.snap.db", "db");  // over the old one
+  ASSERT_EQ(::unlink((dir_ / "victim").c_str()), 0);
+  ASSERT_EQ(::mkdir((dir_ / "newdir").c_str(), 0755), 0);
+  write_synced("sub/kept", "KEPT");  // in a directory that is synced below
+  sync_dir("sub");
+  EXPECT_EQ(ReadOverlay("db"), "NEW-DB");
+  // The kept inodes are invisible through the mount.
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().rfind(".faultline-undo-", 0), std::string::npos)
+        << e.path();
+  }
+
+  ASSERT_TRUE(overlay_->Crash());
+  WaitCrashes(1);
+  std::cerr << "crash: " << overlay_->Crashes().last << "\n";
+  EXPECT_EQ(ReadUnder("db"), "OLD-DB") << "the rename over it was never made durable";
+  EXPECT_EQ(ReadUnder("1.snap.db"), "<No such file or directory>");
+  EXPECT_EQ(ReadUnder("tmp1"), "<No such file or directory>") << "nor was its creation";
+  EXPECT_EQ(ReadUnder("victim"), "VICTIM") << "an unlink without a directory fsync is undone";
+  EXPECT_EQ(ReadUnder("newdir/."), "<No such file or directory>");
+  EXPECT_EQ(ReadUnder("sub/kept"), "KEPT") << "its directory was synced";
+  // The kernel's cached names were dropped: the mount shows the same.
+  EXPECT_EQ(ReadOverlay("db"), "OLD-DB");
+  EXPECT_EQ(ReadOverlay("1.snap.db"), "<No such file or directory>");
+  EXPECT_EQ(ReadOverlay("victim"), "VICTIM");
+  // Nothing kept is left behind underneath.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp_->path() / "data")) {
+    EXPECT_EQ(e.path().filename().string().rfind(".faultline-undo-", 0), std::string::npos)
+        << e.path();
+  }
+
+  // With the directory synced, the same sequence survives a crash.
+  write_synced("tmp2", "NEWER-DB");
+  rename("tmp2", "db");
+  ASSERT_EQ(::unlink((dir_ / "victim").c_str()), 0);
+  sync_dir(".");
+  ASSERT_TRUE(overlay_->Crash());
+  WaitCrashes(2);
+  EXPECT_EQ(ReadUnder("db"), "NEWER-DB");
+  EXPECT_EQ(ReadUnder("tmp2"), "<No such file or directory>");
+  EXPECT_EQ(ReadUnder("victim"), "<No such file or directory>");
+}
+
 TEST_F(CrashTest, SkipSyncLeavesDataUnsyncedSoTheCrashDropsIt) {
   Seed("log", "base|");
   Mount();

@@ -105,6 +105,9 @@ TEST_F(IoValidateTest, CrashModelSpecsPass) {
                              crash { after { seconds: 10 } restart: "etcd"
                                      max_unsynced_bytes: 1048576 } })")
                   .empty());
+  EXPECT_TRUE(Errors(R"(io { action: LOSE_UNSYNCED mount: "/d" path: "member/snap/*.snap.db"
+                             crash { names: true } })")
+                  .empty());
   EXPECT_TRUE(Errors(R"(io { action: TORN_WRITE mount: "/d" path: "member/snap/db"
                              crash { parts: 4 keep: 0 } })")
                   .empty());
@@ -146,6 +149,8 @@ TEST_F(IoValidateTest, CrashFieldsOnlyWhereTheyAreRead) {
                "io.crash.keep[0]"));
   EXPECT_TRUE(HasField(Errors(R"(io { action: CRASH_AT mount: "/d" crash { keep: 1 } })"),
                        "io.crash.keep"));
+  EXPECT_TRUE(HasField(Errors(R"(io { action: TORN_WRITE mount: "/d" crash { names: true } })"),
+                       "io.crash.names"));
   EXPECT_TRUE(
       HasField(Errors(R"(io { action: LOSE_UNSYNCED mount: "/d" percent: 50 })"), "io.percent"));
   EXPECT_TRUE(
