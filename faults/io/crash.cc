@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <system_error>
 #include <thread>
 
 namespace faultline::faults::io {
@@ -378,7 +379,9 @@ void NamespaceLog::Synced(dev_t dev, ino_t ino) {
 NamespaceLog::UndoResult NamespaceLog::Undo() {
   std::lock_guard lock(mu_);
   UndoResult r;
-  auto fail = [&](const std::string& what) { r.errors.push_back(what + ": " + strerror(errno)); };
+  auto fail = [&](const std::string& what) {
+    r.errors.push_back(what + ": " + std::system_category().message(errno));
+  };
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     Entry& e = *it;
     ++r.entries;
