@@ -436,8 +436,11 @@ CheckResult CheckHashKV(const EtcdClient& client, std::chrono::milliseconds wait
   } else {
     std::string s;
     if (!o.members.empty()) {
-      s = "hash at revision " + std::to_string(at) + " differs on " + Join(o.members) +
-          " (majority: " + o.majority + ")";
+      // Each member's hash, not a vote: two members that went wrong the same way outvote the
+      // one that did not (the `divergent` evidence still names the odd ones out).
+      std::string each;
+      for (const auto& [label, v] : values) each += (each.empty() ? "" : ", ") + label + " " + v;
+      s = "hashes at revision " + std::to_string(at) + " differ: " + each;
       r.evidence["divergent"] = o.members;
     }
     if (!errors.empty()) s += (s.empty() ? "" : "; ") + Join(errors);
@@ -484,8 +487,9 @@ CheckResult CountKeysOnce(const EtcdClient& client, const std::vector<std::strin
     }
     Outliers o = FindOutliers(counts);
     if (!o.members.empty()) {
-      problems.push_back(label + ": count differs on " + Join(o.members) + " (majority " +
-                         o.majority + ")");
+      std::string each;
+      for (const auto& [m, n] : counts) each += (each.empty() ? "" : ", ") + m + " " + n;
+      problems.push_back(label + ": counts differ: " + each);
       r.evidence["divergent"][label] = o.members;
     }
   }

@@ -726,10 +726,14 @@ TEST(LabVerify18667, CompactedReadInATxnDivergesMembersAndHashKVShowsIt) {
   std::cerr << "hashkv after one more write: " << later.summary << "\n";
   EXPECT_FALSE(later.passed);
   EXPECT_EQ(later.evidence["revision"], R + 1) << later.evidence.dump(2);
-  EXPECT_NE(
-      later.summary.find("hash at revision " + std::to_string(R + 1) + " differs on " + e1_label),
-      std::string::npos)
+  EXPECT_NE(later.summary.find("hashes at revision " + std::to_string(R + 1) + " differ: "),
+            std::string::npos)
       << later.summary;
+  for (const lab::MemberInfo& m : lab.info().members) {
+    EXPECT_NE(later.summary.find(m.name + " (" + HostPort(m) + ") "), std::string::npos)
+        << m.name << " in " << later.summary;
+  }
+  EXPECT_EQ(later.evidence["divergent"], json::array({e1_label})) << later.evidence.dump(2);
   // The CLI fails both through the same library.
   auto cli = Cli({"check", "etcd", "--endpoints", lab.EndpointsCsv(), "-o", "json"});
   EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
