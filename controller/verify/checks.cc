@@ -15,6 +15,18 @@ std::string Label(const MemberStatus& m) {
   return m.name.empty() ? m.endpoint : m.name + " (" + m.endpoint + ")";
 }
 
+// "a 1, b 2, c 1": every member's value, for summaries that must not take a side.
+std::string EveryValue(const std::vector<std::pair<std::string, std::string>>& member_values) {
+  std::string out;
+  for (const auto& [m, v] : member_values) {
+    if (!out.empty()) out += ", ";
+    out += m;
+    out += ' ';
+    out += v;
+  }
+  return out;
+}
+
 // The value most members report, and the members that report something else.
 struct Outliers {
   std::string majority;
@@ -241,10 +253,8 @@ CheckResult CheckRevisions(const EtcdClient& client) {
     // hold the same revision, and the majority is not always the right one (etcd#17780 sets two
     // restarted followers back while the leader keeps counting).
     if (!FindOutliers(g).members.empty()) {
-      std::string each;
-      for (const auto& [label, rev] : g) each += (each.empty() ? "" : ", ") + label + " " + rev;
       problems.push_back("at applied index " + std::to_string(applied) +
-                         " the members hold different revisions: " + each);
+                         " the members hold different revisions: " + EveryValue(g));
     }
   }
   if (by_applied.size() == 1 && problems.empty()) {
@@ -438,9 +448,7 @@ CheckResult CheckHashKV(const EtcdClient& client, std::chrono::milliseconds wait
     if (!o.members.empty()) {
       // Each member's hash, not a vote: two members that went wrong the same way outvote the
       // one that did not (the `divergent` evidence still names the odd ones out).
-      std::string each;
-      for (const auto& [label, v] : values) each += (each.empty() ? "" : ", ") + label + " " + v;
-      s = "hashes at revision " + std::to_string(at) + " differ: " + each;
+      s = "hashes at revision " + std::to_string(at) + " differ: " + EveryValue(values);
       r.evidence["divergent"] = o.members;
     }
     if (!errors.empty()) s += (s.empty() ? "" : "; ") + Join(errors);
@@ -487,9 +495,7 @@ CheckResult CountKeysOnce(const EtcdClient& client, const std::vector<std::strin
     }
     Outliers o = FindOutliers(counts);
     if (!o.members.empty()) {
-      std::string each;
-      for (const auto& [m, n] : counts) each += (each.empty() ? "" : ", ") + m + " " + n;
-      problems.push_back(label + ": counts differ: " + each);
+      problems.push_back(label + ": counts differ: " + EveryValue(counts));
       r.evidence["divergent"][label] = o.members;
     }
   }
