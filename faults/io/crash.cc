@@ -265,10 +265,6 @@ bool WaitGone(const std::vector<pid_t>& pids, int timeout_ms) {
   }
 }
 
-}  // namespace faultline::faults::io
-
-namespace faultline::faults::io {
-
 NamespaceLog::~NamespaceLog() { Clear(); }
 
 std::shared_ptr<NamespaceLog::OwnDir> NamespaceLog::DirLocked(const Dir& d) {
@@ -288,10 +284,6 @@ std::shared_ptr<NamespaceLog::OwnDir> NamespaceLog::DirLocked(const Dir& d) {
 }
 
 std::string NamespaceLog::Keep(const Dir& dir, const std::string& name) {
-  struct stat st;
-  if (::fstatat(dir.path_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode)) {
-    return "";
-  }
   std::string kept;
   {
     std::lock_guard lock(mu_);
@@ -321,10 +313,7 @@ void NamespaceLog::Removed(const Dir& dir, const std::string& name, const std::s
                            bool was_dir, mode_t mode) {
   std::lock_guard lock(mu_);
   auto d = DirLocked(dir);
-  if (!d) {
-    if (!kept.empty()) ::unlinkat(dir.path_fd, kept.c_str(), 0);
-    return;
-  }
+  if (!d) return Drop(dir, kept);
   entries_.push_back({.kind = Kind::kRemove,
                       .dir = d,
                       .name = name,
@@ -340,10 +329,7 @@ void NamespaceLog::Renamed(const Dir& from, const std::string& from_name, const 
   std::lock_guard lock(mu_);
   auto f = DirLocked(from);
   auto t = DirLocked(to);
-  if (!f || !t) {
-    if (!kept.empty()) ::unlinkat(to.path_fd, kept.c_str(), 0);
-    return;
-  }
+  if (!f || !t) return Drop(to, kept);
   entries_.push_back({.kind = Kind::kRename,
                       .dir = f,
                       .to = t,
@@ -382,6 +368,17 @@ NamespaceLog::UndoResult NamespaceLog::Undo() {
   auto fail = [&](const std::string& what) {
     r.errors.push_back(what + ": " + std::system_category().message(errno));
   };
+  // What stood at `name` in `fd` before it went: the kept inode, or an empty directory.
+  auto put_back = [&](int fd, const Entry& e, const std::string& name) {
+    if (!e.kept.empty()) {
+      if (::renameat2(fd, e.kept.c_str(), fd, name.c_str(), RENAME_NOREPLACE) < 0) {
+        fail("put back " + name);
+        ::unlinkat(fd, e.kept.c_str(), 0);
+      }
+    } else if (e.is_dir && ::mkdirat(fd, name.c_str(), e.mode & 07777) < 0 && errno != EEXIST) {
+      fail("put back directory " + name);
+    }
+  };
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     Entry& e = *it;
     ++r.entries;
@@ -394,15 +391,7 @@ NamespaceLog::UndoResult NamespaceLog::Undo() {
         r.names.emplace_back(e.dir->fuse_ino, e.name);
         break;
       case Kind::kRemove:
-        if (!e.kept.empty()) {
-          if (::renameat2(dfd, e.kept.c_str(), dfd, e.name.c_str(), RENAME_NOREPLACE) < 0) {
-            fail("undo removal of " + e.name);
-            ::unlinkat(dfd, e.kept.c_str(), 0);
-          }
-        } else if (e.is_dir && ::mkdirat(dfd, e.name.c_str(), e.mode & 07777) < 0 &&
-                   errno != EEXIST) {
-          fail("undo rmdir of " + e.name);
-        }
+        put_back(dfd, e, e.name);
         r.names.emplace_back(e.dir->fuse_ino, e.name);
         break;
       case Kind::kRename: {
@@ -410,15 +399,7 @@ NamespaceLog::UndoResult NamespaceLog::Undo() {
         if (::renameat2(tfd, e.to_name.c_str(), dfd, e.name.c_str(), RENAME_NOREPLACE) < 0) {
           fail("undo rename of " + e.name + " to " + e.to_name);
         }
-        if (!e.kept.empty()) {
-          if (::renameat2(tfd, e.kept.c_str(), tfd, e.to_name.c_str(), RENAME_NOREPLACE) < 0) {
-            fail("put back " + e.to_name);
-            ::unlinkat(tfd, e.kept.c_str(), 0);
-          }
-        } else if (e.is_dir && ::mkdirat(tfd, e.to_name.c_str(), e.mode & 07777) < 0 &&
-                   errno != EEXIST) {
-          fail("put back directory " + e.to_name);
-        }
+        put_back(tfd, e, e.to_name);
         r.names.emplace_back(e.dir->fuse_ino, e.name);
         r.names.emplace_back(e.to->fuse_ino, e.to_name);
         break;

@@ -121,10 +121,10 @@ class NamespaceLog {
     uint64_t fuse_ino = 0;
   };
 
-  // Before `name` in `dir` goes away (unlink, rename over it): keeps its inode under a hidden
-  // name and returns that name, "" when there is nothing to keep (no such entry, or an empty
-  // directory, which the undo makes again). Call Removed/Renamed after the op, or Drop if it
-  // failed.
+  // Before `name` in `dir`, an existing entry that is not a directory (the caller has stat'ed
+  // it; an empty directory is made again by the undo instead), goes away (unlink, rename over
+  // it): keeps its inode under a hidden name and returns that name, "" if the link failed.
+  // Call Removed/Renamed after the op, or Drop if it failed.
   std::string Keep(const Dir& dir, const std::string& name);
   void Drop(const Dir& dir, const std::string& kept);
 

@@ -470,35 +470,27 @@ struct Overlay::Impl {
     return true;
   }
 
-  // Whether a tracking rule watches writes of `in`, without counting anything.
-  bool TracksPath(Inode* in) {
+  // Whether a tracking rule (lose-unsynced, torn-sequence; with `names` if `need_names`) watches
+  // writes of `path`, without counting anything.
+  bool TrackingRuleMatches(const std::string& path, bool need_names) {
     auto set = rules.load(std::memory_order_acquire);
-    std::string path = PathOf(in);
     for (auto& r : set->rules) {
       auto kind = r->spec().kind;
       if ((kind == RuleKind::kLoseUnsynced || kind == RuleKind::kTornSequence) &&
-          r->Matches(Method::kWrite, path)) {
+          (!need_names || r->spec().names) && r->Matches(Method::kWrite, path)) {
         return true;
       }
     }
     return false;
   }
+  bool TracksPath(Inode* in) { return TrackingRuleMatches(PathOf(in), false); }
 
   bool Tracks(const Decision& d) { return d.track && tracking.load(std::memory_order_acquire); }
 
-  // Whether a tracking rule with `names` watches `name` in `parent` (a directory change there).
+  // Whether a directory change of `name` in `parent` is tracked (a rule with `names`).
   bool TracksName(Inode* parent, const char* name) {
-    if (!tracking.load(std::memory_order_acquire)) return false;
-    auto set = rules.load(std::memory_order_acquire);
-    std::string path = PathOf(parent, name);
-    for (auto& r : set->rules) {
-      auto kind = r->spec().kind;
-      if ((kind == RuleKind::kLoseUnsynced || kind == RuleKind::kTornSequence) && r->spec().names &&
-          r->Matches(Method::kWrite, path)) {
-        return true;
-      }
-    }
-    return false;
+    return tracking.load(std::memory_order_acquire) &&
+           TrackingRuleMatches(PathOf(parent, name), true);
   }
 
   NamespaceLog::Dir DirOf(Inode* in) {
@@ -721,8 +713,7 @@ void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
   const bool track = s->TracksName(p, name);
   std::string kept;
   struct stat old {};
-  if (track) {
-    ::fstatat(p->fd, name, &old, AT_SYMLINK_NOFOLLOW);
+  if (track && ::fstatat(p->fd, name, &old, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(old.st_mode)) {
     kept = s->names.Keep(s->DirOf(p), name);
   }
   int res = ::unlinkat(p->fd, name, dir ? AT_REMOVEDIR : 0);
@@ -753,10 +744,9 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   std::string kept;
   struct stat replaced {};
   bool replaced_dir = false;
-  if (track) {
-    replaced_dir = ::fstatat(np->fd, newname, &replaced, AT_SYMLINK_NOFOLLOW) == 0 &&
-                   S_ISDIR(replaced.st_mode);
-    kept = s->names.Keep(s->DirOf(np), newname);
+  if (track && ::fstatat(np->fd, newname, &replaced, AT_SYMLINK_NOFOLLOW) == 0) {
+    replaced_dir = S_ISDIR(replaced.st_mode);
+    if (!replaced_dir) kept = s->names.Keep(s->DirOf(np), newname);
   }
   if (::renameat2(p->fd, name, np->fd, newname, flags) < 0) {
     int err = errno;
