@@ -242,6 +242,12 @@ void CheckWorkload(const v1::Workload& w, const std::string& path, Reporter& r) 
     if (wt.has_reopen() && faults::FromProto(wt.reopen()) < milliseconds(100)) {
       r.ErrorAt(p + ".reopen", "must be at least 100ms");
     }
+    if (wt.has_read_delay()) {
+      const auto d = faults::FromProto(wt.read_delay());
+      if (d < milliseconds(1) || d > seconds(10)) {
+        r.ErrorAt(p + ".readDelay", "must be within 1ms..10s");
+      }
+    }
   }
   if (w.has_compaction()) {
     const auto& c = w.compaction();

@@ -71,6 +71,7 @@ HistoryLoad::HistoryLoad(const v1::Workload& spec, std::vector<std::string> endp
     wo.progress_notify = w.progress_notify();
     wo.request_progress = Ms(w.request_progress());
     wo.reopen = Ms(w.reopen());
+    wo.read_delay = Ms(w.read_delay());
     o.watchers.push_back(wo);
   }
   if (spec.watchers_size() > 0) o.watch = true;

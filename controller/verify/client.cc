@@ -8,6 +8,10 @@ namespace faultline::verify {
 
 namespace {
 
+// The slow-watch channel's per-stream receive window: the HTTP/2 minimum-ish a member's sends
+// stall behind (gRPC's default starts at 64 KiB and BDP probing grows it to megabytes).
+constexpr int kSlowWatchWindow = 16 * 1024;
+
 std::string CodeName(grpc::StatusCode c) {
   switch (c) {
     case grpc::StatusCode::OK:
@@ -136,6 +140,10 @@ EtcdClient::EtcdClient(const std::vector<std::string>& endpoints, ClientOptions 
     m.lease = pb::Lease::NewStub(m.channel);
     m.cluster = pb::Cluster::NewStub(m.channel);
     m.maintenance = pb::Maintenance::NewStub(m.channel);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kSlowWatchWindow);
+    m.slow_channel = grpc::CreateCustomChannel(ep, creds, args);
+    m.slow_watch = pb::Watch::NewStub(m.slow_channel);
     members_.push_back(std::move(m));
   }
 }

@@ -82,6 +82,10 @@ class EtcdClient {
                       std::chrono::milliseconds timeout) const;
 
   pb::Watch::Stub& watch(size_t i) const { return *members_[i].watch; }
+  // Watch streams for a slow consumer: a channel of their own whose flow-control window stays
+  // small (no BDP growth), so a reader that falls behind holds the member's sends back within
+  // a few dozen KiB instead of megabytes buffered on our side.
+  pb::Watch::Stub& slow_watch(size_t i) const { return *members_[i].slow_watch; }
 
  private:
   struct Member {
@@ -89,6 +93,8 @@ class EtcdClient {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<pb::KV::Stub> kv;
     std::unique_ptr<pb::Watch::Stub> watch;
+    std::shared_ptr<grpc::Channel> slow_channel;
+    std::unique_ptr<pb::Watch::Stub> slow_watch;
     std::unique_ptr<pb::Lease::Stub> lease;
     std::unique_ptr<pb::Cluster::Stub> cluster;
     std::unique_ptr<pb::Maintenance::Stub> maintenance;

@@ -525,7 +525,8 @@ Workload::WatchEnd Workload::RunWatch(size_t m, const std::string& name, const s
     {
       std::lock_guard<std::mutex> lock(streams_mu_);
       if (stop_watch_.load()) break;
-      st->rw = client_->watch(m).Watch(st->ctx.get());
+      st->rw = (w.read_delay.count() > 0 ? client_->slow_watch(m) : client_->watch(m))
+                   .Watch(st->ctx.get());
       streams_.push_back(st);
     }
     WatchOpen o;
@@ -594,6 +595,11 @@ Workload::WatchEnd Workload::RunWatch(size_t m, const std::string& name, const s
           ++response;
         }
         st->reached = std::max(st->reached.load(), next - 1);
+        // A slow consumer: the member's queue for this stream fills while we wait. Stops with
+        // the traffic so the end of the run drains at full speed.
+        if (w.read_delay.count() > 0 && !stop_.load()) {
+          SleepUntil(std::chrono::steady_clock::now() + w.read_delay, stop_);
+        }
       }
     }
     {

@@ -27,6 +27,9 @@ struct WatcherOptions {
   // 0: open once (compacted: once at each compaction). Else closed and opened again this often
   // (compacted: at the newest compaction revision, the same one again if none is newer).
   std::chrono::milliseconds reopen{0};
+  // While the traffic runs, wait this long after each response before reading the next (a
+  // consumer slower than the stream); 0: never.
+  std::chrono::milliseconds read_delay{0};
 };
 const char* ToString(WatcherOptions::Start s);
 

@@ -168,6 +168,71 @@ TEST_F(LabTraffic, FutureWatchGetsProgressBelowItsStartOnEtcd3423) {
   EXPECT_TRUE(Find(rs, "watch-reliable").passed);
 }
 
+// etcd's own gauge of watchers it could not send to (`etcd_debugging_mvcc_slow_watcher_total`),
+// read with curl from the member's /metrics: evidence from the server, not from our client.
+double SlowWatchers(const std::string& endpoint) {
+  std::string text;
+  FILE* f = ::popen(("curl -s --max-time 2 " + endpoint + "/metrics").c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  ::pclose(f);
+  const std::string name = "\netcd_debugging_mvcc_slow_watcher_total ";
+  const size_t at = text.find(name);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
+}
+
+// `read_delay` makes a consumer slower than its stream, and the member, not our client, holds the
+// backlog: etcd counts the watcher as slow while the traffic runs (its channel is full, so it
+// stops sending), the watcher reads about one response per delay until the traffic stops, then
+// drains at full speed and misses nothing. No compaction here: etcd-io/etcd#17529 (events lost
+// when a slow watcher's compaction notice does not fit) cannot strike.
+TEST_F(LabTraffic, SlowConsumerBacksUpTheMembersWatchQueue) {
+  WorkloadOptions o;
+  o.endpoints = lab_->endpoints();
+  o.clients = 2;
+  o.keys = 5;
+  o.rate = 100;
+  o.value_size = 20000;  // above the slow channel's 16 KiB window: one response per refill
+  o.watchers = {{.start = WatcherOptions::Start::kCurrent, .read_delay = 200ms}};
+  Workload w(o);
+  const auto t0 = std::chrono::steady_clock::now();
+  w.Start();
+  double most_slow = 0;
+  while (std::chrono::steady_clock::now() - t0 < 4s) {
+    std::this_thread::sleep_for(250ms);
+    for (const std::string& ep : lab_->endpoints())
+      most_slow = std::max(most_slow, SlowWatchers(ep));
+  }
+  w.Stop();
+  const History h = w.history();
+  // The traffic's last request, on the workload's own clock: the watchers read slowly until then.
+  int64_t stop_ns = 0, last_write = 0;
+  for (const Op& op : h.ops) {
+    stop_ns = std::max(stop_ns, op.invoke_ns);
+    if (op.outcome == Outcome::kOk && op.ChangedTheStore()) {
+      last_write = std::max(last_write, op.revision);
+    }
+  }
+  EXPECT_GE(most_slow, 1) << "no member counted a slow watcher while the traffic ran";
+  std::map<std::string, std::set<int64_t>> read_before_stop;  // watcher -> responses
+  std::map<std::string, int64_t> reached;
+  for (const WatchEvent& e : h.watch_events) {
+    if (e.recv_ns < stop_ns) read_before_stop[e.watcher].insert(e.response);
+    reached[e.watcher] = std::max(reached[e.watcher], e.revision);
+  }
+  ASSERT_EQ(reached.size(), lab_->endpoints().size());
+  for (const auto& [name, rev] : reached) {
+    // One response per 200 ms at most, plus the first (read at once).
+    EXPECT_LE(read_before_stop[name].size(), static_cast<size_t>(stop_ns / 200'000'000 + 2))
+        << name << " read faster than its delay";
+    EXPECT_EQ(rev, last_write) << name << " did not drain after the traffic stopped";
+  }
+  std::vector<CheckResult> rs = CheckWatchGuarantees(h);
+  for (const auto& r : rs) EXPECT_TRUE(r.passed) << r.name << ": " << r.summary;
+}
+
 // The same recipe on etcd 3.5.30 (fixed there): the DELETE at C arrives.
 TEST(LabTraffic3530, CompactionAtADeleteKeepsTheDeleteOnEtcd3530) {
   if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";

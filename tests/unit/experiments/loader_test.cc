@@ -423,7 +423,7 @@ TEST(NativeLoader, WorkloadTrafficKinds) {
     watchers:
       - {start: past, offset: 50, prevKv: true}
       - {start: compacted, reopen: 5s}
-      - {start: future, progressNotify: true, requestProgress: 2s}
+      - {start: future, progressNotify: true, requestProgress: 2s, readDelay: 250ms}
     compaction: {every: 10s, after: 5s, at: delete, physical: true}
     defragment: {atTimes: [20s, 40s], members: all}
     pastReads: {percent: 20, behind: 5}
@@ -440,6 +440,7 @@ TEST(NativeLoader, WorkloadTrafficKinds) {
   EXPECT_EQ(w.watchers(1).reopen().seconds(), 5);
   EXPECT_TRUE(w.watchers(2).progress_notify());
   EXPECT_EQ(w.watchers(2).request_progress().seconds(), 2);
+  EXPECT_EQ(w.watchers(2).read_delay().nanos(), 250000000);
   EXPECT_EQ(w.compaction().at(), v1::Compaction::DELETE);
   EXPECT_EQ(w.compaction().after().seconds(), 5);
   EXPECT_TRUE(w.compaction().physical());
@@ -492,7 +493,7 @@ TEST(NativeLoader, WorkloadTrafficErrorsNameTheField) {
   const std::string bad = R"(    kind: kv
     watchers:
       - {start: current, offset: 3}
-      - {start: compacted, requestProgress: 10ms}
+      - {start: compacted, requestProgress: 10ms, readDelay: 11s}
     compaction: {after: 5s, at: behind}
     defragment: {members: one}
     pastReads: {behind: 2}
@@ -502,13 +503,14 @@ TEST(NativeLoader, WorkloadTrafficErrorsNameTheField) {
   auto r = LoadString(With("    kind: kv\n", bad), "exp.yaml");
   std::vector<std::string> paths;
   for (const auto& e : r.errors) paths.push_back(e.path);
-  EXPECT_THAT(paths, ::testing::ElementsAre(
-                         "spec.workload.watchers[0].offset",
-                         "spec.workload.watchers[1].requestProgress", "spec.workload.compaction",
-                         "spec.workload.compaction.after", "spec.workload.compaction.behind",
-                         "spec.workload.defragment", "spec.workload.pastReads",
-                         "spec.workload.pastReads.percent", "spec.workload.leases.ttl",
-                         "spec.workload.leases.keys", "spec.workload.kubernetes.resource"))
+  EXPECT_THAT(paths,
+              ::testing::ElementsAre(
+                  "spec.workload.watchers[0].offset", "spec.workload.watchers[1].requestProgress",
+                  "spec.workload.watchers[1].readDelay", "spec.workload.compaction",
+                  "spec.workload.compaction.after", "spec.workload.compaction.behind",
+                  "spec.workload.defragment", "spec.workload.pastReads",
+                  "spec.workload.pastReads.percent", "spec.workload.leases.ttl",
+                  "spec.workload.leases.keys", "spec.workload.kubernetes.resource"))
       << All(r);
   auto none = LoadString(With("    kind: kv\n", "    kind: none\n    leases: {}\n"), "exp.yaml");
   ASSERT_EQ(none.errors.size(), 1u) << All(none);
