@@ -438,10 +438,16 @@ std::vector<CheckResult> CheckWatchGuarantees(const History& h) {
     CheckBookmarkable(w, who, bookmarkable);
     const size_t missing = CheckReliable(w, who, proven, got, first_rev, reached, reliable);
     CheckPrevKvAndIsCreate(w, who, proven, prev_kv, is_create);
+    // How its streams ended (compacted, canceled, stopped, error): a slow watcher that was
+    // told it fell behind a compaction shows it here.
+    json ends = json::object();
+    for (const WatchOpen* o : w.opens) {
+      if (!o->end.empty()) ends[o->end] = ends.value(o->end, 0) + 1;
+    }
     per_watcher[name] = {{"member", w.Member()},      {"streams", w.opens.size()},
                          {"events", w.events.size()}, {"progress", w.progress.size()},
                          {"from", first_rev},         {"reached", reached},
-                         {"missing", missing}};
+                         {"missing", missing},        {"ends", ends}};
   }
 
   json common = {{"watchers", watchers.size()},

@@ -174,8 +174,11 @@ TEST(WatchGuarantees, UniqueAlsoAcrossAResume) {
       .Resp({Put(3, "/p/b", "b1", 3)})
       .Resp({Put(4, "/p/a", "a2", 2)})
       .Resp({Del(5, "/p/a")});
-  ExpectOnly(CheckWatchGuarantees(b.history()), "watch-unique", 3,
-             "PUT /p/b=\"b1\" at revision 3 twice");
+  const auto rs = CheckWatchGuarantees(b.history());
+  ExpectOnly(rs, "watch-unique", 3, "PUT /p/b=\"b1\" at revision 3 twice");
+  // How each stream ended is on record: broken, then stopped at the end of the run.
+  EXPECT_EQ(Get(rs, "watch-reliable").evidence["per_watcher"]["w"]["ends"],
+            nlohmann::json({{"error", 1}, {"stopped", 1}}));
 }
 
 TEST(WatchGuarantees, AtomicKeepsARevisionInOneResponse) {
