@@ -256,7 +256,7 @@ TEST(LabTraffic3530, CompactionAtADeleteKeepsTheDeleteOnEtcd3530) {
   }
 }
 
-// Every traffic kind at once for 60 s on a healthy lab: every history check passes. Compacted
+// Every traffic kind at once for 30 s on a healthy lab: every history check passes. Compacted
 // watchers are left out: on 3.4.23 a watch opened exactly at a compaction revision that was a
 // delete loses that delete (the test above), and compactions here land on the workload's
 // deletes by chance.
@@ -279,10 +279,10 @@ TEST_F(LabTraffic, HealthyLabWithEveryTrafficKindPassesEveryCheck) {
       {.start = WatcherOptions::Start::kPast, .offset = 10, .prev_kv = true, .reopen = 7s},
       {.start = WatcherOptions::Start::kFuture, .offset = 20, .reopen = 11s},
   };
-  o.compaction.when.every = 5s;
+  o.compaction.when.every = 2500ms;
   o.compaction.at = CompactionOptions::At::kBehind;
   o.compaction.behind = 300;
-  o.defragment.when.every = 15s;
+  o.defragment.when.every = 7s;
   o.past_read_percent = 30;
   o.past_read_behind = 5;
   o.leases.clients = 1;
@@ -290,7 +290,7 @@ TEST_F(LabTraffic, HealthyLabWithEveryTrafficKindPassesEveryCheck) {
   o.kubernetes.clients = 2;
   Workload w(o);
   w.Start();
-  std::this_thread::sleep_for(60s);
+  std::this_thread::sleep_for(30s);
   w.Stop();
   const History& h = w.history();
   std::map<std::string, size_t> kinds;
