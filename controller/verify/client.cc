@@ -8,8 +8,9 @@ namespace faultline::verify {
 
 namespace {
 
-// The slow-watch channel's per-stream receive window: the HTTP/2 minimum-ish a member's sends
-// stall behind (gRPC's default starts at 64 KiB and BDP probing grows it to megabytes).
+// The slow-watch channel's per-stream receive window: small, so a member's sends stall after a
+// few responses (gRPC's default starts at 64 KiB and BDP probing grows it to megabytes). The
+// channel is created with the others but, like them, connects only when first used.
 constexpr int kSlowWatchWindow = 16 * 1024;
 
 std::string CodeName(grpc::StatusCode c) {
