@@ -118,6 +118,9 @@ class Run {
   // cluster healthy (-1 never).
   void EvaluateSlos(const HistoryLoad* history, double healthy_at);
   CheckOutcome WaitHealthy(double* healthy_at);
+  // The members whose etcd is not running and that nothing will start again (their agent's
+  // restart policy is "never"), each with what it last did; empty when none is known to be.
+  std::vector<std::string> DownForGood();
   // Member liveness from the run's agents (every agent, asked in parallel): their supervised
   // etcd's exits since the run started. `no_evidence`: no agent supervises etcd.
   CheckOutcome Liveness(bool* no_evidence);
@@ -589,11 +592,41 @@ void Run::RecoverAll(const std::string& why) {
   });
 }
 
+std::vector<std::string> Run::DownForGood() {
+  std::vector<std::vector<std::string>> per_agent(opt_.agents.size());
+  ParallelFor(opt_.agents.size(), [&](size_t k) {
+    const AgentInfo& a = opt_.agents[k];
+    v1::ProcessesResponse resp;
+    if (!fleet_.Processes(a.address, &resp).ok()) return;
+    const std::string member = MemberOf(a).empty() ? a.address : MemberOf(a);
+    for (const auto& p : resp.processes()) {
+      if (p.name() != "etcd" || p.pid() != 0 || p.restart() != "never") continue;
+      std::string last = "never started";
+      if (p.events_size() > 0) {
+        const auto& e = p.events(p.events_size() - 1);
+        last = e.kind();
+        if (!e.cause().empty()) last += ": " + e.cause();
+      }
+      per_agent[k].push_back(member);
+      per_agent[k].back().append(" (last: ").append(last).append(")");
+    }
+  });
+  std::vector<std::string> out;
+  for (auto& v : per_agent) {
+    for (auto& m : v) out.push_back(std::move(m));
+  }
+  return out;
+}
+
 CheckOutcome Run::WaitHealthy(double* healthy_at) {
   CheckOutcome c;
   c.name = "HEALTH";
   auto deadline = steady_clock::now() + opt_.healthy_timeout;
   LeaderSample last;
+  // A member whose etcd is down with no restart policy cannot answer however long we wait:
+  // seen on two probes 2 s apart (a fault's revert may be restarting it), the wait ends there.
+  auto next_probe = steady_clock::now() + std::chrono::seconds(2);
+  std::vector<std::string> down;
   while (true) {
     LeaderSample s;
     ClusterView v = View(&s);
@@ -610,6 +643,19 @@ CheckOutcome Run::WaitHealthy(double* healthy_at) {
       c.summary = "the cluster was not healthy within " +
                   faults::FormatDuration(opt_.healthy_timeout) + " after the run";
       break;
+    }
+    if (steady_clock::now() >= next_probe) {
+      next_probe = steady_clock::now() + std::chrono::seconds(2);
+      std::vector<std::string> now_down = DownForGood();
+      if (!now_down.empty() && now_down == down) {
+        std::string who;
+        for (const auto& d : down) who += (who.empty() ? "" : ", ") + d;
+        c.summary = "the cluster was not healthy after the run and cannot become so: etcd is " +
+                    std::string("not running on ") + who + " and its agent does not restart it";
+        c.evidence["down_for_good"] = down;
+        break;
+      }
+      down = std::move(now_down);
     }
     std::this_thread::sleep_for(milliseconds(250));
   }

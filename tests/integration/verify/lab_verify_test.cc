@@ -927,6 +927,53 @@ spec:
   EXPECT_EQ(il["evidence"]["meant_exits"].size(), 0u) << il.dump(2);
 }
 
+// A member whose etcd dies during the run and that nothing restarts (the lab's agents supervise
+// with restart policy "never") cannot make the cluster healthy: the post-run health wait says so
+// after two probes instead of waiting out its 30 s, naming the member and what it last did.
+TEST(LabVerifyLiveness, HealthWaitEndsWhenAMemberIsDownForGood) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+  TestLab lab(NoController());
+  faultline::testing::TempDir dir("faultline-down-for-good");
+  const std::string file = (dir.path() / "idle.yaml").string();
+  std::ofstream(file) << R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: idle}
+spec:
+  seed: 7
+  workload: {kind: none}
+  steps:
+    - wait: 4s
+  checks: [health, convergence]
+)";
+  auto run = std::async(std::launch::async, [&] {
+    return Cli(
+        {"run", file, "--lab", lab.name(), "--quiet", "--report-dir", (dir.path() / "r").string()},
+        120s);
+  });
+  std::this_thread::sleep_for(1s);
+  auto status = Cli({"check", "liveness", "--agents", lab.AgentsCsv(), "-o", "json"});
+  json j = json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << status.out << status.err;
+  const int e3_pid = FindJson(j, "liveness")["evidence"]["members"]["e3/etcd"]["pid"].get<int>();
+  ASSERT_GT(e3_pid, 0);
+  ASSERT_EQ(::kill(e3_pid, SIGKILL), 0);
+  auto failed = run.get();
+  EXPECT_NE(failed.exit_code, 0) << failed.out;
+  json report;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "r")) {
+    std::ifstream in(e.path() / "report.json");
+    if (in) report = json::parse(in, nullptr, false);
+  }
+  ASSERT_TRUE(report.is_object()) << failed.out << failed.err;
+  const json& health = FindJson(report, "HEALTH");
+  EXPECT_FALSE(health["passed"].get<bool>());
+  const std::string summary = health["summary"].get<std::string>();
+  EXPECT_NE(summary.find("cannot become so"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("e3 (last: exit: killed by signal 9 (KILL))"), std::string::npos)
+      << summary;
+  ASSERT_EQ(health["evidence"]["down_for_good"].size(), 1u) << health.dump(2);
+}
+
 // Member replacement (process/rejoin) and IO crashes in experiment runs, one lab for both.
 class LabMembership : public faultline::testing::SharedLabTest {
  protected:
