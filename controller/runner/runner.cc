@@ -118,11 +118,14 @@ class Run {
   // cluster healthy (-1 never).
   void EvaluateSlos(const HistoryLoad* history, double healthy_at);
   CheckOutcome WaitHealthy(double* healthy_at);
+  // Every agent's supervised processes (asked in parallel); an agent that did not answer is one
+  // entry with `answered` false.
+  std::vector<verify::SupervisedProcess> SupervisedProcesses();
   // The members whose etcd is not running and that nothing will start again (their agent's
   // restart policy is "never"), each with what it last did; empty when none is known to be.
   std::vector<std::string> DownForGood();
-  // Member liveness from the run's agents (every agent, asked in parallel): their supervised
-  // etcd's exits since the run started. `no_evidence`: no agent supervises etcd.
+  // Member liveness from the run's agents: their supervised etcd's exits since the run started.
+  // `no_evidence`: no agent supervises etcd.
   CheckOutcome Liveness(bool* no_evidence);
   // Liveness for a run that did not list it: added when some agent supervises etcd, otherwise
   // noted on the timeline (a fleet without managed etcd has nothing to judge, which is no pass).
@@ -592,28 +595,37 @@ void Run::RecoverAll(const std::string& why) {
   });
 }
 
-std::vector<std::string> Run::DownForGood() {
-  std::vector<std::vector<std::string>> per_agent(opt_.agents.size());
+std::vector<verify::SupervisedProcess> Run::SupervisedProcesses() {
+  std::vector<std::vector<verify::SupervisedProcess>> per_agent(opt_.agents.size());
   ParallelFor(opt_.agents.size(), [&](size_t k) {
     const AgentInfo& a = opt_.agents[k];
-    v1::ProcessesResponse resp;
-    if (!fleet_.Processes(a.address, &resp).ok()) return;
     const std::string member = MemberOf(a).empty() ? a.address : MemberOf(a);
-    for (const auto& p : resp.processes()) {
-      if (p.name() != "etcd" || p.pid() != 0 || p.restart() != "never") continue;
-      std::string last = "never started";
-      if (p.events_size() > 0) {
-        const auto& e = p.events(p.events_size() - 1);
-        last = e.kind();
-        if (!e.cause().empty()) last += ": " + e.cause();
-      }
-      per_agent[k].push_back(member);
-      per_agent[k].back().append(" (last: ").append(last).append(")");
+    v1::ProcessesResponse resp;
+    grpc::Status st = fleet_.Processes(a.address, &resp);
+    if (st.ok()) {
+      per_agent[k] = verify::FromAgent(resp, member);
+    } else {
+      per_agent[k].push_back(verify::AgentNotAnswering(member, RpcMessage(st)));
     }
   });
-  std::vector<std::string> out;
+  std::vector<verify::SupervisedProcess> seen;
   for (auto& v : per_agent) {
-    for (auto& m : v) out.push_back(std::move(m));
+    for (auto& p : v) seen.push_back(std::move(p));
+  }
+  return seen;
+}
+
+std::vector<std::string> Run::DownForGood() {
+  std::vector<std::string> out;
+  for (const verify::SupervisedProcess& p : SupervisedProcesses()) {
+    if (!p.answered || p.process != "etcd" || p.pid != 0 || p.restart != "never") continue;
+    std::string last = "never started";
+    if (!p.events.empty()) {
+      last = p.events.back().kind;
+      if (!p.events.back().cause.empty()) last += ": " + p.events.back().cause;
+    }
+    out.push_back(p.member);
+    out.back().append(" (last: ").append(last).append(")");
   }
   return out;
 }
@@ -664,22 +676,7 @@ CheckOutcome Run::WaitHealthy(double* healthy_at) {
 }
 
 CheckOutcome Run::Liveness(bool* no_evidence) {
-  std::vector<std::vector<verify::SupervisedProcess>> per_agent(opt_.agents.size());
-  ParallelFor(opt_.agents.size(), [&](size_t k) {
-    const AgentInfo& a = opt_.agents[k];
-    const std::string member = MemberOf(a).empty() ? a.address : MemberOf(a);
-    v1::ProcessesResponse resp;
-    grpc::Status st = fleet_.Processes(a.address, &resp);
-    if (st.ok()) {
-      per_agent[k] = verify::FromAgent(resp, member);
-    } else {
-      per_agent[k].push_back(verify::AgentNotAnswering(member, RpcMessage(st)));
-    }
-  });
-  std::vector<verify::SupervisedProcess> seen;
-  for (auto& v : per_agent) {
-    for (auto& p : v) seen.push_back(std::move(p));
-  }
+  const std::vector<verify::SupervisedProcess> seen = SupervisedProcesses();
   verify::LivenessOptions o;
   // Exits before the run are another run's (or the lab's start): the agents remember them.
   o.since_ms = static_cast<int64_t>(result_.started_at_unix * 1000);

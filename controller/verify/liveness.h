@@ -18,6 +18,7 @@ struct SupervisedProcess {
   std::string error;
   int pid = 0;  // now; 0: not running
   int restarts = 0;
+  std::string restart;  // its restart policy: never | on-failure | always ("" unknown)
   std::string log;
   struct Event {
     std::string kind;   // start | adopt | exit

@@ -13,6 +13,7 @@ std::vector<SupervisedProcess> FromAgent(const v1::ProcessesResponse& resp,
     s.process = p.name();
     s.pid = p.pid();
     s.restarts = p.restarts();
+    s.restart = p.restart();
     s.log = p.log();
     for (const auto& e : p.events()) {
       SupervisedProcess::Event ev;

@@ -811,6 +811,38 @@ TEST(LabVerifyLiveness, EtcdDyingOutsideAnyFaultFailsNamingTheMember) {
   EXPECT_NE(summary.find("e1 fault process/kill (KILL)"), std::string::npos) << summary;
 }
 
+// The report a `run --report-dir D` wrote (D/<run id>/report.json); null if none.
+json ReportIn(const std::filesystem::path& d) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(d, ec)) {
+    std::ifstream in(e.path() / "report.json");
+    if (in) return json::parse(in, nullptr, false);
+  }
+  return json();
+}
+
+// `faultline check liveness` over the lab's agents: its liveness result, null if it gave no JSON.
+json LabLiveness(const TestLab& lab) {
+  auto r = Cli({"check", "liveness", "--agents", lab.AgentsCsv(), "-o", "json"});
+  json j = json::parse(r.out, nullptr, false);
+  return j.is_object() ? FindJson(j, "liveness") : json();
+}
+
+// An experiment named `idle` with no workload and one wait step, checking health and convergence.
+std::string IdleExperiment(const std::string& wait) {
+  return R"(apiVersion: faultline/v1
+kind: Experiment
+metadata: {name: idle}
+spec:
+  seed: 7
+  workload: {kind: none}
+  steps:
+    - wait: )" +
+         wait + R"(
+  checks: [health, convergence]
+)";
+}
+
 // Liveness in experiment runs (`faultline run --lab`): the runner asks the run's agents at the
 // end of every run, whatever the experiment lists. A run whose steps kill and restart etcd on
 // purpose passes it (the exits are listed as meant); a run during which etcd is killed by hand
@@ -823,15 +855,7 @@ TEST(LabVerifyLiveness, RunsFailOnAnExitNobodyMeantButNotOnTheirOwnKills) {
     std::ofstream(dir.path() / name) << yaml;
     return (dir.path() / name).string();
   };
-  // `run --report-dir D` writes D/<run id>/report.json.
-  auto report = [&](const std::string& sub) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path() / sub, ec)) {
-      std::ifstream in(e.path() / "report.json");
-      if (in) return json::parse(in, nullptr, false);
-    }
-    return json();
-  };
+  auto report = [&](const std::string& sub) { return ReportIn(dir.path() / sub); };
   const std::string planned = write("planned.yaml", R"(apiVersion: faultline/v1
 kind: Experiment
 metadata: {name: planned-kills}
@@ -870,26 +894,13 @@ spec:
 
   // The same kind of run with nothing but a wait; e3's etcd is SIGKILLed from outside during it,
   // and started again through its agent once the agent saw it die.
-  const std::string idle = write("idle.yaml", R"(apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: idle}
-spec:
-  seed: 7
-  workload: {kind: none}
-  steps:
-    - wait: 12s
-  checks: [health, convergence]
-)");
+  const std::string idle = write("idle.yaml", IdleExperiment("12s"));
   auto run = std::async(std::launch::async, [&] {
     return Cli({"run", idle, "--lab", lab.name(), "--quiet", "--report-dir",
                 (dir.path() / "idle").string()},
                120s);
   });
-  auto liveness = [&] {
-    auto r = Cli({"check", "liveness", "--agents", lab.AgentsCsv(), "-o", "json"});
-    json j = json::parse(r.out, nullptr, false);
-    return j.is_object() ? FindJson(j, "liveness") : json();
-  };
+  auto liveness = [&] { return LabLiveness(lab); };
   std::this_thread::sleep_for(3s);
   json before = liveness();
   ASSERT_TRUE(before.is_object());
@@ -935,35 +946,21 @@ TEST(LabVerifyLiveness, HealthWaitEndsWhenAMemberIsDownForGood) {
   TestLab lab(NoController());
   faultline::testing::TempDir dir("faultline-down-for-good");
   const std::string file = (dir.path() / "idle.yaml").string();
-  std::ofstream(file) << R"(apiVersion: faultline/v1
-kind: Experiment
-metadata: {name: idle}
-spec:
-  seed: 7
-  workload: {kind: none}
-  steps:
-    - wait: 4s
-  checks: [health, convergence]
-)";
+  std::ofstream(file) << IdleExperiment("4s");
   auto run = std::async(std::launch::async, [&] {
     return Cli(
         {"run", file, "--lab", lab.name(), "--quiet", "--report-dir", (dir.path() / "r").string()},
         120s);
   });
   std::this_thread::sleep_for(1s);
-  auto status = Cli({"check", "liveness", "--agents", lab.AgentsCsv(), "-o", "json"});
-  json j = json::parse(status.out, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << status.out << status.err;
-  const int e3_pid = FindJson(j, "liveness")["evidence"]["members"]["e3/etcd"]["pid"].get<int>();
+  json live = LabLiveness(lab);
+  ASSERT_TRUE(live.is_object());
+  const int e3_pid = live["evidence"]["members"]["e3/etcd"]["pid"].get<int>();
   ASSERT_GT(e3_pid, 0);
   ASSERT_EQ(::kill(e3_pid, SIGKILL), 0);
   auto failed = run.get();
   EXPECT_NE(failed.exit_code, 0) << failed.out;
-  json report;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "r")) {
-    std::ifstream in(e.path() / "report.json");
-    if (in) report = json::parse(in, nullptr, false);
-  }
+  json report = ReportIn(dir.path() / "r");
   ASSERT_TRUE(report.is_object()) << failed.out << failed.err;
   const json& health = FindJson(report, "HEALTH");
   EXPECT_FALSE(health["passed"].get<bool>());
