@@ -148,17 +148,7 @@ grpc::Status AgentService::Processes(grpc::ServerContext*, const v1::ProcessesRe
     p->set_name(name);
     p->set_pid(proc.Pid());
     p->set_restarts(proc.restarts());
-    switch (proc.spec().restart) {
-      case faults::process::RestartPolicy::kNever:
-        p->set_restart("never");
-        break;
-      case faults::process::RestartPolicy::kOnFailure:
-        p->set_restart("on-failure");
-        break;
-      case faults::process::RestartPolicy::kAlways:
-        p->set_restart("always");
-        break;
-    }
+    p->set_restart(faults::process::ToString(proc.spec().restart));
     p->set_log(proc.spec().log);
     for (const auto& e : proc.Events()) {
       auto* pe = p->add_events();

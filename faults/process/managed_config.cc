@@ -265,6 +265,18 @@ std::vector<ManagedSpec> ParseManagedConfig(std::string_view json_text) {
   return out;
 }
 
+const char* ToString(RestartPolicy p) {
+  switch (p) {
+    case RestartPolicy::kAlways:
+      return "always";
+    case RestartPolicy::kOnFailure:
+      return "on-failure";
+    case RestartPolicy::kNever:
+      break;
+  }
+  return "never";
+}
+
 std::string ManagedConfigToJson(const std::vector<ManagedSpec>& specs) {
   json list = json::array();
   for (const auto& s : specs) {
@@ -277,9 +289,7 @@ std::string ManagedConfigToJson(const std::vector<ManagedSpec>& specs) {
     if (!s.log.empty()) p["log"] = s.log;
     if (!s.overlay.empty()) p["overlay"] = s.overlay;
     if (!s.syscalls.empty()) p["syscalls"] = s.syscalls;
-    p["restart"] = s.restart == RestartPolicy::kAlways      ? "always"
-                   : s.restart == RestartPolicy::kOnFailure ? "on-failure"
-                                                            : "never";
+    p["restart"] = ToString(s.restart);
     p["backoff"] = FormatDuration(s.backoff);
     p["max_backoff"] = FormatDuration(s.max_backoff);
     p["stop_signal"] = s.stop_signal;

@@ -41,6 +41,8 @@
 namespace faultline::faults::process {
 
 enum class RestartPolicy { kNever, kOnFailure, kAlways };
+// The policy as the config spells it: "never", "on-failure" or "always".
+const char* ToString(RestartPolicy p);
 
 struct ReadinessProbe {
   enum class Kind { kNone, kTcp, kHttp, kCommand };
