@@ -662,8 +662,10 @@ CheckOutcome Run::WaitHealthy(double* healthy_at) {
       if (!now_down.empty() && now_down == down) {
         std::string who;
         for (const auto& d : down) who += (who.empty() ? "" : ", ") + d;
-        c.summary = "the cluster was not healthy after the run and cannot become so: etcd is " +
-                    std::string("not running on ") + who + " and its agent does not restart it";
+        c.summary =
+            "the cluster was not healthy after the run and cannot become so: etcd is not "
+            "running on " +
+            who + " and its agent does not restart it";
         c.evidence["down_for_good"] = down;
         break;
       }
