@@ -15,6 +15,7 @@
 #include "controller/verify/watch_checks.h"
 #include "controller/verify/workload.h"
 #include "tests/support/shared_lab_test.h"
+#include "tests/support/subprocess.h"
 #include "tests/support/test_lab.h"
 
 namespace faultline::verify {
@@ -172,12 +173,10 @@ TEST_F(LabTraffic, FutureWatchGetsProgressBelowItsStartOnEtcd3423) {
 // read with curl from the member's /metrics: evidence from the server, not from our client.
 double SlowWatchers(const std::string& endpoint) {
   std::string text;
-  FILE* f = ::popen(("curl -s --max-time 2 " + endpoint + "/metrics").c_str(), "r");
-  if (f == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  ::pclose(f);
+  if (faultline::testing::RunCommand({"curl", "-s", "--max-time", "2", endpoint + "/metrics"},
+                                     &text) != 0) {
+    return -1;
+  }
   const std::string name = "\netcd_debugging_mvcc_slow_watcher_total ";
   const size_t at = text.find(name);
   return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
